@@ -1,0 +1,1 @@
+"""The stack's services, in start order: each module builds one `Service`."""

@@ -1,0 +1,43 @@
+"""Shared pieces of the JVM services (Kafka broker, Kafka Connect)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.reflections.name = org.reflections
+logger.reflections.level = error
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = warn
+"""
+
+
+def write_properties(path: Path, props: dict[str, str | int]) -> None:
+    path.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
+
+
+def java_command(java: Path, heap: str, log4j: Path, classpath: Path, main: str, *args: str) -> list[str]:
+    """A JVM command line with a bounded heap and log4j2 writing to stdout (the supervisor's log)."""
+    log4j.write_text(LOG4J2)
+    return [
+        str(java),
+        f"-Xmx{heap}",
+        "-Xms128m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        f"{classpath}/*",
+        main,
+        *args,
+    ]

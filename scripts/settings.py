@@ -1,0 +1,161 @@
+"""The one settings object of shopstream.
+
+Every command reads its endpoints, credentials and names from here: environment variables
+(prefix ``SHOPSTREAM_``) first, then ``.env``, then the defaults, which point at the local stack
+on 127.0.0.1. Pointing shopstream at a remote cluster is a matter of setting these, nothing else.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _port_of(url: str, default: int) -> int:
+    return urlsplit(url).port or default
+
+
+class Settings(BaseSettings):
+    """shopstream configuration; each field's env name is ``SHOPSTREAM_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPSTREAM_",
+        env_file=REPO_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers (host:port[,host:port])."
+    )
+    kafka_controller_port: int = Field(
+        9093, ge=1, le=65535, description="KRaft controller port of the local broker."
+    )
+    # --- Schema registry -----------------------------------------------------------------------
+    schema_registry_url: str = Field(
+        "http://127.0.0.1:8081/apis/ccompat/v7",
+        description="Confluent-compatible Schema Registry API base (Apicurio's ccompat/v7 locally).",
+    )
+    # --- Kafka Connect -------------------------------------------------------------------------
+    connect_url: str = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
+    # --- MariaDB / MySQL -----------------------------------------------------------------------
+    mysql_host: str = Field("127.0.0.1", description="MariaDB/MySQL host.")
+    mysql_port: int = Field(3306, ge=1, le=65535, description="MariaDB/MySQL port.")
+    mysql_database: str = Field("shopstream", description="Database holding the demographics table.")
+    mysql_user: str = Field("shopstream", description="Application user (read/write on the database).")
+    mysql_password: SecretStr = Field(
+        SecretStr("shopstream-local"), description="Application user's password."
+    )
+    mysql_cdc_user: str = Field(
+        "shopstream_cdc", description="Least-privilege replication user for the CDC source connector."
+    )
+    mysql_cdc_password: SecretStr = Field(
+        SecretStr("shopstream-cdc-local"), description="Replication user's password."
+    )
+    # --- InfluxDB 1.x --------------------------------------------------------------------------
+    influxdb_url: str = Field("http://127.0.0.1:8086", description="InfluxDB 1.x HTTP API URL.")
+    influxdb_database: str = Field("shopstream", description="InfluxDB database for KPI points.")
+    influxdb_user: str = Field("shopstream", description="InfluxDB admin user (auth is enabled).")
+    influxdb_password: SecretStr = Field(
+        SecretStr("shopstream-influx-local"), description="InfluxDB user's password."
+    )
+    # --- Topics --------------------------------------------------------------------------------
+    topic_events: str = Field("shop.events", description="Raw click/purchase events (Avro).")
+    topic_enriched: str = Field("shop.events.enriched", description="Events joined with demographics.")
+    topic_kpi_campaign: str = Field("shop.kpi.campaign", description="Windowed KPIs per campaign.")
+    topic_kpi_segment: str = Field("shop.kpi.segment", description="Windowed KPIs per demographic segment.")
+    topic_demographics: str = Field("shop.demographics", description="Demographics from the CDC source.")
+    topic_events_dlq: str = Field("shop.events.dlq", description="Dead letters of event decoding.")
+    topic_kpi_dlq: str = Field("shop.kpi.dlq", description="Dead letters of the InfluxDB sink.")
+    topic_partitions: int = Field(3, ge=1, description="Partitions of the topics shopstream creates.")
+    # --- Local stack ---------------------------------------------------------------------------
+    state_dir: Path = Field(
+        REPO_ROOT / ".state", description="Data, logs, pid files and configs of the local stack."
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "shopstream",
+        description="Downloaded artefacts (Maven jars and archives); shared between checkouts.",
+    )
+    java_home: Path | None = Field(
+        None, description="JDK (17+) for Kafka and Connect; default: JAVA_HOME or java on PATH."
+    )
+    registry_java_home: Path | None = Field(
+        None,
+        description="JDK (21+) for Apicurio Registry 3.3; default: newest JDK under /usr/lib/jvm.",
+    )
+    kafka_heap: str = Field("768m", description="Max heap (-Xmx) of the Kafka broker.")
+    connect_heap: str = Field("1g", description="Max heap (-Xmx) of the Kafka Connect worker.")
+    registry_heap: str = Field("512m", description="Max heap (-Xmx) of Apicurio Registry.")
+    stack_timeout_s: float = Field(
+        120.0, gt=0, description="How long `stack up` waits for one service to become healthy."
+    )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _servers_have_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {server!r}")
+        return value
+
+    @field_validator("schema_registry_url", "connect_url", "influxdb_url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("state_dir", "cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    # --- Derived (not settable: they follow from the URLs above) -------------------------------
+    @cached_property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap_servers.split(",")[0].rpartition(":")[2])
+
+    @cached_property
+    def registry_port(self) -> int:
+        return _port_of(self.schema_registry_url, 80)
+
+    @cached_property
+    def registry_base_url(self) -> str:
+        """Scheme://host:port of the registry, without the API path."""
+        parts = urlsplit(self.schema_registry_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @cached_property
+    def connect_port(self) -> int:
+        return _port_of(self.connect_url, 80)
+
+    @cached_property
+    def influxdb_port(self) -> int:
+        return _port_of(self.influxdb_url, 80)
+
+    @property
+    def all_topics(self) -> list[str]:
+        return [
+            self.topic_events,
+            self.topic_enriched,
+            self.topic_kpi_campaign,
+            self.topic_kpi_segment,
+            self.topic_demographics,
+            self.topic_events_dlq,
+            self.topic_kpi_dlq,
+        ]
+
+
+def get_settings() -> Settings:
+    """Read settings now (env and .env); a bad value raises ``ValidationError`` naming the field."""
+    return Settings()
