@@ -17,8 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _port_of(url: str, default: int) -> int:
-    return urlsplit(url).port or default
+def _port_of(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
 
 
 class Settings(BaseSettings):
@@ -127,7 +128,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def registry_port(self) -> int:
-        return _port_of(self.schema_registry_url, 80)
+        return _port_of(self.schema_registry_url)
 
     @cached_property
     def registry_base_url(self) -> str:
@@ -137,11 +138,11 @@ class Settings(BaseSettings):
 
     @cached_property
     def connect_port(self) -> int:
-        return _port_of(self.connect_url, 80)
+        return _port_of(self.connect_url)
 
     @cached_property
     def influxdb_port(self) -> int:
-        return _port_of(self.influxdb_url, 80)
+        return _port_of(self.influxdb_url)
 
     @property
     def all_topics(self) -> list[str]:

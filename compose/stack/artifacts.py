@@ -62,7 +62,8 @@ class Artifacts:
         """Plugin name -> its folder (one folder per plugin, as `plugin.path` wants)."""
         plugins = self.root / "connect-plugins"
         return {
-            "apicurio-converter": plugins / f"apicurio-converter-{self.versions['apicurio.converter.version']}",
+            "apicurio-converter": plugins
+            / f"apicurio-converter-{self.versions['apicurio.converter.version']}",
             "debezium-mariadb": plugins / "debezium-connector-mariadb",
         }
 
@@ -99,32 +100,32 @@ def ensure_artifacts(paths: StackPaths, console: Console | None = None) -> Artif
 def _run_maven(target: Path, console: Console) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise MissingPrerequisite(
-            "mvn not found: run scripts/setup.sh, or as root: apt-get install maven"
-        )
+        raise MissingPrerequisite("mvn not found: run scripts/setup.sh, or as root: apt-get install maven")
     target.mkdir(parents=True, exist_ok=True)
     cmd = [
-        mvn, "-B", "-s", str(MAVEN_DIR / "settings.xml"), "-f", str(POM),
-        f"-Dartifacts.dir={target}", "generate-resources",
-    ]  # fmt: skip
+        mvn,
+        "-B",
+        "-s",
+        str(MAVEN_DIR / "settings.xml"),
+        "-f",
+        str(POM),
+        f"-Dartifacts.dir={target}",
+        "generate-resources",
+    ]
     tail: deque[str] = deque(maxlen=40)
     files, size = 0, 0.0
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as progress:
         task = progress.add_task("Maven: resolving stack artefacts", total=None)
-        with subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as proc:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:
                 tail.append(line.rstrip())
                 if match := _DOWNLOADED.search(line):
                     files += 1
                     size += float(match.group(1).replace(",", "")) * _UNITS[match.group(2)]
-                    progress.update(
-                        task, description=f"Maven: downloaded {files} files, {size / 1e6:.1f} MB"
-                    )
+                    progress.update(task, description=f"Maven: downloaded {files} files, {size / 1e6:.1f} MB")
                 elif "--- dependency:" in line:
                     progress.update(task, description=f"Maven: {line.strip()[:80]}")
         if proc.returncode != 0:

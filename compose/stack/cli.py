@@ -13,7 +13,9 @@ from compose.stack.errors import StackError
 from compose.stack.stack import ServiceStatus, Stack
 from scripts.settings import get_settings
 
-app = typer.Typer(help="Run the local stack (Kafka, Apicurio Registry, Connect, MariaDB, InfluxDB) as processes.")
+app = typer.Typer(
+    help="Run the local stack (Kafka, Apicurio Registry, Connect, MariaDB, InfluxDB) as processes."
+)
 out = Console()
 
 

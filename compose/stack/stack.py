@@ -166,9 +166,15 @@ class Stack:
                 version, healthy, detail = "", False, f"{type(exc).__name__}: {exc}"[:120]
             rows.append(
                 ServiceStatus(
-                    svc.name, state, pid, list(svc.ports), healthy, version,
-                    tree_rss(pid) if pid else 0, detail,
-                )  # fmt: skip
+                    svc.name,
+                    state,
+                    pid,
+                    list(svc.ports),
+                    healthy,
+                    version,
+                    tree_rss(pid) if pid else 0,
+                    detail,
+                )
             )
         return rows
 

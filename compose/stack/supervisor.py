@@ -110,15 +110,11 @@ class Supervisor:
             self._reload()
             return
         self.socket.unlink(missing_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config)], check=True
-        )
+        subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config)], check=True)
         deadline = time.monotonic() + 15
         while not self.is_running():
             if time.monotonic() > deadline:
-                raise StackError(
-                    f"supervisord did not come up; see {self.paths.logs / 'supervisord.log'}"
-                )
+                raise StackError(f"supervisord did not come up; see {self.paths.logs / 'supervisord.log'}")
             time.sleep(0.1)
 
     def _reload(self) -> None:

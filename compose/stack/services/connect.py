@@ -74,9 +74,13 @@ def service(ctx: StackContext) -> Service:
         return Program(
             "connect",
             java_command(
-                ctx.jdk.java, ctx.settings.connect_heap, home_dir / "log4j2.properties",
-                ctx.artifacts.kafka_libs, "org.apache.kafka.connect.cli.ConnectDistributed", str(config),
-            ),  # fmt: skip
+                ctx.jdk.java,
+                ctx.settings.connect_heap,
+                home_dir / "log4j2.properties",
+                ctx.artifacts.kafka_libs,
+                "org.apache.kafka.connect.cli.ConnectDistributed",
+                str(config),
+            ),
             environment={
                 "SHOPSTREAM_MYSQL_CDC_PASSWORD": ctx.settings.mysql_cdc_password.get_secret_value(),
                 "SHOPSTREAM_INFLUXDB_PASSWORD": ctx.settings.influxdb_password.get_secret_value(),

@@ -16,11 +16,11 @@ reporting-disabled = true
 bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
 
 [meta]
-  dir = "{home / 'meta'}"
+  dir = "{home / "meta"}"
 
 [data]
-  dir = "{home / 'data'}"
-  wal-dir = "{home / 'wal'}"
+  dir = "{home / "data"}"
+  wal-dir = "{home / "wal"}"
   query-log-enabled = false
 
 [http]

@@ -62,9 +62,17 @@ def _prepare(ctx: StackContext) -> None:
     if (home / "data" / "meta.properties").exists():
         return
     cmd = java_command(
-        ctx.jdk.java, "256m", home / "log4j2.properties", ctx.artifacts.kafka_libs,
-        "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config),
-    )  # fmt: skip
+        ctx.jdk.java,
+        "256m",
+        home / "log4j2.properties",
+        ctx.artifacts.kafka_libs,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        _cluster_id(),
+        "-c",
+        str(config),
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise StackError(f"formatting Kafka storage failed:\n{result.stdout}\n{result.stderr}")
@@ -101,9 +109,13 @@ def service(ctx: StackContext) -> Service:
         return Program(
             "kafka",
             java_command(
-                ctx.jdk.java, ctx.settings.kafka_heap, home / "log4j2.properties",
-                ctx.artifacts.kafka_libs, "kafka.Kafka", str(home / "server.properties"),
-            ),  # fmt: skip
+                ctx.jdk.java,
+                ctx.settings.kafka_heap,
+                home / "log4j2.properties",
+                ctx.artifacts.kafka_libs,
+                "kafka.Kafka",
+                str(home / "server.properties"),
+            ),
         )
 
     s = ctx.settings

@@ -60,8 +60,10 @@ def _prepare(ctx: StackContext) -> None:
     install = require_binary("mariadb-install-db", "mariadb-server")
     result = subprocess.run(
         [install, f"--defaults-file={cnf}", "--skip-test-db", "--auth-root-authentication-method=socket"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise StackError(f"mariadb-install-db failed:\n{result.stdout}\n{result.stderr}")
 
@@ -99,10 +101,16 @@ def _bootstrap(ctx: StackContext) -> None:
 
 def _probe(ctx: StackContext) -> str:
     s = ctx.settings
-    with pymysql.connect(
-        host=s.mysql_host, port=s.mysql_port, user=s.mysql_user,
-        password=s.mysql_password.get_secret_value(), connect_timeout=3,
-    ) as conn, conn.cursor() as cur:  # fmt: skip
+    with (
+        pymysql.connect(
+            host=s.mysql_host,
+            port=s.mysql_port,
+            user=s.mysql_user,
+            password=s.mysql_password.get_secret_value(),
+            connect_timeout=3,
+        ) as conn,
+        conn.cursor() as cur,
+    ):
         cur.execute("SELECT VERSION()")
         row = cur.fetchone()
     return str(row[0]).split("-")[0] if row else "?"

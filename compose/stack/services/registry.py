@@ -14,13 +14,19 @@ from compose.stack.services.mariadb import REGISTRY_DATABASE
 from compose.stack.supervisor import Program
 
 
+def management_port(ctx: StackContext) -> int:
+    return ctx.settings.registry_port + 1
+
+
 def environment(ctx: StackContext) -> dict[str, str]:
     s = ctx.settings
     # Quarkus maps APICURIO_X_Y to apicurio.x.y; the password stays out of the process list.
     return {
         "QUARKUS_HTTP_HOST": "127.0.0.1",
         "QUARKUS_HTTP_PORT": str(s.registry_port),
-        "QUARKUS_MANAGEMENT_ENABLED": "false",
+        # Quarkus' management interface (health, metrics) is built in: keep it on loopback too.
+        "QUARKUS_MANAGEMENT_HOST": "127.0.0.1",
+        "QUARKUS_MANAGEMENT_PORT": str(management_port(ctx)),
         "APICURIO_STORAGE_KIND": "sql",
         "APICURIO_STORAGE_SQL_KIND": "mysql",
         "APICURIO_DATASOURCE_URL": f"jdbc:mysql://127.0.0.1:{s.mysql_port}/{REGISTRY_DATABASE}",
@@ -47,14 +53,24 @@ def service(ctx: StackContext) -> Service:
         jar = ctx.artifacts.registry_jar
         return Program(
             "registry",
-            [str(ctx.registry_jdk.java), f"-Xmx{ctx.settings.registry_heap}", "-XX:+UseG1GC", "-jar", str(jar)],
+            [
+                str(ctx.registry_jdk.java),
+                f"-Xmx{ctx.settings.registry_heap}",
+                "-XX:+UseG1GC",
+                "-Djava.net.preferIPv4Stack=true",
+                "-jar",
+                str(jar),
+            ],
             environment=environment(ctx),
             directory=ctx.paths.service_dir("registry"),
         )
 
     return Service(
         name="registry",
-        ports={ctx.settings.registry_port: "SHOPSTREAM_SCHEMA_REGISTRY_URL"},
+        ports={
+            ctx.settings.registry_port: "SHOPSTREAM_SCHEMA_REGISTRY_URL",
+            management_port(ctx): "SHOPSTREAM_SCHEMA_REGISTRY_URL (management = port+1)",
+        },
         program=program,
         probe=lambda: _probe(ctx),
     )
