@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import pymysql
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -9,6 +12,8 @@ from rich.console import Console
 from compose.stack import cli as stack_cli
 from compose.stack.errors import StackError
 from compose.stack.paths import StackPaths
+from producer import cli as producer_cli
+from schemas import cli as schemas_cli
 from scripts.settings import get_settings
 
 app = typer.Typer(
@@ -17,6 +22,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_cli.app, name="stack")
+app.add_typer(schemas_cli.app, name="schemas")
+app.command("produce")(producer_cli.produce)
+bench_app = typer.Typer(help="Benchmarks that print figures (table and JSON) against a reference.")
+app.add_typer(bench_app, name="bench")
+bench_app.command("producer")(producer_cli.bench_producer)
 err = Console(stderr=True)
 
 
@@ -43,6 +53,44 @@ def fetch() -> None:
         err.print(f"[red]fetch failed:[/] {exc}")
         raise typer.Exit(1) from exc
     err.print(f"artefacts in {artifacts.root}")
+
+
+demographics_app = typer.Typer(help="Customer demographics in MariaDB.")
+app.add_typer(demographics_app, name="demographics")
+
+
+@demographics_app.command("load")
+def demographics_load(
+    count: Annotated[int, typer.Option(help="Rows: ids 1..COUNT (rows above are removed).", min=0)] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated rows.")] = 42,
+    batch_size: Annotated[int, typer.Option(help="Rows per INSERT batch.", min=1)] = 5_000,
+) -> None:
+    """Create the demographics table if needed and upsert COUNT seeded rows (idempotent)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from scripts import demographics
+
+    settings = get_settings()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task("loading demographics", total=count)
+        try:
+            result = demographics.load(
+                settings, count, seed, batch_size, progress=lambda n: progress.advance(task, n)
+            )
+        except pymysql.err.MySQLError as exc:
+            err.print(f"[red]MariaDB at {settings.mysql_host}:{settings.mysql_port} failed:[/] {exc}")
+            raise typer.Exit(1) from exc
+    total = demographics.row_count(settings)
+    print(
+        f"{result.rows:,} rows upserted in {result.seconds:.2f} s ({result.rows_per_s:,.0f} rows/s), "
+        f"{result.deleted:,} removed; table holds {total:,} rows"
+    )
 
 
 @app.command()

@@ -1,0 +1,146 @@
+"""Producer benchmark: shopstream's Avro producer vs Kafka's own ProducerPerformance, same broker, same run.
+
+Both write to fresh topics with the same producer settings (acks=all, idempotence, lz4, linger,
+batch size) and the same record size: ProducerPerformance gets our average Avro payload size.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from compose.stack.services.base import StackContext
+from producer.run import RunLimits, run
+from producer.sender import EventSender, SerializerKind, producer_config
+from producer.traffic import TrafficConfig, TrafficModel
+from scripts.settings import Settings
+
+_PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
+
+
+@dataclass(frozen=True)
+class Figures:
+    name: str
+    records: int
+    seconds: float
+    records_per_s: float
+    mb_per_s: float
+
+
+def _fresh_topic(settings: Settings, prefix: str, partitions: int) -> str:
+    topic = f"bench.{prefix}.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result()
+    return topic
+
+
+def _drop_topics(settings: Settings, topics: list[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for future in admin.delete_topics(topics).values():
+        future.result()
+
+
+def _register_bench_subject(settings: Settings, topic: str, schema_version: int) -> None:
+    """The producer refuses unregistered schemas; register the event schema under the bench topic."""
+    from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
+    from schemas.registry import Registry
+
+    Registry(settings.schema_registry_url).register(
+        f"{topic}-value", load_schema(EVENT_SCHEMA_FILES[schema_version])
+    )
+
+
+def bench_shopstream(
+    settings: Settings, count: int, schema_version: int, serializer: SerializerKind, partitions: int
+) -> tuple[Figures, float]:
+    """Our producer as fast as it goes; returns its figures and the average payload size."""
+    topic = _fresh_topic(settings, "shopstream", partitions)
+    _register_bench_subject(settings, topic, schema_version)
+    sender = EventSender(settings, topic=topic, schema_version=schema_version, serializer=serializer)
+    model = TrafficModel(TrafficConfig(seed=7, schema_version=schema_version))
+    sender.verify_against_reference(model.take(2_000))
+    result = run(
+        sender,
+        TrafficModel(TrafficConfig(seed=1, schema_version=schema_version)).events(),
+        RunLimits(count=count, stats_interval_s=1e9),
+        report=lambda _line: None,
+    )
+    acked = int(result.counters["acked"])
+    if acked != count:
+        raise RuntimeError(f"only {acked} of {count} events acknowledged: {result.counters}")
+    _drop_topics(settings, [topic])
+    avg_size = result.counters["value_bytes"] / count
+    return Figures(
+        f"shopstream producer ({sender.serializer_kind} Avro)",
+        count,
+        result.elapsed_s,
+        result.acked_per_s,
+        result.mb_per_s,
+    ), avg_size
+
+
+def bench_kafka_perf(settings: Settings, count: int, record_size: int, partitions: int) -> Figures:
+    """Kafka's org.apache.kafka.tools.ProducerPerformance with the same producer settings."""
+    ctx = StackContext(settings)
+    topic = _fresh_topic(settings, "kafka-perf", partitions)
+    conf = producer_config(settings)
+    props = [
+        f"bootstrap.servers={settings.kafka_bootstrap_servers}",
+        "acks=all",
+        "enable.idempotence=true",
+        f"compression.type={conf['compression.type']}",
+        f"linger.ms={conf['linger.ms']}",
+        f"batch.size={conf['batch.size']}",
+        "buffer.memory=268435456",
+    ]
+    cmd = [
+        str(ctx.jdk.java),
+        "-Xmx1g",
+        "-cp",
+        f"{ctx.artifacts.kafka_libs}/*",
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        topic,
+        "--num-records",
+        str(count),
+        "--record-size",
+        str(record_size),
+        "--throughput",
+        "-1",
+        "--producer-props",
+        *props,
+    ]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    _drop_topics(settings, [topic])
+    matches = _PERF_LINE.findall(proc.stdout)
+    if proc.returncode != 0 or not matches:
+        raise RuntimeError(f"ProducerPerformance failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    records, per_s, mb_s = matches[-1]
+    return Figures("Kafka ProducerPerformance (Java)", int(records), elapsed, float(per_s), float(mb_s))
+
+
+def bench_producer(
+    settings: Settings,
+    count: int = 1_000_000,
+    schema_version: int = 2,
+    serializer: SerializerKind = "compiled",
+    partitions: int = 3,
+) -> dict[str, Any]:
+    ours, avg_size = bench_shopstream(settings, count, schema_version, serializer, partitions)
+    reference = bench_kafka_perf(settings, count, max(1, round(avg_size)), partitions)
+    return {
+        "benchmark": "producer",
+        "record_size_bytes": round(avg_size, 1),
+        "producer_settings": {k: v for k, v in producer_config(settings).items() if k != "bootstrap.servers"},
+        "shopstream": asdict(ours),
+        "kafka_producer_performance": asdict(reference),
+        "ratio_records": round(ours.records_per_s / reference.records_per_s, 3),
+    }
