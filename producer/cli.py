@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Annotated
 
@@ -16,8 +17,8 @@ from producer.traffic import TrafficConfig, TrafficModel
 from schemas.registry import RegistryError
 from scripts.settings import get_settings
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def produce(
@@ -26,7 +27,10 @@ def produce(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0)] = None,
     schema_version: Annotated[int, typer.Option(help="Writer schema version: 1 or 2.", min=1, max=2)] = 2,
     topic: Annotated[str | None, typer.Option(help="Topic (default: SHOPSTREAM_TOPIC_EVENTS).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the traffic model.")] = 42,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the traffic model (default: random; a seed replays event ids)."),
+    ] = None,
     users: Annotated[int, typer.Option(help="User ids are drawn from 1..USERS.", min=1)] = 100_000,
     conversion: Annotated[
         float, typer.Option(help="Base P(purchase | add_to_cart) of the funnel.", min=0, max=1)
@@ -46,14 +50,19 @@ def produce(
     except RegistryError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
+    seed = random.randrange(2**32) if seed is None else seed
     config = TrafficConfig(
-        seed=seed, users=users, purchase_probability=conversion, schema_version=schema_version
+        seed=seed,
+        users=users,
+        purchase_probability=conversion,
+        schema_version=schema_version,
+        events_per_second=rate or 100_000,  # event time keeps pace with the send rate
     )
     if kind == "compiled":
         sender.verify_against_reference(TrafficModel(config).take(500))
     err.print(
         f"producing to {sender.topic} with schema v{schema_version} (id {sender.schema_id}), "
-        f"{'max' if rate == 0 else f'{rate:,.0f}/s'}, serializer {sender.serializer_kind}"
+        f"{'max' if rate == 0 else f'{rate:,.0f}/s'}, serializer {sender.serializer_kind}, seed {seed}"
     )
     limits = RunLimits(rate=rate, count=count, duration_s=duration, stats_interval_s=stats_interval)
     result = run(sender, TrafficModel(config).events(), limits, report=err.print)

@@ -15,8 +15,8 @@ from schemas.registry import Registry, RegistryError
 from scripts.settings import get_settings
 
 app = typer.Typer(help="Avro contracts in the schema registry (any Confluent-API registry, by URL).")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 COMPATIBILITY = "BACKWARD"
 
 

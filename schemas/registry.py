@@ -1,7 +1,7 @@
 """Talking to a Confluent-API schema registry (Apicurio's ccompat/v7 locally, any other by URL).
 
-The Confluent REST calls are made directly where confluent-kafka's client hides what we need
-(the registry's compatibility *reasons*, per-subject configuration).
+The Confluent REST calls are made directly: confluent-kafka's client hides what these commands
+need (the registry's compatibility *reasons*, per-subject configuration, plain 404s).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -38,7 +36,6 @@ class Registry:
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
-        self.client = SchemaRegistryClient({"url": self.url})
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
@@ -50,10 +47,13 @@ class Registry:
                 **kwargs,
             )
         except requests.ConnectionError as exc:
-            raise RegistryError(
-                f"schema registry unreachable at {self.url}: is it running (`shopstream stack status`) "
-                f"and is SHOPSTREAM_SCHEMA_REGISTRY_URL right?"
-            ) from exc
+            raise self._unreachable() from exc
+
+    def _unreachable(self) -> RegistryError:
+        return RegistryError(
+            f"schema registry unreachable at {self.url}: is it running (`shopstream stack status`) "
+            f"and is SHOPSTREAM_SCHEMA_REGISTRY_URL right?"
+        )
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self._call(method, path, **kwargs)
@@ -120,19 +120,23 @@ class Registry:
 
     def lookup(self, subject: str, schema_str: str) -> tuple[int, int] | None:
         """(id, version) if exactly this schema is registered under the subject."""
-        try:
-            found = self.client.lookup_schema(subject, Schema(schema_str, "AVRO"))
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == 404:
-                return None
-            raise RegistryError(f"lookup in {subject}: {exc}") from exc
-        return int(found.schema_id or 0), int(found.version or 0)
+        resp = self._call("POST", f"/subjects/{subject}", json={"schema": schema_str, "schemaType": "AVRO"})
+        if resp.status_code == 404:
+            return None
+        if not resp.ok:
+            raise RegistryError(f"lookup in {subject}: {resp.status_code} {resp.text.strip()[:500]}")
+        body = resp.json()
+        return int(body["id"]), int(body["version"])
 
     def register(self, subject: str, schema_str: str) -> int:
-        try:
-            return int(self.client.register_schema(subject, Schema(schema_str, "AVRO")))
-        except SchemaRegistryError as exc:
-            raise RegistryError(f"registering in {subject} refused: {exc}") from exc
+        resp = self._call(
+            "POST", f"/subjects/{subject}/versions", json={"schema": schema_str, "schemaType": "AVRO"}
+        )
+        if not resp.ok:
+            raise RegistryError(
+                f"registering in {subject} refused: {resp.status_code} {resp.text.strip()[:500]}"
+            )
+        return int(resp.json()["id"])
 
     def info(self, subject: str) -> SubjectInfo:
         versions = self.versions(subject)

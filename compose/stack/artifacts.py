@@ -89,7 +89,7 @@ def ensure_artifacts(paths: StackPaths, console: Console | None = None) -> Artif
     stamp = _stamp(paths.artifacts)
     if not artifacts.missing() and stamp.exists() and stamp.read_text() == _pom_digest():
         return artifacts
-    _run_maven(paths.artifacts, console or Console(stderr=True))
+    _run_maven(paths.artifacts, console or Console(stderr=True, soft_wrap=True))
     still_missing = artifacts.missing()
     if still_missing:
         raise StackError(f"Maven finished but these are still missing: {', '.join(map(str, still_missing))}")

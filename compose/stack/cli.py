@@ -16,7 +16,7 @@ from scripts.settings import get_settings
 app = typer.Typer(
     help="Run the local stack (Kafka, Apicurio Registry, Connect, MariaDB, InfluxDB) as processes."
 )
-out = Console()
+out = Console(soft_wrap=True)
 
 
 def _stack() -> Stack:
@@ -49,7 +49,7 @@ def up() -> None:
         stack = _stack()
         stack.up()
     except StackError as err:
-        Console(stderr=True).print(f"[red]stack up failed:[/] {err}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]stack up failed:[/] {err}")
         raise typer.Exit(1) from err
     out.print(status_table(stack.status()))
 

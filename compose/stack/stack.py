@@ -69,7 +69,7 @@ class ServiceStatus:
 class Stack:
     def __init__(self, settings: Settings, console: Console | None = None) -> None:
         self.ctx = StackContext(settings)
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self.supervisor = Supervisor(self.ctx.paths)
         self.services = [build(self.ctx) for build in SERVICE_BUILDERS]
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, KafkaError, Message
 
+from compose.stack.services.base import StackContext
 from compose.stack.stack import Stack
 from scripts.settings import Settings, get_settings
 
@@ -35,3 +39,66 @@ def stack(settings: Settings) -> Iterator[Stack]:
     yield stack
     if not was_running and os.environ.get("SHOPSTREAM_KEEP_STACK") != "1":
         stack.down()
+
+
+@pytest.fixture
+def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Fresh topic names (and so fresh subjects) for this test, created on the broker; the env
+    carries them to the CLI commands run in-process."""
+    from compose.stack.services.kafka import ensure_topics
+
+    prefix = f"test.{uuid.uuid4().hex[:8]}"
+    updates: dict[str, object] = {}
+    for name in Settings.model_fields:
+        if name.startswith("topic_") and name != "topic_partitions":
+            value = f"{prefix}.{getattr(settings, name)}"
+            monkeypatch.setenv(f"SHOPSTREAM_{name.upper()}", value)
+            updates[name] = value
+    isolated = settings.model_copy(update=updates)
+    ensure_topics(StackContext(isolated))
+    return isolated
+
+
+ReadTopic = Callable[..., list[Message]]
+
+
+@pytest.fixture
+def read_topic(settings: Settings) -> ReadTopic:
+    """Read a topic from the beginning until `expected` messages arrived, or the topic went quiet."""
+
+    def read(
+        topic: str, expected: int | None = None, quiet_s: float = 3.0, timeout_s: float = 60
+    ) -> list[Message]:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.subscribe([topic])
+        messages: list[Message] = []
+        deadline = time.monotonic() + timeout_s
+        last_seen = time.monotonic()
+        try:
+            while time.monotonic() < deadline:
+                batch = consumer.consume(10_000, 0.5)
+                for message in batch:
+                    error = message.error()
+                    assert error is None or error.code() == KafkaError._PARTITION_EOF, error
+                    if error is None:
+                        messages.append(message)
+                if batch:
+                    last_seen = time.monotonic()
+                if expected is not None and len(messages) >= expected:
+                    # keep listening briefly: more than expected is a failure the caller must see
+                    if time.monotonic() - last_seen > 1.0:
+                        break
+                elif expected is None and messages and time.monotonic() - last_seen > quiet_s:
+                    break
+        finally:
+            consumer.close()
+        return messages
+
+    return read
