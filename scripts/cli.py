@@ -14,6 +14,7 @@ from compose.stack.errors import StackError
 from compose.stack.paths import StackPaths
 from producer import cli as producer_cli
 from schemas import cli as schemas_cli
+from scripts import connectors_cli
 from scripts.settings import get_settings
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(schemas_cli.app, name="schemas")
+app.add_typer(connectors_cli.app, name="connectors")
 app.command("produce")(producer_cli.produce)
 bench_app = typer.Typer(help="Benchmarks that print figures (table and JSON) against a reference.")
 app.add_typer(bench_app, name="bench")

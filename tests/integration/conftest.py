@@ -42,9 +42,9 @@ def stack(settings: Settings) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Fresh topic names (and so fresh subjects) for this test, created on the broker; the env
-    carries them to the CLI commands run in-process."""
+    carries them to the CLI commands run in-process. Topics and subjects are removed afterwards."""
     from compose.stack.services.kafka import ensure_topics
 
     prefix = f"test.{uuid.uuid4().hex[:8]}"
@@ -56,7 +56,25 @@ def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.Monkey
             updates[name] = value
     isolated = settings.model_copy(update=updates)
     ensure_topics(StackContext(isolated))
-    return isolated
+    yield isolated
+    _drop(settings, prefix)
+
+
+def _drop(settings: Settings, prefix: str) -> None:
+    """Delete the test's topics and (soft, then permanently) its subjects."""
+    import requests
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    topics = [t for t in admin.list_topics(timeout=10).topics if prefix in t]
+    if topics:
+        for future in admin.delete_topics(topics).values():
+            future.result()
+    registry = settings.schema_registry_url
+    for subject in requests.get(f"{registry}/subjects", timeout=10).json():
+        if subject.startswith(prefix):
+            requests.delete(f"{registry}/subjects/{subject}", timeout=10)
+            requests.delete(f"{registry}/subjects/{subject}", params={"permanent": "true"}, timeout=10)
 
 
 ReadTopic = Callable[..., list[Message]]

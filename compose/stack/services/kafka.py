@@ -83,7 +83,13 @@ def ensure_topics(ctx: StackContext) -> list[str]:
     s = ctx.settings
     admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap_servers, "log_level": 0})
     existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [NewTopic(t, s.topic_partitions, 1) for t in s.all_topics if t not in existing]
+    # The demographics topic is a changelog keyed by customer id: keep the latest row per key.
+    configs = {s.topic_demographics: {"cleanup.policy": "compact"}}
+    wanted = [
+        NewTopic(t, s.topic_partitions, 1, config=configs.get(t, {}))
+        for t in s.all_topics
+        if t not in existing
+    ]
     created = []
     for topic, future in (admin.create_topics(wanted) if wanted else {}).items():
         try:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -86,3 +92,25 @@ def test_unregistered_schema_or_unreachable_registry_is_a_clear_error(
     result = runner.invoke(app, ["produce", "--count", "1"])
     assert result.exit_code == 1
     assert "schema registry unreachable" in result.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_flushes_and_summarises(
+    registered: Settings, read_topic: ReadTopic, sig: signal.Signals
+) -> None:
+    """The real command in its own process: stats lines while running, a summary after the signal."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "produce", "--rate", "2000", "--stats-interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["stopped_by_signal"] is True
+    assert summary["sent"] == summary["acked"] > 1000 and summary["failed"] == 0
+    assert "rate" in stderr and "acked" in stderr  # periodic stats lines
+    assert len(read_topic(registered.topic_events, expected=summary["acked"])) == summary["acked"]
