@@ -16,6 +16,7 @@ from producer import cli as producer_cli
 from schemas import cli as schemas_cli
 from scripts import connectors_cli
 from scripts.settings import get_settings
+from spark_job import cli as spark_cli
 
 app = typer.Typer(
     help="shopstream: real-time e-commerce analytics on Kafka, Spark and Kafka Connect.",
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(connectors_cli.app, name="connectors")
+app.add_typer(spark_cli.app, name="spark")
 app.command("produce")(producer_cli.produce)
 bench_app = typer.Typer(help="Benchmarks that print figures (table and JSON) against a reference.")
 app.add_typer(bench_app, name="bench")

@@ -67,8 +67,15 @@ class Artifacts:
             "debezium-mariadb": plugins / "debezium-connector-mariadb",
         }
 
+    @property
+    def spark_jars(self) -> list[Path]:
+        """Jars for the PySpark session's ``spark.jars`` (Kafka, Avro, MariaDB JDBC)."""
+        return sorted((self.root / f"spark-jars-{self.versions['spark.version']}").glob("*.jar"))
+
     def missing(self) -> list[Path]:
         wanted = [self.kafka_libs, self.registry_jar, *self.connect_plugins.values()]
+        if not self.spark_jars:
+            wanted.append(self.root / f"spark-jars-{self.versions['spark.version']}")
         return [path for path in wanted if not path.exists()]
 
 

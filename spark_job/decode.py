@@ -1,0 +1,67 @@
+"""Decoding Confluent-framed Avro by schema id, into one reader schema; failures become DLQ rows.
+
+Wire format: byte 0 is the magic 0, bytes 1-4 the big-endian schema id, the rest the Avro body.
+Each known writer schema decodes its own rows (``from_avro`` with the writer schema and the latest
+schema as ``avroSchema`` reader), in PERMISSIVE mode so that a corrupt body yields null instead of
+killing the query. Rows that cannot be decoded keep their bytes and get a reason.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.avro.functions import from_avro
+
+MAGIC = b"\x00"
+
+
+def framing(value: Column) -> tuple[Column, Column, Column]:
+    """(magic ok, schema id, Avro body) of a Confluent-framed value."""
+    magic_ok = value.isNotNull() & (F.length(value) >= 5) & (F.substring(value, 1, 1) == F.lit(MAGIC))
+    schema_id = F.conv(F.hex(F.substring(value, 2, 4)), 16, 10).cast("long")
+    body = F.expr("substring(value, 6, length(value) - 5)")
+    return magic_ok, schema_id, body
+
+
+def decode(raw: DataFrame, writers: dict[int, str], reader: str) -> DataFrame:
+    """Adds ``event`` (struct in the reader schema, null on failure) and ``error`` (null on success).
+
+    ``raw`` is a Kafka DataFrame (key, value, topic, partition, offset, timestamp, ...).
+    """
+    magic_ok, schema_id, body = framing(F.col("value"))
+    framed = raw.withColumn("_magic_ok", magic_ok).withColumn("_schema_id", schema_id)
+    options = {"mode": "PERMISSIVE", "avroSchema": reader}
+    decoded: Column = from_avro(F.lit(None).cast("binary"), reader, options)  # a null of the reader's type
+    for sid, writer in sorted(writers.items()):
+        decoded = F.when(F.col("_schema_id") == sid, from_avro(body, writer, options)).otherwise(decoded)
+    known = F.col("_schema_id").isin(list(writers)) if writers else F.lit(False)
+    with_event = framed.withColumn("event", F.when(F.col("_magic_ok") & known, decoded))
+    error = (
+        F.when(F.col("value").isNull(), F.lit("null value"))
+        .when(~F.col("_magic_ok"), F.lit("bad magic byte: not Confluent-framed Avro"))
+        .when(~known, F.concat(F.lit("unknown schema id "), F.col("_schema_id").cast("string")))
+        .when(
+            F.col("event").isNull() | F.col("event.event_id").isNull(),
+            F.concat(F.lit("undecodable Avro body for schema id "), F.col("_schema_id").cast("string")),
+        )
+    )
+    return with_event.withColumn("error", error).drop("_magic_ok")
+
+
+def dead_letters(decoded: DataFrame, source_topic: str) -> DataFrame:
+    """DLQ rows: the original key and bytes, and headers saying why and where they came from."""
+
+    def header(name: str, value: Column) -> Column:
+        return F.struct(F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value"))
+
+    return decoded.where(F.col("error").isNotNull()).select(
+        F.col("key"),
+        F.col("value"),
+        F.array(
+            header("dlq.reason", F.col("error")),
+            header("dlq.source.topic", F.lit(source_topic)),
+            header("dlq.source.partition", F.col("partition")),
+            header("dlq.source.offset", F.col("offset")),
+            header("dlq.source.timestamp.ms", F.unix_millis(F.col("timestamp"))),
+        ).alias("headers"),
+    )

@@ -1,0 +1,80 @@
+"""Enrichment: events joined with customer demographics (a broadcast stream-static join, no state).
+
+Demographics are read from MariaDB over JDBC, the table being the source of truth, and re-read every
+``spark_demographics_refresh_s``: a changed row shows in events enriched after the next refresh,
+without restarting the job. (The CDC topic carries the same rows for other consumers.)
+"""
+
+from __future__ import annotations
+
+import time
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from scripts.settings import Settings
+
+AGE_BANDS = ((18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 54, "45-54"), (55, 64, "55-64"))
+
+
+def age_band(age: Column) -> Column:
+    band = F.when(age >= 65, F.lit("65+"))
+    for low, high, label in AGE_BANDS:
+        band = band.when(age.between(low, high), F.lit(label))
+    return band.otherwise(F.lit(None))
+
+
+def with_age_band(demographics: DataFrame) -> DataFrame:
+    return demographics.withColumn("age_band", age_band(F.col("age")))
+
+
+def enrich(events: DataFrame, demographics: DataFrame) -> DataFrame:
+    """Left join on user_id = id: unknown users keep their event with null enrichment fields."""
+    dims = F.broadcast(
+        with_age_band(demographics).select(
+            F.col("id").cast("long").alias("_id"),
+            F.col("age").cast("int").alias("age"),
+            "age_band",
+            "gender",
+            "state",
+            "country",
+        )
+    )
+    return events.join(dims, events["user_id"] == dims["_id"], "left").drop("_id")
+
+
+class DemographicsTable:
+    """The demographics table as a cached DataFrame, re-read when older than the refresh interval."""
+
+    def __init__(self, spark: SparkSession, settings: Settings) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.loaded_at = 0.0
+        self._df: DataFrame | None = None
+
+    def read(self) -> DataFrame:
+        s = self.settings
+        return (
+            self.spark.read.format("jdbc")
+            # the mysql scheme makes Spark use its MySQL dialect (backtick quoting); MariaDB's driver
+            # accepts it with permitMysqlScheme
+            .option("url", f"jdbc:mysql://{s.mysql_host}:{s.mysql_port}/{s.mysql_database}?permitMysqlScheme")
+            .option("driver", "org.mariadb.jdbc.Driver")
+            .option("dbtable", "demographics")
+            .option("user", s.mysql_user)
+            .option("password", s.mysql_password.get_secret_value())
+            .option("fetchsize", "10000")
+            .load()
+        )
+
+    def current(self) -> DataFrame:
+        if (
+            self._df is None
+            or time.monotonic() - self.loaded_at >= self.settings.spark_demographics_refresh_s
+        ):
+            fresh = self.read().cache()
+            fresh.count()  # materialise now, so a batch never waits on a half-read table
+            if self._df is not None:
+                self._df.unpersist()
+            self._df, self.loaded_at = fresh, time.monotonic()
+        return self._df

@@ -1,0 +1,37 @@
+"""Writer schemas by id, from the registry's Confluent API, cached: the job decodes by schema id."""
+
+from __future__ import annotations
+
+import json
+
+from schemas.catalog import load_schema
+from schemas.registry import Registry
+
+
+class SchemaCache:
+    """id -> writer schema JSON for one subject; `refresh` picks up versions registered since."""
+
+    def __init__(self, registry_url: str, subject: str) -> None:
+        self.registry = Registry(registry_url)
+        self.subject = subject
+        self.by_id: dict[int, str] = {}
+        self._versions_seen: set[int] = set()
+
+    def refresh(self) -> dict[int, str]:
+        """One cheap call when nothing changed; fetches only versions not seen before."""
+        for version in sorted(set(self.registry.versions(self.subject)) - self._versions_seen):
+            found = self.registry.version(self.subject, version)
+            self.by_id.setdefault(int(found["id"]), json.dumps(json.loads(found["schema"])))
+            self._versions_seen.add(version)
+        return self.by_id
+
+
+def registered_id(registry_url: str, subject: str, schema_file: str) -> tuple[int, str]:
+    """(id, schema JSON) of an output contract, which must be registered (`shopstream schemas register`)."""
+    schema = load_schema(schema_file)
+    found = Registry(registry_url).lookup(subject, schema)
+    if found is None:
+        raise RuntimeError(
+            f"{schema_file} is not registered under {subject}: run `shopstream schemas register`"
+        )
+    return found[0], schema

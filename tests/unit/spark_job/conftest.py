@@ -1,0 +1,22 @@
+"""A local SparkSession with the project's connector jars, shared by the Spark unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from scripts.settings import get_settings
+from spark_job.session import spark_session
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    settings = get_settings().model_copy(
+        update={"state_dir": Path(tmp_path_factory.mktemp("spark-state")), "spark_ui_port": 4050}
+    )
+    session = spark_session(settings, app_name="shopstream-unit", master="local[2]")
+    yield session
+    session.stop()
