@@ -14,6 +14,7 @@ from rich.console import Console
 from compose.stack.errors import MissingPrerequisite
 from scripts.settings import get_settings
 
+MAX_RESTARTS = 3  # per query and run: enough for a transient failure, not for a crash loop
 app = typer.Typer(help="The PySpark Structured Streaming job (decode, enrich, windowed KPIs).")
 err = Console(stderr=True, soft_wrap=True)
 
@@ -58,21 +59,33 @@ def run(
         with err.status("starting Spark"):
             spark = spark_session(settings, master=master)
             job = StreamingJob(spark, settings, options)
-            queries = job.start()
+            starters = job.starters()
+            queries = {name: start() for name, start in starters.items()}
     except (MissingPrerequisite, RuntimeError) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     err.print(
-        f"running {', '.join(q.name for q in queries)} on {spark.sparkContext.master}; "
+        f"running {', '.join(queries)} on {spark.sparkContext.master}; "
         f"UI http://127.0.0.1:{settings.spark_ui_port}; checkpoints {options.checkpoint_dir}"
     )
     signal.signal(signal.SIGTERM, _interrupt)
     deadline = time.monotonic() + duration if duration else None
+    restarts = dict.fromkeys(queries, 0)
     try:
         while deadline is None or time.monotonic() < deadline:
-            for query in queries:
-                if query.exception() is not None:
-                    raise RuntimeError(f"query {query.name} failed: {query.exception()}")
+            for name, query in list(queries.items()):
+                failure = query.exception()
+                if failure is None:
+                    continue
+                # e.g. SPARK-55271 (4.1.1): an NPE in progress metrics after re-running the batch a crash
+                # left uncommitted; the batch itself is committed, so a restart resumes cleanly.
+                if restarts[name] >= MAX_RESTARTS:
+                    raise RuntimeError(f"query {name} failed {restarts[name] + 1} times: {failure}")
+                restarts[name] += 1
+                err.print(
+                    f"query {name} failed ({str(failure).splitlines()[0][:200]}); restart {restarts[name]}"
+                )
+                queries[name] = starters[name]()
             time.sleep(0.5)
     except KeyboardInterrupt:
         err.print("stopping")
@@ -80,6 +93,6 @@ def run(
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     finally:
-        for query in queries:
+        for query in queries.values():
             query.stop()
         spark.stop()

@@ -13,6 +13,7 @@ Each query checkpoints under the checkpoint dir; a restart resumes where it stop
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,28 +151,32 @@ class StreamingJob:
             .start()
         )
 
-    def start_kpis(self) -> list[StreamingQuery]:
+    def start_kpi_campaign(self) -> StreamingQuery:
         window_ms = F.unix_millis(F.col("window_start")).cast("string")
-        campaign = campaign_kpis(self.enriched_stream(), self.options.window)
-        segment = segment_kpis(self.enriched_stream(), self.options.window)
-        return [
-            self._start_kpi(
-                "kpi_campaign",
-                campaign,
-                F.concat_ws("|", "campaign_id", window_ms),
-                self.campaign_schema,
-                self.campaign_id,
-                self.settings.topic_kpi_campaign,
-            ),
-            self._start_kpi(
-                "kpi_segment",
-                segment,
-                F.concat_ws("|", "gender", "age_band", "state", window_ms),
-                self.segment_schema,
-                self.segment_id,
-                self.settings.topic_kpi_segment,
-            ),
-        ]
+        return self._start_kpi(
+            "kpi_campaign",
+            campaign_kpis(self.enriched_stream(), self.options.window),
+            F.concat_ws("|", "campaign_id", window_ms),
+            self.campaign_schema,
+            self.campaign_id,
+            self.settings.topic_kpi_campaign,
+        )
 
-    def start(self) -> list[StreamingQuery]:
-        return [self.start_enrichment(), *self.start_kpis()]
+    def start_kpi_segment(self) -> StreamingQuery:
+        window_ms = F.unix_millis(F.col("window_start")).cast("string")
+        return self._start_kpi(
+            "kpi_segment",
+            segment_kpis(self.enriched_stream(), self.options.window),
+            F.concat_ws("|", "gender", "age_band", "state", window_ms),
+            self.segment_schema,
+            self.segment_id,
+            self.settings.topic_kpi_segment,
+        )
+
+    def starters(self) -> dict[str, Callable[[], StreamingQuery]]:
+        """Query name -> how to (re)start it; the runner restarts a failed query from its checkpoint."""
+        return {
+            "enrich": self.start_enrichment,
+            "kpi_campaign": self.start_kpi_campaign,
+            "kpi_segment": self.start_kpi_segment,
+        }

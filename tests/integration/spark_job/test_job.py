@@ -1,0 +1,176 @@
+"""The streaming job on the real stack: exact outputs, live demographics, crash and restart."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Message, Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from producer.run import RunLimits, run
+from producer.sender import EventSender
+from producer.traffic import TrafficConfig, TrafficModel
+from scripts import demographics
+from scripts.settings import Settings
+from tests.integration.conftest import ReadTopic
+from tests.integration.spark_job.conftest import JobProcess
+
+WINDOW_MS = 60_000
+
+
+def _send(settings: Settings, events: list[dict[str, Any]], version: int) -> None:
+    sender = EventSender(settings, schema_version=version)
+    result = run(sender, iter(events), RunLimits(count=len(events)), report=lambda _l: None)
+    assert result.counters["acked"] == len(events)
+
+
+def _decoder(settings: Settings, topic: str) -> Callable[[Message], dict[str, Any]]:
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.schema_registry_url}))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+
+    def decode(message: Message) -> dict[str, Any]:
+        value = deserializer(message.value(), ctx)
+        assert isinstance(value, dict)
+        return value
+
+    return decode
+
+
+def _expected_campaign_kpis(events: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        groups[(e["campaign_id"], e["event_time"] // WINDOW_MS * WINDOW_MS)].append(e)
+    expected = {}
+    for key, rows in groups.items():
+        count = {
+            tag: sum(r["tag"] == tag for r in rows) for tag in ("view", "click", "add_to_cart", "purchase")
+        }
+        revenue = sum(r["total_amount_cents"] for r in rows if r["tag"] == "purchase")
+        expected[key] = {
+            "views": count["view"], "clicks": count["click"], "add_to_carts": count["add_to_cart"],
+            "purchases": count["purchase"], "revenue_cents": revenue,
+            "units": sum(r["units"] for r in rows if r["tag"] == "purchase"),
+            "conversion_rate": pytest.approx(count["purchase"] / count["click"] if count["click"] else 0.0),
+            "avg_order_value_cents": pytest.approx(revenue / count["purchase"] if count["purchase"] else 0.0),
+            "active_users": len({r["user_id"] for r in rows}),
+        }  # fmt: skip
+    return expected
+
+
+def _latest_campaign_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, int], dict[str, Any]]:
+    decode = _decoder(settings, settings.topic_kpi_campaign)
+    latest = {}
+    for message in read_topic(settings.topic_kpi_campaign, quiet_s=2, timeout_s=20):
+        kpi = decode(message)
+        key = (kpi["campaign_id"], int(kpi["window_start"].timestamp() * 1000))
+        latest[key] = {k: v for k, v in kpi.items() if k not in ("campaign_id", "window_start", "window_end")}
+    return latest
+
+
+def _wait_for_kpis(settings: Settings, read_topic: ReadTopic, expected: dict[Any, Any]) -> dict[Any, Any]:
+    deadline = time.monotonic() + 120
+    latest: dict[Any, Any] = {}
+    while time.monotonic() < deadline:
+        latest = _latest_campaign_kpis(settings, read_topic)
+        if latest == expected:
+            break
+        time.sleep(2)
+    return latest
+
+
+def test_known_events_give_exact_enriched_dlq_and_kpi_records(
+    job_env: Settings, job: JobProcess, read_topic: ReadTopic
+) -> None:
+    settings = job_env
+    # users up to 120,000: ids above 100,000 have no demographics and must be kept, unenriched
+    v1 = TrafficModel(TrafficConfig(seed=21, schema_version=1, users=120_000)).take(400)
+    v2 = TrafficModel(TrafficConfig(seed=22, schema_version=2, users=120_000)).take(400)
+    _send(settings, v1, 1)
+    _send(settings, v2, 2)
+    v2_id = EventSender(settings, schema_version=2).schema_id
+    corrupt = [
+        b"\x01not-confluent-framed",
+        b"\x00\x00\x00\x7f\xff" + b"\x02abc",  # an id no writer of this subject has
+        b"\x00" + v2_id.to_bytes(4, "big") + b"\x48\x01\x02",  # truncated body
+        b"xy",
+    ]
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for value in corrupt:
+        producer.produce(settings.topic_events, value=value, key=b"bad")
+    assert producer.flush(10) == 0
+    job.start()
+
+    events = {e["event_id"]: e for e in v1 + v2}
+    enriched = read_topic(settings.topic_enriched, expected=len(events), timeout_s=180)
+    decode = _decoder(settings, settings.topic_enriched)
+    rows = {row[0]: row for row in demographics.generate(100_000, 42)}
+    decoded = [decode(m) for m in enriched]
+    assert sorted(d["event_id"] for d in decoded) == sorted(events)
+    unknown = 0
+    for d in decoded:
+        source = events[d["event_id"]]
+        assert d["total_amount_cents"] == source["total_amount_cents"] and d["tag"] == source["tag"]
+        assert d["device"] == source.get("device")
+        row = rows.get(d["user_id"])
+        if row is None:
+            unknown += 1
+            assert [d[k] for k in ("age", "age_band", "gender", "state", "country")] == [None] * 5
+        else:
+            assert (d["age"], d["gender"], d["state"], d["country"]) == row[1:]
+            assert d["age_band"] is not None
+    assert unknown > 0
+
+    dlq = read_topic(settings.topic_events_dlq, expected=len(corrupt), timeout_s=60)
+    reasons = sorted(bytes(dict(m.headers() or [])["dlq.reason"] or b"").decode() for m in dlq)
+    assert reasons == sorted([
+        "bad magic byte: not Confluent-framed Avro",
+        "unknown schema id 32767",
+        f"undecodable Avro body for schema id {v2_id}",
+        "bad magic byte: not Confluent-framed Avro",
+    ])  # fmt: skip
+    assert sorted(bytes(m.value() or b"") for m in dlq) == sorted(corrupt)
+
+    expected = _expected_campaign_kpis(list(events.values()))
+    assert _wait_for_kpis(settings, read_topic, expected) == expected
+
+
+def test_a_demographic_update_reaches_later_events(
+    job_env: Settings, job: JobProcess, read_topic: ReadTopic
+) -> None:
+    settings = job_env
+    job.start()
+    with demographics.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE demographics SET state = 'ZZ', age = 19 WHERE id = 42")
+        conn.commit()
+    time.sleep(3 + 3)  # the refresh interval (3 s) and a margin
+    events = [{**e, "user_id": 42} for e in TrafficModel(TrafficConfig(seed=5)).take(20)]
+    _send(settings, events, 2)
+    decode = _decoder(settings, settings.topic_enriched)
+    enriched = [decode(m) for m in read_topic(settings.topic_enriched, expected=20, timeout_s=120)]
+    assert {(d["state"], d["age"], d["age_band"]) for d in enriched} == {("ZZ", 19, "18-24")}
+
+
+def test_a_killed_job_restarts_from_its_checkpoint_and_loses_nothing(
+    job_env: Settings, job: JobProcess, read_topic: ReadTopic
+) -> None:
+    settings = job_env
+    events = TrafficModel(TrafficConfig(seed=31, events_per_second=2_000)).take(6_000)
+    job.start()
+    sender = EventSender(settings)
+    run(sender, iter(events[:3_000]), RunLimits(rate=2_000, count=3_000), report=lambda _l: None)
+    job.stop(signal.SIGKILL)  # a crash: no clean shutdown
+    run(sender, iter(events[3_000:]), RunLimits(rate=2_000, count=3_000), report=lambda _l: None)
+    job.start()
+
+    decode = _decoder(settings, settings.topic_enriched)
+    ids = [decode(m)["event_id"] for m in read_topic(settings.topic_enriched, expected=6_000, timeout_s=180)]
+    assert set(ids) == {e["event_id"] for e in events}  # none missing (a replayed batch may repeat some)
+    expected = _expected_campaign_kpis(events)
+    assert _wait_for_kpis(settings, read_topic, expected) == expected  # repeats are not double-counted
