@@ -43,6 +43,11 @@ def _decoder(settings: Settings, topic: str) -> Callable[[Message], dict[str, An
     return decode
 
 
+def _header(message: Message, name: str) -> str:
+    value = dict(message.headers() or [])[name]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _expected_campaign_kpis(events: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for e in events:
@@ -128,7 +133,7 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
     assert unknown > 0
 
     dlq = read_topic(settings.topic_events_dlq, expected=len(corrupt), timeout_s=60)
-    reasons = sorted(bytes(dict(m.headers() or [])["dlq.reason"] or b"").decode() for m in dlq)
+    reasons = sorted(_header(m, "dlq.reason") for m in dlq)
     assert reasons == sorted([
         "bad magic byte: not Confluent-framed Avro",
         "unknown schema id 32767",
