@@ -31,6 +31,7 @@ app.command("produce")(producer_cli.produce)
 bench_app = typer.Typer(help="Benchmarks that print figures (table and JSON) against a reference.")
 app.add_typer(bench_app, name="bench")
 bench_app.command("producer")(producer_cli.bench_producer)
+bench_app.command("spark")(spark_cli.bench)
 err = Console(stderr=True, soft_wrap=True)
 
 

@@ -99,14 +99,17 @@ class Settings(BaseSettings):
     spark_master: str = Field("local[*]", description="Spark master URL (local[N] or a cluster's).")
     spark_ui_port: int = Field(4040, ge=1, le=65535, description="Spark UI port (bound to 127.0.0.1).")
     spark_trigger_s: float = Field(
-        1.0, ge=0, description="Micro-batch trigger interval of the job (0 = asap)."
+        0.0, ge=0, description="Micro-batch interval of the enrichment query (0 = as soon as possible)."
+    )
+    spark_kpi_trigger_s: float = Field(
+        5.0, ge=0, description="Micro-batch interval of the KPI queries (stateful; fewer, larger batches)."
     )
     spark_window: str = Field("1 minute", description="Tumbling event-time window of the KPIs.")
     spark_watermark: str = Field("2 minutes", description="How late an event may arrive and still count.")
     spark_demographics_refresh_s: float = Field(
         60.0, gt=0, description="How often the job re-reads demographics from MariaDB."
     )
-    spark_shuffle_partitions: int = Field(4, ge=1, description="spark.sql.shuffle.partitions of the job.")
+    spark_shuffle_partitions: int = Field(2, ge=1, description="spark.sql.shuffle.partitions of the job.")
     stack_timeout_s: float = Field(
         120.0, gt=0, description="How long `stack up` waits for one service to become healthy."
     )

@@ -51,6 +51,7 @@ def run(
         checkpoint_dir=checkpoint_dir or settings.state_dir / "spark" / "checkpoints",
         starting_offsets=starting_offsets,
         trigger_s=settings.spark_trigger_s if trigger is None else trigger,
+        kpi_trigger_s=settings.spark_kpi_trigger_s,
         window=window or settings.spark_window,
         watermark=watermark or settings.spark_watermark,
         max_offsets_per_trigger=max_offsets_per_trigger,
@@ -96,3 +97,40 @@ def run(
         for query in queries.values():
             query.stop()
         spark.stop()
+
+
+def bench(
+    rates: Annotated[str, typer.Option(help="Comma-separated producer rates (events/s), one step each.")] = (
+        "5000,10000,20000,30000"
+    ),
+    step: Annotated[float, typer.Option(help="Seconds per rate step.", min=5)] = 30,
+    warmup: Annotated[
+        float, typer.Option(help="Seconds at the start of a step left out of the figures.")
+    ] = 10,
+    master: Annotated[str, typer.Option(help="Spark master of the job.")] = "local[2]",
+    trigger: Annotated[float, typer.Option(help="Micro-batch interval of the job (0 = asap).", min=0)] = 0.0,
+    json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
+) -> None:
+    """Events/s through the job and p50/p95/p99 production-to-enriched latency at fixed rates."""
+    import json
+
+    from rich.table import Table
+
+    from spark_job.bench import bench_spark
+
+    result = bench_spark(
+        get_settings(), [int(r) for r in rates.split(",")], step, warmup, master, trigger, report=err.print
+    )
+    table = Table(title=f"Spark job benchmark ({master}, trigger {trigger} s)")
+    for column in ("target ev/s", "through ev/s", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    for row in result["steps"]:
+        table.add_row(
+            f"{row['target_rate']:,}", f"{row['events_per_s']:,.0f}",
+            f"{row['p50_ms']:,.0f}", f"{row['p95_ms']:,.0f}", f"{row['p99_ms']:,.0f}",
+        )  # fmt: skip
+    table.caption = f"highest rate with p95 <= 1 s: {result['max_rate_with_p95_under_1s']}"
+    err.print(table)
+    print(json.dumps(result))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))

@@ -87,6 +87,7 @@ def job(job_env: Settings, tmp_path: Path) -> Iterator[JobProcess]:
     process = JobProcess(
         tmp_path,
         {"SHOPSTREAM_SPARK_UI_PORT": "4061", "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": "3",
+         "SHOPSTREAM_SPARK_KPI_TRIGGER_S": "1",
          "SHOPSTREAM_SPARK_MASTER": "local[2]"},
     )  # fmt: skip
     yield process
