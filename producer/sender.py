@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import fastavro
 from confluent_kafka import KafkaError, Message, Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro.validation import ValidationError, validate
@@ -97,9 +97,15 @@ class EventSender:
         self.counters = Counters()
         self._context = SerializationContext(self.topic, MessageField.VALUE)
         self._reference = AvroSerializer(
-            SchemaRegistryClient({"url": settings.schema_registry_url}),
+            SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10}),
             self.schema_str,
-            conf={"auto.register.schemas": False, "use.latest.version": False},
+            conf={
+                "auto.register.schemas": False,
+                "use.latest.version": False,
+                # TopicNameStrategy, said explicitly: the client's default first asks the registry for
+                # "associations", an API Apicurio does not have (404), on the hot path
+                "subject.name.strategy": topic_subject_name_strategy,
+            },
         )
         self.serializer_kind: SerializerKind = serializer
         self._encode = self._build_encoder(serializer)

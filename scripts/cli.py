@@ -99,9 +99,20 @@ def demographics_load(
 
 
 @app.command()
-def run() -> None:
-    """The main job: bring the local stack up and show its status."""
-    stack_cli.up()
+def run(
+    rate: Annotated[float, typer.Option(help="Producer events/s.", min=1)] = 2_000,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=1)] = None,
+) -> None:
+    """The main job: stack up, contracts, demographics, connectors, Spark job and producer; Ctrl-C stops."""
+    import subprocess
+
+    from scripts.pipeline import run_pipeline
+
+    try:
+        run_pipeline(get_settings(), rate, duration, report=err.print)
+    except (subprocess.CalledProcessError, RuntimeError) as exc:
+        err.print(f"[red]pipeline failed:[/] {exc}")
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:

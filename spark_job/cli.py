@@ -6,7 +6,7 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,10 @@ from rich.console import Console
 from compose.stack.errors import MissingPrerequisite
 from scripts.settings import get_settings
 
+if TYPE_CHECKING:
+    from pyspark.sql.streaming import StreamingQuery
+
+PROGRESS_EVERY_S = 10.0
 MAX_RESTARTS = 3  # per query and run: enough for a transient failure, not for a crash loop
 app = typer.Typer(help="The PySpark Structured Streaming job (decode, enrich, windowed KPIs).")
 err = Console(stderr=True, soft_wrap=True)
@@ -21,6 +25,22 @@ err = Console(stderr=True, soft_wrap=True)
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def progress_line(queries: dict[str, StreamingQuery]) -> str:
+    """Each query's last micro-batch: rows, duration, rate (what a user watches for lag)."""
+    parts = []
+    for name, query in queries.items():
+        progress = query.lastProgress
+        if not progress:
+            parts.append(f"{name}: no batch yet")
+            continue
+        took = progress["durationMs"].get("triggerExecution", 0)
+        parts.append(
+            f"{name}: batch {progress['batchId']} {progress['numInputRows']:,} rows in {took:,} ms "
+            f"({progress.get('processedRowsPerSecond', 0):,.0f} rows/s)"
+        )
+    return " | ".join(parts)
 
 
 @app.command("run")
@@ -72,8 +92,12 @@ def run(
     signal.signal(signal.SIGTERM, _interrupt)
     deadline = time.monotonic() + duration if duration else None
     restarts = dict.fromkeys(queries, 0)
+    last_report = time.monotonic()
     try:
         while deadline is None or time.monotonic() < deadline:
+            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                err.print(progress_line(queries))
+                last_report = time.monotonic()
             for name, query in list(queries.items()):
                 failure = query.exception()
                 if failure is None:

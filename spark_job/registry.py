@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from schemas.catalog import load_schema
 from schemas.registry import Registry
@@ -11,14 +12,20 @@ from schemas.registry import Registry
 class SchemaCache:
     """id -> writer schema JSON for one subject; `refresh` picks up versions registered since."""
 
-    def __init__(self, registry_url: str, subject: str) -> None:
+    def __init__(self, registry_url: str, subject: str, every_s: float = 5.0) -> None:
         self.registry = Registry(registry_url)
         self.subject = subject
+        self.every_s = every_s
         self.by_id: dict[int, str] = {}
         self._versions_seen: set[int] = set()
+        self._checked_at = -every_s
 
     def refresh(self) -> dict[int, str]:
-        """One cheap call when nothing changed; fetches only versions not seen before."""
+        """Asks the registry at most every ``every_s`` seconds (batches may come many per second);
+        fetches only versions not seen before."""
+        if time.monotonic() - self._checked_at < self.every_s:
+            return self.by_id
+        self._checked_at = time.monotonic()
         for version in sorted(set(self.registry.versions(self.subject)) - self._versions_seen):
             found = self.registry.version(self.subject, version)
             self.by_id.setdefault(int(found["id"]), json.dumps(json.loads(found["schema"])))

@@ -10,6 +10,22 @@ from compose.stack.errors import MissingPrerequisite
 from compose.stack.services.base import StackContext
 from scripts.settings import Settings
 
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDERR
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss.SSS} %p %c{1}: %m%n
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = STDERR
+# one warning per task about nullable columns that are never null here: noise, and costly at volume
+logger.avro.name = org.apache.spark.sql.avro.AvroSerializer
+logger.avro.level = error
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = error
+"""
+
 
 def spark_session(
     settings: Settings, app_name: str = "shopstream", master: str | None = None
@@ -18,6 +34,9 @@ def spark_session(
     ctx = StackContext(settings)
     os.environ.setdefault("JAVA_HOME", str(ctx.jdk.home))  # Spark 4.1 runs on Java 17+
     jars = ctx.artifacts.spark_jars
+    log4j = settings.state_dir / "spark" / "log4j2.properties"
+    log4j.parent.mkdir(parents=True, exist_ok=True)
+    log4j.write_text(LOG4J2)
     if not jars:
         raise MissingPrerequisite(
             "Spark connector jars missing: run scripts/setup.sh (or `shopstream fetch`)"
@@ -38,6 +57,7 @@ def spark_session(
         )
         .config("spark.sql.adaptive.enabled", "false")
         .config("spark.driver.memory", "2g")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log4j}")
         .config("spark.sql.warehouse.dir", str(settings.state_dir / "spark" / "warehouse"))
         .getOrCreate()
     )
