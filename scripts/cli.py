@@ -109,7 +109,7 @@ def run(
     from scripts.pipeline import run_pipeline
 
     try:
-        run_pipeline(get_settings(), rate, duration, report=err.print)
+        run_pipeline(get_settings(), rate, duration, report=lambda line: err.print(line, markup=False))
     except (subprocess.CalledProcessError, RuntimeError) as exc:
         err.print(f"[red]pipeline failed:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -121,6 +121,7 @@ def bench_spark(
     trigger_s: float = 0.0,
     workdir: Path | None = None,
     report: Any = print,
+    queries: str = "enrich,kpi_campaign,kpi_segment",
 ) -> dict[str, Any]:
     bench, env_topics = _bench_settings(settings)
     ensure_topics(StackContext(bench))
@@ -130,7 +131,8 @@ def bench_spark(
     env = {**os.environ, **env_topics, "SHOPSTREAM_SPARK_MASTER": master}
     log = (workdir / "job.log").open("wb")
     job = subprocess.Popen(
-        _cli("spark", "run", "--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp")),
+        _cli("spark", "run", "--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"),
+             "--queries", queries),
         stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True,
     )  # fmt: skip
     probe = LatencyProbe(bench)
@@ -176,6 +178,7 @@ def bench_spark(
         "benchmark": "spark",
         "master": master,
         "trigger_s": trigger_s,
+        "queries": queries,
         "step_s": step_s,
         "warmup_s": warmup_s,
         "spark_settings": {"shuffle_partitions": settings.spark_shuffle_partitions, "state_store": "RocksDB"},

@@ -59,8 +59,11 @@ def run(
     watermark: Annotated[str | None, typer.Option(help="Allowed lateness, e.g. '2 minutes'.")] = None,
     max_offsets_per_trigger: Annotated[int | None, typer.Option(help="Cap records per micro-batch.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    queries: Annotated[
+        str, typer.Option(help="Comma-separated subset of enrich,kpi_campaign,kpi_segment.")
+    ] = "enrich,kpi_campaign,kpi_segment",
 ) -> None:
-    """Run the three streaming queries; Ctrl-C/SIGTERM stops them cleanly (checkpoints kept)."""
+    """Run the streaming queries; Ctrl-C/SIGTERM stops them cleanly (checkpoints kept)."""
     if starting_offsets not in ("earliest", "latest"):
         raise typer.BadParameter("--starting-offsets must be earliest or latest")
     settings = get_settings()
@@ -81,24 +84,28 @@ def run(
             spark = spark_session(settings, master=master)
             job = StreamingJob(spark, settings, options)
             starters = job.starters()
-            queries = {name: start() for name, start in starters.items()}
+            wanted = [name.strip() for name in queries.split(",") if name.strip()]
+            unknown = set(wanted) - set(starters)
+            if unknown:
+                raise typer.BadParameter(f"unknown queries {sorted(unknown)}; known: {sorted(starters)}")
+            running = {name: starters[name]() for name in wanted}
     except (MissingPrerequisite, RuntimeError) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     err.print(
-        f"running {', '.join(queries)} on {spark.sparkContext.master}; "
+        f"running {', '.join(running)} on {spark.sparkContext.master}; "
         f"UI http://127.0.0.1:{settings.spark_ui_port}; checkpoints {options.checkpoint_dir}"
     )
     signal.signal(signal.SIGTERM, _interrupt)
     deadline = time.monotonic() + duration if duration else None
-    restarts = dict.fromkeys(queries, 0)
+    restarts = dict.fromkeys(running, 0)
     last_report = time.monotonic()
     try:
         while deadline is None or time.monotonic() < deadline:
             if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                err.print(progress_line(queries))
+                err.print(progress_line(running))
                 last_report = time.monotonic()
-            for name, query in list(queries.items()):
+            for name, query in list(running.items()):
                 failure = query.exception()
                 if failure is None:
                     continue
@@ -110,7 +117,7 @@ def run(
                 err.print(
                     f"query {name} failed ({str(failure).splitlines()[0][:200]}); restart {restarts[name]}"
                 )
-                queries[name] = starters[name]()
+                running[name] = starters[name]()
             time.sleep(0.5)
     except KeyboardInterrupt:
         err.print("stopping")
@@ -118,7 +125,7 @@ def run(
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     finally:
-        for query in queries.values():
+        for query in running.values():
             query.stop()
         spark.stop()
 
@@ -134,6 +141,9 @@ def bench(
     master: Annotated[str, typer.Option(help="Spark master of the job.")] = "local[2]",
     trigger: Annotated[float, typer.Option(help="Micro-batch interval of the job (0 = asap).", min=0)] = 0.0,
     json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
+    queries: Annotated[str, typer.Option(help="Queries the job runs (see `spark run --help`).")] = (
+        "enrich,kpi_campaign,kpi_segment"
+    ),
 ) -> None:
     """Events/s through the job and p50/p95/p99 production-to-enriched latency at fixed rates."""
     import json
@@ -143,9 +153,16 @@ def bench(
     from spark_job.bench import bench_spark
 
     result = bench_spark(
-        get_settings(), [int(r) for r in rates.split(",")], step, warmup, master, trigger, report=err.print
+        get_settings(),
+        [int(r) for r in rates.split(",")],
+        step,
+        warmup,
+        master,
+        trigger,
+        report=err.print,
+        queries=queries,
     )
-    table = Table(title=f"Spark job benchmark ({master}, trigger {trigger} s)")
+    table = Table(title=f"Spark job benchmark ({master}, trigger {trigger} s, queries {queries})")
     for column in ("target ev/s", "through ev/s", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(column, justify="right")
     for row in result["steps"]:

@@ -48,20 +48,23 @@ def decode(raw: DataFrame, writers: dict[int, str], reader: str) -> DataFrame:
     return with_event.withColumn("error", error).drop("_magic_ok")
 
 
-def dead_letters(decoded: DataFrame, source_topic: str) -> DataFrame:
-    """DLQ rows: the original key and bytes, and headers saying why and where they came from."""
+def dlq_headers(source_topic: str) -> Column:
+    """Headers of a dead letter: why it failed and where it came from."""
 
     def header(name: str, value: Column) -> Column:
         return F.struct(F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value"))
 
+    return F.array(
+        header("dlq.reason", F.col("error")),
+        header("dlq.source.topic", F.lit(source_topic)),
+        header("dlq.source.partition", F.col("partition")),
+        header("dlq.source.offset", F.col("offset")),
+        header("dlq.source.timestamp.ms", F.unix_millis(F.col("timestamp"))),
+    )
+
+
+def dead_letters(decoded: DataFrame, source_topic: str) -> DataFrame:
+    """DLQ rows: the original key and bytes, and headers saying why and where they came from."""
     return decoded.where(F.col("error").isNotNull()).select(
-        F.col("key"),
-        F.col("value"),
-        F.array(
-            header("dlq.reason", F.col("error")),
-            header("dlq.source.topic", F.lit(source_topic)),
-            header("dlq.source.partition", F.col("partition")),
-            header("dlq.source.offset", F.col("offset")),
-            header("dlq.source.timestamp.ms", F.unix_millis(F.col("timestamp"))),
-        ).alias("headers"),
+        F.col("key"), F.col("value"), dlq_headers(source_topic).alias("headers")
     )

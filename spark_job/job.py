@@ -24,7 +24,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
 from scripts.settings import Settings
-from spark_job.decode import dead_letters, decode
+from spark_job.decode import decode, dlq_headers
 from spark_job.enrich import DemographicsTable, enrich
 from spark_job.kpi import campaign_kpis, segment_kpis
 from spark_job.registry import SchemaCache, registered_id
@@ -81,28 +81,31 @@ class StreamingJob:
         return reader.load()
 
     def enrich_batch(self, batch: DataFrame, batch_id: int) -> None:
-        """One micro-batch of stage 1 (called by foreachBatch): one pass, one Kafka write.
+        """One micro-batch of stage 1 (called by foreachBatch): one pass over the batch, one write.
 
-        Dead letters and enriched records go out together, each row naming its topic, so a batch
-        costs a single Spark job.
+        Every row is decoded once and left-joined with demographics; then each row becomes either
+        an enriched record or a dead letter (original bytes, reason headers), naming its own topic.
         """
         s = self.settings
-        decoded = decode(batch, self.writers.refresh(), READER_SCHEMA)
-        dead = dead_letters(decoded, s.topic_events).withColumn("topic", F.lit(s.topic_events_dlq))
-        events = decoded.where(F.col("error").isNull()).select(
-            "key", F.col("timestamp").alias("source_timestamp"), "event.*"
+        decoded = decode(batch, self.writers.refresh(), READER_SCHEMA).select(
+            "key", "value", "partition", "offset", "timestamp", "error", "event.*"
         )
-        enriched = enrich(events, self.demographics.current()).withColumn(
-            "produced_at", F.current_timestamp()
+        rows = (
+            enrich(decoded, self.demographics.current())
+            .withColumn("source_timestamp", F.col("timestamp"))
+            .withColumn("produced_at", F.current_timestamp())
         )
-        good = enriched.select(
-            "key",
-            confluent_avro(enriched, self.enriched_schema, self.enriched_id).alias("value"),
-            F.array().cast("array<struct<key:string,value:binary>>").alias("headers"),
-            F.lit(s.topic_enriched).alias("topic"),
-        )
+        ok = F.col("error").isNull()
+        no_headers = F.array().cast("array<struct<key:string,value:binary>>")
         (
-            good.unionByName(dead.select("key", "value", "headers", "topic"))
+            rows.select(
+                "key",
+                F.when(ok, confluent_avro(rows, self.enriched_schema, self.enriched_id))
+                .otherwise(F.col("value"))
+                .alias("value"),
+                F.when(ok, no_headers).otherwise(dlq_headers(s.topic_events)).alias("headers"),
+                F.when(ok, F.lit(s.topic_enriched)).otherwise(F.lit(s.topic_events_dlq)).alias("topic"),
+            )
             .write.format("kafka")
             .option("kafka.bootstrap.servers", s.kafka_bootstrap_servers)
             .option("includeHeaders", "true")
