@@ -61,10 +61,3 @@ def dlq_headers(source_topic: str) -> Column:
         header("dlq.source.offset", F.col("offset")),
         header("dlq.source.timestamp.ms", F.unix_millis(F.col("timestamp"))),
     )
-
-
-def dead_letters(decoded: DataFrame, source_topic: str) -> DataFrame:
-    """DLQ rows: the original key and bytes, and headers saying why and where they came from."""
-    return decoded.where(F.col("error").isNotNull()).select(
-        F.col("key"), F.col("value"), dlq_headers(source_topic).alias("headers")
-    )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from producer.avro_codec import compile_encoder
 from producer.traffic import TrafficConfig, TrafficModel
 from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
-from spark_job.decode import dead_letters, decode
+from spark_job.decode import decode, dlq_headers
 
 V1, V2 = load_schema(EVENT_SCHEMA_FILES[1]), load_schema(EVENT_SCHEMA_FILES[2])
 WRITERS = {3: V1, 7: V2}
@@ -60,7 +61,10 @@ def test_v1_and_v2_decode_into_the_reader_and_failures_carry_reasons(spark: Spar
 
 def test_dead_letters_keep_bytes_and_say_why_and_where(spark: SparkSession) -> None:
     decoded = decode(_raw(spark, [b"garbage!", None]), WRITERS, V2)  # type: ignore[arg-type]
-    dlq = {r["value"] and bytes(r["value"]): r for r in dead_letters(decoded, "shop.events").collect()}
+    dead = decoded.where(F.col("error").isNotNull()).select(
+        "key", "value", dlq_headers("shop.events").alias("headers")
+    )
+    dlq = {r["value"] and bytes(r["value"]): r for r in dead.collect()}
     row = dlq[b"garbage!"]
     headers = {h["key"]: bytes(h["value"]).decode() for h in row["headers"]}
     assert headers == {
