@@ -7,10 +7,8 @@ producer and the job cleanly (checkpoints kept) and leaves the stack up (`shopst
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 
@@ -18,6 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from scripts.settings import Settings
+from spark_job.process import JobProcess, cli_command
 
 Report = Callable[[str], None]
 
@@ -42,68 +41,37 @@ def topic_sizes(settings: Settings, topics: list[str]) -> dict[str, int]:
         consumer.close()
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scripts.cli", *args]
-
-
-def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 90) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_pipeline(settings: Settings, rate: float, duration: float | None, report: Report) -> None:
     steps = [
-        ("stack", _cli("stack", "up")),
-        ("contracts", _cli("schemas", "register")),
-        ("contracts v2", _cli("schemas", "evolve")),
-        ("demographics", _cli("demographics", "load")),
-        ("connectors", _cli("connectors", "deploy")),
+        ("stack", ("stack", "up")),
+        ("contracts", ("schemas", "register")),
+        ("contracts v2", ("schemas", "evolve")),
+        ("demographics", ("demographics", "load")),
+        ("connectors", ("connectors", "deploy")),
     ]
-    for name, cmd in steps:
-        report(f"[{name}] {' '.join(cmd[3:])}")
-        subprocess.run(cmd, check=True)
+    for name, args in steps:
+        report(f"[{name}] {' '.join(args)}")
+        subprocess.run(cli_command(*args), check=True)
     logs = settings.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    job = subprocess.Popen(
-        _cli("spark", "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=(logs / "spark-job.log").open("wb"),
-        start_new_session=True,
-    )
+    job = JobProcess([], logs / "spark-job.log")
     producer: subprocess.Popen[bytes] | None = None
     started = time.monotonic()
     try:
-        report(f"[spark] job starting, log {logs / 'spark-job.log'}")
-        while "running enrich" not in (logs / "spark-job.log").read_text(errors="replace"):
-            if job.poll() is not None:
-                raise RuntimeError(f"the Spark job exited; see {logs / 'spark-job.log'}")
-            time.sleep(1)
+        report(f"[spark] job starting, log {job.log}")
+        job.start()
         report(f"[producer] {rate:,.0f} events/s, log {logs / 'producer.log'}")
         producer = subprocess.Popen(
-            _cli("produce", "--rate", str(rate)),
+            cli_command("produce", "--rate", str(rate)),
             stdout=subprocess.DEVNULL,
             stderr=(logs / "producer.log").open("wb"),
-            start_new_session=True,
+            start_new_session=True,  # Ctrl-C reaches this process only; it stops the children in order
         )
-        topics = [
-            settings.topic_events,
-            settings.topic_enriched,
-            settings.topic_events_dlq,
-            settings.topic_kpi_campaign,
-            settings.topic_kpi_segment,
-            settings.topic_demographics,
-        ]
-        previous = topic_sizes(settings, topics)
-        last = time.monotonic()
+        topics = settings.all_topics
+        previous, last = topic_sizes(settings, topics), time.monotonic()
         while duration is None or time.monotonic() - started < duration:
             time.sleep(5)
-            if job.poll() is not None:
-                raise RuntimeError(f"the Spark job exited; see {logs / 'spark-job.log'}")
+            if not job.running():
+                raise RuntimeError(f"the Spark job exited; see {job.log}")
             sizes, now = topic_sizes(settings, topics), time.monotonic()
             rates = {t: (sizes[t] - previous[t]) / (now - last) for t in topics}
             report("  ".join(f"{t.split('.', 1)[-1]} {sizes[t]:,} (+{rates[t]:,.0f}/s)" for t in topics))
@@ -111,5 +79,7 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
     except KeyboardInterrupt:
         report("stopping producer and Spark job (the stack stays up: `shopstream stack down`)")
     finally:
-        _stop(producer, 30)
-        _stop(job)
+        if producer is not None and producer.poll() is None:
+            producer.send_signal(signal.SIGINT)  # flushes and prints its summary
+            producer.wait(timeout=60)
+        job.stop(signal.SIGINT)

@@ -159,17 +159,24 @@ class Settings(BaseSettings):
     def influxdb_port(self) -> int:
         return _port_of(self.influxdb_url)
 
+    @classmethod
+    def topic_fields(cls) -> list[str]:
+        """Names of the fields that name a topic, in declaration order."""
+        return [name for name in cls.model_fields if name.startswith("topic_") and name != "topic_partitions"]
+
     @property
     def all_topics(self) -> list[str]:
-        return [
-            self.topic_events,
-            self.topic_enriched,
-            self.topic_kpi_campaign,
-            self.topic_kpi_segment,
-            self.topic_demographics,
-            self.topic_events_dlq,
-            self.topic_kpi_dlq,
-        ]
+        return [str(getattr(self, name)) for name in self.topic_fields()]
+
+    def with_topic_prefix(self, prefix: str) -> Settings:
+        """The same settings with every topic renamed ``<prefix>.<topic>`` (tests, benchmarks)."""
+        return self.model_copy(
+            update={name: f"{prefix}.{getattr(self, name)}" for name in self.topic_fields()}
+        )
+
+    def topic_env(self) -> dict[str, str]:
+        """The topic names as SHOPSTREAM_* variables, for child processes."""
+        return {f"SHOPSTREAM_{name.upper()}": str(getattr(self, name)) for name in self.topic_fields()}
 
 
 def get_settings() -> Settings:

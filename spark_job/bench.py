@@ -11,9 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,6 +27,7 @@ from compose.stack.services.kafka import ensure_topics
 from schemas.catalog import CONTRACTS, load_schema
 from schemas.registry import Registry
 from scripts.settings import Settings
+from spark_job.process import JobProcess, cli_command
 
 
 @dataclass(frozen=True)
@@ -90,26 +89,11 @@ def _percentile(values: list[int], q: float) -> float:
     return float(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))])
 
 
-def _bench_settings(settings: Settings) -> tuple[Settings, dict[str, str]]:
-    prefix = f"bench.spark.{uuid.uuid4().hex[:8]}"
-    updates = {
-        name: f"{prefix}.{getattr(settings, name)}"
-        for name in Settings.model_fields
-        if name.startswith("topic_") and name != "topic_partitions"
-    }
-    env = {f"SHOPSTREAM_{name.upper()}": value for name, value in updates.items()}
-    return settings.model_copy(update=updates), env
-
-
 def _register(settings: Settings) -> None:
     registry = Registry(settings.schema_registry_url)
     for contract in CONTRACTS:
         for schema_file in contract.files:
             registry.register(contract.subject(settings), load_schema(schema_file))
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scripts.cli", *args]
 
 
 def bench_spark(
@@ -123,33 +107,27 @@ def bench_spark(
     report: Any = print,
     queries: str = "enrich,kpi_campaign,kpi_segment",
 ) -> dict[str, Any]:
-    bench, env_topics = _bench_settings(settings)
+    bench = settings.with_topic_prefix(f"bench.spark.{uuid.uuid4().hex[:8]}")
     ensure_topics(StackContext(bench))
     _register(bench)
     workdir = workdir or settings.state_dir / "bench" / uuid.uuid4().hex[:8]
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **env_topics, "SHOPSTREAM_SPARK_MASTER": master}
-    log = (workdir / "job.log").open("wb")
-    job = subprocess.Popen(
-        _cli("spark", "run", "--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"),
-             "--queries", queries),
-        stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True,
-    )  # fmt: skip
+    env = {**os.environ, **bench.topic_env(), "SHOPSTREAM_SPARK_MASTER": master}
+    job = JobProcess(
+        ["--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"), "--queries", queries],
+        workdir / "job.log",
+        env,
+    )
     probe = LatencyProbe(bench)
-    probe.start()
     steps: list[Step] = []
+    job.start()
+    probe.start()
     try:
-        deadline = time.monotonic() + 180
-        while "running enrich" not in (workdir / "job.log").read_text(errors="replace"):
-            if job.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"job did not start; see {workdir / 'job.log'}")
-            time.sleep(0.5)
         for rate in rates:
             started_ms = int(time.time() * 1000)
+            command = cli_command("produce", "--rate", str(rate), "--duration", str(step_s))
             produced = subprocess.run(
-                _cli("produce", "--rate", str(rate), "--duration", str(step_s), "--stats-interval", "1000"),
-                env=env, capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                [*command, "--stats-interval", "1000"], env=env, capture_output=True, text=True, check=True
+            )
             summary = json.loads(produced.stdout)
             ended_ms = int(time.time() * 1000)
             time.sleep(5)  # let the tail of the step through
@@ -171,8 +149,7 @@ def bench_spark(
             )
     finally:
         probe.stop()
-        os.killpg(job.pid, signal.SIGTERM)
-        job.wait(timeout=120)
+        job.stop()
     ok = [s for s in steps if s.p95_ms <= 1000 and s.events_per_s >= 0.95 * s.target_rate]
     return {
         "benchmark": "spark",

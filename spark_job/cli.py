@@ -13,6 +13,7 @@ from rich.console import Console
 
 from compose.stack.errors import MissingPrerequisite
 from scripts.settings import get_settings
+from spark_job.process import READY
 
 if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
@@ -93,7 +94,7 @@ def run(
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     err.print(
-        f"running {', '.join(running)} on {spark.sparkContext.master}; "
+        f"{READY}: running {', '.join(running)} on {spark.sparkContext.master}; "
         f"UI http://127.0.0.1:{settings.spark_ui_port}; checkpoints {options.checkpoint_dir}"
     )
     signal.signal(signal.SIGTERM, _interrupt)

@@ -48,13 +48,9 @@ def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.Monkey
     from compose.stack.services.kafka import ensure_topics
 
     prefix = f"test.{uuid.uuid4().hex[:8]}"
-    updates: dict[str, object] = {}
-    for name in Settings.model_fields:
-        if name.startswith("topic_") and name != "topic_partitions":
-            value = f"{prefix}.{getattr(settings, name)}"
-            monkeypatch.setenv(f"SHOPSTREAM_{name.upper()}", value)
-            updates[name] = value
-    isolated = settings.model_copy(update=updates)
+    isolated = settings.with_topic_prefix(prefix)
+    for name, value in isolated.topic_env().items():
+        monkeypatch.setenv(name, value)
     ensure_topics(StackContext(isolated))
     yield isolated
     _drop(settings, prefix)

@@ -8,7 +8,7 @@ import psutil
 import pymysql
 import pytest
 import requests
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
@@ -16,6 +16,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from compose.stack.stack import Stack
 from scripts.settings import Settings
+from tests.integration.conftest import ReadTopic
 
 PROBE_SCHEMA = """
 {"type": "record", "name": "StackProbe", "namespace": "io.shopstream.test",
@@ -50,7 +51,9 @@ def test_broker_metadata_lists_the_node_and_project_topics(stack: Stack, setting
         assert len(metadata.topics[topic].partitions) == settings.topic_partitions
 
 
-def test_avro_round_trip_through_the_registry(stack: Stack, settings: Settings) -> None:
+def test_avro_round_trip_through_the_registry(
+    stack: Stack, settings: Settings, read_topic: ReadTopic
+) -> None:
     topic = f"test.roundtrip.{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
@@ -66,25 +69,9 @@ def test_avro_round_trip_through_the_registry(stack: Stack, settings: Settings) 
     producer.produce(topic, value=payload)
     assert producer.flush(10) == 0
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"test-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
-    try:
-        message = None
-        for _ in range(30):
-            message = consumer.poll(1.0)
-            if message is not None and message.error() is None:
-                break
-        assert message is not None and message.error() is None
-        raw = message.value()
-        assert raw is not None
-    finally:
-        consumer.close()
+    [message] = read_topic(topic, expected=1)
+    raw = message.value()
+    assert raw is not None
 
     registered = registry.get_latest_version(f"{topic}-value")
     assert raw[0] == 0 and int.from_bytes(raw[1:5], "big") == registered.schema_id

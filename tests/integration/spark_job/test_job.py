@@ -19,8 +19,8 @@ from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
 from scripts import demographics
 from scripts.settings import Settings
+from spark_job.process import JobProcess
 from tests.integration.conftest import ReadTopic
-from tests.integration.spark_job.conftest import JobProcess
 
 WINDOW_MS = 60_000
 
