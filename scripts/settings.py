@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -98,8 +99,13 @@ class Settings(BaseSettings):
     # --- Spark job ---------------------------------------------------------------------------
     spark_master: str = Field("local[*]", description="Spark master URL (local[N] or a cluster's).")
     spark_ui_port: int = Field(4040, ge=1, le=65535, description="Spark UI port (bound to 127.0.0.1).")
+    spark_enrich_mode: Literal["realtime", "microbatch"] = Field(
+        "realtime",
+        description="Enrichment query engine: Spark's Real-time Mode (long-running tasks, ms latency; "
+        "one task slot per event-topic partition) or micro-batches.",
+    )
     spark_trigger_s: float = Field(
-        0.0, ge=0, description="Micro-batch interval of the enrichment query (0 = as soon as possible)."
+        0.0, ge=0, description="Micro-batch interval of the enrichment query in microbatch mode (0 = asap)."
     )
     spark_kpi_trigger_s: float = Field(
         5.0, ge=0, description="Micro-batch interval of the KPI queries (stateful; fewer, larger batches)."
@@ -107,7 +113,10 @@ class Settings(BaseSettings):
     spark_window: str = Field("1 minute", description="Tumbling event-time window of the KPIs.")
     spark_watermark: str = Field("2 minutes", description="How late an event may arrive and still count.")
     spark_demographics_refresh_s: float = Field(
-        60.0, gt=0, description="How often the job re-reads demographics from MariaDB."
+        60.0,
+        gt=0,
+        description="How often the job re-reads demographics from MariaDB (in realtime mode also the "
+        "query's checkpoint interval, at least 5 s).",
     )
     spark_shuffle_partitions: int = Field(2, ge=1, description="spark.sql.shuffle.partitions of the job.")
     stack_timeout_s: float = Field(

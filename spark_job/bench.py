@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -101,25 +102,30 @@ def bench_spark(
     rates: list[int],
     step_s: float = 30,
     warmup_s: float = 10,
-    master: str = "local[2]",
+    master: str | None = None,
     trigger_s: float = 0.0,
     workdir: Path | None = None,
     report: Any = print,
     queries: str = "enrich,kpi_campaign,kpi_segment",
+    mode: str = "realtime",
 ) -> dict[str, Any]:
     bench = settings.with_topic_prefix(f"bench.spark.{uuid.uuid4().hex[:8]}")
     ensure_topics(StackContext(bench))
     _register(bench)
     workdir = workdir or settings.state_dir / "bench" / uuid.uuid4().hex[:8]
-    env = {**os.environ, **bench.topic_env(), "SHOPSTREAM_SPARK_MASTER": master}
+    env = {**os.environ, **bench.topic_env(), **({"SHOPSTREAM_SPARK_MASTER": master} if master else {})}
     job = JobProcess(
-        ["--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"), "--queries", queries],
+        ["--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"), "--queries", queries,
+         "--mode", mode],
         workdir / "job.log",
         env,
-    )
+    )  # fmt: skip
     probe = LatencyProbe(bench)
     steps: list[Step] = []
     job.start()
+    used = re.search(r" on (\S+); UI", job.log.read_text())
+    master = used.group(1) if used else master
+    report(f"job running on {master} ({os.cpu_count()} cores here), enrichment in {mode} mode")
     probe.start()
     try:
         for rate in rates:
@@ -154,7 +160,9 @@ def bench_spark(
     return {
         "benchmark": "spark",
         "master": master,
-        "trigger_s": trigger_s,
+        "cores": os.cpu_count(),
+        "mode": mode,
+        "trigger_s": trigger_s if mode == "microbatch" else None,
         "queries": queries,
         "step_s": step_s,
         "warmup_s": warmup_s,

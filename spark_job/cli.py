@@ -16,7 +16,12 @@ from scripts.settings import get_settings
 from spark_job.process import READY
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql.streaming import StreamingQuery
+
+    from scripts.settings import Settings
+    from spark_job.job import StreamingJob
 
 PROGRESS_EVERY_S = 10.0
 MAX_RESTARTS = 3  # per query and run: enough for a transient failure, not for a crash loop
@@ -63,11 +68,22 @@ def run(
     queries: Annotated[
         str, typer.Option(help="Comma-separated subset of enrich,kpi_campaign,kpi_segment.")
     ] = "enrich,kpi_campaign,kpi_segment",
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="Enrichment engine: realtime or microbatch (default SHOPSTREAM_SPARK_ENRICH_MODE)."
+        ),
+    ] = None,
 ) -> None:
     """Run the streaming queries; Ctrl-C/SIGTERM stops them cleanly (checkpoints kept)."""
     if starting_offsets not in ("earliest", "latest"):
         raise typer.BadParameter("--starting-offsets must be earliest or latest")
     settings = get_settings()
+    mode = mode or settings.spark_enrich_mode
+    if mode not in ("realtime", "microbatch"):
+        raise typer.BadParameter("--mode must be realtime or microbatch")
+    wanted = [name.strip() for name in queries.split(",") if name.strip()]
+    master = _master(settings, master or settings.spark_master, mode, wanted)
     from spark_job.job import JobOptions, StreamingJob
     from spark_job.session import spark_session
 
@@ -79,13 +95,14 @@ def run(
         window=window or settings.spark_window,
         watermark=watermark or settings.spark_watermark,
         max_offsets_per_trigger=max_offsets_per_trigger,
+        realtime=mode == "realtime",
+        realtime_batch_s=max(5.0, settings.spark_demographics_refresh_s),
     )
     try:
         with err.status("starting Spark"):
             spark = spark_session(settings, master=master)
             job = StreamingJob(spark, settings, options)
             starters = job.starters()
-            wanted = [name.strip() for name in queries.split(",") if name.strip()]
             unknown = set(wanted) - set(starters)
             if unknown:
                 raise typer.BadParameter(f"unknown queries {sorted(unknown)}; known: {sorted(starters)}")
@@ -98,28 +115,8 @@ def run(
         f"UI http://127.0.0.1:{settings.spark_ui_port}; checkpoints {options.checkpoint_dir}"
     )
     signal.signal(signal.SIGTERM, _interrupt)
-    deadline = time.monotonic() + duration if duration else None
-    restarts = dict.fromkeys(running, 0)
-    last_report = time.monotonic()
     try:
-        while deadline is None or time.monotonic() < deadline:
-            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                err.print(progress_line(running))
-                last_report = time.monotonic()
-            for name, query in list(running.items()):
-                failure = query.exception()
-                if failure is None:
-                    continue
-                # e.g. SPARK-55271 (4.1.1): an NPE in progress metrics after re-running the batch a crash
-                # left uncommitted; the batch itself is committed, so a restart resumes cleanly.
-                if restarts[name] >= MAX_RESTARTS:
-                    raise RuntimeError(f"query {name} failed {restarts[name] + 1} times: {failure}")
-                restarts[name] += 1
-                err.print(
-                    f"query {name} failed ({str(failure).splitlines()[0][:200]}); restart {restarts[name]}"
-                )
-                running[name] = starters[name]()
-            time.sleep(0.5)
+        _supervise(job, running, starters, duration)
     except KeyboardInterrupt:
         err.print("stopping")
     except RuntimeError as exc:
@@ -131,6 +128,59 @@ def run(
         spark.stop()
 
 
+def _master(settings: Settings, master: str, mode: str, wanted: list[str]) -> str:
+    """The master to run on: in realtime mode with enough task slots for the long-running tasks."""
+    from spark_job.slots import NotEnoughSlots, partitions, realtime_master
+
+    if mode != "realtime" or "enrich" not in wanted:
+        return master
+    try:
+        count = partitions(settings.kafka_bootstrap_servers, settings.topic_events)
+        master, why = realtime_master(master, count, with_kpis=len(wanted) > 1)
+    except NotEnoughSlots as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    err.print(f"Real-time Mode on {master}: {why}")
+    return master
+
+
+def _supervise(
+    job: StreamingJob,
+    running: dict[str, StreamingQuery],
+    starters: dict[str, Callable[[], StreamingQuery]],
+    duration: float | None,
+) -> None:
+    """Progress lines; restarts a query that stopped on a new schema id, or failed (a few times)."""
+    deadline = time.monotonic() + duration if duration else None
+    restarts = dict.fromkeys(running, 0)
+    last_report = time.monotonic()
+    while deadline is None or time.monotonic() < deadline:
+        if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+            err.print(progress_line(running))
+            last_report = time.monotonic()
+        for name, query in list(running.items()):
+            failure = query.exception()
+            if failure is None:
+                continue
+            schema_id = job.reload_schema(str(failure))
+            if schema_id is not None:
+                err.print(
+                    f"query {name}: schema id {schema_id} "
+                    + ("registered since the start: restarting to decode it" if schema_id in job.writers.by_id
+                       else "is no version of the subject: restarting; its records go to the DLQ")
+                )  # fmt: skip
+                running[name] = starters[name]()
+                continue
+            # e.g. SPARK-55271 (4.1.1): an NPE in progress metrics after re-running the batch a crash
+            # left uncommitted; the batch itself is committed, so a restart resumes cleanly.
+            if restarts[name] >= MAX_RESTARTS:
+                raise RuntimeError(f"query {name} failed {restarts[name] + 1} times: {failure}")
+            restarts[name] += 1
+            err.print(f"query {name} failed ({str(failure).splitlines()[0][:200]}); restart {restarts[name]}")
+            running[name] = starters[name]()
+        time.sleep(0.5)
+
+
 def bench(
     rates: Annotated[str, typer.Option(help="Comma-separated producer rates (events/s), one step each.")] = (
         "5000,10000,20000,30000"
@@ -139,12 +189,15 @@ def bench(
     warmup: Annotated[
         float, typer.Option(help="Seconds at the start of a step left out of the figures.")
     ] = 10,
-    master: Annotated[str, typer.Option(help="Spark master of the job.")] = "local[2]",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master of the job (default: the job's own choice).")
+    ] = None,
     trigger: Annotated[float, typer.Option(help="Micro-batch interval of the job (0 = asap).", min=0)] = 0.0,
     json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
     queries: Annotated[str, typer.Option(help="Queries the job runs (see `spark run --help`).")] = (
         "enrich,kpi_campaign,kpi_segment"
     ),
+    mode: Annotated[str, typer.Option(help="Enrichment engine: realtime or microbatch.")] = "realtime",
 ) -> None:
     """Events/s through the job and p50/p95/p99 production-to-enriched latency at fixed rates."""
     import json
@@ -162,8 +215,10 @@ def bench(
         trigger,
         report=err.print,
         queries=queries,
+        mode=mode,
     )
-    table = Table(title=f"Spark job benchmark ({master}, trigger {trigger} s, queries {queries})")
+    engine = f"trigger {trigger} s" if mode == "microbatch" else "Real-time Mode"
+    table = Table(title=f"Spark job benchmark ({result['master']}, {engine}, queries {queries})")
     for column in ("target ev/s", "through ev/s", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(column, justify="right")
     for row in result["steps"]:

@@ -8,11 +8,14 @@ killing the query. Rows that cannot be decoded keep their bytes and get a reason
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
 
 MAGIC = b"\x00"
+NOT_LOADED = "schema id not loaded, restart to decode it: "
 
 
 def framing(value: Column) -> tuple[Column, Column, Column]:
@@ -23,10 +26,19 @@ def framing(value: Column) -> tuple[Column, Column, Column]:
     return magic_ok, schema_id, body
 
 
-def decode(raw: DataFrame, writers: dict[int, str], reader: str) -> DataFrame:
+def decode(
+    raw: DataFrame,
+    writers: dict[int, str],
+    reader: str,
+    fail_above: int | None = None,
+    missing: Collection[int] = (),
+) -> DataFrame:
     """Adds ``event`` (struct in the reader schema, null on failure) and ``error`` (null on success).
 
-    ``raw`` is a Kafka DataFrame (key, value, topic, partition, offset, timestamp, ...).
+    ``raw`` is a Kafka DataFrame (key, value, topic, partition, offset, timestamp, ...). With
+    ``fail_above``, an unknown id above it (and not in ``missing``, the ids the registry lacks)
+    fails the query with "schema id N is not loaded": a plan's schemas are fixed, so a version
+    registered since the start needs a restart, not the DLQ.
     """
     magic_ok, schema_id, body = framing(F.col("value"))
     framed = raw.withColumn("_magic_ok", magic_ok).withColumn("_schema_id", schema_id)
@@ -35,6 +47,10 @@ def decode(raw: DataFrame, writers: dict[int, str], reader: str) -> DataFrame:
     for sid, writer in sorted(writers.items()):
         decoded = F.when(F.col("_schema_id") == sid, from_avro(body, writer, options)).otherwise(decoded)
     known = F.col("_schema_id").isin(list(writers)) if writers else F.lit(False)
+    if fail_above is not None:
+        unseen = (F.col("_schema_id") > fail_above) & ~F.col("_schema_id").isin(list(missing))
+        stop = F.raise_error(F.concat(F.lit(NOT_LOADED), F.col("_schema_id").cast("string")))
+        known = F.when(F.col("_magic_ok") & ~known & unseen, stop.cast("boolean")).otherwise(known)
     with_event = framed.withColumn("event", F.when(F.col("_magic_ok") & known, decoded))
     error = (
         F.when(F.col("value").isNull(), F.lit("null value"))

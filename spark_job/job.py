@@ -1,8 +1,10 @@
 """The streaming job: three queries on one SparkSession.
 
-1. ``enrich`` (stateless, ``foreachBatch``): raw events -> decode by schema id (writer schemas are
-   re-read from the registry each batch, so a newly registered version needs no restart) -> DLQ for
-   what cannot be decoded -> join with demographics (re-read on an interval) -> enriched Avro topic.
+1. ``enrich`` (stateless): raw events -> decode by schema id -> DLQ for what cannot be decoded ->
+   join with demographics (re-read on an interval) -> enriched Avro topic. By default in Spark's
+   Real-time Mode (records flow through long-running tasks: milliseconds, not a batch, of latency);
+   a schema version registered while it runs restarts the query, which then decodes it. In
+   microbatch mode (``foreachBatch``) schemas and demographics are refreshed between batches.
 2. ``kpi_campaign`` and ``kpi_segment`` (stateful): the enriched topic -> watermark -> de-duplication
    by event_id (the Kafka sink is at-least-once) -> tumbling-window aggregates -> KPI Avro topics in
    update mode, keyed by (dimensions, window start) so each update of a window replaces its point.
@@ -13,6 +15,7 @@ Each query checkpoints under the checkpoint dir; a restart resumes where it stop
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +27,17 @@ from pyspark.sql.streaming import StreamingQuery
 
 from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
 from scripts.settings import Settings
-from spark_job.decode import decode, dlq_headers
+from spark_job.decode import NOT_LOADED, decode, dlq_headers
 from spark_job.enrich import DemographicsTable, enrich
 from spark_job.kpi import campaign_kpis, segment_kpis
 from spark_job.registry import SchemaCache, registered_id
 
 READER_SCHEMA = load_schema(EVENT_SCHEMA_FILES[max(EVENT_SCHEMA_FILES)])
+
+
+def wall_clock() -> Column:
+    """Now, per row: ``current_timestamp()`` is fixed per batch, and a real-time batch lasts long."""
+    return F.timestamp_millis(F.expr("java_method('java.lang.System', 'currentTimeMillis')").cast("long"))
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class JobOptions:
     window: str = "1 minute"
     watermark: str = "2 minutes"
     max_offsets_per_trigger: int | None = None
+    realtime: bool = True
+    realtime_batch_s: float = 60.0
 
 
 def confluent_avro(df: DataFrame, schema_json: str, schema_id: int) -> Column:
@@ -66,6 +76,7 @@ class StreamingJob:
             settings.schema_registry_url, f"{settings.topic_kpi_segment}-value", "kpi_segment.avsc"
         )
         self.demographics = DemographicsTable(spark, settings)
+        self.realtime = options.realtime
 
     # --- stage 1 ---------------------------------------------------------------------------------
     def _read(self, topic: str, starting_offsets: str) -> DataFrame:
@@ -80,41 +91,52 @@ class StreamingJob:
             reader = reader.option("maxOffsetsPerTrigger", str(self.options.max_offsets_per_trigger))
         return reader.load()
 
-    def enrich_batch(self, batch: DataFrame, batch_id: int) -> None:
-        """One micro-batch of stage 1 (called by foreachBatch): one pass over the batch, one write.
+    def enriched_or_dead(self, raw: DataFrame, writers: dict[int, str], demographics: DataFrame) -> DataFrame:
+        """One pass over Kafka rows: each is decoded once and left-joined with demographics, then
+        becomes an enriched record or a dead letter (original bytes, reason headers), naming its topic.
 
-        Every row is decoded once and left-joined with demographics; then each row becomes either
-        an enriched record or a dead letter (original bytes, reason headers), naming its own topic.
+        In realtime mode an id above every id the job knows fails the query instead of going to the
+        DLQ: it is most likely a version registered since the start, and the restart loads it.
         """
         s = self.settings
-        decoded = decode(batch, self.writers.refresh(), READER_SCHEMA).select(
-            "key", "value", "partition", "offset", "timestamp", "error", "event.*"
-        )
+        decoded = decode(
+            raw, writers, READER_SCHEMA, self.writers.newest_id if self.realtime else None,
+            self.writers.missing,
+        ).select("key", "value", "partition", "offset", "timestamp", "error", "event.*")  # fmt: skip
         rows = (
-            enrich(decoded, self.demographics.current())
+            enrich(decoded, demographics)
             .withColumn("source_timestamp", F.col("timestamp"))
-            .withColumn("produced_at", F.current_timestamp())
+            .withColumn("produced_at", wall_clock())
         )
         ok = F.col("error").isNull()
         no_headers = F.array().cast("array<struct<key:string,value:binary>>")
-        (
-            rows.select(
-                "key",
-                F.when(ok, confluent_avro(rows, self.enriched_schema, self.enriched_id))
-                .otherwise(F.col("value"))
-                .alias("value"),
-                F.when(ok, no_headers).otherwise(dlq_headers(s.topic_events)).alias("headers"),
-                F.when(ok, F.lit(s.topic_enriched)).otherwise(F.lit(s.topic_events_dlq)).alias("topic"),
-            )
-            .write.format("kafka")
-            .option("kafka.bootstrap.servers", s.kafka_bootstrap_servers)
-            .option("includeHeaders", "true")
-            .option("kafka.linger.ms", "5")
-            .option("kafka.compression.type", "lz4")
-            .save()
+        return rows.select(
+            "key",
+            F.when(ok, confluent_avro(rows, self.enriched_schema, self.enriched_id))
+            .otherwise(F.col("value"))
+            .alias("value"),
+            F.when(ok, no_headers).otherwise(dlq_headers(s.topic_events)).alias("headers"),
+            F.when(ok, F.lit(s.topic_enriched)).otherwise(F.lit(s.topic_events_dlq)).alias("topic"),
         )
 
+    def _kafka_options(self) -> dict[str, str]:
+        return {
+            "kafka.bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            "includeHeaders": "true",
+            "kafka.linger.ms": "5",
+            "kafka.compression.type": "lz4",
+        }
+
+    def enrich_batch(self, batch: DataFrame, batch_id: int) -> None:
+        """One micro-batch of stage 1 (microbatch mode, via foreachBatch): writer schemas and
+        demographics are refreshed between batches."""
+        out = self.enriched_or_dead(batch, self.writers.refresh(), self.demographics.current())
+        out.write.format("kafka").options(**self._kafka_options()).save()
+
     def start_enrichment(self) -> StreamingQuery:
+        return self._start_realtime() if self.realtime else self._start_microbatch()
+
+    def _start_microbatch(self) -> StreamingQuery:
         return (
             self._read(self.settings.topic_events, self.options.starting_offsets)
             .writeStream.queryName("enrich")
@@ -123,6 +145,27 @@ class StreamingJob:
             .trigger(processingTime=f"{self.options.trigger_s} seconds")
             .start()
         )
+
+    def _start_realtime(self) -> StreamingQuery:
+        """Spark's Real-time Mode: one long-running task per partition, records flow through one by
+        one. Each "batch" of ``realtime_batch_s`` is a checkpoint: the static demographics side is
+        re-read from MariaDB then; writer schemas are those known at (re)start."""
+        raw = self._read(self.settings.topic_events, self.options.starting_offsets)
+        out = self.enriched_or_dead(raw, self.writers.refresh(force=True), self.demographics.read())
+        writer = (
+            out.writeStream.queryName("enrich")
+            .format("kafka")
+            .outputMode("update")
+            .options(**self._kafka_options())
+            .option("checkpointLocation", str(self.options.checkpoint_dir / "enrich"))
+        )
+        # pyspark 4.1 has no Python spelling of the trigger yet (the JVM API has it since 4.1.0)
+        jvm = self.spark.sparkContext._jvm
+        trigger = jvm.org.apache.spark.sql.streaming.Trigger.RealTime(  # type: ignore[union-attr]
+            int(self.options.realtime_batch_s * 1000)
+        )
+        writer._jwrite = writer._jwrite.trigger(trigger)
+        return writer.start()
 
     # --- stage 2 ---------------------------------------------------------------------------------
     def enriched_stream(self) -> DataFrame:
@@ -175,6 +218,16 @@ class StreamingJob:
             self.segment_id,
             self.settings.topic_kpi_segment,
         )
+
+    def reload_schema(self, failure: str) -> int | None:
+        """If a realtime query stopped on an id it had not loaded: that id (now loaded, or marked
+        missing so that it is dead-lettered); None for any other failure."""
+        found = re.search(re.escape(NOT_LOADED) + r"(\d+)", failure)
+        if found is None:
+            return None
+        schema_id = int(found.group(1))
+        self.writers.resolve(schema_id)
+        return schema_id
 
     def starters(self) -> dict[str, Callable[[], StreamingQuery]]:
         """Query name -> how to (re)start it; the runner restarts a failed query from its checkpoint."""

@@ -17,13 +17,18 @@ class SchemaCache:
         self.subject = subject
         self.every_s = every_s
         self.by_id: dict[int, str] = {}
+        self.missing: set[int] = set()  # ids seen in records that are no version of the subject
         self._versions_seen: set[int] = set()
         self._checked_at = -every_s
 
-    def refresh(self) -> dict[int, str]:
+    @property
+    def newest_id(self) -> int:
+        return max(self.by_id, default=0)
+
+    def refresh(self, force: bool = False) -> dict[int, str]:
         """Asks the registry at most every ``every_s`` seconds (batches may come many per second);
         fetches only versions not seen before."""
-        if time.monotonic() - self._checked_at < self.every_s:
+        if not force and time.monotonic() - self._checked_at < self.every_s:
             return self.by_id
         self._checked_at = time.monotonic()
         for version in sorted(set(self.registry.versions(self.subject)) - self._versions_seen):
@@ -31,6 +36,12 @@ class SchemaCache:
             self.by_id.setdefault(int(found["id"]), json.dumps(json.loads(found["schema"])))
             self._versions_seen.add(version)
         return self.by_id
+
+    def resolve(self, schema_id: int) -> bool:
+        """Whether the subject has ``schema_id`` now; if not, it is remembered as missing."""
+        if schema_id not in self.refresh(force=True):
+            self.missing.add(schema_id)
+        return schema_id in self.by_id
 
 
 def registered_id(registry_url: str, subject: str, schema_file: str) -> tuple[int, str]:

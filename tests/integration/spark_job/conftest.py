@@ -25,13 +25,18 @@ def job_env(isolated_topics: Settings) -> Iterator[Settings]:
     demographics.load(isolated_topics)
 
 
+REFRESH_S = 5  # demographics refresh; in realtime mode also the checkpoint interval (5 s at least)
+
+
 @pytest.fixture
-def job(job_env: Settings, tmp_path: Path) -> Iterator[JobProcess]:
+def job(job_env: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[JobProcess]:
+    """The job, not started yet; enrichment in realtime mode unless parametrized with "microbatch"."""
+    mode = getattr(request, "param", "realtime")
     process = JobProcess(
-        ["--trigger", "0.5", "--checkpoint-dir", str(tmp_path / "checkpoints")],
+        ["--trigger", "0.5", "--checkpoint-dir", str(tmp_path / "checkpoints"), "--mode", mode],
         tmp_path / "job.log",
-        {"SHOPSTREAM_SPARK_UI_PORT": "4061", "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": "3",
-         "SHOPSTREAM_SPARK_KPI_TRIGGER_S": "1", "SHOPSTREAM_SPARK_MASTER": "local[2]"},
+        {"SHOPSTREAM_SPARK_UI_PORT": "4061", "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": str(REFRESH_S),
+         "SHOPSTREAM_SPARK_KPI_TRIGGER_S": "1"},
     )  # fmt: skip
     yield process
     process.stop()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from producer.avro_codec import compile_encoder
 from producer.traffic import TrafficConfig, TrafficModel
 from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
-from spark_job.decode import decode, dlq_headers
+from spark_job.decode import NOT_LOADED, decode, dlq_headers
 
 V1, V2 = load_schema(EVENT_SCHEMA_FILES[1]), load_schema(EVENT_SCHEMA_FILES[2])
 WRITERS = {3: V1, 7: V2}
@@ -83,3 +85,18 @@ def test_no_writer_known_yet_sends_everything_to_the_dlq(spark: SparkSession) ->
     decoded = decode(_raw(spark, [compile_encoder(V2, 7)(event)]), {}, V2)  # type: ignore[arg-type]
     assert [r["error"] for r in decoded.collect()] == ["unknown schema id 7"]
     assert json.loads(V2)["name"] == "ShopEvent"
+
+
+def test_realtime_decoding_stops_on_an_id_above_the_known_ones_unless_known_missing(
+    spark: SparkSession,
+) -> None:
+    event = TrafficModel(TrafficConfig(seed=4)).take(1)[0]
+    body = compile_encoder(V2, 7)(event)[5:]
+    below, above = b"\x00\x00\x00\x00\x05" + body, b"\x00\x00\x00\x00\x08" + body
+
+    decoded = decode(_raw(spark, [below]), WRITERS, V2, fail_above=7)  # type: ignore[arg-type]
+    assert [r["error"] for r in decoded.collect()] == ["unknown schema id 5"]  # no newer version: DLQ
+    with pytest.raises(Exception, match=re.escape(NOT_LOADED) + "8"):
+        decode(_raw(spark, [above]), WRITERS, V2, fail_above=7).collect()  # type: ignore[arg-type]
+    missing = decode(_raw(spark, [above]), WRITERS, V2, fail_above=7, missing={8})  # type: ignore[arg-type]
+    assert [r["error"] for r in missing.collect()] == ["unknown schema id 8"]
