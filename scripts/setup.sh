@@ -16,9 +16,10 @@ started=$(date +%s)
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
+# docker-compose (1.29) only validates compose/docker-compose.yml in the tests: no Docker engine needed.
 declare -A need=(
   [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [influxd]=influxdb
-  [mvn]=maven [java]=openjdk-17-jre-headless
+  [mvn]=maven [java]=openjdk-17-jre-headless [docker-compose]=docker-compose
 )
 missing=()
 for bin in "${!need[@]}"; do

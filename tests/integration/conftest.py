@@ -1,8 +1,8 @@
-"""Integration fixtures: the real local stack, started once per session if it is not already up."""
+"""Integration fixtures: the real services, from the provider SHOPSTREAM_TEST_STACK selects
+(tests/providers: the local stack by default, started once per session if it is not already up)."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,31 +14,39 @@ from confluent_kafka import Consumer, KafkaError, Message
 from compose.stack.services.base import StackContext
 from compose.stack.stack import Stack
 from scripts.settings import Settings, get_settings
+from tests.providers import select_provider, settings_env
 
 HERE = Path(__file__).parent
+PROVIDER = select_provider()
+# these test the local stack's processes themselves (pids, supervisor, stop/start)
+LOCAL_ONLY = {HERE / "compose" / "test_local_stack.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+            if PROVIDER.name != "local" and Path(str(item.fspath)) in LOCAL_ONLY:
+                item.add_marker(pytest.mark.skip(reason=f"tests the local stack, not {PROVIDER.name}"))
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return get_settings()
+def settings() -> Iterator[Settings]:
+    """Settings pointing at the provider's services (local: the environment's, unchanged). Other
+    providers' endpoints are exported as SHOPSTREAM_* for in-process CLI calls and child processes."""
+    with PROVIDER.settings(get_settings()) as provided, pytest.MonkeyPatch.context() as env:
+        if PROVIDER.name != "local":
+            for name, value in settings_env(provided).items():
+                env.setenv(name, value)
+        yield provided
 
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Iterator[Stack]:
-    """The local stack, healthy. Stopped afterwards only if this session started it
-    (SHOPSTREAM_KEEP_STACK=1 keeps it up)."""
-    stack = Stack(settings)
-    was_running = stack.supervisor.is_running()
-    stack.up()
-    yield stack
-    if not was_running and os.environ.get("SHOPSTREAM_KEEP_STACK") != "1":
-        stack.down()
+    """The stack, healthy (local: stopped afterwards only if this session started it;
+    SHOPSTREAM_KEEP_STACK=1 keeps it up)."""
+    with PROVIDER.stack(settings) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -1,0 +1,274 @@
+"""compose/docker-compose.yml, as docker-compose itself resolves it (no Docker engine needed), checked
+against the project: the architecture's services, healthchecks and start order, loopback-only ports,
+the SHOPSTREAM_* settings, Grafana's provisioning, and the Connect image's plugins at the versions the
+local stack pins in compose/maven/pom.xml."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import TypeAdapter
+from typer.testing import CliRunner
+
+from compose.stack.artifacts import pom_properties
+from compose.stack.services.base import StackContext
+from compose.stack.services.connect import worker_properties
+from compose.stack.services.mariadb import CDC_GRANTS, REGISTRY_DATABASE
+from scripts.settings import REPO_ROOT, Settings
+
+COMPOSE_DIR = REPO_ROOT / "compose"
+COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
+CONNECT_DIR = COMPOSE_DIR / "docker" / "connect"
+SERVICES = {"kafka", "registry", "connect", "mariadb", "influxdb", "grafana", "spark-job", "producer", "init"}
+ONE_SHOT = {"init"}
+APP_SERVICES = {"init", "spark-job", "producer"}
+# inside the compose network; a host .env's 127.0.0.1 endpoints must not replace them
+IN_NETWORK = {
+    "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+    "SHOPSTREAM_SCHEMA_REGISTRY_URL": "http://registry:8080/apis/ccompat/v7",
+    "SHOPSTREAM_CONNECT_URL": "http://connect:8083",
+    "SHOPSTREAM_MYSQL_HOST": "mariadb",
+    "SHOPSTREAM_MYSQL_PORT": "3306",
+    "SHOPSTREAM_INFLUXDB_URL": "http://influxdb:8086",
+}
+# Not in the local stack (nothing obtainable here), so no pom pins it: the version STACK.md names.
+INFLUXDB_SINK_VERSION = "1.0.5"
+
+
+def compose_config(tmp_path: Path, env_file_text: str = "") -> dict[str, Any]:
+    """`docker-compose config` with only ``env_file_text`` as .env and no SHOPSTREAM_* from the shell."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.fail(
+            "docker-compose is missing: scripts/setup.sh installs it (apt-get install docker-compose)"
+        )
+    env_file = tmp_path / "compose.env"
+    env_file.write_text(env_file_text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
+    result = subprocess.run(
+        [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    return config
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = compose_config(tmp_path_factory.mktemp("compose"))["services"]
+    return services
+
+
+def dockerfile_args(path: Path) -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", path.read_text(), re.MULTILINE))
+
+
+def test_every_service_of_the_architecture_is_there(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == SERVICES
+
+
+def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            assert service.get("restart", "no") == "no", name
+            continue
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL") and not service["healthcheck"].get("disable"), name
+
+
+def test_start_order_waits_for_health_and_for_the_init_job(services: dict[str, dict[str, Any]]) -> None:
+    def needs(name: str) -> dict[str, str]:
+        return {dep: spec["condition"] for dep, spec in services[name].get("depends_on", {}).items()}
+
+    for name in services:
+        for dep, condition in needs(name).items():
+            expected = "service_completed_successfully" if dep in ONE_SHOT else "service_healthy"
+            assert condition == expected, (name, dep)
+    assert needs("registry") == {"mariadb": "service_healthy"}
+    assert set(needs("connect")) >= {"kafka", "registry"}
+    assert set(needs("init")) == {"kafka", "registry", "connect", "mariadb", "influxdb"}
+    assert needs("spark-job") == {"init": "service_completed_successfully"}
+    assert needs("producer") == {"init": "service_completed_successfully", "spark-job": "service_healthy"}
+
+
+def test_published_ports_are_bound_to_loopback(services: dict[str, dict[str, Any]]) -> None:
+    published = []
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            host_ip = port.get("host_ip") if isinstance(port, dict) else str(port).split(":")[0]
+            assert host_ip == "127.0.0.1", (name, port)
+            published.append(name)
+    assert set(published) == {"kafka", "registry", "connect", "mariadb", "influxdb", "grafana"}
+
+
+def test_grafana_mounts_the_provisioning_and_gets_every_variable_it_expands(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    grafana = services["grafana"]
+    mounts = {tuple(v.split(":")[:2]) for v in grafana["volumes"]}
+    assert (str(REPO_ROOT / "grafana" / "provisioning"), "/etc/grafana/provisioning") in mounts
+    assert (str(REPO_ROOT / "grafana" / "dashboards"), "/var/lib/grafana/dashboards") in mounts
+    texts = [f.read_text() for f in (REPO_ROOT / "grafana" / "provisioning").rglob("*.y*ml")]
+    uncommented = [re.sub(r"(?m)^\s*#.*$", "", text) for text in texts]
+    expanded = {name for text in uncommented for name in re.findall(r"\$\{(\w+)\}", text)}
+    assert expanded, "no ${VAR} found in grafana/provisioning"
+    assert expanded <= set(grafana["environment"]), expanded - set(grafana["environment"])
+
+
+def test_shopstream_variables_are_settings_with_the_local_defaults(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Every SHOPSTREAM_* name is a field of Settings; without a .env each value is the field's
+    default (no other secret) except the in-network endpoints; the app's settings validate."""
+    fields = Settings.model_fields
+    for name, service in services.items():
+        for var, value in service.get("environment", {}).items():
+            if not var.startswith("SHOPSTREAM_") or var in IN_NETWORK:
+                continue
+            field = fields.get(var.removeprefix("SHOPSTREAM_").lower())
+            assert field is not None and field.annotation is not None, f"{name}: {var} is not a setting"
+            assert TypeAdapter(field.annotation).validate_python(value) == field.default, (name, var)
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        assert IN_NETWORK.items() <= env.items(), name
+        Settings.model_validate({k.removeprefix("SHOPSTREAM_").lower(): v for k, v in env.items()})
+
+
+def test_env_file_sets_credentials_but_not_the_in_network_endpoints(tmp_path: Path) -> None:
+    services = compose_config(
+        tmp_path,
+        "SHOPSTREAM_MYSQL_PASSWORD=from-env-file\nSHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092\n",
+    )["services"]
+    assert services["mariadb"]["environment"]["MARIADB_PASSWORD"] == "from-env-file"
+    assert services["registry"]["environment"]["APICURIO_DATASOURCE_PASSWORD"] == "from-env-file"
+    for name in (*APP_SERVICES, "grafana"):
+        assert services[name]["environment"]["SHOPSTREAM_MYSQL_PASSWORD"] == "from-env-file", name
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_init_runs_the_pipelines_setup_steps_with_the_cli(services: dict[str, dict[str, Any]]) -> None:
+    from scripts.cli import app
+
+    *_, script = services["init"]["command"]
+    lines = [line.strip() for line in script.splitlines() if line.strip()]
+    assert lines == [
+        "python compose/docker/app/tasks.py topics",
+        "shopstream schemas register",
+        "shopstream schemas evolve",
+        "shopstream demographics load",
+        "shopstream connectors deploy",
+    ]
+    assert (REPO_ROOT / "compose" / "docker" / "app" / "tasks.py").is_file()
+    for line in lines[1:]:
+        result = CliRunner().invoke(app, [*line.split()[1:], "--help"])
+        assert result.exit_code == 0, (line, result.output)
+
+
+def test_app_images_are_one_build_with_secrets_and_local_state_ignored(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    builds = {(services[n]["build"]["context"], services[n]["build"]["dockerfile"]) for n in APP_SERVICES}
+    assert builds == {(str(REPO_ROOT), "compose/docker/app/Dockerfile")}
+    dockerfile = REPO_ROOT / "compose" / "docker" / "app" / "Dockerfile"
+    ignored = set((dockerfile.parent / "Dockerfile.dockerignore").read_text().split())
+    assert {".env", ".venv", ".state", ".git"} <= ignored
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile.read_text(), re.MULTILINE)
+    assert all(source not in (".", "./", ".env") for line in copied for source in line.split()), copied
+
+
+def test_images_are_the_local_stacks_versions(services: dict[str, dict[str, Any]]) -> None:
+    pom = pom_properties()
+    assert services["kafka"]["image"] == f"apache/kafka:{pom['kafka.version']}"
+    assert services["registry"]["image"] == f"apicurio/apicurio-registry:{pom['apicurio.version']}"
+    assert services["influxdb"]["image"] == "influxdb:1.8"
+    assert services["mariadb"]["image"].startswith("mariadb:")
+    assert services["grafana"]["image"].startswith("grafana/grafana:")
+
+
+def test_connect_image_adds_the_three_plugins_at_the_local_stacks_versions(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert services["connect"]["build"] == {
+        "context": str(COMPOSE_DIR),
+        "dockerfile": "docker/connect/Dockerfile",
+    }
+    pom = pom_properties()
+    dockerfile = (CONNECT_DIR / "Dockerfile").read_text()
+    assert dockerfile_args(CONNECT_DIR / "Dockerfile") == {
+        "KAFKA_VERSION": pom["kafka.version"],
+        "APICURIO_CONVERTER_VERSION": pom["apicurio.converter.version"],
+        "DEBEZIUM_VERSION": pom["debezium.version"],
+        "INFLUXDB_SINK_VERSION": INFLUXDB_SINK_VERSION,
+    }
+    assert "FROM apache/kafka:${KAFKA_VERSION}" in dockerfile
+    assert "-pl apicurio-converter" in dockerfile  # the local stack's own pom module
+    assert "io.debezium:debezium-connector-mariadb:${DEBEZIUM_VERSION}:tar.gz:plugin" in dockerfile
+    sink = "io.github.willena:connect-influxdb-sink:${INFLUXDB_SINK_VERSION}:jar:jar-with-dependencies"
+    assert sink in dockerfile
+
+
+def test_connect_workers_properties_are_the_local_stacks(tmp_path: Path) -> None:
+    """The image's start script, run for real with the Dockerfile's ENV defaults plus the endpoints,
+    writes the worker properties the local stack writes (endpoints aside)."""
+    env_block = re.search(r"^ENV (CONNECT_.*?)(?=^\S)", (CONNECT_DIR / "Dockerfile").read_text(), re.M | re.S)
+    assert env_block is not None
+    defaults = dict(re.findall(r"(CONNECT_\w+)=(\S+)", env_block.group(1)))
+    launcher = tmp_path / "bin" / "connect-distributed.sh"  # stands in for Kafka's: prints its argument
+    launcher.parent.mkdir()
+    launcher.write_text('#!/bin/sh\ncat "$1"\n')
+    launcher.chmod(0o755)
+    endpoints = {"CONNECT_BOOTSTRAP_SERVERS": "kafka:9092", "CONNECT_REST_ADVERTISED_HOST_NAME": "connect"}
+    result = subprocess.run(
+        [str(CONNECT_DIR / "start-connect.sh")],
+        env={"PATH": os.environ["PATH"], "KAFKA_HOME": str(tmp_path), **defaults, **endpoints,
+             "CONNECT_WORKER_PROPERTIES": str(tmp_path / "worker.properties")},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    written = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    local = {k: str(v) for k, v in worker_properties(StackContext(Settings()), Path("/plugins")).items()}
+    endpoint_keys = {"bootstrap.servers", "listeners", "rest.advertised.host.name", "rest.advertised.port"}
+    shared = set(local) - endpoint_keys - {"plugin.path"}
+    assert {k: written[k] for k in shared} == {k: local[k] for k in shared}
+    assert written["bootstrap.servers"] == "kafka:9092"
+    assert written["plugin.path"] == "/opt/connect/plugins"
+    assert written["listeners"] == "http://0.0.0.0:8083"
+
+
+def test_mariadb_keeps_a_row_binlog_and_creates_the_registry_db_and_cdc_user(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    command = services["mariadb"]["command"]
+    assert {"--binlog-format=ROW", "--binlog-row-image=FULL", "--server-id=1"} <= set(command)
+    assert any(arg.startswith("--log-bin") for arg in command)
+    env = services["mariadb"]["environment"]
+    assert env["MARIADB_ROOT_HOST"] == "localhost" and env["MARIADB_RANDOM_ROOT_PASSWORD"] == "1"
+    init_dir = next(
+        v.split(":")[0] for v in services["mariadb"]["volumes"] if "docker-entrypoint-initdb.d" in v
+    )
+    [script] = Path(init_dir).glob("*.sh")
+    text = script.read_text()
+    assert f"CREATE DATABASE IF NOT EXISTS \\`{REGISTRY_DATABASE}\\`" in text
+    assert f"GRANT {CDC_GRANTS} ON *.*" in text
+    assert not os.access(script, os.X_OK), "the entrypoint must source it (its SQL helpers), not run it"
+    registry = services["registry"]["environment"]
+    assert registry["APICURIO_DATASOURCE_URL"] == f"jdbc:mysql://mariadb:3306/{REGISTRY_DATABASE}"
+
+
+def test_influxdb_has_auth_on_and_the_database(services: dict[str, dict[str, Any]]) -> None:
+    env = services["influxdb"]["environment"]
+    defaults = Settings.model_fields
+    assert env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    assert env["INFLUXDB_DB"] == defaults["influxdb_database"].default
+    assert env["INFLUXDB_ADMIN_USER"] == defaults["influxdb_user"].default

@@ -1,0 +1,133 @@
+"""The integration tests' service providers, without a Docker engine: which provider is selected,
+the containers the testcontainers provider would start (images, env, ports), the endpoints it hands
+the tests, and that a missing engine skips with Docker's error instead of passing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compose.stack.services.mariadb import REGISTRY_DATABASE
+from scripts.settings import Settings, get_settings
+from tests.providers import ENV_VAR, Endpoints, provider_name, select_provider, settings_env
+from tests.providers.containers import docker_host
+from tests.providers.specs import (
+    COMPOSE_DIR,
+    CONNECT_DOCKERFILE,
+    CONNECT_IMAGE_TAG,
+    MARIADB_INIT,
+    ContainerSpec,
+    compose_services,
+    container_specs,
+    endpoints,
+)
+
+HOST, KAFKA_PORT, CONNECT_PORT = "127.0.0.1", 29092, 28083
+
+
+@pytest.fixture
+def specs(clean_env: Path) -> dict[str, ContainerSpec]:
+    return {s.name: s for s in container_specs(get_settings(), HOST, KAFKA_PORT, CONNECT_PORT)}
+
+
+def test_local_is_the_default_and_a_typo_is_an_error() -> None:
+    assert provider_name({}) == "local"
+    assert select_provider({}).name == "local"
+    assert select_provider({ENV_VAR: "TestContainers"}).name == "testcontainers"
+    with pytest.raises(ValueError, match="docker"):
+        provider_name({ENV_VAR: "docker"})
+
+
+def test_the_five_services_start_in_dependency_order_with_the_compose_images(
+    specs: dict[str, ContainerSpec],
+) -> None:
+    assert list(specs) == ["mariadb", "influxdb", "kafka", "registry", "connect"]
+    for name in ("mariadb", "influxdb", "kafka", "registry"):
+        assert specs[name].image == compose_services()[name]["image"], name
+    assert specs["connect"].image == CONNECT_IMAGE_TAG
+    assert (COMPOSE_DIR / CONNECT_DOCKERFILE).is_file()
+
+
+def test_kafka_advertises_the_fixed_host_port_it_is_published_on(specs: dict[str, ContainerSpec]) -> None:
+    kafka = specs["kafka"]
+    assert kafka.bound_ports == {9092: KAFKA_PORT} and kafka.ports == ()
+    assert f"HOST://{HOST}:{KAFKA_PORT}" in kafka.env["KAFKA_ADVERTISED_LISTENERS"]
+    assert kafka.env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert kafka.env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_mariadb_has_the_settings_users_binlog_and_the_compose_init_script(
+    specs: dict[str, ContainerSpec],
+) -> None:
+    s, mariadb = get_settings(), specs["mariadb"]
+    assert mariadb.ports == (3306,)
+    assert mariadb.env["MARIADB_USER"] == s.mysql_user
+    assert mariadb.env["MARIADB_PASSWORD"] == s.mysql_password.get_secret_value()
+    assert mariadb.env["MARIADB_DATABASE"] == s.mysql_database
+    assert mariadb.env["SHOPSTREAM_MYSQL_CDC_USER"] == s.mysql_cdc_user
+    assert mariadb.env["SHOPSTREAM_MYSQL_CDC_PASSWORD"] == s.mysql_cdc_password.get_secret_value()
+    assert {"--binlog-format=ROW", "--binlog-row-image=FULL"} <= set(mariadb.command)
+    assert mariadb.files == {f"/docker-entrypoint-initdb.d/{MARIADB_INIT.name}": MARIADB_INIT}
+    assert MARIADB_INIT.is_file()
+
+
+def test_registry_stores_schemas_in_mariadb_over_the_network(specs: dict[str, ContainerSpec]) -> None:
+    registry = specs["registry"]
+    assert registry.ports == (8080,)
+    assert registry.env["APICURIO_DATASOURCE_URL"] == f"jdbc:mysql://mariadb:3306/{REGISTRY_DATABASE}"
+    assert registry.env["APICURIO_REST_DELETION_ARTIFACT_ENABLED"] == "true"
+
+
+def test_influxdb_has_auth_on_and_the_settings_database(specs: dict[str, ContainerSpec]) -> None:
+    s, influxdb = get_settings(), specs["influxdb"]
+    assert influxdb.ports == (8086,)
+    assert influxdb.env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    assert influxdb.env["INFLUXDB_DB"] == s.influxdb_database
+    assert influxdb.env["INFLUXDB_ADMIN_USER"] == s.influxdb_user
+    assert influxdb.env["INFLUXDB_ADMIN_PASSWORD"] == s.influxdb_password.get_secret_value()
+
+
+def test_connect_shares_the_host_network_and_reaches_kafka_where_the_tests_do(
+    specs: dict[str, ContainerSpec],
+) -> None:
+    connect = specs["connect"]
+    assert connect.host_network and connect.ports == () and connect.bound_ports == {}
+    assert connect.env["CONNECT_BOOTSTRAP_SERVERS"] == f"{HOST}:{KAFKA_PORT}"
+    assert connect.env["CONNECT_LISTENERS"] == f"http://{HOST}:{CONNECT_PORT}"
+    assert (
+        connect.env["SHOPSTREAM_MYSQL_CDC_PASSWORD"] == get_settings().mysql_cdc_password.get_secret_value()
+    )
+
+
+def test_endpoints_become_settings_and_the_env_child_processes_read(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = get_settings()
+    published = {"mariadb": 32768, "influxdb": 32769, "registry": 32770}
+    at = endpoints(base, HOST, KAFKA_PORT, CONNECT_PORT, published)
+    settings = at.apply(base).model_copy(update={"state_dir": clean_env})
+    assert settings.kafka_bootstrap_servers == f"{HOST}:{KAFKA_PORT}" and settings.kafka_port == KAFKA_PORT
+    assert settings.schema_registry_url == f"http://{HOST}:32770/apis/ccompat/v7"
+    assert settings.registry_base_url == f"http://{HOST}:32770"
+    assert (settings.mysql_host, settings.mysql_port) == (HOST, 32768)
+    assert settings.influxdb_url == f"http://{HOST}:32769" and settings.connect_port == CONNECT_PORT
+    assert settings.topic_events == base.topic_events  # only endpoints change
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    from_env = get_settings()
+    assert Endpoints.of(from_env) == at and from_env.state_dir == clean_env
+
+
+def test_local_endpoints_are_the_settings_unchanged(clean_env: Path) -> None:
+    base = get_settings()
+    assert Endpoints.of(base).apply(base) == base
+    assert Endpoints.of(base).mysql_password == Settings().mysql_password.get_secret_value()
+
+
+def test_without_a_docker_engine_selecting_testcontainers_skips_with_the_docker_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
+    with pytest.raises(pytest.skip.Exception, match=r"no Docker engine is reachable: .*Error"):
+        docker_host()
