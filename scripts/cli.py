@@ -14,7 +14,7 @@ from compose.stack.errors import StackError
 from compose.stack.paths import StackPaths
 from producer import cli as producer_cli
 from schemas import cli as schemas_cli
-from scripts import connectors_cli
+from scripts import connectors_cli, pipeline_cli
 from scripts.settings import get_settings
 from spark_job import cli as spark_cli
 
@@ -27,6 +27,7 @@ app.add_typer(stack_cli.app, name="stack")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(connectors_cli.app, name="connectors")
 app.add_typer(spark_cli.app, name="spark")
+app.add_typer(pipeline_cli.app, name="pipeline")
 app.command("produce")(producer_cli.produce)
 bench_app = typer.Typer(help="Benchmarks that print figures (table and JSON) against a reference.")
 app.add_typer(bench_app, name="bench")
