@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from scripts.live_view import watch
 from scripts.settings import Settings
-from spark_job.process import JobProcess, cli_command
+from spark_job.process import cli_command, job_processes
 
 Report = Callable[[str], None]
 
@@ -32,12 +32,13 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
         report(f"[{name}] {' '.join(args)}")
         subprocess.run(cli_command(*args), check=True)
     logs = settings.state_dir / "logs"
-    job = JobProcess([], logs / "spark-job.log")
+    jobs = job_processes([], logs, ui_port=settings.spark_ui_port)
     producer: subprocess.Popen[bytes] | None = None
     started = time.monotonic()
     try:
-        report(f"[spark] job starting, log {job.log}")
-        job.start()
+        for job in jobs:
+            report(f"[spark] {' '.join(job.args)}: starting, log {job.log}")
+            job.start()
         report(f"[producer] {rate:,.0f} events/s, log {logs / 'producer.log'}")
         producer = subprocess.Popen(
             cli_command("produce", "--rate", str(rate)),
@@ -47,8 +48,9 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
         )
 
         def keep_going() -> bool:
-            if not job.running():
-                raise RuntimeError(f"the Spark job exited; see {job.log}")
+            for job in jobs:
+                if not job.running():
+                    raise RuntimeError(f"the Spark job exited; see {job.log}")
             return duration is None or time.monotonic() - started < duration
 
         watch(settings, keep_going, subtitle=f"producer {rate:,.0f} events/s  (Ctrl-C stops)")
@@ -58,4 +60,5 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
         if producer is not None and producer.poll() is None:
             producer.send_signal(signal.SIGINT)  # flushes and prints its summary
             producer.wait(timeout=60)
-        job.stop(signal.SIGINT)
+        for job in jobs:
+            job.stop(signal.SIGINT)

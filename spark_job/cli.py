@@ -194,9 +194,7 @@ def bench(
     ] = None,
     trigger: Annotated[float, typer.Option(help="Micro-batch interval of the job (0 = asap).", min=0)] = 0.0,
     json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
-    queries: Annotated[str, typer.Option(help="Queries the job runs (see `spark run --help`).")] = (
-        "enrich,kpi_campaign,kpi_segment"
-    ),
+    kpis: Annotated[bool, typer.Option(help="Run the KPI queries too (their own Spark app).")] = True,
     mode: Annotated[str, typer.Option(help="Enrichment engine: realtime or microbatch.")] = "realtime",
 ) -> None:
     """Events/s through the job and p50/p95/p99 production-to-enriched latency at fixed rates."""
@@ -214,17 +212,18 @@ def bench(
         master,
         trigger,
         report=err.print,
-        queries=queries,
+        kpis=kpis,
         mode=mode,
     )
     engine = f"trigger {trigger} s" if mode == "microbatch" else "Real-time Mode"
-    table = Table(title=f"Spark job benchmark ({result['master']}, {engine}, queries {queries})")
-    for column in ("target ev/s", "through ev/s", "p50 ms", "p95 ms", "p99 ms"):
+    table = Table(title=f"Spark job benchmark ({result['master']}, {engine}, KPIs {result['kpi_queries']})")
+    for column in ("target ev/s", "through ev/s", "p50 ms", "p95 ms", "p99 ms", "KPI lag (records)"):
         table.add_column(column, justify="right")
     for row in result["steps"]:
         table.add_row(
             f"{row['target_rate']:,}", f"{row['events_per_s']:,.0f}",
             f"{row['p50_ms']:,.0f}", f"{row['p95_ms']:,.0f}", f"{row['p99_ms']:,.0f}",
+            "-" if row["kpi_lag"] is None else f"{row['kpi_lag']:,}",
         )  # fmt: skip
     table.caption = f"highest rate with p95 <= 1 s: {result['max_rate_with_p95_under_1s']}"
     err.print(table)

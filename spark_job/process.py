@@ -28,10 +28,13 @@ def cli_command(*args: str) -> list[str]:
 class JobProcess:
     """`shopstream spark run ARGS` in the background, its stderr appended to ``log``."""
 
-    def __init__(self, args: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], log: Path, env: Mapping[str, str] | None = None, nice: int = 0
+    ) -> None:
         self.args = list(args)
         self.log = log
         self.env = dict(env or {})
+        self.nice = nice
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 180) -> None:
@@ -39,7 +42,10 @@ class JobProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log.stat().st_size if self.log.exists() else 0
         self.proc = subprocess.Popen(
-            cli_command("spark", "run", *self.args),
+            [
+                *(["nice", "-n", str(self.nice)] if self.nice else []),
+                *cli_command("spark", "run", *self.args),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
             env={**os.environ, **self.env},
@@ -81,3 +87,24 @@ class JobProcess:
             self.proc.wait(timeout=30)
         psutil.wait_procs(group, timeout=30)  # the JVM too: nothing may still hold the checkpoint
         self.proc = None
+
+
+ENRICH, KPIS = "enrich", "kpi_campaign,kpi_segment"
+KPI_NICE = 19
+
+
+def job_processes(
+    args: Sequence[str], logs: Path, env: Mapping[str, str] | None = None, ui_port: int = 4040
+) -> list[JobProcess]:
+    """The job as two Spark applications: enrichment (latency-bound) and the KPI queries
+    (throughput-bound, niced), so that KPI batches never take the CPU from records in flight."""
+    base = dict(env or {})
+    return [
+        JobProcess([*args, "--queries", ENRICH], logs / "spark-enrich.log", base),
+        JobProcess(
+            [*args, "--queries", KPIS],
+            logs / "spark-kpis.log",
+            {**base, "SHOPSTREAM_SPARK_UI_PORT": str(ui_port + 1)},
+            nice=KPI_NICE,
+        ),
+    ]
