@@ -6,12 +6,17 @@ need (the registry's compatibility *reasons*, per-subject configuration, plain 4
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import SerializationContext
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+Deserialize = Callable[[bytes | None, SerializationContext], Any]
 
 
 class RegistryError(RuntimeError):
@@ -142,3 +147,14 @@ class Registry:
         versions = self.versions(subject)
         latest = self.version(subject)["id"] if versions else None
         return SubjectInfo(subject, versions, latest, self.compatibility_level(subject))
+
+
+def avro_deserializer(url: str, timeout_s: float = 10.0) -> Deserialize:
+    """confluent-kafka's AvroDeserializer as this registry needs it: the topic subject strategy
+    (2.16's default first asks an ``/associations`` API that Apicurio lacks) and a client timeout
+    (a registry call without one can hang a reader forever)."""
+    deserialize: Deserialize = AvroDeserializer(
+        SchemaRegistryClient({"url": url, "timeout": timeout_s}),
+        conf={"subject.name.strategy": topic_subject_name_strategy},
+    )
+    return deserialize

@@ -19,10 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from schemas.registry import avro_deserializer
 from scripts.influx import InfluxClient, InfluxError
 from scripts.settings import Settings
 
@@ -294,7 +293,7 @@ class KafkaKpiReader:
                 "auto.offset.reset": "earliest",
             }
         )
-        self.deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.schema_registry_url}))
+        self.deserializer = avro_deserializer(settings.schema_registry_url)
         self.campaigns: Latest[CampaignKpi] = Latest()
         self.segments: Latest[SegmentKpi] = Latest()
         self.next_offset: dict[tuple[str, int], int] = {}

@@ -9,15 +9,13 @@ import sys
 import time
 
 import pytest
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from typer.testing import CliRunner
 
 from producer.run import RunLimits, run
 from producer.sender import EventSender, InvalidRecord
 from producer.traffic import TrafficConfig, TrafficModel
-from schemas.registry import RegistryError
+from schemas.registry import RegistryError, avro_deserializer
 from scripts.cli import app
 from scripts.settings import Settings
 from tests.integration.conftest import ReadTopic
@@ -41,7 +39,7 @@ def test_a_batch_of_n_events_is_read_back_exactly(registered: Settings, read_top
     assert result.counters["failed"] == result.counters["invalid"] == 0
 
     messages = read_topic(registered.topic_events, expected=N)
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registered.schema_registry_url}))
+    deserializer = avro_deserializer(registered.schema_registry_url)
     ctx = SerializationContext(registered.topic_events, MessageField.VALUE)
     decoded = [deserializer(m.value(), ctx) for m in messages]
     assert len(decoded) == N

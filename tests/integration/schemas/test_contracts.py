@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from typer.testing import CliRunner
 
 from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
 from schemas.catalog import AVRO_DIR, CONTRACTS
-from schemas.registry import Registry
+from schemas.registry import Registry, avro_deserializer
 from scripts.cli import app
 from scripts.settings import Settings
 from tests.integration.conftest import ReadTopic
@@ -50,7 +48,7 @@ def test_v2_is_accepted_and_v1_v2_events_share_one_topic(
             sent[event["event_id"]] = (version, event)
         assert sender.flush(30) == 0 and sender.counters.acked == 50
 
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": isolated_topics.schema_registry_url}))
+    deserializer = avro_deserializer(isolated_topics.schema_registry_url)
     ctx = SerializationContext(isolated_topics.topic_events, MessageField.VALUE)
     messages = read_topic(isolated_topics.topic_events, expected=100)
     assert len(messages) == 100

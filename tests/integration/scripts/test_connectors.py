@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from typer.testing import CliRunner
 
+from schemas.registry import avro_deserializer
 from scripts import demographics
 from scripts.cli import app
 from scripts.connectors import CONNECTORS_DIR
@@ -54,7 +53,7 @@ def test_source_snapshots_100k_rows_then_streams_update_and_delete(
     snapshot = read_topic(settings.topic_demographics, expected=100_000, timeout_s=180)
     assert len(snapshot) == 100_000
     assert sorted(_key(m.key()) for m in snapshot) == list(range(1, 100_001))
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.schema_registry_url}))
+    deserializer = avro_deserializer(settings.schema_registry_url)
     ctx = SerializationContext(settings.topic_demographics, MessageField.VALUE)
     expected = {row[0]: row for row in demographics.generate(100_000, 42)}
     for message in snapshot:

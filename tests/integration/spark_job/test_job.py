@@ -13,15 +13,13 @@ from typing import Any
 import fastavro
 import pytest
 from confluent_kafka import Message, Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from producer.run import RunLimits, run
 from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
 from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
-from schemas.registry import Registry
+from schemas.registry import Registry, avro_deserializer
 from scripts import demographics
 from scripts.settings import Settings
 from spark_job.process import JobProcess
@@ -38,7 +36,7 @@ def _send(settings: Settings, events: list[dict[str, Any]], version: int) -> Non
 
 
 def _decoder(settings: Settings, topic: str) -> Callable[[Message], dict[str, Any]]:
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.schema_registry_url}))
+    deserializer = avro_deserializer(settings.schema_registry_url)
     ctx = SerializationContext(topic, MessageField.VALUE)
 
     def decode(message: Message) -> dict[str, Any]:
