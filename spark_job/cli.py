@@ -112,7 +112,7 @@ def run(
         raise typer.Exit(1) from exc
     err.print(
         f"{READY}: running {', '.join(running)} on {spark.sparkContext.master}; "
-        f"UI http://127.0.0.1:{settings.spark_ui_port}; checkpoints {options.checkpoint_dir}"
+        f"UI {spark.sparkContext.uiWebUrl}; checkpoints {options.checkpoint_dir}"
     )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
