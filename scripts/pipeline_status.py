@@ -29,7 +29,7 @@ from scripts.monitor import Monitor, Snapshot
 from scripts.settings import Settings
 
 Health = Literal["ok", "warn", "fail"]
-SPARK_QUERIES = ("enrich", "kpi_campaign", "kpi_segment")
+SPARK_QUERIES = ("enrich", "kpis")
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
 

@@ -65,9 +65,7 @@ def run(
     watermark: Annotated[str | None, typer.Option(help="Allowed lateness, e.g. '2 minutes'.")] = None,
     max_offsets_per_trigger: Annotated[int | None, typer.Option(help="Cap records per micro-batch.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
-    queries: Annotated[
-        str, typer.Option(help="Comma-separated subset of enrich,kpi_campaign,kpi_segment.")
-    ] = "enrich,kpi_campaign,kpi_segment",
+    queries: Annotated[str, typer.Option(help="Comma-separated subset of enrich,kpis.")] = "enrich,kpis",
     mode: Annotated[
         str | None,
         typer.Option(

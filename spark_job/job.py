@@ -1,13 +1,14 @@
-"""The streaming job: three queries on one SparkSession.
+"""The streaming job: two queries on one SparkSession.
 
 1. ``enrich`` (stateless): raw events -> decode by schema id -> DLQ for what cannot be decoded ->
    join with demographics (re-read on an interval) -> enriched Avro topic. By default in Spark's
    Real-time Mode (records flow through long-running tasks: milliseconds, not a batch, of latency);
    a schema version registered while it runs restarts the query, which then decodes it. In
    microbatch mode (``foreachBatch``) schemas and demographics are refreshed between batches.
-2. ``kpi_campaign`` and ``kpi_segment`` (stateful): the enriched topic -> watermark -> de-duplication
-   by event_id (the Kafka sink is at-least-once) -> tumbling-window aggregates -> KPI Avro topics in
-   update mode, keyed by (dimensions, window start) so each update of a window replaces its point.
+2. ``kpis`` (stateful): the enriched topic -> watermark -> de-duplication by event_id (the Kafka
+   sink is at-least-once) -> tumbling-window aggregates per campaign and per segment, in one
+   aggregation -> the two KPI Avro topics in update mode, keyed by (dimensions, window start) so
+   each update of a window replaces its point.
 
 Each query checkpoints under the checkpoint dir; a restart resumes where it stopped.
 """
@@ -29,7 +30,7 @@ from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
 from scripts.settings import Settings
 from spark_job.decode import NOT_LOADED, decode, dlq_headers
 from spark_job.enrich import DemographicsTable, enrich
-from spark_job.kpi import campaign_kpis, segment_kpis
+from spark_job.kpi import CAMPAIGN, SEGMENT_DIMS, kpi_rows
 from spark_job.registry import SchemaCache, registered_id
 
 READER_SCHEMA = load_schema(EVENT_SCHEMA_FILES[max(EVENT_SCHEMA_FILES)])
@@ -180,43 +181,32 @@ class StreamingJob:
             .dropDuplicatesWithinWatermark(["event_id"])
         )
 
-    def _start_kpi(
-        self, name: str, kpis: DataFrame, key: Column, schema: str, schema_id: int, topic: str
-    ) -> StreamingQuery:
-        out = kpis.select(
-            key.cast("binary").alias("key"), confluent_avro(kpis, schema, schema_id).alias("value")
+    def start_kpis(self) -> StreamingQuery:
+        """Both KPI families in one stateful query; each row names its topic, key and schema."""
+        s = self.settings
+        rows = kpi_rows(self.enriched_stream(), self.options.window)
+        campaign = F.col("kind") == CAMPAIGN
+        window_ms = F.unix_millis(F.col("window_start")).cast("string")
+        out = rows.select(
+            F.when(campaign, F.concat_ws("|", "campaign_id", window_ms))
+            .otherwise(F.concat_ws("|", *SEGMENT_DIMS, window_ms))
+            .cast("binary")
+            .alias("key"),
+            F.when(campaign, confluent_avro(rows, self.campaign_schema, self.campaign_id))
+            .otherwise(confluent_avro(rows, self.segment_schema, self.segment_id))
+            .alias("value"),
+            F.when(campaign, F.lit(s.topic_kpi_campaign))
+            .otherwise(F.lit(s.topic_kpi_segment))
+            .alias("topic"),
         )
         return (
-            out.writeStream.queryName(name)
+            out.writeStream.queryName("kpis")
             .format("kafka")
             .outputMode("update")
-            .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap_servers)
-            .option("topic", topic)
-            .option("checkpointLocation", str(self.options.checkpoint_dir / name))
+            .option("kafka.bootstrap.servers", s.kafka_bootstrap_servers)
+            .option("checkpointLocation", str(self.options.checkpoint_dir / "kpis"))
             .trigger(processingTime=f"{self.options.kpi_trigger_s} seconds")
             .start()
-        )
-
-    def start_kpi_campaign(self) -> StreamingQuery:
-        window_ms = F.unix_millis(F.col("window_start")).cast("string")
-        return self._start_kpi(
-            "kpi_campaign",
-            campaign_kpis(self.enriched_stream(), self.options.window),
-            F.concat_ws("|", "campaign_id", window_ms),
-            self.campaign_schema,
-            self.campaign_id,
-            self.settings.topic_kpi_campaign,
-        )
-
-    def start_kpi_segment(self) -> StreamingQuery:
-        window_ms = F.unix_millis(F.col("window_start")).cast("string")
-        return self._start_kpi(
-            "kpi_segment",
-            segment_kpis(self.enriched_stream(), self.options.window),
-            F.concat_ws("|", "gender", "age_band", "state", window_ms),
-            self.segment_schema,
-            self.segment_id,
-            self.settings.topic_kpi_segment,
         )
 
     def reload_schema(self, failure: str) -> int | None:
@@ -233,6 +223,5 @@ class StreamingJob:
         """Query name -> how to (re)start it; the runner restarts a failed query from its checkpoint."""
         return {
             "enrich": self.start_enrichment,
-            "kpi_campaign": self.start_kpi_campaign,
-            "kpi_segment": self.start_kpi_segment,
+            "kpis": self.start_kpis,
         }

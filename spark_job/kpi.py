@@ -1,7 +1,10 @@
 """Windowed KPIs over enriched events, as plain DataFrame transformations.
 
-The same functions serve the streaming job (after a watermark) and the unit tests (static frames).
-Distinct users are exact (size of a set), not approximate: windows are small enough to hold them.
+Both KPI families come from one aggregation: each event is counted once per campaign and once per
+demographic segment (``explode`` of two keys), grouped by (window, kind, key). The streaming job
+runs it as one query: the enriched topic is decoded and de-duplicated once, not once per family.
+The same functions serve the job (after a watermark) and the unit tests (static frames). Distinct
+users are exact (size of a set), not approximate: windows are small enough to hold them.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 UNKNOWN = "unknown"
+CAMPAIGN, SEGMENT = "campaign", "segment"
+SEGMENT_DIMS = ("gender", "age_band", "state")
 
 
 def _is(tag: str) -> Column:
@@ -24,9 +29,29 @@ def _purchase_sum(column: str) -> Column:
     return F.coalesce(F.sum(F.when(_is("purchase"), F.col(column))), F.lit(0)).cast("long")
 
 
-def campaign_kpis(enriched: DataFrame, window: str) -> DataFrame:
-    """Per campaign and tumbling window: funnel counts, revenue, units, conversion, AOV, active users."""
-    grouped = enriched.groupBy(F.window("event_time", window).alias("w"), "campaign_id").agg(
+def kpi_rows(enriched: DataFrame, window: str) -> DataFrame:
+    """One row per (tumbling window, kind, key): ``kind`` is "campaign" (``campaign_id`` set) or
+    "segment" (gender, age band, state set; unknown demographics as "unknown"); every row carries
+    every KPI column, and each family's schema picks its own."""
+    present = set(enriched.columns)  # events never enriched have no demographic columns: unknown
+    segment = [
+        F.coalesce(F.col(c) if c in present else F.lit(None), F.lit(UNKNOWN)).alias(c) for c in SEGMENT_DIMS
+    ]
+    keys = F.array(
+        F.struct(
+            F.lit(CAMPAIGN).alias("kind"),
+            F.col("campaign_id"),
+            *[F.lit(None).cast("string").alias(c) for c in SEGMENT_DIMS],
+        ),
+        F.struct(F.lit(SEGMENT).alias("kind"), F.lit(None).cast("string").alias("campaign_id"), *segment),
+    )
+    exploded = enriched.select(
+        "event_time", "tag", "user_id", "total_amount_cents", "units", F.explode(keys).alias("k")
+    )
+    grouped = exploded.groupBy(
+        F.window("event_time", window).alias("w"),
+        *[F.col(f"k.{c}").alias(c) for c in ("kind", "campaign_id", *SEGMENT_DIMS)],
+    ).agg(
         _count("view").alias("views"),
         _count("click").alias("clicks"),
         _count("add_to_cart").alias("add_to_carts"),
@@ -36,7 +61,9 @@ def campaign_kpis(enriched: DataFrame, window: str) -> DataFrame:
         F.size(F.collect_set("user_id")).cast("long").alias("active_users"),
     )
     return grouped.select(
+        "kind",
         "campaign_id",
+        *SEGMENT_DIMS,
         F.col("w.start").alias("window_start"),
         F.col("w.end").alias("window_end"),
         "views",
@@ -52,24 +79,22 @@ def campaign_kpis(enriched: DataFrame, window: str) -> DataFrame:
         .otherwise(0.0)
         .alias("avg_order_value_cents"),
         "active_users",
+        F.col("active_users").alias("users"),
     )
+
+
+CAMPAIGN_COLUMNS = (
+    "campaign_id", "window_start", "window_end", "views", "clicks", "add_to_carts", "purchases",
+    "revenue_cents", "units", "conversion_rate", "avg_order_value_cents", "active_users",
+)  # fmt: skip
+SEGMENT_COLUMNS = (*SEGMENT_DIMS, "window_start", "window_end", "revenue_cents", "purchases", "users")
+
+
+def campaign_kpis(enriched: DataFrame, window: str) -> DataFrame:
+    """Per campaign and tumbling window: funnel counts, revenue, units, conversion, AOV, active users."""
+    return kpi_rows(enriched, window).where(F.col("kind") == CAMPAIGN).select(*CAMPAIGN_COLUMNS)
 
 
 def segment_kpis(enriched: DataFrame, window: str) -> DataFrame:
     """Per (gender, age band, state) and tumbling window: revenue, purchases, distinct users."""
-    dims = [F.coalesce(F.col(c), F.lit(UNKNOWN)).alias(c) for c in ("gender", "age_band", "state")]
-    grouped = enriched.groupBy(F.window("event_time", window).alias("w"), *dims).agg(
-        _purchase_sum("total_amount_cents").alias("revenue_cents"),
-        _count("purchase").alias("purchases"),
-        F.size(F.collect_set("user_id")).cast("long").alias("users"),
-    )
-    return grouped.select(
-        "gender",
-        "age_band",
-        "state",
-        F.col("w.start").alias("window_start"),
-        F.col("w.end").alias("window_end"),
-        "revenue_cents",
-        "purchases",
-        "users",
-    )
+    return kpi_rows(enriched, window).where(F.col("kind") == SEGMENT).select(*SEGMENT_COLUMNS)

@@ -89,7 +89,7 @@ class JobProcess:
         self.proc = None
 
 
-ENRICH, KPIS = "enrich", "kpi_campaign,kpi_segment"
+ENRICH, KPIS = "enrich", "kpis"
 KPI_NICE = 19
 
 

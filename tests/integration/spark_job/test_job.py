@@ -22,6 +22,7 @@ from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
 from schemas.registry import Registry, avro_deserializer
 from scripts import demographics
 from scripts.settings import Settings
+from spark_job.enrich import AGE_BANDS
 from spark_job.process import JobProcess
 from tests.integration.conftest import ReadTopic
 from tests.integration.spark_job.conftest import REFRESH_S
@@ -80,6 +81,45 @@ def _latest_campaign_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tup
         kpi = decode(message)
         key = (kpi["campaign_id"], int(kpi["window_start"].timestamp() * 1000))
         latest[key] = {k: v for k, v in kpi.items() if k not in ("campaign_id", "window_start", "window_end")}
+    return latest
+
+
+def _age_band(age: int) -> str | None:
+    if age >= 65:
+        return "65+"
+    return next((label for low, high, label in AGE_BANDS if low <= age <= high), None)
+
+
+def _expected_segment_kpis(
+    events: list[dict[str, Any]], people: dict[int, tuple[Any, ...]]
+) -> dict[tuple[str, str, str, int], dict[str, int]]:
+    """Per (gender, age band, state, window), from the events and the demographics rows
+    (id, age, gender, state, country); unknown users in the ("unknown",) * 3 segment."""
+    groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        person = people.get(e["user_id"])
+        dims = ("unknown",) * 3
+        if person is not None:
+            dims = (person[2], _age_band(person[1]) or "unknown", person[3])
+        groups[(*dims, e["event_time"] // WINDOW_MS * WINDOW_MS)].append(e)
+    return {
+        key: {
+            "revenue_cents": sum(r["total_amount_cents"] for r in rows if r["tag"] == "purchase"),
+            "purchases": sum(r["tag"] == "purchase" for r in rows),
+            "users": len({r["user_id"] for r in rows}),
+        }
+        for key, rows in groups.items()
+    }
+
+
+def _latest_segment_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, str, str, int], Any]:
+    decode = _decoder(settings, settings.topic_kpi_segment)
+    latest = {}
+    for message in read_topic(settings.topic_kpi_segment, quiet_s=2, timeout_s=20):
+        kpi = decode(message)
+        window = int(kpi["window_start"].timestamp() * 1000)
+        key = (kpi["gender"], kpi["age_band"], kpi["state"], window)
+        latest[key] = {k: kpi[k] for k in ("revenue_cents", "purchases", "users")}
     return latest
 
 
@@ -162,6 +202,8 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
 
     expected = _expected_campaign_kpis(list(events.values()))
     assert _wait_for_kpis(settings, read_topic, expected) == expected
+    # the same query's other family, settled by now
+    assert _latest_segment_kpis(settings, read_topic) == _expected_segment_kpis(list(events.values()), rows)
 
 
 def test_a_demographic_update_reaches_later_events(

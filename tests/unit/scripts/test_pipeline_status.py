@@ -54,11 +54,9 @@ def test_topics_missing_fail_and_dead_letters_warn() -> None:
 
 def test_spark_job_and_queries() -> None:
     enrich = QueryCheckpoint("enrich", 8, 7, AT - 3, {"shop.events": {0: 1}}, ("shop.events",))
-    pending = QueryCheckpoint("kpi_campaign", 0, None, None, {}, ("shop.events.enriched",))
+    pending = QueryCheckpoint("kpis", 0, None, None, {}, ("shop.events.enriched",))
     checks = spark_checks(_snapshot(queries=[enrich, pending]))
-    assert _health(checks) == {
-        "job": "fail", "query enrich": "ok", "query kpi_campaign": "warn", "query kpi_segment": "warn",
-    }  # fmt: skip
+    assert _health(checks) == {"job": "fail", "query enrich": "ok", "query kpis": "warn"}
     assert checks[1].detail == "batch 7 committed 3 s ago"
     running = spark_checks(_snapshot(spark=SparkApp("http://x", True, "local-1", "shopstream")))
     assert running[0].health == "ok" and running[0].detail == "shopstream local-1 at http://x"
