@@ -57,7 +57,7 @@ def _kpi_lag(settings: Settings, checkpoint_dir: Path) -> int | None:
     lags = [
         consumed_and_lag(c.offsets.get(topic, {}), ranges)[1]
         for c in read_checkpoints(checkpoint_dir)
-        if c.query.startswith("kpi_")
+        if c.query == "kpis"
     ]
     return max(lags, default=None)
 
