@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     spark_kpi_trigger_s: float = Field(
         5.0, ge=0, description="Micro-batch interval of the KPI queries (stateful; fewer, larger batches)."
     )
+    spark_kpi_max_records_per_batch: int = Field(
+        250_000,
+        ge=1,
+        description="Most enriched records one KPI micro-batch reads (bounds a backlog's batches).",
+    )
     spark_window: str = Field("1 minute", description="Tumbling event-time window of the KPIs.")
     spark_watermark: str = Field("2 minutes", description="How late an event may arrive and still count.")
     spark_demographics_refresh_s: float = Field(

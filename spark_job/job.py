@@ -80,7 +80,7 @@ class StreamingJob:
         self.realtime = options.realtime
 
     # --- stage 1 ---------------------------------------------------------------------------------
-    def _read(self, topic: str, starting_offsets: str) -> DataFrame:
+    def _read(self, topic: str, starting_offsets: str, max_per_batch: int | None = None) -> DataFrame:
         reader = (
             self.spark.readStream.format("kafka")
             .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap_servers)
@@ -88,8 +88,9 @@ class StreamingJob:
             .option("startingOffsets", starting_offsets)
             .option("failOnDataLoss", "false")
         )
-        if self.options.max_offsets_per_trigger:
-            reader = reader.option("maxOffsetsPerTrigger", str(self.options.max_offsets_per_trigger))
+        max_per_batch = max_per_batch or self.options.max_offsets_per_trigger
+        if max_per_batch:
+            reader = reader.option("maxOffsetsPerTrigger", str(max_per_batch))
         return reader.load()
 
     def enriched_or_dead(self, raw: DataFrame, writers: dict[int, str], demographics: DataFrame) -> DataFrame:
@@ -173,7 +174,10 @@ class StreamingJob:
         """The enriched topic decoded (our own writer schema), watermarked and de-duplicated."""
         body = F.expr("substring(value, 6, length(value) - 5)")
         return (
-            self._read(self.settings.topic_enriched, "earliest")
+            # bounded batches: after a pause the backlog is worked off in steps that each commit
+            self._read(
+                self.settings.topic_enriched, "earliest", self.settings.spark_kpi_max_records_per_batch
+            )
             .select(from_avro(body, self.enriched_schema, {"mode": "PERMISSIVE"}).alias("e"))
             .select("e.*")
             .where(F.col("event_id").isNotNull())
