@@ -522,26 +522,19 @@ def demographics() -> Json:
             "short",
             **kpi,
         ),
-        table(
-            "Sales by gender",
-            "Revenue, purchases and average order value per gender.",
-            influx(_segments(sales, 'GROUP BY "gender"'), table=True),
-            sales_units,
-            width=8,
-        ),
-        table(
-            "Sales by age band",
-            "Revenue, purchases and average order value per age band.",
-            influx(_segments(sales, 'GROUP BY "age_band"'), table=True),
-            sales_units,
-            width=8,
-        ),
-        table(
-            "Sales by state",
-            "Revenue, purchases and average order value per state code.",
-            influx(_segments(sales, 'GROUP BY "state"'), table=True),
-            sales_units,
-            width=8,
+        *(
+            table(
+                f"Sales by {label}",
+                f"Revenue, purchases and average order value per {noun}.",
+                influx(_segments(sales, f'GROUP BY "{tag}"'), table=True),
+                sales_units,
+                width=8,
+            )
+            for tag, label, noun in (
+                ("gender", "gender", "gender"),
+                ("age_band", "age band", "age band"),
+                ("state", "state", "state code"),
+            )
         ),
         piechart(
             "Customers by gender",

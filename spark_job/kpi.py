@@ -9,8 +9,12 @@ users are exact (size of a set), not approximate: windows are small enough to ho
 
 from __future__ import annotations
 
+import json
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from schemas.catalog import load_schema
 
 UNKNOWN = "unknown"
 CAMPAIGN, SEGMENT = "campaign", "segment"
@@ -83,11 +87,13 @@ def kpi_rows(enriched: DataFrame, window: str) -> DataFrame:
     )
 
 
-CAMPAIGN_COLUMNS = (
-    "campaign_id", "window_start", "window_end", "views", "clicks", "add_to_carts", "purchases",
-    "revenue_cents", "units", "conversion_rate", "avg_order_value_cents", "active_users",
-)  # fmt: skip
-SEGMENT_COLUMNS = (*SEGMENT_DIMS, "window_start", "window_end", "revenue_cents", "purchases", "users")
+def _fields(schema_file: str) -> tuple[str, ...]:
+    return tuple(f["name"] for f in json.loads(load_schema(schema_file))["fields"])
+
+
+# what each family's registered schema carries, in its order
+CAMPAIGN_COLUMNS = _fields("kpi_campaign.avsc")
+SEGMENT_COLUMNS = _fields("kpi_segment.avsc")
 
 
 def campaign_kpis(enriched: DataFrame, window: str) -> DataFrame:
