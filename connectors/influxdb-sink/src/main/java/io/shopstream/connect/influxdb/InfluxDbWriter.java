@@ -1,0 +1,493 @@
+package io.shopstream.connect.influxdb;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
+import java.util.Base64;
+import java.util.BitSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.zip.GZIPOutputStream;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Synchronous writes to InfluxDB 1.x {@code POST /write}: every request's status is seen and classified.
+ * <ul>
+ *   <li>204: written.</li>
+ *   <li>400 (partial write: type conflict, unable to parse, beyond retention policy, ...): InfluxDB stored the good
+ *       points and dropped the bad ones without saying which; the lines are bisected (re-writing a good point is
+ *       idempotent) down to the single lines it refuses, which are returned as rejected with InfluxDB's reason.</li>
+ *   <li>413: the lines are split and sent in halves; a single line still too large is rejected.</li>
+ *   <li>404 database not found: created when {@code influxdb.db.auto.create=true}, else fatal.</li>
+ *   <li>500 retention policy not found: created when auto-create is on and {@code influxdb.rp.duration} is set, else
+ *       fatal.</li>
+ *   <li>401/403: fatal, naming the user and the settings.</li>
+ *   <li>5xx, 429, timeout, connection refused: retriable (with Retry-After when sent); the caller keeps the lines.</li>
+ * </ul>
+ * The password only ever goes into the Authorization header.
+ */
+public final class InfluxDbWriter {
+    private static final Logger log = LoggerFactory.getLogger(InfluxDbWriter.class);
+    private static final Pattern ERROR_FIELD = Pattern.compile("\"error\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
+
+    /** Receives one call per HTTP request to /write, for metrics. */
+    public interface Listener {
+        /**
+         * @param status    HTTP status, or -1 when no response came (timeout, connection refused)
+         * @param latencyMs time until the response (or failure)
+         * @param bodyBytes bytes of the request body as sent (compressed when gzip is on)
+         * @param lines     points in the request
+         */
+        void onRequest(int status, long latencyMs, long bodyBytes, int lines);
+    }
+
+    /** Why the write stopped before every line was written or rejected. */
+    public static final class Failure {
+        private final boolean retriable;
+        private final String message;
+        private final Long retryAfterMs;
+
+        Failure(boolean retriable, String message, Long retryAfterMs) {
+            this.retriable = retriable;
+            this.message = message;
+            this.retryAfterMs = retryAfterMs;
+        }
+
+        public boolean retriable() {
+            return retriable;
+        }
+
+        public String message() {
+            return message;
+        }
+
+        /** @return the delay InfluxDB (or a proxy) asked for with Retry-After, or null */
+        public Long retryAfterMs() {
+            return retryAfterMs;
+        }
+
+        @Override
+        public String toString() {
+            return (retriable ? "retriable: " : "fatal: ") + message;
+        }
+    }
+
+    /** The outcome of {@link #write}: which lines were stored, which InfluxDB refused, and whether it stopped early. */
+    public static final class Outcome {
+        private final BitSet written = new BitSet();
+        private final Map<Integer, String> rejected = new LinkedHashMap<>();
+        private Failure failure;
+        private boolean budgetExhausted;
+        private int tooLargeBytes = -1;
+        private int partialWrites;
+        private int requests;
+
+        /** @return indexes of the lines InfluxDB stored */
+        public BitSet written() {
+            return written;
+        }
+
+        /** @return index of each line InfluxDB refused, with the reason */
+        public Map<Integer, String> rejected() {
+            return rejected;
+        }
+
+        /** @return why writing stopped, or null when every line was written or rejected */
+        public Failure failure() {
+            return failure;
+        }
+
+        /** @return true when the time budget ran out: the lines neither written nor rejected are to be sent again */
+        public boolean budgetExhausted() {
+            return budgetExhausted;
+        }
+
+        /** @return the smallest body size (uncompressed bytes) InfluxDB answered 413 to, or -1 */
+        public int tooLargeBytes() {
+            return tooLargeBytes;
+        }
+
+        /** @return number of 400 answers received */
+        public int partialWrites() {
+            return partialWrites;
+        }
+
+        /** @return number of HTTP requests made */
+        public int requests() {
+            return requests;
+        }
+
+        boolean stopped() {
+            return failure != null || budgetExhausted;
+        }
+    }
+
+    private final String baseUrl;
+    private final String db;
+    private final String rp;
+    private final String username;
+    private final String authorization;
+    private final Precision precision;
+    private final boolean gzip;
+    private final boolean autoCreate;
+    private final String rpDuration;
+    private final Duration timeout;
+    private final HttpClient client;
+    private final LongSupplier clock;
+    private final Listener listener;
+    private final String userAgent;
+
+    public InfluxDbWriter(InfluxDbSinkConfig config, LongSupplier clock, Listener listener) {
+        String url = config.url();
+        this.baseUrl = url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
+        this.db = config.db();
+        this.rp = config.rp();
+        this.username = config.username();
+        String password = config.password().value();
+        this.authorization = username.isEmpty() ? null
+                : "Basic " + Base64.getEncoder().encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
+        this.precision = config.precision();
+        this.gzip = config.gzip();
+        this.autoCreate = config.dbAutoCreate();
+        this.rpDuration = config.rpDuration();
+        this.timeout = Duration.ofMillis(config.timeoutMs());
+        this.client = HttpClient.newBuilder().connectTimeout(timeout).version(HttpClient.Version.HTTP_1_1)
+                .followRedirects(HttpClient.Redirect.NEVER).build();
+        this.clock = clock;
+        this.listener = listener;
+        this.userAgent = "shopstream-influxdb-sink/" + Version.get();
+    }
+
+    /** @return the URL points are written to, without credentials (for messages) */
+    public String writeUrl() {
+        return baseUrl + "/write?" + writeQuery();
+    }
+
+    private String writeQuery() {
+        StringBuilder q = new StringBuilder("db=").append(enc(db));
+        if (!rp.isEmpty()) {
+            q.append("&rp=").append(enc(rp));
+        }
+        return q.append("&precision=").append(precision.writeParam()).toString();
+    }
+
+    /**
+     * Writes the lines, splitting on 400 and 413 as described above.
+     *
+     * @param deadlineMs no new request is started at or after this time ({@link Outcome#budgetExhausted()})
+     */
+    public Outcome write(List<String> lines, long deadlineMs) {
+        Outcome outcome = new Outcome();
+        writeRange(lines, 0, lines.size(), deadlineMs, outcome, new boolean[2]);
+        return outcome;
+    }
+
+    private void writeRange(List<String> lines, int from, int to, long deadlineMs, Outcome outcome, boolean[] created) {
+        if (outcome.stopped() || from >= to) {
+            return;
+        }
+        if (clock.getAsLong() >= deadlineMs) {
+            outcome.budgetExhausted = true;
+            return;
+        }
+        byte[] raw = LineProtocol.body(lines.subList(from, to));
+        Response r = post(raw, to - from);
+        outcome.requests++;
+        int n = to - from;
+        if (r.status == 204 || r.status == 200) {
+            outcome.written.set(from, to);
+            return;
+        }
+        if (r.status == -1) {
+            outcome.failure = new Failure(true, "no answer from " + writeUrl() + ": " + r.error, null);
+            return;
+        }
+        String error = r.errorMessage();
+        switch (r.status) {
+            case 400:
+                outcome.partialWrites++;
+                if (n == 1) {
+                    outcome.rejected.put(from, "InfluxDB refused the point (HTTP 400): " + error);
+                    return;
+                }
+                log.debug("HTTP 400 for {} lines ({}): bisecting to find the refused points", n, error);
+                bisect(lines, from, to, deadlineMs, outcome, created);
+                return;
+            case 413:
+                outcome.tooLargeBytes = outcome.tooLargeBytes < 0 ? raw.length : Math.min(outcome.tooLargeBytes, raw.length);
+                if (n == 1) {
+                    outcome.rejected.put(from, "the point (" + raw.length + " bytes) is larger than InfluxDB's max-body-size (HTTP 413)");
+                    return;
+                }
+                bisect(lines, from, to, deadlineMs, outcome, created);
+                return;
+            case 401:
+                outcome.failure = new Failure(false, "InfluxDB at " + baseUrl + " refused the credentials of user '" + username
+                        + "' (HTTP 401: " + error + "); check " + InfluxDbSinkConfig.USERNAME + " and " + InfluxDbSinkConfig.PASSWORD, null);
+                return;
+            case 403:
+                outcome.failure = new Failure(false, "InfluxDB at " + baseUrl + " does not let user '" + username + "' write to database '"
+                        + db + "' (HTTP 403: " + error + "); grant WRITE on it or fix " + InfluxDbSinkConfig.USERNAME + "/"
+                        + InfluxDbSinkConfig.PASSWORD, null);
+                return;
+            case 404:
+                if (error.startsWith("database not found")) {
+                    if (!autoCreate) {
+                        outcome.failure = new Failure(false, "database '" + db + "' does not exist at " + baseUrl + " (HTTP 404: " + error
+                                + "); create it or set " + InfluxDbSinkConfig.DB_AUTO_CREATE + "=true", null);
+                        return;
+                    }
+                    if (created[0]) {
+                        outcome.failure = new Failure(true, "database '" + db + "' still not found after CREATE DATABASE (HTTP 404)", null);
+                        return;
+                    }
+                    created[0] = true;
+                    if (!createDatabase(outcome)) {
+                        return;
+                    }
+                    writeRange(lines, from, to, deadlineMs, outcome, created);
+                    return;
+                }
+                break;
+            default:
+                break;
+        }
+        if (r.status == 500 && error.startsWith("retention policy not found")) {
+            if (!autoCreate || rpDuration.isEmpty() || created[1]) {
+                outcome.failure = new Failure(false, "retention policy '" + rp + "' (" + InfluxDbSinkConfig.RP + ") does not exist in database '"
+                        + db + "' at " + baseUrl + " (HTTP 500: " + error + "); create it, fix " + InfluxDbSinkConfig.RP + ", or set "
+                        + InfluxDbSinkConfig.RP_DURATION + " with " + InfluxDbSinkConfig.DB_AUTO_CREATE + "=true", null);
+                return;
+            }
+            created[1] = true;
+            if (!createRetentionPolicy(outcome)) {
+                return;
+            }
+            writeRange(lines, from, to, deadlineMs, outcome, created);
+            return;
+        }
+        if (r.status >= 500 || r.status == 429) {
+            outcome.failure = new Failure(true, "InfluxDB at " + writeUrl() + " answered HTTP " + r.status + ": " + error,
+                    r.retryAfterMs(clock.getAsLong()));
+            return;
+        }
+        outcome.failure = new Failure(false, "unexpected answer from " + writeUrl() + ": HTTP " + r.status + ": " + error, null);
+    }
+
+    private void bisect(List<String> lines, int from, int to, long deadlineMs, Outcome outcome, boolean[] created) {
+        int mid = from + (to - from) / 2;
+        writeRange(lines, from, mid, deadlineMs, outcome, created);
+        writeRange(lines, mid, to, deadlineMs, outcome, created);
+    }
+
+    private boolean createDatabase(Outcome outcome) {
+        log.info("Database '{}' not found at {}: creating it ({}=true)", db, baseUrl, InfluxDbSinkConfig.DB_AUTO_CREATE);
+        if (!query("CREATE DATABASE " + identifier(db), outcome)) {
+            return false;
+        }
+        if (!rp.isEmpty() && !rpDuration.isEmpty()) {
+            return createRetentionPolicy(outcome);
+        }
+        return true;
+    }
+
+    private boolean createRetentionPolicy(Outcome outcome) {
+        log.info("Creating retention policy '{}' on '{}' with duration {} ({}=true)", rp, db, rpDuration, InfluxDbSinkConfig.DB_AUTO_CREATE);
+        return query("CREATE RETENTION POLICY " + identifier(rp) + " ON " + identifier(db) + " DURATION " + rpDuration + " REPLICATION 1",
+                outcome);
+    }
+
+    /** Runs one InfluxQL statement through POST /query; sets the outcome's failure when it did not succeed. */
+    private boolean query(String statement, Outcome outcome) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(baseUrl + "/query")).timeout(timeout)
+                .header("Content-Type", "application/x-www-form-urlencoded").header("User-Agent", userAgent)
+                .POST(HttpRequest.BodyPublishers.ofString("q=" + enc(statement)));
+        if (authorization != null) {
+            b.header("Authorization", authorization);
+        }
+        HttpResponse<String> resp;
+        try {
+            resp = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        } catch (IOException e) {
+            outcome.failure = new Failure(true, "no answer from " + baseUrl + "/query to '" + statement + "': " + describe(e), null);
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            outcome.failure = new Failure(true, "interrupted while running '" + statement + "'", null);
+            return false;
+        }
+        String error = errorMessage(resp.body());
+        if (resp.statusCode() == 200 && error == null) {
+            return true;
+        }
+        boolean retriable = resp.statusCode() >= 500 || resp.statusCode() == 429;
+        outcome.failure = new Failure(retriable, "'" + statement + "' failed at " + baseUrl + " for user '" + username + "' (HTTP "
+                + resp.statusCode() + ": " + (error == null ? resp.body() : error) + ")", null);
+        return false;
+    }
+
+    private Response post(byte[] raw, int lines) {
+        byte[] body = gzip ? gzip(raw) : raw;
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(baseUrl + "/write?" + writeQuery())).timeout(timeout)
+                .header("Content-Type", "text/plain; charset=utf-8").header("User-Agent", userAgent)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body));
+        if (gzip) {
+            b.header("Content-Encoding", "gzip");
+        }
+        if (authorization != null) {
+            b.header("Authorization", authorization);
+        }
+        long start = clock.getAsLong();
+        Response r;
+        try {
+            HttpResponse<String> resp = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            r = new Response(resp.statusCode(), resp.body(), resp.headers().firstValue("Retry-After").orElse(null), null);
+        } catch (IOException e) {
+            r = new Response(-1, "", null, describe(e));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            r = new Response(-1, "", null, "interrupted");
+        }
+        listener.onRequest(r.status, clock.getAsLong() - start, body.length, lines);
+        return r;
+    }
+
+    private String describe(IOException e) {
+        if (e instanceof HttpTimeoutException) {
+            return "timed out after " + timeout.toMillis() + " ms (" + InfluxDbSinkConfig.TIMEOUT_MS + ")";
+        }
+        if (e instanceof ConnectException) {
+            return "connection refused or unreachable (" + e + ")";
+        }
+        return e.toString();
+    }
+
+    static byte[] gzip(byte[] raw) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(Math.max(64, raw.length / 4));
+        try (GZIPOutputStream gz = new GZIPOutputStream(out, 8192)) {
+            gz.write(raw);
+        } catch (IOException e) {
+            throw new UncheckedIOException("gzip into memory failed", e);
+        }
+        return out.toByteArray();
+    }
+
+    /** @return the "error" member of an InfluxDB JSON answer (unescaped), or null */
+    static String errorMessage(String body) {
+        if (body == null) {
+            return null;
+        }
+        Matcher m = ERROR_FIELD.matcher(body);
+        if (!m.find()) {
+            return null;
+        }
+        return unescapeJson(m.group(1));
+    }
+
+    private static String unescapeJson(String s) {
+        StringBuilder sb = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c != '\\' || i + 1 >= s.length()) {
+                sb.append(c);
+                continue;
+            }
+            char n = s.charAt(++i);
+            switch (n) {
+                case 'n': sb.append('\n'); break;
+                case 'r': sb.append('\r'); break;
+                case 't': sb.append('\t'); break;
+                case 'b': sb.append('\b'); break;
+                case 'f': sb.append('\f'); break;
+                case 'u':
+                    if (i + 4 < s.length()) {
+                        try {
+                            sb.append((char) Integer.parseInt(s.substring(i + 1, i + 5), 16));
+                            i += 4;
+                            break;
+                        } catch (NumberFormatException e) {
+                            // not an escape after all: keep it as it is
+                        }
+                    }
+                    sb.append("\\u");
+                    break;
+                default: sb.append(n); break;
+            }
+        }
+        return sb.toString();
+    }
+
+    /** @return an InfluxQL quoted identifier */
+    static String identifier(String name) {
+        return "\"" + name.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+    }
+
+    private static String enc(String s) {
+        return URLEncoder.encode(s, StandardCharsets.UTF_8).replace("+", "%20");
+    }
+
+    /** One answer from /write. */
+    private static final class Response {
+        final int status;
+        final String body;
+        final String retryAfter;
+        final String error;
+
+        Response(int status, String body, String retryAfter, String error) {
+            this.status = status;
+            this.body = body == null ? "" : body;
+            this.retryAfter = retryAfter;
+            this.error = error;
+        }
+
+        String errorMessage() {
+            String m = InfluxDbWriter.errorMessage(body);
+            if (m != null) {
+                return m;
+            }
+            String b = body.strip();
+            return b.isEmpty() ? "(no body)" : (b.length() > 300 ? b.substring(0, 300) + "..." : b);
+        }
+
+        Long retryAfterMs(long nowMs) {
+            return parseRetryAfter(retryAfter, nowMs);
+        }
+    }
+
+    /** @return the delay of a Retry-After header (delta-seconds or HTTP-date), or null when absent or unreadable */
+    static Long parseRetryAfter(String value, long nowMs) {
+        if (value == null || value.isBlank()) {
+            return null;
+        }
+        String v = value.trim();
+        try {
+            return Math.max(0L, Math.multiplyExact(Long.parseLong(v), 1000L));
+        } catch (NumberFormatException | ArithmeticException e) {
+            // not delta-seconds: try an HTTP-date
+        }
+        try {
+            long at = ZonedDateTime.parse(v, DateTimeFormatter.RFC_1123_DATE_TIME).toInstant().toEpochMilli();
+            return Math.max(0L, at - nowMs);
+        } catch (DateTimeParseException e) {
+            return null;
+        }
+    }
+}

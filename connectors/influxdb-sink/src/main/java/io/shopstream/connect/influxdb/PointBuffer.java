@@ -1,0 +1,374 @@
+package io.shopstream.connect.influxdb;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeSet;
+import java.util.concurrent.Future;
+
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.connect.sink.SinkRecord;
+
+/**
+ * The points waiting to be written, and which Kafka offsets they stand for.
+ * <ul>
+ *   <li>Points with the same measurement, tag set and time are merged as InfluxDB would store them (union of fields,
+ *       the later value wins) into one entry that remembers every record it came from.</li>
+ *   <li>Batches are taken from the front (oldest first) by point count and uncompressed bytes; entries leave the
+ *       buffer only when {@link #complete} says they were written (or rejected and reported), so a failed write loses
+ *       nothing.</li>
+ *   <li>Offsets are tracked per original topic partition: a partition can be committed up to its first record that
+ *       is still pending (buffered, or reported to the DLQ and not yet acknowledged).</li>
+ *   <li>Records already seen (offset not above the highest seen of its partition) are recognised, so the batch that
+ *       the worker redelivers after a {@code RetriableException} is not buffered twice.</li>
+ * </ul>
+ * Not thread-safe: used by the task thread only.
+ */
+public final class PointBuffer {
+
+    /** A record's identity in Kafka: original topic partition and offset (before any SMT). */
+    public static final class RecordRef {
+        private final TopicPartition partition;
+        private final long offset;
+        private final SinkRecord record;
+
+        public RecordRef(TopicPartition partition, long offset, SinkRecord record) {
+            this.partition = Objects.requireNonNull(partition);
+            this.offset = offset;
+            this.record = record;
+        }
+
+        /** @return a ref keyed by {@code originalTopic()}, {@code originalKafkaPartition()}, {@code originalKafkaOffset()} */
+        public static RecordRef of(SinkRecord record) {
+            Integer partition = record.originalKafkaPartition();
+            return new RecordRef(new TopicPartition(record.originalTopic(), partition == null ? -1 : partition),
+                    record.originalKafkaOffset(), record);
+        }
+
+        public TopicPartition partition() {
+            return partition;
+        }
+
+        public long offset() {
+            return offset;
+        }
+
+        public SinkRecord record() {
+            return record;
+        }
+
+        @Override
+        public String toString() {
+            return partition + "@" + offset;
+        }
+    }
+
+    /** One point to write and the records it was built from, oldest first. */
+    public static final class Entry {
+        private final String key;
+        private final List<RecordRef> refs = new ArrayList<>();
+        private final List<Point> parts = new ArrayList<>();
+        private final List<Long> addedAt = new ArrayList<>();
+        private Point point;
+        private String line;
+        private int bytes;
+
+        private Entry(String key) {
+            this.key = key;
+        }
+
+        public Point point() {
+            return point;
+        }
+
+        /** @return the encoded line, without newline */
+        public String line() {
+            return line;
+        }
+
+        /** @return UTF-8 bytes of the line plus its newline */
+        public int bytes() {
+            return bytes;
+        }
+
+        public List<RecordRef> refs() {
+            return refs;
+        }
+
+        private void recompute() {
+            Point merged = parts.get(0);
+            for (int i = 1; i < parts.size(); i++) {
+                merged = merged.mergedWith(parts.get(i));
+            }
+            point = merged;
+            line = LineProtocol.encode(merged);
+            bytes = LineProtocol.lineBytes(line);
+        }
+
+        private long firstAddedAt() {
+            long min = Long.MAX_VALUE;
+            for (long t : addedAt) {
+                min = Math.min(min, t);
+            }
+            return min;
+        }
+    }
+
+    /** What happened when a point was added. */
+    public static final class AddResult {
+        private final boolean merged;
+        private final String earlierDisambiguation;
+        private final String laterDisambiguation;
+
+        AddResult(boolean merged, String earlierDisambiguation, String laterDisambiguation) {
+            this.merged = merged;
+            this.earlierDisambiguation = earlierDisambiguation;
+            this.laterDisambiguation = laterDisambiguation;
+        }
+
+        /** @return true when the point joined an existing point of the same series and time */
+        public boolean merged() {
+            return merged;
+        }
+
+        /** @return true when the two merged points had different disambiguation values: two events collided */
+        public boolean collision() {
+            return merged && earlierDisambiguation != null && laterDisambiguation != null
+                    && !earlierDisambiguation.equals(laterDisambiguation);
+        }
+
+        public String earlierDisambiguation() {
+            return earlierDisambiguation;
+        }
+
+        public String laterDisambiguation() {
+            return laterDisambiguation;
+        }
+    }
+
+    private static final class PartitionState {
+        long highestSeen = -1L;
+        final TreeSet<Long> pending = new TreeSet<>();
+    }
+
+    private static final class Reported {
+        final RecordRef ref;
+        final Future<?> future;
+
+        Reported(RecordRef ref, Future<?> future) {
+            this.ref = ref;
+            this.future = future;
+        }
+    }
+
+    private final LinkedHashMap<String, Entry> entries = new LinkedHashMap<>();
+    private final Map<TopicPartition, PartitionState> partitions = new HashMap<>();
+    private final List<Reported> reported = new ArrayList<>();
+    private long bytes;
+
+    /**
+     * Marks the record as seen.
+     *
+     * @return false when it was seen before (a redelivery): the caller must ignore it
+     */
+    public boolean accept(RecordRef ref) {
+        PartitionState state = partitions.computeIfAbsent(ref.partition(), tp -> new PartitionState());
+        if (ref.offset() <= state.highestSeen) {
+            return false;
+        }
+        state.highestSeen = ref.offset();
+        return true;
+    }
+
+    /** Adds the point of an accepted record, merging it into a buffered point of the same series and time. */
+    public AddResult add(RecordRef ref, Point point, long nowMs) {
+        String key = LineProtocol.seriesTimeKey(point);
+        Entry entry = entries.get(key);
+        boolean merged = entry != null;
+        String earlier = merged ? entry.point.disambiguation() : null;
+        if (entry == null) {
+            entry = new Entry(key);
+            entries.put(key, entry);
+        } else {
+            bytes -= entry.bytes;
+        }
+        entry.refs.add(ref);
+        entry.parts.add(point);
+        entry.addedAt.add(nowMs);
+        if (merged) {
+            entry.recompute();
+        } else {
+            entry.point = point;
+            entry.line = LineProtocol.encode(point);
+            entry.bytes = LineProtocol.lineBytes(entry.line);
+        }
+        bytes += entry.bytes;
+        pending(ref).add(ref.offset());
+        return new AddResult(merged, earlier, point.disambiguation());
+    }
+
+    /**
+     * An accepted record was handed to the errant record reporter: its offset stays pending until the report is
+     * acknowledged ({@code future} done).
+     */
+    public void reported(RecordRef ref, Future<?> future) {
+        if (future != null && !future.isDone()) {
+            pending(ref).add(ref.offset());
+            reported.add(new Reported(ref, future));
+        }
+    }
+
+    private TreeSet<Long> pending(RecordRef ref) {
+        return partitions.computeIfAbsent(ref.partition(), tp -> new PartitionState()).pending;
+    }
+
+    public boolean isEmpty() {
+        return entries.isEmpty();
+    }
+
+    /** @return number of buffered points (after merging) */
+    public int size() {
+        return entries.size();
+    }
+
+    /** @return uncompressed line-protocol bytes of the buffered points */
+    public long bytes() {
+        return bytes;
+    }
+
+    /** @return when the oldest buffered record was added, or Long.MAX_VALUE when empty */
+    public long oldestAddedAt() {
+        Iterator<Entry> it = entries.values().iterator();
+        return it.hasNext() ? it.next().firstAddedAt() : Long.MAX_VALUE;
+    }
+
+    /**
+     * @return true when a batch should be written now: {@code maxPoints} points or {@code maxBytes} bytes are buffered,
+     * or the oldest point has waited {@code lingerMs}
+     */
+    public boolean ready(long nowMs, int maxPoints, long maxBytes, long lingerMs) {
+        if (entries.isEmpty()) {
+            return false;
+        }
+        return entries.size() >= maxPoints || bytes >= maxBytes || nowMs - oldestAddedAt() >= lingerMs;
+    }
+
+    /** @return ms until the oldest point has waited {@code lingerMs} (0 when it has, or the buffer is empty) */
+    public long lingerRemaining(long nowMs, long lingerMs) {
+        if (entries.isEmpty()) {
+            return 0L;
+        }
+        return Math.max(0L, oldestAddedAt() + lingerMs - nowMs);
+    }
+
+    /**
+     * @return the oldest entries, at most {@code maxPoints} of them and at most {@code maxBytes} bytes (but at least
+     * one entry, even when it alone is larger); the entries stay buffered until {@link #complete}
+     */
+    public List<Entry> nextBatch(int maxPoints, long maxBytes) {
+        List<Entry> batch = new ArrayList<>();
+        long size = 0;
+        for (Entry e : entries.values()) {
+            if (batch.size() >= maxPoints || (!batch.isEmpty() && size + e.bytes > maxBytes)) {
+                break;
+            }
+            batch.add(e);
+            size += e.bytes;
+        }
+        return batch;
+    }
+
+    /** The entries were written (or rejected and reported): they leave the buffer, their offsets are done. */
+    public void complete(Collection<Entry> done) {
+        for (Entry e : done) {
+            if (entries.remove(e.key) == null) {
+                continue;
+            }
+            bytes -= e.bytes;
+            for (RecordRef ref : e.refs) {
+                PartitionState state = partitions.get(ref.partition());
+                if (state != null) {
+                    state.pending.remove(ref.offset());
+                }
+            }
+        }
+    }
+
+    /**
+     * @param current the worker's offsets (next offset to read, per partition) as passed to preCommit
+     * @return for each partition of {@code current}: its first pending offset, or the worker's offset when nothing of it
+     * is pending
+     */
+    public Map<TopicPartition, OffsetAndMetadata> committable(Map<TopicPartition, OffsetAndMetadata> current) {
+        for (Iterator<Reported> it = reported.iterator(); it.hasNext();) {
+            Reported r = it.next();
+            if (r.future.isDone()) {
+                PartitionState state = partitions.get(r.ref.partition());
+                if (state != null) {
+                    state.pending.remove(r.ref.offset());
+                }
+                it.remove();
+            }
+        }
+        Map<TopicPartition, OffsetAndMetadata> result = new HashMap<>();
+        for (Map.Entry<TopicPartition, OffsetAndMetadata> e : current.entrySet()) {
+            PartitionState state = partitions.get(e.getKey());
+            if (state == null || state.pending.isEmpty()) {
+                result.put(e.getKey(), e.getValue());
+            } else {
+                long first = state.pending.first();
+                result.put(e.getKey(), first < e.getValue().offset() ? new OffsetAndMetadata(first) : e.getValue());
+            }
+        }
+        return result;
+    }
+
+    /**
+     * Forgets everything of these partitions (revoked or lost on a rebalance, or newly assigned): their records will be
+     * delivered again from the last committed offset to whichever task owns them. Merged points that also hold records
+     * of other partitions are rebuilt from those records alone.
+     */
+    public void forget(Collection<TopicPartition> revoked) {
+        if (revoked.isEmpty()) {
+            return;
+        }
+        for (Iterator<Entry> it = entries.values().iterator(); it.hasNext();) {
+            Entry e = it.next();
+            boolean touched = false;
+            for (int i = e.refs.size() - 1; i >= 0; i--) {
+                if (revoked.contains(e.refs.get(i).partition())) {
+                    e.refs.remove(i);
+                    e.parts.remove(i);
+                    e.addedAt.remove(i);
+                    touched = true;
+                }
+            }
+            if (!touched) {
+                continue;
+            }
+            bytes -= e.bytes;
+            if (e.refs.isEmpty()) {
+                it.remove();
+            } else {
+                e.recompute();
+                bytes += e.bytes;
+            }
+        }
+        reported.removeIf(r -> revoked.contains(r.ref.partition()));
+        for (TopicPartition tp : revoked) {
+            partitions.remove(tp);
+        }
+    }
+
+    /** @return the highest offset seen of the partition, -1 when none (for tests and logs) */
+    public long highestSeen(TopicPartition tp) {
+        PartitionState state = partitions.get(tp);
+        return state == null ? -1L : state.highestSeen;
+    }
+}

@@ -1,0 +1,477 @@
+package io.shopstream.connect.influxdb;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+import org.apache.kafka.connect.data.Decimal;
+import org.apache.kafka.connect.data.Field;
+import org.apache.kafka.connect.data.Schema;
+import org.apache.kafka.connect.data.Struct;
+import org.apache.kafka.connect.data.Time;
+import org.apache.kafka.connect.sink.SinkRecord;
+
+/**
+ * Turns a {@link SinkRecord} (Struct value from a schema'd converter, or a schemaless Map) into a {@link Point}.
+ * Whatever cannot be mapped raises a {@link MappingException} whose message is the reason reported to the DLQ.
+ * See the module README, "Mapping", for the rules.
+ */
+public final class RecordMapper {
+
+    /** Receives what the mapper skipped, for metrics. */
+    public interface Listener {
+        /** A NaN or ±Infinity float field was skipped. */
+        void nonFiniteSkipped(String fieldKey);
+
+        /** A field of a type InfluxDB cannot store (bytes, array, ...) or with a reserved name was skipped. */
+        void unsupportedSkipped(String fieldKey, String why);
+    }
+
+    private final String measurementFormat;
+    private final String measurementField;
+    private final List<String> tagFields;
+    private final List<String> tagKeyFields;
+    private final String tagKeyName;
+    private final String tagTopic;
+    private final List<String> fieldsInclude;
+    private final Set<String> fieldsExclude;
+    private final String separator;
+    private final String timeField;
+    private final Precision timeUnit;
+    private final Precision precision;
+    private final String disambiguateField;
+    private final Set<String> allTagKeys;
+    private final Listener listener;
+
+    public RecordMapper(InfluxDbSinkConfig config, Listener listener) {
+        this.measurementFormat = config.measurementFormat();
+        this.measurementField = config.measurementField();
+        this.tagFields = config.tagFields();
+        this.tagKeyFields = config.tagKeyFields();
+        this.tagKeyName = config.tagKeyName();
+        this.tagTopic = config.tagTopic();
+        this.fieldsInclude = config.fieldsInclude();
+        this.fieldsExclude = new HashSet<>(config.fieldsExclude());
+        this.separator = config.flattenSeparator();
+        this.timeField = config.timeField();
+        this.timeUnit = config.timeUnit();
+        this.precision = config.precision();
+        this.disambiguateField = config.disambiguateField();
+        this.listener = listener;
+        Set<String> tagKeys = new HashSet<>(tagFields);
+        tagKeys.addAll(tagKeyFields);
+        if (!tagKeyName.isEmpty()) {
+            tagKeys.add(tagKeyName);
+        }
+        if (!tagTopic.isEmpty()) {
+            tagKeys.add(tagTopic);
+        }
+        this.allTagKeys = tagKeys;
+    }
+
+    /**
+     * @throws MappingException with the reason when the record cannot be written (the record is an error record)
+     */
+    public Point map(SinkRecord record) {
+        View value = View.of(record.value());
+        if (value == null) {
+            throw new MappingException("the record value is " + describe(record.value()) + ", expected a Struct or a Map");
+        }
+        String measurement = measurement(record, value);
+        Map<String, String> tags = new TreeMap<>();
+        for (String name : tagFields) {
+            putTag(tags, name, value.schema(name), value.get(name), "value field");
+        }
+        keyTags(record, tags);
+        if (!tagTopic.isEmpty()) {
+            putTag(tags, tagTopic, null, record.topic(), "topic");
+        }
+        String disambiguation = null;
+        if (!disambiguateField.isEmpty()) {
+            Object d = value.get(disambiguateField);
+            if (d == null) {
+                throw new MappingException("disambiguation field '" + disambiguateField + "' (event.time.disambiguate.field) is missing or null");
+            }
+            disambiguation = render(d, value.schema(disambiguateField), "disambiguation field '" + disambiguateField + "'");
+        }
+        long time = time(record, value, disambiguation);
+        Map<String, Object> fields = fields(value);
+        if (fields.isEmpty()) {
+            throw new MappingException("no field left to write (fields need a non-null value of a supported type; tags, the event time "
+                    + "and the measurement field are not fields unless listed in fields.include)");
+        }
+        return new Point(measurement, tags, fields, time, disambiguation);
+    }
+
+    // ---------------------------------------------------------------- measurement and tags
+
+    private String measurement(SinkRecord record, View value) {
+        if (!measurementField.isEmpty()) {
+            Object m = value.get(measurementField);
+            if (m == null) {
+                throw new MappingException("measurement field '" + measurementField + "' is missing or null");
+            }
+            String name = render(m, value.schema(measurementField), "measurement field '" + measurementField + "'");
+            if (name.isEmpty()) {
+                throw new MappingException("measurement field '" + measurementField + "' is empty");
+            }
+            return name;
+        }
+        return measurementFormat.replace(InfluxDbSinkConfig.TOPIC_PLACEHOLDER, record.topic());
+    }
+
+    private void keyTags(SinkRecord record, Map<String, String> tags) {
+        Object key = record.key();
+        if (key == null || (tagKeyFields.isEmpty() && tagKeyName.isEmpty())) {
+            return;
+        }
+        View keyView = View.of(key);
+        if (keyView != null) {
+            if (tagKeyFields.isEmpty()) {
+                throw new MappingException("the record key is a " + describe(key) + ": tags.key.name only applies to primitive keys, "
+                        + "use tags.key.fields for the fields of a Struct or Map key");
+            }
+            for (String name : tagKeyFields) {
+                putTag(tags, name, keyView.schema(name), keyView.get(name), "key field");
+            }
+        } else {
+            if (tagKeyName.isEmpty()) {
+                throw new MappingException("the record key is a " + describe(key) + ", not a Struct or Map: tags.key.fields cannot be read "
+                        + "from it (set tags.key.name to write a primitive key as a tag)");
+            }
+            putTag(tags, tagKeyName, record.keySchema(), key, "record key");
+        }
+    }
+
+    private void putTag(Map<String, String> tags, String tagKey, Schema schema, Object v, String source) {
+        if (v == null) {
+            return;
+        }
+        String rendered = render(v, schema, source + " '" + tagKey + "'");
+        if (!rendered.isEmpty()) {
+            tags.put(tagKey, rendered);
+        }
+    }
+
+    /** Renders a scalar as a string (tag values, measurement and disambiguation values). */
+    static String render(Object v, Schema schema, String what) {
+        if (v instanceof String) {
+            return (String) v;
+        }
+        if (v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte || v instanceof BigInteger
+                || v instanceof Boolean) {
+            return v.toString();
+        }
+        if (v instanceof Double) {
+            return Double.toString((Double) v);
+        }
+        if (v instanceof Float) {
+            return Float.toString((Float) v);
+        }
+        if (v instanceof BigDecimal) {
+            return ((BigDecimal) v).toPlainString();
+        }
+        if (v instanceof java.util.Date) {
+            Instant instant = ((java.util.Date) v).toInstant();
+            String logical = schema == null ? null : schema.name();
+            if (org.apache.kafka.connect.data.Date.LOGICAL_NAME.equals(logical)) {
+                return instant.atOffset(ZoneOffset.UTC).toLocalDate().toString();
+            }
+            if (Time.LOGICAL_NAME.equals(logical)) {
+                return instant.atOffset(ZoneOffset.UTC).toLocalTime().toString();
+            }
+            return instant.toString();
+        }
+        throw new MappingException(what + " is a " + describe(v) + ", which cannot be rendered as a tag value or name");
+    }
+
+    // ---------------------------------------------------------------- time
+
+    private long time(SinkRecord record, View value, String disambiguation) {
+        long nanos;
+        Precision source;
+        try {
+            if (!timeField.isEmpty()) {
+                source = timeUnit;
+                nanos = eventTimeNanos(value.get(timeField), value.schema(timeField));
+            } else {
+                source = Precision.MS;
+                Long ts = record.timestamp();
+                if (ts == null) {
+                    throw new MappingException("the record has no Kafka timestamp and event.time.fieldname is not set: no usable time");
+                }
+                nanos = Precision.MS.toNanos(ts);
+            }
+            long time;
+            if (disambiguation != null) {
+                long base = Math.floorDiv(nanos, source.nanos()) * source.nanos();
+                long slots = source.nanos() / precision.nanos();
+                time = Math.addExact(Math.floorDiv(base, precision.nanos()), disambiguationOffset(disambiguation, slots));
+            } else {
+                time = precision.fromNanosFloor(nanos);
+            }
+            long written = precision.toNanos(time);
+            if (written < Precision.MIN_NANOS || written > Precision.MAX_NANOS) {
+                throw new ArithmeticException("out of range");
+            }
+            return time;
+        } catch (ArithmeticException e) {
+            throw new MappingException("the event time is outside InfluxDB's time range (1677-09-21T00:12:43.145224194Z to "
+                    + "2262-04-11T23:47:16.854775806Z)");
+        }
+    }
+
+    private long eventTimeNanos(Object v, Schema schema) {
+        if (v == null) {
+            throw new MappingException("event time field '" + timeField + "' is missing or null");
+        }
+        if (v instanceof java.util.Date) {
+            // Connect Timestamp (and Date) logical types: epoch milliseconds
+            return Precision.MS.toNanos(((java.util.Date) v).getTime());
+        }
+        if (v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte) {
+            if (schema != null && Time.LOGICAL_NAME.equals(schema.name())) {
+                throw new MappingException("event time field '" + timeField + "' is a Connect Time (time of day), not a point in time");
+            }
+            return timeUnit.toNanos(((Number) v).longValue());
+        }
+        if (v instanceof String) {
+            return isoNanos((String) v);
+        }
+        throw new MappingException("event time field '" + timeField + "' is a " + describe(v)
+                + "; expected a Connect Timestamp, an integer epoch in " + timeUnit.configName() + " (event.time.unit) or an ISO-8601 string"
+                + (v instanceof Double || v instanceof Float || v instanceof BigDecimal ? " (floating-point times are inexact and refused)" : ""));
+    }
+
+    private long isoNanos(String s) {
+        try {
+            Instant instant = OffsetDateTime.parse(s.trim(), DateTimeFormatter.ISO_OFFSET_DATE_TIME).toInstant();
+            return Math.addExact(Math.multiplyExact(instant.getEpochSecond(), 1_000_000_000L), instant.getNano());
+        } catch (DateTimeParseException e) {
+            throw new MappingException("event time field '" + timeField + "' value '" + abbreviate(s)
+                    + "' is not an ISO-8601 date-time with offset or Z (e.g. 2024-05-01T12:00:00.123Z)");
+        }
+    }
+
+    /**
+     * @return a stable offset in [0, slots): the first 8 bytes of SHA-256 of the value's UTF-8 bytes, as an unsigned
+     * number, modulo {@code slots}
+     */
+    public static long disambiguationOffset(String value, long slots) {
+        byte[] digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256").digest(value.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every JDK", e);
+        }
+        long h = ByteBuffer.wrap(digest, 0, 8).getLong();
+        return Long.remainderUnsigned(h, slots);
+    }
+
+    // ---------------------------------------------------------------- fields
+
+    private Map<String, Object> fields(View value) {
+        Map<String, Object> fields = new LinkedHashMap<>();
+        Collection<String> names;
+        if (!fieldsInclude.isEmpty()) {
+            names = fieldsInclude;
+        } else {
+            names = new ArrayList<>();
+            for (String name : value.names()) {
+                if (allTagKeys.contains(name) || name.equals(timeField) || name.equals(measurementField) || fieldsExclude.contains(name)) {
+                    continue;
+                }
+                names.add(name);
+            }
+        }
+        for (String name : names) {
+            addField(fields, name, value.schema(name), value.get(name));
+        }
+        return fields;
+    }
+
+    private void addField(Map<String, Object> out, String key, Schema schema, Object v) {
+        if (v == null) {
+            return;
+        }
+        if (v instanceof Struct) {
+            Struct struct = (Struct) v;
+            for (Field f : struct.schema().fields()) {
+                addField(out, key + separator + f.name(), f.schema(), struct.get(f));
+            }
+            return;
+        }
+        if (v instanceof Map) {
+            Schema valueSchema = schema != null && schema.type() == Schema.Type.MAP ? schema.valueSchema() : null;
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) v).entrySet()) {
+                addField(out, key + separator + e.getKey(), valueSchema, e.getValue());
+            }
+            return;
+        }
+        Object converted = fieldValue(key, schema, v);
+        if (converted == null) {
+            return;
+        }
+        if (key.equals("time")) {
+            listener.unsupportedSkipped(key, "'time' is reserved: InfluxDB 1.x silently drops such a field");
+            return;
+        }
+        if (allTagKeys.contains(key)) {
+            listener.unsupportedSkipped(key, "a tag has the same key");
+            return;
+        }
+        if (out.containsKey(key)) {
+            throw new MappingException("field key '" + key + "' occurs twice after flattening nested fields with separator '" + separator + "'");
+        }
+        out.put(key, converted);
+    }
+
+    /** @return the line-protocol value (Long, Double, Boolean, String) or null when the field is skipped */
+    private Object fieldValue(String key, Schema schema, Object v) {
+        String logical = schema == null ? null : schema.name();
+        if (v instanceof BigDecimal || Decimal.LOGICAL_NAME.equals(logical)) {
+            if (!(v instanceof BigDecimal)) {
+                listener.unsupportedSkipped(key, "Decimal field without a BigDecimal value");
+                return null;
+            }
+            return finite(key, ((BigDecimal) v).doubleValue());
+        }
+        if (v instanceof java.util.Date) {
+            // Connect Timestamp, Date and Time logical types (and schemaless dates): epoch milliseconds
+            return ((java.util.Date) v).getTime();
+        }
+        if (v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte) {
+            return ((Number) v).longValue();
+        }
+        if (v instanceof BigInteger) {
+            BigInteger b = (BigInteger) v;
+            if (b.bitLength() < 64) {
+                return b.longValue();
+            }
+            listener.unsupportedSkipped(key, "integer " + b + " does not fit in InfluxDB's 64-bit integer");
+            return null;
+        }
+        if (v instanceof Double) {
+            return finite(key, (Double) v);
+        }
+        if (v instanceof Float) {
+            float f = (Float) v;
+            // the float's shortest decimal form, read as a double: what a reader of the float32 value expects
+            return Float.isFinite(f) ? Double.valueOf(Double.parseDouble(Float.toString(f))) : finite(key, f);
+        }
+        if (v instanceof Boolean || v instanceof String) {
+            return v;
+        }
+        if (v instanceof byte[] || v instanceof ByteBuffer) {
+            listener.unsupportedSkipped(key, "bytes have no line-protocol type");
+            return null;
+        }
+        if (v instanceof List) {
+            listener.unsupportedSkipped(key, "arrays have no line-protocol type");
+            return null;
+        }
+        listener.unsupportedSkipped(key, "unsupported type " + v.getClass().getName());
+        return null;
+    }
+
+    private Double finite(String key, double d) {
+        if (Double.isFinite(d)) {
+            return d;
+        }
+        listener.nonFiniteSkipped(key);
+        return null;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    static String describe(Object v) {
+        if (v == null) {
+            return "null";
+        }
+        if (v instanceof Struct) {
+            return "Struct";
+        }
+        if (v instanceof Map) {
+            return "Map";
+        }
+        if (v instanceof List) {
+            return "List";
+        }
+        if (v instanceof byte[]) {
+            return "byte[]";
+        }
+        return v.getClass().getSimpleName();
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() > 64 ? s.substring(0, 64) + "..." : s;
+    }
+
+    /** Read access to the top-level fields of a Struct or a Map. */
+    private static final class View {
+        private final Struct struct;
+        private final Map<?, ?> map;
+
+        private View(Struct struct, Map<?, ?> map) {
+            this.struct = struct;
+            this.map = map;
+        }
+
+        /** @return a view of {@code o}, or null when it is neither a Struct nor a Map */
+        static View of(Object o) {
+            if (o instanceof Struct) {
+                return new View((Struct) o, null);
+            }
+            if (o instanceof Map) {
+                return new View(null, (Map<?, ?>) o);
+            }
+            return null;
+        }
+
+        Object get(String name) {
+            if (struct != null) {
+                Field f = struct.schema().field(name);
+                return f == null ? null : struct.get(f);
+            }
+            return map.get(name);
+        }
+
+        Schema schema(String name) {
+            if (struct != null) {
+                Field f = struct.schema().field(name);
+                return f == null ? null : f.schema();
+            }
+            return null;
+        }
+
+        List<String> names() {
+            List<String> names = new ArrayList<>();
+            if (struct != null) {
+                for (Field f : struct.schema().fields()) {
+                    names.add(f.name());
+                }
+            } else {
+                for (Object k : map.keySet()) {
+                    names.add(String.valueOf(k));
+                }
+            }
+            return names;
+        }
+    }
+}
