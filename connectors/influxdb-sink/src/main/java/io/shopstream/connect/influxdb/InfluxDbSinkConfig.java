@@ -153,7 +153,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                 GROUP_CONNECTION, ++order, Width.SHORT, "Gzip");
 
         order = 0;
-        def.define(PRECISION, Type.STRING, "ns", ConfigDef.CaseInsensitiveValidString.in(Precision.configNames()), Importance.MEDIUM,
+        def.define(PRECISION, Type.STRING, "ns", new OneOf(Precision.configNames()), Importance.MEDIUM,
                 "Write precision: ns, us, ms or s, sent as the precision parameter of /write. Event times are converted "
                         + "exactly; a finer source time is truncated toward negative infinity (floor).",
                 GROUP_WRITE, ++order, Width.SHORT, "Write precision");
@@ -227,7 +227,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
         def.define(FLATTEN_SEPARATOR, Type.STRING, "_", new ConfigDef.NonEmptyString(), Importance.LOW,
                 "Separator joining the names of nested Struct/Map fields into one field key, e.g. address_city.",
                 GROUP_MAPPING, ++order, Width.SHORT, "Flatten separator");
-        def.define(TOMBSTONES, Type.STRING, "ignore", ConfigDef.CaseInsensitiveValidString.in("ignore", "fail"), Importance.LOW,
+        def.define(TOMBSTONES, Type.STRING, "ignore", new OneOf("ignore", "fail"), Importance.LOW,
                 "Records with a null value: ignore = skip them (counted), fail = fail the task.",
                 GROUP_MAPPING, ++order, Width.SHORT, "Tombstones");
 
@@ -237,7 +237,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                         + "event.time.unit, or an ISO-8601 string with offset or Z. Empty = the Kafka record timestamp. Never the "
                         + "wall clock: a record without a usable time is an error record.",
                 GROUP_TIME, ++order, Width.MEDIUM, "Event time field");
-        def.define(TIME_UNIT, Type.STRING, "ms", ConfigDef.CaseInsensitiveValidString.in(Precision.configNames()), Importance.MEDIUM,
+        def.define(TIME_UNIT, Type.STRING, "ms", new OneOf(Precision.configNames()), Importance.MEDIUM,
                 "Unit of integer event times in event.time.fieldname: ns, us, ms or s. Also the granularity that "
                         + "event.time.disambiguate.field works below.",
                 GROUP_TIME, ++order, Width.SHORT, "Event time unit");
@@ -269,14 +269,21 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
         private final Map<String, String> props;
         private final Map<String, ConfigValue> results;
 
+        /** Settings whose own value is bad (type or validator): cross checks skip them. */
+        private final Set<String> invalid = new java.util.HashSet<>();
+
         CrossChecks(Map<String, String> props, Map<String, ConfigValue> results) {
             this.props = props;
             this.results = results;
+            for (ConfigValue v : results.values()) {
+                if (!v.errorMessages().isEmpty()) {
+                    invalid.add(v.name());
+                }
+            }
         }
 
         private boolean ok(String key) {
-            ConfigValue v = results.get(key);
-            return v != null && v.errorMessages().isEmpty();
+            return results.containsKey(key) && !invalid.contains(key);
         }
 
         private void error(String key, String message) {
@@ -523,6 +530,31 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                     error(PRECISION, message);
                 }
             }
+        }
+    }
+
+    /** A case-insensitive choice whose description lists the choices in a fixed order. */
+    static final class OneOf implements ConfigDef.Validator {
+        private final List<String> choices;
+
+        OneOf(String... choices) {
+            this.choices = List.of(choices);
+        }
+
+        @Override
+        public void ensureValid(String name, Object value) {
+            String v = value == null ? "" : value.toString().trim();
+            for (String c : choices) {
+                if (c.equalsIgnoreCase(v)) {
+                    return;
+                }
+            }
+            throw new ConfigException(name, value, "must be one of " + this);
+        }
+
+        @Override
+        public String toString() {
+            return String.join(", ", choices);
         }
     }
 

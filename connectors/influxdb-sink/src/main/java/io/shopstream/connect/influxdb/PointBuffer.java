@@ -137,7 +137,10 @@ public final class PointBuffer {
             return merged;
         }
 
-        /** @return true when the two merged points had different disambiguation values: two events collided */
+        /**
+         * @return true when the point merged into a point of another event (a different disambiguation value, not
+         * already part of the merged point): two events collided
+         */
         public boolean collision() {
             return merged && earlierDisambiguation != null && laterDisambiguation != null
                     && !earlierDisambiguation.equals(laterDisambiguation);
@@ -191,7 +194,20 @@ public final class PointBuffer {
         String key = LineProtocol.seriesTimeKey(point);
         Entry entry = entries.get(key);
         boolean merged = entry != null;
-        String earlier = merged ? entry.point.disambiguation() : null;
+        String earlier = null;
+        if (merged && point.disambiguation() != null) {
+            // a collision is a merge with a point of another event: the first other value, unless this event is already in
+            for (Point part : entry.parts) {
+                String d = part.disambiguation();
+                if (point.disambiguation().equals(d)) {
+                    earlier = null;
+                    break;
+                }
+                if (earlier == null && d != null) {
+                    earlier = d;
+                }
+            }
+        }
         if (entry == null) {
             entry = new Entry(key);
             entries.put(key, entry);

@@ -29,7 +29,7 @@ public final class SinkMetrics implements RecordMapper.Listener, InfluxDbWriter.
         {"points-written-total", "Points InfluxDB stored (after merging)"},
         {"points-written-rate", "Points stored per second"},
         {"records-written-total", "Records whose points InfluxDB stored"},
-        {"batches-written-total", "Batches fully written (one or more /write requests each)"},
+        {"batches-written-total", "Batches of which InfluxDB stored points (a batch may take several requests: 400/413 splitting)"},
         {"batches-written-rate", "Batches written per second"},
         {"write-requests-total", "HTTP requests to /write, any outcome"},
         {"bytes-sent-total", "Request body bytes sent to /write (compressed when gzip is on)"},

@@ -1,0 +1,304 @@
+package io.shopstream.connect.influxdb;
+
+import static io.shopstream.connect.influxdb.TestSupport.json;
+import static io.shopstream.connect.influxdb.TestSupport.map;
+import static io.shopstream.connect.influxdb.TestSupport.offsets;
+import static io.shopstream.connect.influxdb.TestSupport.routed;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
+
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.metrics.JmxReporter;
+import org.apache.kafka.common.metrics.KafkaMetricsContext;
+import org.apache.kafka.common.metrics.MetricConfig;
+import org.apache.kafka.common.metrics.Metrics;
+import org.apache.kafka.common.metrics.PluginMetrics;
+import org.apache.kafka.common.metrics.internals.PluginMetricsImpl;
+import org.apache.kafka.common.utils.Time;
+import org.apache.kafka.connect.errors.ConnectException;
+import org.apache.kafka.connect.errors.RetriableException;
+import org.apache.kafka.connect.sink.SinkRecord;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class InfluxDbSinkTaskTest {
+    private static final long T0 = 1_700_000_000_000L;
+
+    private FakeInflux influx;
+    private final TestSupport.Clock clock = new TestSupport.Clock(T0);
+    private TestSupport.Reporter reporter = new TestSupport.Reporter();
+    private PluginMetrics pluginMetrics;
+    private TestSupport.Context context;
+    private InfluxDbSinkTask task;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        influx = new FakeInflux("metrics");
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (task != null) {
+            task.stop();
+        }
+        influx.close();
+    }
+
+    private InfluxDbSinkTask start(String... overrides) {
+        List<String> cfg = new ArrayList<>(List.of("influxdb.url", influx.url(), "influxdb.db", "metrics",
+                "influxdb.username", "writer", "influxdb.password", "s3cret", "measurement.name.format", "m", "tags.fields", "k"));
+        cfg.addAll(List.of(overrides));
+        Map<String, String> props = TestSupport.config(cfg.toArray(new String[0]));
+        context = new TestSupport.Context(props, reporter, pluginMetrics);
+        task = new InfluxDbSinkTask(clock::millis);
+        task.initialize(context);
+        task.start(props);
+        return task;
+    }
+
+    /** Record at offset {@code offset} of partition {@code partition} of topic "t": one point m,k=<k> v=<v>. */
+    private static SinkRecord rec(int partition, long offset, String k, Object v) {
+        return json("t", partition, offset, map("k", k, "v", v), T0);
+    }
+
+    private List<Integer> requestSizes() {
+        List<Integer> sizes = new ArrayList<>();
+        for (FakeInflux.Request r : influx.writes()) {
+            sizes.add(r.lines().size());
+        }
+        return sizes;
+    }
+
+    private static final String TS = " " + T0 * 1_000_000L;
+
+    @Test
+    void fullBatchesAreWrittenFromPutAndTheRestAfterLinger() {
+        start("batch.size", "2", "linger.ms", "100");
+        task.put(List.of(rec(0, 0, "a", 1L), rec(0, 1, "b", 1L), rec(0, 2, "c", 1L), rec(0, 3, "d", 1L), rec(0, 4, "e", 1L)));
+        assertEquals(List.of(2, 2), requestSizes(), "two full batches written at once");
+        assertEquals(100L, context.lastTimeout(), "the worker is asked to call put() again when the linger expires");
+        clock.now += 60;
+        task.put(List.of());
+        assertEquals(2, influx.writes().size());
+        assertEquals(40L, context.lastTimeout());
+        clock.now += 40;
+        task.put(List.of()); // the worker calls put() with no records after the poll timeout
+        assertEquals(List.of(2, 2, 1), requestSizes());
+        assertEquals(List.of("m,k=a v=1i" + TS, "m,k=b v=1i" + TS, "m,k=c v=1i" + TS, "m,k=d v=1i" + TS, "m,k=e v=1i" + TS), influx.stored());
+        assertEquals(offsets("t", 0, 5L), task.preCommit(offsets("t", 0, 5L)));
+        assertEquals(5, task.metrics().pointsWritten());
+        assertEquals(3, task.metrics().batches());
+    }
+
+    @Test
+    void batchesAreAlsoCutByBytes() {
+        int line = ("m,k=a v=1i" + TS + "\n").length();
+        start("batch.max.bytes", String.valueOf(Math.max(1_024, 2 * line)), "linger.ms", "0");
+        List<SinkRecord> records = new ArrayList<>();
+        for (int i = 0; i < 2 * (1_024 / line + 1) + 1; i++) {
+            records.add(rec(0, i, "k" + (char) ('a' + i % 26) + i, 1L));
+        }
+        task.put(records);
+        for (FakeInflux.Request r : influx.writes()) {
+            assertTrue(r.body.length() <= Math.max(1_024, 2 * line), "body of " + r.body.length() + " bytes");
+        }
+        assertTrue(influx.writes().size() >= 2);
+        assertEquals(records.size(), influx.stored().size());
+    }
+
+    @Test
+    void retriableFailureKeepsTheBufferAndTheRedeliveredBatchIsWrittenOnce() {
+        start("linger.ms", "0");
+        influx.reply(503, "{\"error\":\"overloaded\"}");
+        List<SinkRecord> batch = List.of(rec(0, 0, "a", 1L), rec(0, 1, "b", 1L), rec(1, 0, "c", 1L));
+        RetriableException e = assertThrows(RetriableException.class, () -> task.put(batch));
+        assertTrue(e.getMessage().contains("HTTP 503: overloaded"), e.getMessage());
+        assertEquals(1_000L, context.lastTimeout(), "retry.backoff.ms before the next attempt");
+        assertEquals(3, task.buffer().size());
+        assertEquals(offsets("t", 0, 0L, "t", 1, 0L), task.preCommit(offsets("t", 0, 0L, "t", 1, 0L)), "nothing committable yet");
+        // the worker redelivers the same batch; before the backoff has passed nothing is sent
+        clock.now += 10;
+        assertThrows(RetriableException.class, () -> task.put(batch));
+        assertEquals(990L, context.lastTimeout());
+        assertEquals(1, influx.writes().size());
+        clock.now += 990;
+        task.put(batch);
+        assertEquals(List.of(3, 3), requestSizes(), "the redelivered records were not buffered twice");
+        assertEquals(3, influx.stored().size());
+        assertEquals(0, task.consecutiveFailures());
+        assertEquals(offsets("t", 0, 2L, "t", 1, 1L), task.preCommit(offsets("t", 0, 2L, "t", 1, 1L)));
+        assertEquals(1, task.metrics().retries());
+    }
+
+    @Test
+    void backoffDoublesHonoursRetryAfterAndMaxRetriesFailsTheTask() {
+        start("linger.ms", "0", "max.retries", "3", "retry.backoff.ms", "100", "retry.backoff.max.ms", "5000");
+        influx.reply(500, "{\"error\":\"engine: cache full\"}").reply(502, "bad gateway").reply(429, "{}", "Retry-After", "2")
+                .reply(503, "{\"error\":\"still down\"}");
+        List<SinkRecord> batch = List.of(rec(0, 0, "a", 1L));
+        assertThrows(RetriableException.class, () -> task.put(batch));
+        assertEquals(100L, context.lastTimeout());
+        clock.now += 100;
+        assertThrows(RetriableException.class, () -> task.put(batch));
+        assertEquals(200L, context.lastTimeout());
+        clock.now += 200;
+        assertThrows(RetriableException.class, () -> task.put(batch));
+        assertEquals(2_000L, context.lastTimeout(), "Retry-After: 2");
+        clock.now += 2_000;
+        ConnectException fatal = assertThrows(ConnectException.class, () -> task.put(batch));
+        assertTrue(!(fatal instanceof RetriableException));
+        assertTrue(fatal.getMessage().contains("Giving up after 4 consecutive failed attempts to write to " + influx.url()
+                + "/write?db=metrics&precision=n (max.retries=3); last error:") && fatal.getMessage().contains("HTTP 503: still down"),
+                fatal.getMessage());
+        assertSame(fatal, assertThrows(ConnectException.class, () -> task.put(List.of())), "the task stays failed");
+        assertEquals(4, influx.writes().size());
+    }
+
+    @Test
+    void badCredentialsFailTheTaskAtOnce() {
+        influx.credentials("writer", "other");
+        start("linger.ms", "0");
+        ConnectException e = assertThrows(ConnectException.class, () -> task.put(List.of(rec(0, 0, "a", 1L))));
+        assertTrue(!(e instanceof RetriableException) && e.getMessage().contains("influxdb.username"), e.getMessage());
+    }
+
+    @Test
+    void partialWriteSendsExactlyTheRefusedRecordsToTheDlqAndWritesTheGoodOnes() {
+        influx.fieldType("m", "v", 'i');
+        start("linger.ms", "0");
+        task.put(List.of(rec(0, 0, "a", 1L), rec(0, 1, "b", 2L), rec(0, 2, "c", 2.5), rec(0, 3, "d", 4L), rec(0, 4, "e", 0.5)));
+        assertEquals(List.of(2L, 4L), reporter.offsets());
+        assertTrue(reporter.reasons.get(0).getMessage().startsWith("InfluxDB refused the point (HTTP 400): partial write: field type conflict"),
+                reporter.reasons.get(0).getMessage());
+        assertTrue(reporter.reasons.get(0).getMessage().endsWith("line: m,k=c v=2.5" + TS));
+        assertEquals(List.of("m,k=a v=1i" + TS, "m,k=b v=2i" + TS, "m,k=d v=4i" + TS), influx.stored());
+        assertEquals(offsets("t", 0, 5L), task.preCommit(offsets("t", 0, 5L)));
+        assertEquals(2, task.metrics().dlqRecords());
+        assertTrue(task.metrics().partialWrites() >= 2);
+        assertTrue(task.buffer().isEmpty());
+    }
+
+    @Test
+    void dlqRecordsAreCommittedOnlyOnceTheReportIsAcknowledged() {
+        reporter.hold = true;
+        start("linger.ms", "0", "event.time.fieldname", "when");
+        task.put(List.of(rec(0, 0, "a", 1L)));
+        assertEquals(List.of(0L), reporter.offsets());
+        assertTrue(reporter.reasons.get(0).getMessage().contains("event time field 'when' is missing"));
+        assertEquals(offsets("t", 0, 0L), task.preCommit(offsets("t", 0, 1L)));
+        reporter.futures.get(0).complete(null);
+        assertEquals(offsets("t", 0, 1L), task.preCommit(offsets("t", 0, 1L)));
+    }
+
+    @Test
+    void withoutAnErrantRecordReporterABadRecordFailsTheTaskNamingIt() {
+        reporter = null;
+        start("linger.ms", "0");
+        ConnectException e = assertThrows(ConnectException.class, () -> task.put(List.of(json("t", 3, 17, map("k", "a"), T0))));
+        assertTrue(e.getMessage().startsWith("Record t-3@17 cannot be written to InfluxDB: no field left")
+                && e.getMessage().contains("errors.deadletterqueue.topic.name"), e.getMessage());
+    }
+
+    @Test
+    void preCommitKeysOffsetsByOriginalTopicAndReturnsOnlyWrittenRecords() {
+        start("linger.ms", "60000");
+        task.put(List.of(routed("renamed", "raw", 0, 41, map("k", "a", "v", 1L), T0), routed("renamed", "raw", 0, 42, map("k", "b", "v", 1L), T0)));
+        assertEquals(0, influx.writes().size(), "lingering");
+        // the flush at commit time fails: nothing is committed past the buffered records, nothing is lost
+        influx.reply(503, "{\"error\":\"down\"}");
+        assertEquals(offsets("raw", 0, 41L), task.preCommit(offsets("raw", 0, 43L)));
+        assertEquals(2, task.buffer().size());
+        clock.now += 1_000;
+        assertEquals(offsets("raw", 0, 43L), task.preCommit(offsets("raw", 0, 43L)));
+        assertEquals(List.of("m,k=a v=1i" + TS, "m,k=b v=1i" + TS), influx.stored());
+        assertEquals(-1L, task.buffer().highestSeen(new TopicPartition("renamed", 0)));
+        assertEquals(42L, task.buffer().highestSeen(new TopicPartition("raw", 0)));
+    }
+
+    @Test
+    void tombstonesAreSkippedByDefaultOrFailTheTask() {
+        start("linger.ms", "0");
+        task.put(List.of(json("t", 0, 0, null, T0), rec(0, 1, "a", 1L)));
+        assertEquals(1, task.metrics().tombstonesSkipped());
+        assertEquals(offsets("t", 0, 2L), task.preCommit(offsets("t", 0, 2L)));
+        task.stop();
+        start("tombstones.behavior", "fail");
+        ConnectException e = assertThrows(ConnectException.class, () -> task.put(List.of(json("t", 0, 5, null, T0))));
+        assertTrue(e.getMessage().contains("t-0@5") && e.getMessage().contains("tombstones.behavior=fail"), e.getMessage());
+    }
+
+    @Test
+    void closeDropsTheBufferOfRevokedPartitionsOnly() {
+        start("linger.ms", "60000");
+        task.open(List.of(new TopicPartition("t", 0), new TopicPartition("t", 1)));
+        task.put(List.of(rec(0, 0, "a", 1L), rec(1, 0, "b", 1L), rec(0, 1, "shared", 1L), rec(1, 1, "shared", 2.0)));
+        task.close(List.of(new TopicPartition("t", 1)));
+        assertEquals(2, task.buffer().size());
+        assertEquals(-1L, task.buffer().highestSeen(new TopicPartition("t", 1)));
+        assertEquals(offsets("t", 0, 2L), task.preCommit(offsets("t", 0, 2L)));
+        assertEquals(List.of("m,k=a v=1i" + TS, "m,k=shared v=1i" + TS), influx.stored(), "t-1's value of the shared point was dropped");
+    }
+
+    @Test
+    void collisionsOfDistinctEventsAreCounted() {
+        // with us event times written at ns there are 1000 slots: find two ids that share one
+        String first = null;
+        String second = null;
+        Map<Long, String> seen = new LinkedHashMap<>();
+        for (int i = 0; second == null; i++) {
+            String id = "evt-" + i;
+            String previous = seen.putIfAbsent(RecordMapper.disambiguationOffset(id, 1_000L), id);
+            if (previous != null) {
+                first = previous;
+                second = id;
+            }
+        }
+        start("linger.ms", "60000", "event.time.fieldname", "at", "event.time.unit", "us", "event.time.disambiguate.field", "id",
+                "fields.exclude", "id");
+        task.put(List.of(json("t", 0, 0, map("k", "a", "at", 5L, "id", first, "v", 1L), T0),
+                json("t", 0, 1, map("k", "a", "at", 5L, "id", second, "v", 2L), T0),
+                json("t", 0, 2, map("k", "a", "at", 5L, "id", second, "w", 3L), T0)));
+        assertEquals(1, task.buffer().size());
+        assertEquals(2, task.metrics().pointsMerged());
+        assertEquals(1, task.metrics().collisions(), "only the merge of two distinct events is a collision");
+    }
+
+    @Test
+    void metricsAreRegisteredAsPluginMetricsUnderTheWorkersJmxName() throws Exception {
+        Metrics metrics = new Metrics(new MetricConfig(), List.of(new JmxReporter()), Time.SYSTEM, new KafkaMetricsContext("kafka.connect"));
+        LinkedHashMap<String, String> tags = new LinkedHashMap<>();
+        tags.put("connector", "influx-test"); // the tags ConnectMetrics gives a task's plugin metrics
+        tags.put("task", "0");
+        try (PluginMetricsImpl pm = new PluginMetricsImpl(metrics, tags)) {
+            pluginMetrics = pm;
+            start("linger.ms", "0");
+            task.put(List.of(rec(0, 0, "a", 1L), rec(0, 1, "b", 1L), rec(0, 2, "b", 2L)));
+            MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+            ObjectName name = new ObjectName("kafka.connect:type=plugins,connector=influx-test,task=0");
+            assertEquals(2.0, server.getAttribute(name, "points-written-total"));
+            assertEquals(3.0, server.getAttribute(name, "records-written-total"));
+            assertEquals(1.0, server.getAttribute(name, "points-merged-total"));
+            assertEquals(1.0, server.getAttribute(name, "batches-written-total"));
+            assertEquals(0.0, server.getAttribute(name, "buffered-points"));
+            for (String metric : SinkMetrics.names()) {
+                assertNotNull(server.getAttribute(name, metric), metric);
+            }
+        } finally {
+            metrics.close();
+        }
+    }
+}

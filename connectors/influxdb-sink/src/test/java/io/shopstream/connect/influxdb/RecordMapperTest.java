@@ -1,0 +1,170 @@
+package io.shopstream.connect.influxdb;
+
+import static io.shopstream.connect.influxdb.TestSupport.json;
+import static io.shopstream.connect.influxdb.TestSupport.map;
+import static io.shopstream.connect.influxdb.TestSupport.parsed;
+import static io.shopstream.connect.influxdb.TestSupport.record;
+import static io.shopstream.connect.influxdb.TestSupport.routed;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.kafka.connect.data.Date;
+import org.apache.kafka.connect.data.Decimal;
+import org.apache.kafka.connect.data.Schema;
+import org.apache.kafka.connect.data.SchemaBuilder;
+import org.apache.kafka.connect.data.Struct;
+import org.apache.kafka.connect.data.Time;
+import org.apache.kafka.connect.data.Timestamp;
+import org.apache.kafka.connect.sink.SinkRecord;
+import org.junit.jupiter.api.Test;
+
+class RecordMapperTest {
+    private static final long TS = 1_700_000_000_123L; // Kafka record timestamp, ms
+    private static final long TS_NS = TS * 1_000_000L;
+
+    private final TestSupport.Skips skips = new TestSupport.Skips();
+
+    private String line(SinkRecord record, String... config) {
+        return LineProtocol.encode(new RecordMapper(parsed(config), skips).map(record));
+    }
+
+    private MappingException error(SinkRecord record, String... config) {
+        return assertThrows(MappingException.class, () -> new RecordMapper(parsed(config), skips).map(record));
+    }
+
+    private static final Schema ADDRESS = SchemaBuilder.struct().name("Address")
+            .field("city", Schema.STRING_SCHEMA).field("zip", Schema.OPTIONAL_INT32_SCHEMA).build();
+
+    private static final Schema ALL_TYPES = SchemaBuilder.struct().name("AllTypes")
+            .field("i8", Schema.INT8_SCHEMA).field("i16", Schema.INT16_SCHEMA).field("i32", Schema.INT32_SCHEMA)
+            .field("i64", Schema.INT64_SCHEMA).field("f32", Schema.FLOAT32_SCHEMA).field("f64", Schema.FLOAT64_SCHEMA)
+            .field("ok", Schema.BOOLEAN_SCHEMA).field("name", Schema.STRING_SCHEMA)
+            .field("price", Decimal.schema(2)).field("at", Timestamp.SCHEMA).field("day", Date.SCHEMA).field("tod", Time.SCHEMA)
+            .field("address", ADDRESS).field("attrs", SchemaBuilder.map(Schema.STRING_SCHEMA, Schema.INT64_SCHEMA).build())
+            .field("raw", Schema.BYTES_SCHEMA).field("list", SchemaBuilder.array(Schema.INT32_SCHEMA).build())
+            .field("missing", Schema.OPTIONAL_STRING_SCHEMA)
+            .build();
+
+    private static Struct allTypes() {
+        return new Struct(ALL_TYPES).put("i8", (byte) -8).put("i16", (short) 16).put("i32", 32).put("i64", 9_007_199_254_740_993L)
+                .put("f32", 0.1f).put("f64", 0.1).put("ok", true).put("name", "a \"b\"")
+                .put("price", new BigDecimal("12.34")).put("at", new java.util.Date(1_700_000_000_000L))
+                .put("day", new java.util.Date(19_675L * 86_400_000L)).put("tod", new java.util.Date(3_600_000L))
+                .put("address", new Struct(ADDRESS).put("city", "Bern").put("zip", 3000))
+                .put("attrs", new java.util.LinkedHashMap<>(Map.of("clicks", 3L)))
+                .put("raw", new byte[] {1, 2}).put("list", List.of(1, 2));
+    }
+
+    @Test
+    void everyConnectTypeOfAStruct() {
+        assertEquals("orders i8=-8i,i16=16i,i32=32i,i64=9007199254740993i,f32=0.1,f64=0.1,ok=true,name=\"a \\\"b\\\"\",price=12.34,"
+                        + "at=1700000000000i,day=1699920000000i,tod=3600000i,address_city=\"Bern\",address_zip=3000i,attrs_clicks=3i " + TS_NS,
+                line(record("orders", 0, 1, null, null, ALL_TYPES, allTypes(), TS)));
+        assertEquals(List.of("raw", "list"), skips.unsupported, "bytes and arrays are skipped and counted");
+    }
+
+    @Test
+    void everyJsonTypeOfASchemalessMap() {
+        Map<String, Object> value = map("i", 7L, "int", 8, "f", 2.5, "fl", 0.25f, "ok", false, "s", "x", "big", new BigInteger("12"),
+                "huge", new BigInteger("99999999999999999999"), "dec", new BigDecimal("0.5"),
+                "nested", map("a", map("b", 1L), "c", "d"), "arr", List.of(1L), "bytes", ByteBuffer.wrap(new byte[] {1}), "nul", null);
+        assertEquals("m i=7i,int=8i,f=2.5,fl=0.25,ok=false,s=\"x\",big=12i,dec=0.5,nested_a_b=1i,nested_c=\"d\" " + TS_NS,
+                line(json("m", 0, 1, value, TS)));
+        assertEquals(List.of("huge", "arr", "bytes"), skips.unsupported);
+    }
+
+    @Test
+    void nanAndInfinityAreSkippedAndCounted() {
+        Map<String, Object> value = map("a", Double.NaN, "b", Double.POSITIVE_INFINITY, "c", Float.NEGATIVE_INFINITY, "d", 1.0);
+        assertEquals("m d=1.0 " + TS_NS, line(json("m", 0, 1, value, TS)));
+        assertEquals(List.of("a", "b", "c"), skips.nonFinite);
+        Schema s = SchemaBuilder.struct().field("x", Schema.FLOAT64_SCHEMA).field("y", Schema.FLOAT32_SCHEMA).build();
+        MappingException e = error(record("m", 0, 1, null, null, s, new Struct(s).put("x", Double.NaN).put("y", Float.NaN), TS));
+        assertTrue(e.getMessage().contains("no field left"), "a record left without fields is an error record");
+    }
+
+    @Test
+    void fieldsIncludeExcludeAndSeparator() {
+        Map<String, Object> value = map("a", 1L, "b", 2L, "c", map("d", 3L), "e", 4L);
+        assertEquals("m c.d=3i,a=1i " + TS_NS, line(json("m", 0, 1, value, TS), "fields.include", "c,a", "fields.flatten.separator", "."));
+        assertEquals("m a=1i,c_d=3i " + TS_NS, line(json("m", 0, 1, value, TS), "fields.exclude", "b,e"));
+        MappingException e = error(json("m", 0, 1, map("a", map("b", 1L), "a_b", 2L), TS));
+        assertTrue(e.getMessage().contains("occurs twice"), e.getMessage());
+    }
+
+    @Test
+    void tagsFromValueFieldsKeyFieldsPrimitiveKeyAndTopic() {
+        Schema keySchema = SchemaBuilder.struct().field("customer", Schema.INT64_SCHEMA).field("region", Schema.STRING_SCHEMA).build();
+        Struct key = new Struct(keySchema).put("customer", 42L).put("region", "eu west");
+        Schema valueSchema = SchemaBuilder.struct().field("shop", Schema.STRING_SCHEMA).field("vip", Schema.BOOLEAN_SCHEMA)
+                .field("empty", Schema.STRING_SCHEMA).field("none", Schema.OPTIONAL_STRING_SCHEMA).field("amount", Schema.FLOAT64_SCHEMA).build();
+        Struct value = new Struct(valueSchema).put("shop", "b,c").put("vip", true).put("empty", "").put("amount", 9.5);
+        String[] cfg = {"tags.fields", "shop,vip,empty,none", "tags.key.fields", "customer,region", "tags.topic", "topic"};
+        assertEquals("orders,customer=42,region=eu\\ west,shop=b\\,c,topic=orders,vip=true amount=9.5 " + TS_NS,
+                line(record("orders", 0, 1, keySchema, key, valueSchema, value, TS), cfg));
+        // Map key (schemaless), primitive key
+        assertEquals("orders,customer=7,region=us,shop=b\\,c,topic=orders,vip=true amount=9.5 " + TS_NS,
+                line(record("orders", 0, 1, null, map("customer", 7, "region", "us"), valueSchema, value, TS), cfg));
+        assertEquals("orders,order=A-1 shop=\"b,c\",vip=true,empty=\"\",amount=9.5 " + TS_NS,
+                line(record("orders", 0, 1, Schema.STRING_SCHEMA, "A-1", valueSchema, value, TS), "tags.key.name", "order"));
+        assertEquals("orders,order=17 shop=\"b,c\",vip=true,empty=\"\",amount=9.5 " + TS_NS,
+                line(record("orders", 0, 1, Schema.INT64_SCHEMA, 17L, valueSchema, value, TS), "tags.key.name", "order"));
+        // a null key just has no key tags; a primitive key cannot give key fields
+        assertEquals("orders shop=\"b,c\",vip=true,empty=\"\",amount=9.5 " + TS_NS,
+                line(record("orders", 0, 1, null, null, valueSchema, value, TS), "tags.key.fields", "customer"));
+        assertTrue(error(record("orders", 0, 1, Schema.STRING_SCHEMA, "A-1", valueSchema, value, TS), "tags.key.fields", "customer")
+                .getMessage().contains("tags.key.name"));
+    }
+
+    @Test
+    void aValueFieldNamedLikeAKeyTagIsNotAlsoAField() {
+        Map<String, Object> value = map("customer", 1L, "amount", 2L);
+        assertEquals("m,customer=9 amount=2i " + TS_NS,
+                line(record("m", 0, 1, null, map("customer", 9L), null, value, TS), "tags.key.fields", "customer"));
+    }
+
+    @Test
+    void nonStringTagValuesAreRendered() {
+        Schema s = SchemaBuilder.struct().field("d", Decimal.schema(3)).field("ts", Timestamp.SCHEMA).field("day", Date.SCHEMA)
+                .field("f", Schema.FLOAT32_SCHEMA).field("v", Schema.INT64_SCHEMA).build();
+        Struct v = new Struct(s).put("d", new BigDecimal("1.500")).put("ts", new java.util.Date(86_400_123L))
+                .put("day", new java.util.Date(86_400_000L)).put("f", 0.5f).put("v", 1L);
+        assertEquals("m,d=1.500,day=1970-01-02,f=0.5,ts=1970-01-02T00:00:00.123Z v=1i " + TS_NS,
+                line(record("m", 0, 1, null, null, s, v, TS), "tags.fields", "d,ts,day,f"));
+        assertTrue(error(json("m", 0, 1, map("t", map("x", 1L), "v", 1L), TS), "tags.fields", "t").getMessage().contains("cannot be rendered"));
+    }
+
+    @Test
+    void measurementFromTemplateAndFromField() {
+        Map<String, Object> value = map("kind", "page view", "n", 1L);
+        assertEquals("kafka_clicks kind=\"page view\",n=1i " + TS_NS, line(json("clicks", 0, 1, value, TS), "measurement.name.format", "kafka_${topic}"));
+        assertEquals("page\\ view n=1i " + TS_NS, line(json("clicks", 0, 1, value, TS), "measurement.field", "kind"));
+        assertEquals("page\\ view kind=\"page view\",n=1i " + TS_NS,
+                line(json("clicks", 0, 1, value, TS), "measurement.field", "kind", "fields.include", "kind,n"));
+        assertTrue(error(json("clicks", 0, 1, map("n", 1L), TS), "measurement.field", "kind").getMessage().contains("measurement field"));
+        // ${topic} is the record's topic after SMTs
+        assertEquals("routed n=1i " + TS_NS, line(routed("routed", "raw", 0, 1, map("n", 1L), TS)));
+    }
+
+    @Test
+    void recordsThatCannotBeMappedAreErrorRecords() {
+        assertTrue(error(record("m", 0, 1, null, null, Schema.STRING_SCHEMA, "text", TS)).getMessage().contains("expected a Struct or a Map"));
+        assertTrue(error(json("m", 0, 1, map("n", 1L), TS), "tags.fields", "t", "fields.include", "x").getMessage().contains("no field left"));
+        assertTrue(error(json("m", 0, 1, map("t", "a\nb", "n", 1L), TS), "tags.fields", "t").getMessage().contains("newline"));
+        assertTrue(error(json("m\nx", 0, 1, map("n", 1L), TS)).getMessage().contains("newline"));
+        assertTrue(error(json("m", 0, 1, map("bad\\", 1L), TS)).getMessage().contains("backslash"));
+    }
+
+    @Test
+    void aFieldNamedTimeIsSkippedNotSilentlyLost() {
+        assertEquals("m n=1i " + TS_NS, line(json("m", 0, 1, map("time", 5L, "n", 1L), TS)));
+        assertEquals(List.of("time"), skips.unsupported);
+    }
+}
