@@ -294,7 +294,14 @@ public final class RecordMapper {
         } else {
             names = new ArrayList<>();
             for (String name : value.names()) {
-                if (allTagKeys.contains(name) || name.equals(timeField) || name.equals(measurementField) || fieldsExclude.contains(name)) {
+                if (tagFields.contains(name) || name.equals(timeField) || name.equals(measurementField) || fieldsExclude.contains(name)) {
+                    continue;
+                }
+                if (allTagKeys.contains(name)) {
+                    // a key or topic tag has this key: InfluxQL could not tell the two apart
+                    if (value.get(name) != null) {
+                        listener.unsupportedSkipped(name, "a tag has the same key");
+                    }
                     continue;
                 }
                 names.add(name);

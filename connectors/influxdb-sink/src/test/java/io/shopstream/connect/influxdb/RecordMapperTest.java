@@ -128,6 +128,7 @@ class RecordMapperTest {
         Map<String, Object> value = map("customer", 1L, "amount", 2L);
         assertEquals("m,customer=9 amount=2i " + TS_NS,
                 line(record("m", 0, 1, null, map("customer", 9L), null, value, TS), "tags.key.fields", "customer"));
+        assertEquals(List.of("customer"), skips.unsupported, "counted as skipped");
     }
 
     @Test
