@@ -227,7 +227,7 @@ public class InfluxDbSinkTask extends SinkTask {
             }
         }
         if (outcome.tooLargeBytes() > 0) {
-            int reduced = Math.max(1_024, Math.min(effectiveMaxBytes, outcome.tooLargeBytes() / 2));
+            int reduced = Math.max(1, Math.min(effectiveMaxBytes, outcome.tooLargeBytes() / 2));
             if (reduced < effectiveMaxBytes) {
                 log.warn("InfluxDB refused a body of {} bytes as too large (HTTP 413): sending at most {} bytes per request from now on; "
                         + "lower {} (now {}) to match the server's max-body-size", outcome.tooLargeBytes(), reduced,
@@ -319,7 +319,9 @@ public class InfluxDbSinkTask extends SinkTask {
 
     @Override
     public void open(Collection<TopicPartition> partitions) {
-        buffer.forget(partitions);
+        if (buffer != null) {
+            buffer.forget(partitions);
+        }
     }
 
     /** Drops what is buffered for revoked partitions: their records are redelivered from the committed offset. */

@@ -2,6 +2,7 @@ package io.shopstream.connect.influxdb;
 
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 import org.apache.kafka.common.MetricName;
@@ -83,6 +84,11 @@ public final class SinkMetrics implements RecordMapper.Listener, InfluxDbWriter.
     private long tombstonesSkipped;
     private long maxLatencyMs;
 
+    /** Sensors live in the worker's one Metrics registry, by name: each task instance needs its own names. */
+    private static final AtomicLong INSTANCES = new AtomicLong();
+
+    private final String sensorPrefix;
+
     /**
      * @param pluginMetrics the worker's plugin metrics, or null to keep plain counters only
      * @param maxLatencyMs  upper end of the latency histogram (the HTTP timeout)
@@ -90,6 +96,7 @@ public final class SinkMetrics implements RecordMapper.Listener, InfluxDbWriter.
     public SinkMetrics(PluginMetrics pluginMetrics, long maxLatencyMs, LongSupplier bufferedPoints, LongSupplier bufferedBytes,
                        LongSupplier consecutiveFailures) {
         this.pluginMetrics = pluginMetrics;
+        this.sensorPrefix = "shopstream-influxdb-sink-" + INSTANCES.incrementAndGet() + ".";
         if (pluginMetrics == null) {
             pointsWrittenSensor = recordsWrittenSensor = batchesSensor = requestsSensor = bytesSensor = latencySensor = null;
             retriesSensor = partialSensor = dlqSensor = mergedSensor = collisionSensor = null;
@@ -130,7 +137,7 @@ public final class SinkMetrics implements RecordMapper.Listener, InfluxDbWriter.
     }
 
     private Sensor sensor(String name) {
-        return pluginMetrics.addSensor("shopstream-influxdb-sink." + name);
+        return pluginMetrics.addSensor(sensorPrefix + name);
     }
 
     private Sensor counter(String base) {

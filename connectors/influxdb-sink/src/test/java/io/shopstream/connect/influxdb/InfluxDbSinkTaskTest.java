@@ -121,6 +121,30 @@ class InfluxDbSinkTaskTest {
     }
 
     @Test
+    void status413SplitsAndLowersTheByteLimitForLaterBatches() {
+        int line = ("m,k=a0 v=1i" + TS + "\n").length();
+        influx.maxBodySize(3 * line);
+        start("linger.ms", "60000", "influxdb.gzip.enable", "false", "batch.size", "8");
+        List<SinkRecord> records = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            records.add(rec(0, i, "a" + (char) ('a' + i), 1L));
+        }
+        task.put(records);
+        List<Integer> statuses = new ArrayList<>();
+        for (FakeInflux.Request r : influx.writes()) {
+            statuses.add(r.rawBody.length > 3 * line ? 413 : 204);
+        }
+        // first batch of 8: 413, halves of 4: 413, quarters of 2: 204; afterwards at most half the smallest refused body (2 lines)
+        assertEquals(List.of(8, 4, 2, 2, 4, 2, 2), requestSizes().subList(0, 7));
+        assertEquals(List.of(413, 413, 204, 204, 413, 204, 204), statuses.subList(0, 7));
+        assertEquals(16, influx.stored().size());
+        assertTrue(reporter.records.isEmpty());
+        for (int size : requestSizes().subList(7, requestSizes().size())) {
+            assertTrue(size <= 2, "later batches respect the lowered limit: " + requestSizes());
+        }
+    }
+
+    @Test
     void retriableFailureKeepsTheBufferAndTheRedeliveredBatchIsWrittenOnce() {
         start("linger.ms", "0");
         influx.reply(503, "{\"error\":\"overloaded\"}");
@@ -296,6 +320,17 @@ class InfluxDbSinkTaskTest {
             assertEquals(0.0, server.getAttribute(name, "buffered-points"));
             for (String metric : SinkMetrics.names()) {
                 assertNotNull(server.getAttribute(name, metric), metric);
+            }
+            // a second task of the connector in the same worker: its own MBean, its own counts
+            LinkedHashMap<String, String> tags1 = new LinkedHashMap<>();
+            tags1.put("connector", "influx-test");
+            tags1.put("task", "1");
+            try (PluginMetricsImpl pm1 = new PluginMetricsImpl(metrics, tags1)) {
+                SinkMetrics other = new SinkMetrics(pm1, 1_000, () -> 0, () -> 0, () -> 0);
+                other.batchWritten(5, 5);
+                assertEquals(5.0, server.getAttribute(new ObjectName("kafka.connect:type=plugins,connector=influx-test,task=1"),
+                        "points-written-total"));
+                assertEquals(2.0, server.getAttribute(name, "points-written-total"), "task 0 unchanged");
             }
         } finally {
             metrics.close();
