@@ -15,11 +15,11 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from compose.stack.services.base import StackContext
 from producer.run import RunLimits, run
 from producer.sender import EventSender, SerializerKind, producer_config
 from producer.traffic import TrafficConfig, TrafficModel
-from scripts.settings import Settings
+from shopstream.settings import Settings
+from shopstream.stack.services.base import StackContext
 
 _PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
 
@@ -48,11 +48,11 @@ def _drop_topics(settings: Settings, topics: list[str]) -> None:
 
 def _register_bench_subject(settings: Settings, topic: str, schema_version: int) -> None:
     """The producer refuses unregistered schemas; register the event schema under the bench topic."""
-    from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
-    from schemas.registry import Registry
+    from shopstream.clients.registry import Registry
+    from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema, subject
 
     Registry(settings.schema_registry_url).register(
-        f"{topic}-value", load_schema(EVENT_SCHEMA_FILES[schema_version])
+        subject(topic), load_schema(EVENT_SCHEMA_FILES[schema_version])
     )
 
 

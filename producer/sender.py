@@ -21,9 +21,10 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro.validation import ValidationError, validate
 
 from producer.avro_codec import UnsupportedSchema, compile_encoder
-from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
-from schemas.registry import Registry, RegistryError
-from scripts.settings import Settings
+from shopstream.clients.registry import Registry
+from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema, subject
+from shopstream.errors import RegistryError
+from shopstream.settings import Settings
 
 SerializerKind = Literal["compiled", "confluent"]
 
@@ -84,14 +85,14 @@ class EventSender:
         if schema_version not in EVENT_SCHEMA_FILES:
             raise ValueError(f"schema_version must be one of {sorted(EVENT_SCHEMA_FILES)}")
         self.topic = topic or settings.topic_events
-        self.subject = f"{self.topic}-value"
+        self.subject = subject(self.topic)
         self.schema_str = load_schema(EVENT_SCHEMA_FILES[schema_version])
         self.parsed_schema = fastavro.parse_schema(json.loads(self.schema_str))
         found = Registry(settings.schema_registry_url).lookup(self.subject, self.schema_str)
         if found is None:
             raise RegistryError(
-                f"event schema v{schema_version} is not registered under {self.subject}: "
-                f"run `shopstream schemas register` (v1) and `shopstream schemas evolve` (v2)"
+                f"event schema v{schema_version} is not registered under {self.subject}",
+                "run `shopstream schemas register` (v1) and `shopstream schemas evolve` (v2)",
             )
         self.schema_id, self.schema_version_in_registry = found
         self.counters = Counters()

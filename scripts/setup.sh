@@ -48,8 +48,11 @@ fi
 
 # --- 2. Python virtual environment -------------------------------------------------------------
 python=""
+# Probed quietly: a pyenv shim answers `command -v` for a version it lacks, then prints
+# "python3.13: command not found" blocks when run.
 for candidate in python3.13 python3.12 python3.11 python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  if command -v "$candidate" >/dev/null 2>&1 \
+    && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
     python=$candidate; break
   fi
 done

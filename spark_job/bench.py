@@ -25,12 +25,11 @@ from typing import Any
 import fastavro
 from confluent_kafka import Consumer
 
-from compose.stack.services.base import StackContext
-from compose.stack.services.kafka import ensure_topics
-from schemas.catalog import CONTRACTS, load_schema
-from schemas.registry import Registry
-from scripts.settings import Settings
-from spark_job.process import KPI_NICE, cli_command, job_processes
+from shopstream.clients.kafka import ensure_topics
+from shopstream.clients.registry import Registry
+from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
+from shopstream.ops.jobs import KPI_NICE, cli_command, job_processes
+from shopstream.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,8 @@ def _kpi_lag(settings: Settings, checkpoint_dir: Path) -> int | None:
     """Records of the enriched topic behind the slower KPI query's last committed batch."""
     from confluent_kafka.admin import AdminClient
 
-    from scripts.monitor import consumed_and_lag, read_checkpoints, topic_offsets
+    from shopstream.clients.kafka import topic_offsets
+    from shopstream.ops.monitor import consumed_and_lag, read_checkpoints
 
     topic = settings.topic_enriched
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
@@ -69,7 +69,7 @@ class LatencyProbe:
 
     def __init__(self, settings: Settings, sample_every: int = 10) -> None:
         self.settings = settings
-        self.schema = fastavro.parse_schema(json.loads(load_schema("enriched_event.avsc")))
+        self.schema = fastavro.parse_schema(json.loads(load_schema(ENRICHED_SCHEMA_FILE)))
         self.sample_every = sample_every
         self.samples: list[tuple[int, int]] = []  # (source ts ms, latency ms)
         self.seen = 0
@@ -151,7 +151,7 @@ def bench_spark(
     mode: str = "realtime",
 ) -> dict[str, Any]:
     bench = settings.with_topic_prefix(f"bench.spark.{uuid.uuid4().hex[:8]}")
-    ensure_topics(StackContext(bench))
+    ensure_topics(bench)
     _register(bench)
     workdir = workdir or settings.state_dir / "bench" / uuid.uuid4().hex[:8]
     env = {**os.environ, **bench.topic_env(), **({"SHOPSTREAM_SPARK_MASTER": master} if master else {})}

@@ -12,14 +12,16 @@ import time
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from scripts.settings import Settings
-
-AGE_BANDS = ((18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 54, "45-54"), (55, 64, "55-64"))
+from shopstream.contracts import age_bands
+from shopstream.settings import Settings
 
 
 def age_band(age: Column) -> Column:
-    band = F.when(age >= 65, F.lit("65+"))
-    for low, high, label in AGE_BANDS:
+    """The contract's age bands (enriched_event.avsc); null outside them."""
+    bands = age_bands()
+    oldest_low, oldest_label = bands.oldest
+    band = F.when(age >= oldest_low, F.lit(oldest_label))
+    for low, high, label in bands.bands:
         band = band.when(age.between(low, high), F.lit(label))
     return band.otherwise(F.lit(None))
 

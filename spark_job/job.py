@@ -26,8 +26,15 @@ from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro, to_avro
 from pyspark.sql.streaming import StreamingQuery
 
-from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
-from scripts.settings import Settings
+from shopstream.contracts import (
+    ENRICHED_SCHEMA_FILE,
+    EVENT_SCHEMA_FILES,
+    KPI_SCHEMA_FILES,
+    Topic,
+    load_schema,
+    subject,
+)
+from shopstream.settings import Settings
 from spark_job.decode import NOT_LOADED, decode, dlq_headers
 from spark_job.enrich import DemographicsTable, enrich
 from spark_job.kpi import CAMPAIGN, SEGMENT_DIMS, kpi_rows
@@ -66,15 +73,16 @@ class StreamingJob:
         self.spark = spark
         self.settings = settings
         self.options = options
-        self.writers = SchemaCache(settings.schema_registry_url, f"{settings.topic_events}-value")
+        url = settings.schema_registry_url
+        self.writers = SchemaCache(url, subject(settings.topic_events))
         self.enriched_id, self.enriched_schema = registered_id(
-            settings.schema_registry_url, f"{settings.topic_enriched}-value", "enriched_event.avsc"
+            url, subject(settings.topic_enriched), ENRICHED_SCHEMA_FILE
         )
         self.campaign_id, self.campaign_schema = registered_id(
-            settings.schema_registry_url, f"{settings.topic_kpi_campaign}-value", "kpi_campaign.avsc"
+            url, subject(settings.topic_kpi_campaign), KPI_SCHEMA_FILES[Topic.KPI_CAMPAIGN]
         )
         self.segment_id, self.segment_schema = registered_id(
-            settings.schema_registry_url, f"{settings.topic_kpi_segment}-value", "kpi_segment.avsc"
+            url, subject(settings.topic_kpi_segment), KPI_SCHEMA_FILES[Topic.KPI_SEGMENT]
         )
         self.demographics = DemographicsTable(spark, settings)
         self.realtime = options.realtime

@@ -9,16 +9,14 @@ users are exact (size of a set), not approximate: windows are small enough to ho
 
 from __future__ import annotations
 
-import json
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from schemas.catalog import load_schema
+from shopstream.contracts import KPI_SCHEMA_FILES, Topic, field_names, kpi_segment
 
 UNKNOWN = "unknown"
 CAMPAIGN, SEGMENT = "campaign", "segment"
-SEGMENT_DIMS = ("gender", "age_band", "state")
+SEGMENT_DIMS = kpi_segment().tags  # gender, age band, state
 
 
 def _is(tag: str) -> Column:
@@ -87,13 +85,9 @@ def kpi_rows(enriched: DataFrame, window: str) -> DataFrame:
     )
 
 
-def _fields(schema_file: str) -> tuple[str, ...]:
-    return tuple(f["name"] for f in json.loads(load_schema(schema_file))["fields"])
-
-
 # what each family's registered schema carries, in its order
-CAMPAIGN_COLUMNS = _fields("kpi_campaign.avsc")
-SEGMENT_COLUMNS = _fields("kpi_segment.avsc")
+CAMPAIGN_COLUMNS = field_names(KPI_SCHEMA_FILES[Topic.KPI_CAMPAIGN])
+SEGMENT_COLUMNS = field_names(KPI_SCHEMA_FILES[Topic.KPI_SEGMENT])
 
 
 def campaign_kpis(enriched: DataFrame, window: str) -> DataFrame:

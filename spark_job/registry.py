@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from schemas.catalog import load_schema
-from schemas.registry import Registry
+from shopstream.clients.registry import Registry
+from shopstream.contracts import load_schema
+from shopstream.errors import RegistryError
 
 
 class SchemaCache:
@@ -49,7 +50,7 @@ def registered_id(registry_url: str, subject: str, schema_file: str) -> tuple[in
     schema = load_schema(schema_file)
     found = Registry(registry_url).lookup(subject, schema)
     if found is None:
-        raise RuntimeError(
-            f"{schema_file} is not registered under {subject}: run `shopstream schemas register`"
+        raise RegistryError(
+            f"{schema_file} is not registered under {subject}", "run `shopstream schemas register`"
         )
     return found[0], schema

@@ -6,9 +6,9 @@ import os
 
 from pyspark.sql import SparkSession
 
-from compose.stack.errors import MissingPrerequisite
-from compose.stack.services.base import StackContext
-from scripts.settings import Settings
+from shopstream.errors import MissingPrerequisite
+from shopstream.settings import Settings
+from shopstream.stack.services.base import StackContext
 
 LOG4J2 = """\
 status = warn

@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import re
 
-from confluent_kafka.admin import AdminClient
+from shopstream.errors import ShopstreamError
 
 KPI_SLOTS = 2  # the KPI queries' short micro-batch tasks, next to the long-running ones
 _LOCAL = re.compile(r"local(?:\[(\*|\d+)(?:,\d+)?\])?")
 
 
-class NotEnoughSlots(ValueError):
-    pass
+class NotEnoughSlots(ShopstreamError):
+    """The master has fewer task slots than Real-time Mode needs."""
 
 
 def local_slots(master: str) -> int | None:
@@ -29,14 +29,6 @@ def local_slots(master: str) -> int | None:
     if threads is None:
         return 1
     return (os.cpu_count() or 1) if threads == "*" else int(threads)
-
-
-def partitions(bootstrap_servers: str, topic: str) -> int:
-    metadata = AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(topic, timeout=10)
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None or not found.partitions:
-        raise NotEnoughSlots(f"topic {topic} not found: run `shopstream stack up` (it creates the topics)")
-    return len(found.partitions)
 
 
 def realtime_master(master: str, topic_partitions: int, with_kpis: bool) -> tuple[str, str]:
@@ -54,6 +46,6 @@ def realtime_master(master: str, topic_partitions: int, with_kpis: bool) -> tupl
     if master.strip().startswith("local[*"):
         return f"local[{needed}]", f"{needed} task slots ({why}; {slots} core(s))"
     raise NotEnoughSlots(
-        f"Real-time Mode needs {needed} task slots ({why}), master {master} has {slots}: set "
-        f"SHOPSTREAM_SPARK_MASTER=local[{needed}] (threads, not cores) or use --mode microbatch"
+        f"Real-time Mode needs {needed} task slots ({why}), master {master} has {slots}",
+        f"set SHOPSTREAM_SPARK_MASTER=local[{needed}] (threads, not cores) or use --mode microbatch",
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.settings import Settings
+from shopstream.settings import Settings
 
 
 @pytest.fixture

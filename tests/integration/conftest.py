@@ -11,15 +11,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message
 
-from compose.stack.services.base import StackContext
-from compose.stack.stack import Stack
-from scripts.settings import Settings, get_settings
+from shopstream.settings import Settings
+from shopstream.stack.stack import Stack
 from tests.providers import select_provider, settings_env
 
 HERE = Path(__file__).parent
 PROVIDER = select_provider()
 # these test the local stack's processes themselves (pids, supervisor, stop/start)
-LOCAL_ONLY = {HERE / "compose" / "test_local_stack.py"}
+LOCAL_ONLY = {HERE / "shopstream" / "stack" / "test_local_stack.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def settings() -> Iterator[Settings]:
     """Settings pointing at the provider's services (local: the environment's, unchanged). Other
     providers' endpoints are exported as SHOPSTREAM_* for in-process CLI calls and child processes."""
-    with PROVIDER.settings(get_settings()) as provided, pytest.MonkeyPatch.context() as env:
+    with PROVIDER.settings(Settings()) as provided, pytest.MonkeyPatch.context() as env:
         if PROVIDER.name != "local":
             for name, value in settings_env(provided).items():
                 env.setenv(name, value)
@@ -53,13 +52,13 @@ def stack(settings: Settings) -> Iterator[Stack]:
 def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Fresh topic names (and so fresh subjects) for this test, created on the broker; the env
     carries them to the CLI commands run in-process. Topics and subjects are removed afterwards."""
-    from compose.stack.services.kafka import ensure_topics
+    from shopstream.clients.kafka import ensure_topics
 
     prefix = f"test.{uuid.uuid4().hex[:8]}"
     isolated = settings.with_topic_prefix(prefix)
     for name, value in isolated.topic_env().items():
         monkeypatch.setenv(name, value)
-    ensure_topics(StackContext(isolated))
+    ensure_topics(isolated)
     yield isolated
     _drop(settings, prefix)
 

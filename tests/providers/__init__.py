@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 
-from scripts.settings import Settings
+from shopstream.settings import Settings
 
 if TYPE_CHECKING:
-    from compose.stack.stack import Stack
+    from shopstream.stack.stack import Stack
 
 ENV_VAR = "SHOPSTREAM_TEST_STACK"
 PROVIDERS = ("local", "testcontainers")

@@ -25,10 +25,9 @@ from testcontainers.core.docker_client import DockerClient
 from testcontainers.core.image import DockerImage
 from testcontainers.core.network import Network
 
-from compose.stack.services.base import StackContext
-from compose.stack.services.kafka import ensure_topics
-from compose.stack.stack import Stack
-from scripts.settings import Settings
+from shopstream.clients.kafka import ensure_topics
+from shopstream.settings import Settings
+from shopstream.stack.stack import Stack
 from tests.providers import Endpoints
 from tests.providers.specs import (
     COMPOSE_DIR,
@@ -143,7 +142,7 @@ class TestcontainersProvider:
                 )
             # a fresh state dir: nothing of the local stack's .state is touched
             settings = at.apply(base).model_copy(update={"state_dir": Path(state)})
-            ensure_topics(StackContext(settings))  # as `stack up` does; the broker does not auto-create
+            ensure_topics(settings)  # as `stack up` does; the broker does not auto-create
             yield settings
 
     @contextmanager

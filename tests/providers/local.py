@@ -6,8 +6,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from compose.stack.stack import Stack
-from scripts.settings import Settings
+from shopstream.settings import Settings
+from shopstream.stack.stack import Stack
 
 
 class LocalStackProvider:

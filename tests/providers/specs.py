@@ -20,11 +20,12 @@ from typing import Any
 
 import yaml
 
-from compose.stack.services.mariadb import REGISTRY_DATABASE
-from scripts.settings import REPO_ROOT, Settings
+from shopstream.resources import project_dir
+from shopstream.settings import Settings
+from shopstream.stack.services.mariadb import REGISTRY_DATABASE
 from tests.providers import Endpoints
 
-COMPOSE_DIR = REPO_ROOT / "compose"
+COMPOSE_DIR = project_dir() / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 CONNECT_DOCKERFILE = "docker/connect/Dockerfile"  # relative to COMPOSE_DIR, the build context
 CONNECT_IMAGE_TAG = "shopstream-connect:test"

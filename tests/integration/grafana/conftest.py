@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from compose.stack.stack import Stack
-from scripts.cli import app
-from scripts.settings import Settings
+from shopstream.cli import app
+from shopstream.settings import Settings
+from shopstream.stack.stack import Stack
 from tests.integration.grafana import expected
 from tests.integration.grafana.influx import InfluxDB
 

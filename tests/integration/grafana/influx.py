@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from grafana.build import MEASUREMENTS
-from scripts.settings import Settings
+from shopstream.contracts import measurements
+from shopstream.settings import Settings
 
 Json = dict[str, Any]
 Row = tuple[Any, ...]
@@ -38,7 +38,7 @@ class Point:
     time_ms: int
 
     def __post_init__(self) -> None:
-        contract = MEASUREMENTS[self.measurement]
+        contract = measurements()[self.measurement]
         assert set(self.tags) == set(contract.tags), (self.measurement, self.tags)
         assert set(self.fields) == set(contract.fields), (self.measurement, self.fields)
         for name in contract.integer_fields:

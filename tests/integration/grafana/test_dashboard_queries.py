@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from grafana import build
-from scripts import demographics
-from scripts.settings import Settings
+from shopstream.contracts import age_bands
+from shopstream.ops import dashboards as build
+from shopstream.ops import demographics
+from shopstream.settings import Settings
 from tests.integration.grafana import expected
 from tests.integration.grafana.influx import InfluxDB, normalize, regex_value, render_influxql
 
@@ -103,9 +104,9 @@ def test_campaign_variable_lists_every_campaign(influx: InfluxDB) -> None:
 
 # --- MariaDB panels ----------------------------------------------------------------------------
 def _band(age: int) -> str:
-    from spark_job.enrich import AGE_BANDS
-
-    return next((label for low, high, label in AGE_BANDS if low <= age <= high), "65+")
+    band = age_bands().of(age)  # the Spark job's bands: the contract's
+    assert band is not None, age
+    return band
 
 
 ROWS = list(demographics.generate(100_000, 42))

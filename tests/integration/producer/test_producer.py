@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from producer.run import RunLimits, run
 from producer.sender import EventSender, InvalidRecord
 from producer.traffic import TrafficConfig, TrafficModel
-from schemas.registry import RegistryError, avro_deserializer
-from scripts.cli import app
-from scripts.settings import Settings
+from shopstream.cli import app
+from shopstream.clients.registry import avro_deserializer
+from shopstream.errors import RegistryError
+from shopstream.settings import Settings
 from tests.integration.conftest import ReadTopic
 
 runner = CliRunner()
@@ -98,7 +99,7 @@ def test_a_signal_stops_flushes_and_summarises(
 ) -> None:
     """The real command in its own process: stats lines while running, a summary after the signal."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "produce", "--rate", "2000", "--stats-interval", "0.5"],
+        [sys.executable, "-m", "shopstream", "produce", "--rate", "2000", "--stats-interval", "0.5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

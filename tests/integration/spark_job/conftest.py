@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scripts import demographics
-from scripts.cli import app
-from scripts.settings import Settings
-from spark_job.process import JobProcess
+from shopstream.cli import app
+from shopstream.ops import demographics
+from shopstream.ops.jobs import JobProcess
+from shopstream.settings import Settings
 
 
 @pytest.fixture

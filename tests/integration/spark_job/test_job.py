@@ -18,12 +18,11 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from producer.run import RunLimits, run
 from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
-from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
-from schemas.registry import Registry, avro_deserializer
-from scripts import demographics
-from scripts.settings import Settings
-from spark_job.enrich import AGE_BANDS
-from spark_job.process import JobProcess
+from shopstream.clients.registry import Registry, avro_deserializer
+from shopstream.contracts import EVENT_SCHEMA_FILES, age_bands, load_schema
+from shopstream.ops import demographics
+from shopstream.ops.jobs import JobProcess
+from shopstream.settings import Settings
 from tests.integration.conftest import ReadTopic
 from tests.integration.spark_job.conftest import REFRESH_S
 
@@ -85,9 +84,7 @@ def _latest_campaign_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tup
 
 
 def _age_band(age: int) -> str | None:
-    if age >= 65:
-        return "65+"
-    return next((label for low, high, label in AGE_BANDS if low <= age <= high), None)
+    return age_bands().of(age)
 
 
 def _expected_segment_kpis(

@@ -17,12 +17,14 @@ import yaml
 from pydantic import TypeAdapter
 from typer.testing import CliRunner
 
-from compose.stack.artifacts import pom_properties
-from compose.stack.services.base import StackContext
-from compose.stack.services.connect import worker_properties
-from compose.stack.services.mariadb import CDC_GRANTS, REGISTRY_DATABASE
-from scripts.settings import REPO_ROOT, Settings
+from shopstream.resources import project_dir
+from shopstream.settings import Settings
+from shopstream.stack.artifacts import pom_properties
+from shopstream.stack.services.base import StackContext
+from shopstream.stack.services.connect import worker_properties
+from shopstream.stack.services.mariadb import CDC_GRANTS, REGISTRY_DATABASE
 
+REPO_ROOT = project_dir()
 COMPOSE_DIR = REPO_ROOT / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 CONNECT_DIR = COMPOSE_DIR / "docker" / "connect"
@@ -159,21 +161,25 @@ def test_env_file_sets_credentials_but_not_the_in_network_endpoints(tmp_path: Pa
 
 
 def test_init_runs_the_pipelines_setup_steps_with_the_cli(services: dict[str, dict[str, Any]]) -> None:
-    from scripts.cli import app
+    from shopstream.cli import app
 
     *_, script = services["init"]["command"]
     lines = [line.strip() for line in script.splitlines() if line.strip()]
     assert lines == [
-        "python compose/docker/app/tasks.py topics",
+        "shopstream compose topics",
         "shopstream schemas register",
         "shopstream schemas evolve",
         "shopstream demographics load",
         "shopstream connectors deploy",
     ]
-    assert (REPO_ROOT / "compose" / "docker" / "app" / "tasks.py").is_file()
-    for line in lines[1:]:
-        result = CliRunner().invoke(app, [*line.split()[1:], "--help"])
-        assert result.exit_code == 0, (line, result.output)
+    healthchecks = [services[name]["healthcheck"]["test"][1:] for name in ("spark-job", "producer")]
+    assert healthchecks == [
+        ["shopstream", "compose", "health-spark"],
+        ["shopstream", "compose", "health-producer"],
+    ]
+    for command in [line.split() for line in lines] + healthchecks:
+        result = CliRunner().invoke(app, [*command[1:], "--help"])
+        assert result.exit_code == 0, (command, result.output)
 
 
 def test_app_images_are_one_build_with_secrets_and_local_state_ignored(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compose.stack.services.mariadb import REGISTRY_DATABASE
-from scripts.settings import Settings, get_settings
+from shopstream.settings import Settings
+from shopstream.stack.services.mariadb import REGISTRY_DATABASE
 from tests.providers import ENV_VAR, Endpoints, provider_name, select_provider, settings_env
 from tests.providers.containers import docker_host
 from tests.providers.specs import (
@@ -28,7 +28,7 @@ HOST, KAFKA_PORT, CONNECT_PORT = "127.0.0.1", 29092, 28083
 
 @pytest.fixture
 def specs(clean_env: Path) -> dict[str, ContainerSpec]:
-    return {s.name: s for s in container_specs(get_settings(), HOST, KAFKA_PORT, CONNECT_PORT)}
+    return {s.name: s for s in container_specs(Settings(), HOST, KAFKA_PORT, CONNECT_PORT)}
 
 
 def test_local_is_the_default_and_a_typo_is_an_error() -> None:
@@ -60,7 +60,7 @@ def test_kafka_advertises_the_fixed_host_port_it_is_published_on(specs: dict[str
 def test_mariadb_has_the_settings_users_binlog_and_the_compose_init_script(
     specs: dict[str, ContainerSpec],
 ) -> None:
-    s, mariadb = get_settings(), specs["mariadb"]
+    s, mariadb = Settings(), specs["mariadb"]
     assert mariadb.ports == (3306,)
     assert mariadb.env["MARIADB_USER"] == s.mysql_user
     assert mariadb.env["MARIADB_PASSWORD"] == s.mysql_password.get_secret_value()
@@ -80,7 +80,7 @@ def test_registry_stores_schemas_in_mariadb_over_the_network(specs: dict[str, Co
 
 
 def test_influxdb_has_auth_on_and_the_settings_database(specs: dict[str, ContainerSpec]) -> None:
-    s, influxdb = get_settings(), specs["influxdb"]
+    s, influxdb = Settings(), specs["influxdb"]
     assert influxdb.ports == (8086,)
     assert influxdb.env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
     assert influxdb.env["INFLUXDB_DB"] == s.influxdb_database
@@ -95,15 +95,13 @@ def test_connect_shares_the_host_network_and_reaches_kafka_where_the_tests_do(
     assert connect.host_network and connect.ports == () and connect.bound_ports == {}
     assert connect.env["CONNECT_BOOTSTRAP_SERVERS"] == f"{HOST}:{KAFKA_PORT}"
     assert connect.env["CONNECT_LISTENERS"] == f"http://{HOST}:{CONNECT_PORT}"
-    assert (
-        connect.env["SHOPSTREAM_MYSQL_CDC_PASSWORD"] == get_settings().mysql_cdc_password.get_secret_value()
-    )
+    assert connect.env["SHOPSTREAM_MYSQL_CDC_PASSWORD"] == Settings().mysql_cdc_password.get_secret_value()
 
 
 def test_endpoints_become_settings_and_the_env_child_processes_read(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = get_settings()
+    base = Settings()
     published = {"mariadb": 32768, "influxdb": 32769, "registry": 32770}
     at = endpoints(base, HOST, KAFKA_PORT, CONNECT_PORT, published)
     settings = at.apply(base).model_copy(update={"state_dir": clean_env})
@@ -115,12 +113,12 @@ def test_endpoints_become_settings_and_the_env_child_processes_read(
     assert settings.topic_events == base.topic_events  # only endpoints change
     for name, value in settings_env(settings).items():
         monkeypatch.setenv(name, value)
-    from_env = get_settings()
+    from_env = Settings()
     assert Endpoints.of(from_env) == at and from_env.state_dir == clean_env
 
 
 def test_local_endpoints_are_the_settings_unchanged(clean_env: Path) -> None:
-    base = get_settings()
+    base = Settings()
     assert Endpoints.of(base).apply(base) == base
     assert Endpoints.of(base).mysql_password == Settings().mysql_password.get_secret_value()
 

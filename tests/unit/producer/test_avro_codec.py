@@ -11,7 +11,7 @@ import fastavro
 import pytest
 
 from producer.avro_codec import UnsupportedSchema, compile_encoder
-from schemas.catalog import load_schema
+from shopstream.contracts import load_schema
 
 EVERY_TYPE = {
     "type": "record",

@@ -8,15 +8,13 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from scripts.settings import get_settings
+from shopstream.settings import Settings
 from spark_job.session import spark_session
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    settings = get_settings().model_copy(
-        update={"state_dir": Path(tmp_path_factory.mktemp("spark-state")), "spark_ui_port": 4050}
-    )
+    settings = Settings().replace(state_dir=Path(tmp_path_factory.mktemp("spark-state")), spark_ui_port=4050)
     session = spark_session(settings, app_name="shopstream-unit", master="local[2]")
     yield session
     session.stop()

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from producer.avro_codec import compile_encoder
 from producer.traffic import TrafficConfig, TrafficModel
-from schemas.catalog import EVENT_SCHEMA_FILES, load_schema
+from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
 from spark_job.decode import NOT_LOADED, decode, dlq_headers
 
 V1, V2 = load_schema(EVENT_SCHEMA_FILES[1]), load_schema(EVENT_SCHEMA_FILES[2])

@@ -1,0 +1,77 @@
+"""`shopstream pipeline status | monitor`: health of every stage, and the live view on its own."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shopstream.cli.common import out, settings_of
+
+app = typer.Typer(help="The running pipeline: health of every stage (status) and the live view (monitor).")
+
+CheckpointDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="The Spark job's checkpoints (default: <state dir>/spark/checkpoints).", file_okay=False
+    ),
+]
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between the two samples rates come from (0: no rates).", min=0)
+    ] = 1.0,
+    checkpoint_dir: CheckpointDir = None,
+    group: Annotated[
+        list[str] | None, typer.Option(help="Also report this consumer group's lag (repeatable).")
+    ] = None,
+    max_lag: Annotated[
+        int | None, typer.Option(help="Fail when a consumer is more records behind than this.", min=0)
+    ] = None,
+) -> None:
+    """Every stage's health: services, topics, Spark job and queries, consumer lag, connectors.
+
+    Exit 1 when any check fails (warnings, such as dead letters, do not fail)."""
+    from shopstream.ops.pipeline_status import collect, status_table
+
+    report = collect(settings_of(ctx), checkpoint_dir, interval, group or [], max_lag)
+    if json_out:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        out.print(status_table(report))
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+@app.command("monitor")
+def monitor(
+    ctx: typer.Context,
+    interval: Annotated[
+        float | None, typer.Option(help="Seconds between refreshes (default: 2 on a TTY, else 5).", min=0.5)
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=1)] = None,
+    checkpoint_dir: CheckpointDir = None,
+    telemetry: Annotated[
+        bool, typer.Option(help="Write each sample to InfluxDB as pipeline_stage points.")
+    ] = True,
+) -> None:
+    """The live view of `shopstream run` without starting anything (e.g. in a second terminal)."""
+    from shopstream.ops.live_view import watch
+
+    started = time.monotonic()
+    with contextlib.suppress(KeyboardInterrupt):
+        watch(
+            settings_of(ctx),
+            lambda: duration is None or time.monotonic() - started < duration,
+            interval_s=interval,
+            checkpoint_dir=checkpoint_dir,
+            telemetry=telemetry,
+        )

@@ -1,0 +1,90 @@
+"""`shopstream stack up | down | status | logs`: the local stack of real services."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shopstream.cli.common import out, settings_of
+from shopstream.stack.stack import ServiceStatus, Stack
+
+app = typer.Typer(
+    help="Run the local stack (Kafka, Apicurio Registry, Connect, MariaDB, InfluxDB) as processes."
+)
+
+
+def _stack(ctx: typer.Context) -> Stack:
+    return Stack(settings_of(ctx))
+
+
+def status_table(rows: list[ServiceStatus]) -> Table:
+    table = Table(title="shopstream local stack")
+    for column in ("service", "state", "pid", "port", "healthy", "version", "RSS"):
+        table.add_column(column, justify="right" if column in ("pid", "RSS") else "left")
+    for row in rows:
+        table.add_row(
+            row.name,
+            row.state,
+            str(row.pid or "-"),
+            ",".join(map(str, row.ports)),
+            "[green]yes[/]" if row.healthy else f"[red]no[/] {row.detail}",
+            row.version or "-",
+            f"{row.rss_bytes / 2**20:,.0f} MiB" if row.rss_bytes else "-",
+        )
+    total = sum(row.rss_bytes for row in rows)
+    table.caption = f"total RSS {total / 2**20:,.0f} MiB"
+    return table
+
+
+@app.command()
+def up(ctx: typer.Context) -> None:
+    """Fetch missing artefacts, then start every service and wait until each is healthy (idempotent)."""
+    stack = _stack(ctx)
+    stack.up()
+    out.print(status_table(stack.status()))
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete all data and logs.")] = False,
+) -> None:
+    """Stop the processes the stack started (data is kept unless --purge)."""
+    _stack(ctx).down(purge=purge)
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Table of services: pid, port, health (a real API call), version, RSS. Exit 1 if any is unhealthy."""
+    rows = _stack(ctx).status()
+    out.print(status_table(rows))
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="mariadb, influxdb, kafka, registry or connect")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many last lines.")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+) -> None:
+    """Print the last lines of a service's log (under the state dir)."""
+    stack = _stack(ctx)
+    try:
+        out.print(stack.tail(service, lines), markup=False, highlight=False)
+    except KeyError as err:
+        raise typer.BadParameter(str(err.args[0])) from err
+    if follow:
+        log = stack.ctx.paths.log(service)
+        with log.open(errors="replace") as handle:
+            handle.seek(0, 2)
+            while True:
+                line = handle.readline()
+                if line:
+                    out.print(line.rstrip("\n"), markup=False, highlight=False)
+                else:
+                    time.sleep(0.3)

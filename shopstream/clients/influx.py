@@ -1,0 +1,92 @@
+"""InfluxDB 1.x over its plain HTTP API (line protocol in, JSON out) with `requests`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from shopstream.errors import InfluxError
+from shopstream.settings import Settings
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series of a query result: measurement name, tags of a GROUP BY, rows as column dicts."""
+
+    name: str
+    tags: dict[str, str]
+    rows: list[dict[str, Any]]
+
+
+def escape_tag(value: str) -> str:
+    """Line protocol escaping of a tag key or value (commas, equals signs and spaces)."""
+    return value.replace("\\", "\\\\").replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
+
+
+def field_value(value: int | float | str | bool) -> str:
+    """A field value in line protocol: integers get ``i``, strings are quoted, floats as such."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"InfluxDB cannot store {value!r}")
+        return repr(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', r"\"") + '"'
+
+
+def line(
+    measurement: str, tags: dict[str, str], fields: dict[str, int | float | str | bool], time_ms: int
+) -> str:
+    """One point in line protocol with a millisecond timestamp (written with ``precision=ms``)."""
+    tag_part = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()))
+    field_part = ",".join(f"{escape_tag(k)}={field_value(v)}" for k, v in fields.items())
+    return f"{escape_tag(measurement)}{tag_part} {field_part} {time_ms}"
+
+
+class InfluxClient:
+    def __init__(self, settings: Settings, database: str | None = None, timeout_s: float = 5.0) -> None:
+        self.url = settings.influxdb_url
+        self.database = database or settings.influxdb_database
+        self.auth = {"u": settings.influxdb_user, "p": settings.influxdb_password.get_secret_value()}
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+
+    def _post(self, path: str, params: dict[str, str], data: str | None = None) -> requests.Response:
+        try:
+            return self.session.post(
+                f"{self.url}{path}", params={**self.auth, **params}, data=data, timeout=self.timeout_s
+            )
+        except requests.RequestException as exc:
+            raise InfluxError(f"InfluxDB unreachable at {self.url}: {exc}") from exc
+
+    def write(self, lines: list[str]) -> None:
+        """Write points (millisecond timestamps) into the database; raises unless InfluxDB says 204."""
+        if not lines:
+            return
+        resp = self._post("/write", {"db": self.database, "precision": "ms"}, "\n".join(lines))
+        if resp.status_code != 204:
+            raise InfluxError(f"write to {self.database}: {resp.status_code} {resp.text.strip()[:300]}")
+
+    def query(self, q: str) -> list[Series]:
+        """Run one InfluxQL statement (times as epoch milliseconds); every series of its result."""
+        resp = self._post("/query", {"db": self.database, "q": q, "epoch": "ms"})
+        body = resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else {}
+        if resp.status_code != 200 or "error" in body:
+            raise InfluxError(f"query {q!r}: {resp.status_code} {body.get('error') or resp.text[:300]}")
+        series = []
+        for result in body.get("results", []):
+            if "error" in result:
+                raise InfluxError(f"query {q!r}: {result['error']}")
+            for s in result.get("series", []):
+                columns = s["columns"]
+                rows = [dict(zip(columns, values, strict=True)) for values in s.get("values", [])]
+                series.append(Series(s["name"], s.get("tags", {}), rows))
+        return series
+
+    def close(self) -> None:
+        self.session.close()

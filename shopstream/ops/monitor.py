@@ -1,0 +1,474 @@
+"""Sampling the running pipeline: records per stage, rates in and out, consumer lag, connectors.
+
+Every stage is a topic. Its records are end minus start offsets over its partitions (for the
+compacted demographics topic: the offset span). Rates are differences between samples over a
+window of a few seconds.
+
+Consumer lag. Spark's Kafka source does not commit offsets to a consumer group, so there is no
+group to ask. The job's checkpoint is where Spark itself records what it has consumed: each query's
+``offsets/<batch>`` file holds the end offsets of that micro-batch per topic partition, and
+``commits/<batch>`` appears once the batch's output is written. The offsets of the latest committed
+batch are therefore the query's committed position (exactly what a consumer group's committed offset
+means), and ``lag = end offset - that position`` per partition. Kafka Connect sinks do commit to a
+group (``connect-<name>`` unless overridden), read with AdminClient.list_consumer_group_offsets.
+A partition without a committed position counts from its start offset (nothing consumed yet).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from shopstream.clients.connect import ConnectClient
+from shopstream.clients.influx import InfluxClient, line
+from shopstream.clients.kafka import PartitionRange, admin_client, topic_offsets
+from shopstream.contracts import PIPELINE_STAGE, Topic
+from shopstream.errors import ConnectError, InfluxError
+from shopstream.settings import Settings
+
+
+@dataclass(frozen=True)
+class Stage:
+    topic: Topic  # its value is the `stage` tag of the telemetry points
+    label: str
+    dlq: bool = False
+    telemetry: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.topic.value
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(Topic.EVENTS, "events"),
+    Stage(Topic.ENRICHED, "enriched"),
+    Stage(Topic.EVENTS_DLQ, "events DLQ", dlq=True),
+    Stage(Topic.KPI_CAMPAIGN, "kpi.campaign"),
+    Stage(Topic.KPI_SEGMENT, "kpi.segment"),
+    Stage(Topic.KPI_DLQ, "kpi DLQ", dlq=True),
+    Stage(Topic.DEMOGRAPHICS, "demographics", telemetry=False),
+)
+
+
+def default_checkpoint_dir(settings: Settings) -> Path:
+    """Where `shopstream spark run` checkpoints unless told otherwise."""
+    return settings.state_dir / "spark" / "checkpoints"
+
+
+def stage_topics(settings: Settings) -> dict[str, str]:
+    return {stage.name: stage.topic.name_in(settings) for stage in STAGES}
+
+
+# --- Kafka offsets ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Position:
+    """Where one consumer stands on one topic: the next offset it will read, per partition."""
+
+    consumer: str  # spark:<query>, connect:<connector>, group:<id>
+    topic: str
+    offsets: dict[int, int]
+
+
+def consumed_and_lag(position: dict[int, int], ranges: dict[int, PartitionRange]) -> tuple[int, int]:
+    """(records consumed, records behind the end) over the topic's partitions."""
+    consumed = lag = 0
+    for partition, (start, end) in ranges.items():
+        at = min(max(position.get(partition, start), start), end)
+        consumed += at - start
+        lag += end - at
+    return consumed, lag
+
+
+# --- Spark checkpoints --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueryCheckpoint:
+    """One streaming query's checkpoint: its last planned and committed micro-batches."""
+
+    query: str
+    latest_batch: int | None
+    committed_batch: int | None
+    committed_at: float | None  # epoch seconds: when the commit file was written
+    offsets: dict[str, dict[int, int]]  # of the committed batch: topic -> partition -> next offset
+    topics: tuple[str, ...]  # the topics the query reads (from its latest offsets file)
+
+
+def _batches(directory: Path) -> list[int]:
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+
+
+def _offsets_file(path: Path) -> dict[str, dict[int, int]]:
+    """A Spark offset log entry: ``v1``, batch metadata, then one line per source (Kafka: JSON)."""
+    offsets: dict[str, dict[int, int]] = {}
+    lines = path.read_text().splitlines()
+    for source in lines[2:]:
+        if source.startswith("{"):
+            for topic, partitions in json.loads(source).items():
+                offsets[topic] = {int(p): int(o) for p, o in partitions.items()}
+    return offsets
+
+
+def read_checkpoint(query_dir: Path) -> QueryCheckpoint | None:
+    """The query's checkpoint state, or None when the folder is not a streaming checkpoint."""
+    planned = _batches(query_dir / "offsets")
+    if not planned:
+        return None
+    committed = [b for b in _batches(query_dir / "commits") if b in planned]
+    last = committed[-1] if committed else None
+    offsets = _offsets_file(query_dir / "offsets" / str(last)) if last is not None else {}
+    topics = tuple(sorted(_offsets_file(query_dir / "offsets" / str(planned[-1]))))
+    return QueryCheckpoint(
+        query=query_dir.name,
+        latest_batch=planned[-1],
+        committed_batch=last,
+        committed_at=(query_dir / "commits" / str(last)).stat().st_mtime if last is not None else None,
+        offsets=offsets,
+        topics=topics,
+    )
+
+
+def read_checkpoints(checkpoint_dir: Path) -> list[QueryCheckpoint]:
+    """Every query checkpointed under the folder (one sub-folder per query), by name."""
+    if not checkpoint_dir.is_dir():
+        return []
+    found = []
+    for query_dir in sorted(d for d in checkpoint_dir.iterdir() if d.is_dir()):
+        try:
+            checkpoint = read_checkpoint(query_dir)
+        except (OSError, ValueError):  # Spark purging old batches meanwhile: read it next time
+            continue
+        if checkpoint is not None:
+            found.append(checkpoint)
+    return found
+
+
+def spark_positions(checkpoints: Sequence[QueryCheckpoint]) -> list[Position]:
+    return [
+        Position(f"spark:{c.query}", topic, c.offsets.get(topic, {}))
+        for c in checkpoints
+        for topic in c.topics
+    ]
+
+
+# --- consumer groups (Kafka Connect sinks, or any group named) ---------------------------------
+def group_positions(admin: AdminClient, groups: dict[str, str]) -> list[Position]:
+    """consumer label -> group id: each group's committed offsets, one Position per topic."""
+    positions: list[Position] = []
+    for label, group in groups.items():
+        futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
+        by_topic: dict[str, dict[int, int]] = {}
+        for tp in futures[group].result().topic_partitions or []:
+            if tp.offset >= 0:
+                by_topic.setdefault(tp.topic, {})[tp.partition] = tp.offset
+        positions.extend(Position(label, topic, offsets) for topic, offsets in sorted(by_topic.items()))
+    return positions
+
+
+# --- Kafka Connect ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConnectorState:
+    name: str
+    type: str  # source or sink
+    state: str
+    tasks: tuple[str, ...]
+    group: str | None  # the consumer group of a sink
+    trace: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state == "RUNNING" and bool(self.tasks) and all(t == "RUNNING" for t in self.tasks)
+
+
+def connector_states(client: ConnectClient) -> list[ConnectorState]:
+    """Every deployed connector with its state and its tasks' states (one REST call)."""
+    body = client.json("GET", "/connectors", params=[("expand", "status"), ("expand", "info")])
+    states = []
+    for name, entry in sorted(body.items()):
+        info, status = entry.get("info") or {}, entry.get("status") or {}
+        kind = info.get("type") or status.get("type") or "?"
+        config = info.get("config") or {}
+        tasks = status.get("tasks") or []
+        failed = [s.get("trace", "") for s in [status.get("connector", {}), *tasks] if s.get("trace")]
+        states.append(
+            ConnectorState(
+                name=name,
+                type=kind,
+                state=status.get("connector", {}).get("state", "UNKNOWN"),
+                tasks=tuple(t.get("state", "UNKNOWN") for t in tasks),
+                group=config.get("consumer.override.group.id", f"connect-{name}") if kind == "sink" else None,
+                trace=failed[0].splitlines()[0][:300] if failed else "",
+            )
+        )
+    return states
+
+
+# --- Spark application (its UI's REST API) -----------------------------------------------------
+@dataclass(frozen=True)
+class SparkApp:
+    ui_url: str
+    running: bool
+    app_id: str = ""
+    name: str = ""
+    detail: str = ""
+
+
+SPARK_PORT_RETRIES = 16  # spark.port.maxRetries: a busy UI port makes Spark take the next one
+
+
+def _ui_app(url: str, timeout_s: float) -> SparkApp:
+    try:
+        resp = requests.get(f"{url}/api/v1/applications", timeout=timeout_s)
+    except requests.RequestException as exc:
+        return SparkApp(url, False, detail=f"{url} did not answer ({type(exc).__name__})")
+    if resp.status_code != 200:
+        return SparkApp(url, False, detail=f"{url}/api/v1/applications answered {resp.status_code}")
+    live = [a for a in resp.json() if any(not at.get("completed") for at in a.get("attempts", []))]
+    if not live:
+        return SparkApp(url, False, detail=f"the Spark UI at {url} lists no running application")
+    return SparkApp(url, True, live[0].get("id", ""), live[0].get("name", ""))
+
+
+def spark_app(settings: Settings, timeout_s: float = 2.0, hint: int | None = None) -> SparkApp:
+    """The running Spark application whose UI's REST API answers on settings.spark_ui_port, or on
+    one of the next ports Spark moves its UI to when that port is taken (``hint`` is tried first:
+    where it was found last time)."""
+    first = settings.spark_ui_port
+    ports = list(range(first, min(first + SPARK_PORT_RETRIES, 65535) + 1))
+    if hint in ports:
+        ports.insert(0, ports.pop(ports.index(hint)))
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                continue
+        app = _ui_app(f"http://127.0.0.1:{port}", timeout_s)
+        if app.running:
+            moved = f" (port {first} was taken)" if port != first else ""
+            return SparkApp(app.ui_url, True, app.app_id, app.name, moved.strip())
+    last = first + SPARK_PORT_RETRIES
+    return SparkApp(
+        f"http://127.0.0.1:{first}",
+        False,
+        detail=f"no Spark UI on 127.0.0.1:{first}-{last}: the job is not running",
+    )
+
+
+# --- samples --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageSample:
+    stage: str
+    label: str
+    topic: str
+    dlq: bool
+    telemetry: bool
+    exists: bool
+    records: int
+    rate_in: float
+    consumer: str | None  # the slowest consumer of the topic (largest lag), if any
+    consumed: int | None
+    rate_out: float | None
+    lag: int
+
+
+@dataclass(frozen=True)
+class ConsumerSample:
+    consumer: str
+    stage: str
+    topic: str
+    consumed: int
+    lag: int
+    rate: float
+    committed_batch: int | None = None
+    committed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float  # epoch seconds of the sample
+    stages: list[StageSample]
+    consumers: list[ConsumerSample]
+    connectors: list[ConnectorState]
+    spark: SparkApp | None
+    queries: list[QueryCheckpoint]  # checkpointed queries reading this pipeline's topics
+    kafka_error: str | None = None
+    connect_error: str | None = None
+
+    def stage(self, name: str) -> StageSample:
+        return next(s for s in self.stages if s.stage == name)
+
+    def consumer(self, name: str, topic: str | None = None) -> ConsumerSample:
+        return next(c for c in self.consumers if c.consumer == name and topic in (None, c.topic))
+
+    @property
+    def sink_installed(self) -> bool:
+        return any(c.type == "sink" for c in self.connectors)
+
+
+@dataclass
+class _Counts:
+    at: float
+    records: dict[str, int]
+    consumed: dict[str, int] = field(default_factory=dict)
+
+
+class Monitor:
+    """Samples the pipeline; rates compare with the sample about ``rate_window_s`` earlier."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        checkpoint_dir: Path | None = None,
+        groups: Sequence[str] = (),
+        rate_window_s: float = 5.0,
+        probe_spark: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.checkpoint_dir = checkpoint_dir or default_checkpoint_dir(settings)
+        self.groups = list(groups)
+        self.rate_window_s = rate_window_s
+        self.probe_spark = probe_spark
+        self.admin = admin_client(settings)
+        self.connect = ConnectClient(settings.connect_url, timeout_s=5)
+        self.history: deque[_Counts] = deque()
+        self._spark_port: int | None = None
+
+    def _reference(self, now: float) -> _Counts | None:
+        """The newest earlier sample at least a window old (else the oldest); older ones are dropped."""
+        while len(self.history) >= 2 and now - self.history[1].at >= self.rate_window_s:
+            self.history.popleft()
+        return self.history[0] if self.history else None
+
+    def sample(self) -> Snapshot:
+        topics = stage_topics(self.settings)
+        by_topic = {topic: name for name, topic in topics.items()}
+        connectors: list[ConnectorState] = []
+        connect_error = kafka_error = None
+        try:
+            connectors = connector_states(self.connect)
+        except (ConnectError, requests.RequestException, ValueError) as exc:
+            connect_error = str(exc)
+        groups = {f"connect:{c.name}": c.group for c in connectors if c.group}
+        groups |= {f"group:{g}": g for g in self.groups}
+        queries = [q for q in read_checkpoints(self.checkpoint_dir) if any(t in by_topic for t in q.topics)]
+        now = time.time()
+        ranges: dict[str, dict[int, PartitionRange]] = {}
+        positions: list[Position] = spark_positions(queries)
+        try:
+            ranges = topic_offsets(self.admin, list(topics.values()))
+            positions += group_positions(self.admin, groups)
+        except KafkaException as exc:
+            kafka_error = str(exc)
+        spark = spark_app(self.settings, hint=self._spark_port) if self.probe_spark else None
+        if spark is not None and spark.running:
+            self._spark_port = int(spark.ui_url.rsplit(":", 1)[1])
+        ref = self._reference(now)
+        dt = now - ref.at if ref else 0.0
+
+        def rate(current: int, before: int | None) -> float:
+            return (current - before) / dt if before is not None and dt > 0 else 0.0
+
+        committed = {q.query: q for q in queries}
+        consumers = []
+        counts = _Counts(now, {})
+        for pos in positions:
+            if pos.topic not in by_topic:
+                continue
+            consumed, lag = consumed_and_lag(pos.offsets, ranges.get(pos.topic, {}))
+            key = f"{pos.consumer}@{pos.topic}"
+            counts.consumed[key] = consumed
+            query = committed.get(pos.consumer.removeprefix("spark:"))
+            consumers.append(
+                ConsumerSample(
+                    pos.consumer,
+                    by_topic[pos.topic],
+                    pos.topic,
+                    consumed,
+                    lag,
+                    rate(consumed, ref.consumed.get(key) if ref else None),
+                    query.committed_batch if query else None,
+                    query.committed_at if query else None,
+                )
+            )
+        stages = []
+        for stage in STAGES:
+            topic = topics[stage.name]
+            records = sum(end - start for start, end in ranges.get(topic, {}).values())
+            counts.records[stage.name] = records
+            readers = [c for c in consumers if c.topic == topic]
+            slowest = max(readers, key=lambda c: c.lag) if readers else None
+            stages.append(
+                StageSample(
+                    stage=stage.name,
+                    label=stage.label,
+                    topic=topic,
+                    dlq=stage.dlq,
+                    telemetry=stage.telemetry,
+                    exists=topic in ranges,
+                    records=records,
+                    rate_in=rate(records, ref.records.get(stage.name) if ref else None),
+                    consumer=slowest.consumer if slowest else None,
+                    consumed=slowest.consumed if slowest else None,
+                    rate_out=slowest.rate if slowest else None,
+                    lag=slowest.lag if slowest else 0,
+                )
+            )
+        if kafka_error is None:
+            self.history.append(counts)
+        return Snapshot(
+            at=now,
+            stages=stages,
+            consumers=consumers,
+            connectors=connectors,
+            spark=spark,
+            queries=queries,
+            kafka_error=kafka_error,
+            connect_error=connect_error,
+        )
+
+
+# --- telemetry: the monitor's samples as InfluxDB points ----------------------------------------
+def stage_points(snapshot: Snapshot) -> list[str]:
+    """``pipeline_stage,stage=<name> records=<int>i,rate=<float>,lag=<int>i <ms>`` per existing stage."""
+    time_ms = round(snapshot.at * 1000)
+    return [
+        line(
+            PIPELINE_STAGE.name,
+            {"stage": s.stage},
+            {"records": s.records, "rate": float(s.rate_in), "lag": s.lag},
+            time_ms,
+        )
+        for s in snapshot.stages
+        if s.telemetry and s.exists
+    ]
+
+
+class Telemetry:
+    """Writes every sample to InfluxDB; a failed write is remembered and shown, never raised."""
+
+    def __init__(self, settings: Settings, database: str | None = None) -> None:
+        self.client = InfluxClient(settings, database)
+        self.points = 0
+        self.error: str | None = None
+
+    def write(self, snapshot: Snapshot) -> None:
+        points = stage_points(snapshot)
+        try:
+            self.client.write(points)
+        except InfluxError as exc:
+            self.error = str(exc)
+            return
+        self.points += len(points)
+        self.error = None
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,190 @@
+"""`shopstream pipeline status`: the health of every stage in one table (or JSON).
+
+ok / warn / fail per check; the pipeline is healthy when nothing fails. What is checked:
+
+* each stack service: the stack's own health probe (a real API call, as `stack status`);
+* each topic: exists, records, rate (two samples ``interval`` seconds apart); dead letters warn;
+* the Spark job: its UI's REST API (``/api/v1/applications`` on settings.spark_ui_port) lists a
+  running application; each query's last committed micro-batch from its checkpoint;
+* consumer lag: Spark queries from their checkpoint offsets, Connect sink groups (and ``--group``)
+  from their committed offsets, against the topics' end offsets; fails only above ``max_lag``;
+* connectors: each one in connectors/*.json deployed with connector and tasks RUNNING.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.table import Table
+from rich.text import Text
+
+from shopstream.errors import ConnectError, ResourceMissing
+from shopstream.ops.connectors import load_specs
+from shopstream.ops.monitor import Monitor, Snapshot
+from shopstream.settings import Settings
+from shopstream.stack.stack import Stack
+
+Health = Literal["ok", "warn", "fail"]
+SPARK_QUERIES = ("enrich", "kpis")
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+
+
+@dataclass(frozen=True)
+class Check:
+    component: str  # service | topic | spark | consumer | connector
+    name: str
+    health: Health
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    checked_at: float
+    checks: list[Check]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.health != "fail" for c in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "healthy": self.healthy,
+            "checked_at": datetime.fromtimestamp(self.checked_at, UTC).isoformat(),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+def service_checks(settings: Settings) -> list[Check]:
+    checks = []
+    for row in Stack(settings).status():
+        detail = f"{row.state}, {row.version}" if row.healthy else f"{row.state}: {row.detail}"
+        data = {"state": row.state, "pid": row.pid, "ports": row.ports, "version": row.version}
+        checks.append(Check("service", row.name, "ok" if row.healthy else "fail", detail, data))
+    return checks
+
+
+def topic_checks(snapshot: Snapshot) -> list[Check]:
+    if snapshot.kafka_error:
+        return [Check("topic", s.stage, "fail", f"Kafka: {snapshot.kafka_error}") for s in snapshot.stages]
+    checks = []
+    for s in snapshot.stages:
+        data = {"topic": s.topic, "exists": s.exists, "records": s.records, "rate": s.rate_in}
+        if not s.exists:
+            checks.append(Check("topic", s.stage, "fail", f"{s.topic} missing (`shopstream stack up`)", data))
+            continue
+        detail = f"{s.topic}: {s.records:,} records, {s.rate_in:,.1f}/s"
+        health: Health = "ok"
+        if s.dlq and s.records:
+            health, detail = "warn", f"{detail}: dead letters"
+        checks.append(Check("topic", s.stage, health, detail, data))
+    return checks
+
+
+def spark_checks(snapshot: Snapshot) -> list[Check]:
+    app = snapshot.spark
+    checks = []
+    if app is not None:
+        data = {"running": app.running, "ui": app.ui_url, "app_id": app.app_id, "name": app.name}
+        if app.running:
+            detail = f"{app.name} {app.app_id} at {app.ui_url} {app.detail}".strip()
+            checks.append(Check("spark", "job", "ok", detail, data))
+        else:
+            checks.append(Check("spark", "job", "fail", app.detail, data))
+    by_name = {q.query: q for q in snapshot.queries}
+    for name in sorted({*SPARK_QUERIES, *by_name}):
+        query = by_name.get(name)
+        if query is None:
+            checks.append(Check("spark", f"query {name}", "warn", "no checkpoint yet", {"query": name}))
+            continue
+        data = {
+            "query": name,
+            "topics": list(query.topics),
+            "latest_batch": query.latest_batch,
+            "committed_batch": query.committed_batch,
+            "committed_at": query.committed_at,
+        }
+        if query.committed_batch is None:
+            checks.append(Check("spark", f"query {name}", "warn", "no batch committed yet", data))
+            continue
+        age = snapshot.at - (query.committed_at or snapshot.at)
+        detail = f"batch {query.committed_batch} committed {age:,.0f} s ago"
+        checks.append(Check("spark", f"query {name}", "ok", detail, data))
+    return checks
+
+
+def consumer_checks(snapshot: Snapshot, max_lag: int | None = None) -> list[Check]:
+    checks = []
+    for c in snapshot.consumers:
+        health: Health = "fail" if max_lag is not None and c.lag > max_lag else "ok"
+        detail = f"{c.topic}: lag {c.lag:,}, consumed {c.consumed:,}, {c.rate:,.1f}/s"
+        if health == "fail":
+            detail += f" (above --max-lag {max_lag:,})"
+        data = {"topic": c.topic, "stage": c.stage, "lag": c.lag, "consumed": c.consumed, "rate": c.rate}
+        checks.append(Check("consumer", c.consumer, health, detail, data))
+    return checks
+
+
+def connector_checks(settings: Settings, snapshot: Snapshot) -> list[Check]:
+    if snapshot.connect_error:
+        return [Check("connector", "Kafka Connect", "fail", snapshot.connect_error)]
+    try:
+        expected = [spec.name for spec in load_specs(settings)]
+    except (ConnectError, ResourceMissing) as exc:
+        return [Check("connector", "connectors/*.json", "fail", str(exc))]
+    deployed = {c.name: c for c in snapshot.connectors}
+    checks = []
+    for name in sorted({*expected, *deployed}):
+        state = deployed.get(name)
+        if state is None:
+            detail = "not deployed (`shopstream connectors deploy`)"
+            checks.append(Check("connector", name, "fail", detail, {"deployed": False}))
+            continue
+        data = {"deployed": True, "type": state.type, "state": state.state, "tasks": list(state.tasks)}
+        detail = f"{state.type} {state.state}, tasks {', '.join(state.tasks) or 'none'}"
+        if state.trace:
+            detail += f": {state.trace}"
+        health: Health = "ok"
+        if not state.running:
+            # a connector of this project must run; others (deployed by hand) only warn
+            health = "warn" if state.state == "PAUSED" or name not in expected else "fail"
+        checks.append(Check("connector", name, health, detail, data))
+    return checks
+
+
+def collect(
+    settings: Settings,
+    checkpoint_dir: Path | None = None,
+    interval_s: float = 1.0,
+    groups: Sequence[str] = (),
+    max_lag: int | None = None,
+) -> StatusReport:
+    """Every check; topic and consumer rates from two samples ``interval_s`` apart (0: no rates)."""
+    monitor = Monitor(settings, checkpoint_dir, groups, rate_window_s=0)
+    snapshot = monitor.sample()
+    if interval_s > 0:
+        time.sleep(interval_s)
+        snapshot = monitor.sample()
+    checks = [
+        *service_checks(settings),
+        *topic_checks(snapshot),
+        *spark_checks(snapshot),
+        *consumer_checks(snapshot, max_lag),
+        *connector_checks(settings, snapshot),
+    ]
+    return StatusReport(snapshot.at, checks)
+
+
+def status_table(report: StatusReport) -> Table:
+    verdict = "[green]healthy[/]" if report.healthy else "[bold red]unhealthy[/]"
+    table = Table(title=f"shopstream pipeline: {verdict}")
+    for column in ("component", "name", "health", "detail"):
+        table.add_column(column)
+    for c in report.checks:
+        table.add_row(c.component, c.name, Text(c.health, style=_STYLE[c.health]), c.detail)
+    return table

@@ -1,0 +1,229 @@
+"""The one settings object of shopstream.
+
+Every command reads its endpoints, credentials and names from here: environment variables
+(prefix ``SHOPSTREAM_``) first, then ``.env``, then the defaults, which point at the local stack
+on 127.0.0.1. Pointing shopstream at a remote cluster is a matter of setting these, nothing else.
+
+The object is frozen and built once, at the ``shopstream`` command's entry; everything below gets it
+as an argument. A changed copy (``replace``, ``with_topic_prefix``) is validated like the original.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shopstream.errors import SettingsError
+from shopstream.resources import find_project_dir
+
+# .env and the state dir live in the project directory (cwd for a plain install)
+HOME = find_project_dir() or Path.cwd()
+
+
+def _port_of(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class Settings(BaseSettings):
+    """shopstream configuration; each field's env name is ``SHOPSTREAM_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPSTREAM_",
+        env_file=HOME / ".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers (host:port[,host:port])."
+    )
+    kafka_controller_port: int = Field(
+        9093, ge=1, le=65535, description="KRaft controller port of the local broker."
+    )
+    # --- Schema registry -----------------------------------------------------------------------
+    schema_registry_url: str = Field(
+        "http://127.0.0.1:8081/apis/ccompat/v7",
+        description="Confluent-compatible Schema Registry API base (Apicurio's ccompat/v7 locally).",
+    )
+    # --- Kafka Connect -------------------------------------------------------------------------
+    connect_url: str = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
+    # --- MariaDB / MySQL -----------------------------------------------------------------------
+    mysql_host: str = Field("127.0.0.1", description="MariaDB/MySQL host.")
+    mysql_port: int = Field(3306, ge=1, le=65535, description="MariaDB/MySQL port.")
+    mysql_database: str = Field("shopstream", description="Database holding the demographics table.")
+    mysql_user: str = Field("shopstream", description="Application user (read/write on the database).")
+    mysql_password: SecretStr = Field(
+        SecretStr("shopstream-local"), description="Application user's password."
+    )
+    mysql_cdc_user: str = Field(
+        "shopstream_cdc", description="Least-privilege replication user for the CDC source connector."
+    )
+    mysql_cdc_password: SecretStr = Field(
+        SecretStr("shopstream-cdc-local"), description="Replication user's password."
+    )
+    # --- InfluxDB 1.x --------------------------------------------------------------------------
+    influxdb_url: str = Field("http://127.0.0.1:8086", description="InfluxDB 1.x HTTP API URL.")
+    influxdb_database: str = Field("shopstream", description="InfluxDB database for KPI points.")
+    influxdb_user: str = Field("shopstream", description="InfluxDB admin user (auth is enabled).")
+    influxdb_password: SecretStr = Field(
+        SecretStr("shopstream-influx-local"), description="InfluxDB user's password."
+    )
+    # --- Topics --------------------------------------------------------------------------------
+    topic_events: str = Field("shop.events", description="Raw click/purchase events (Avro).")
+    topic_enriched: str = Field("shop.events.enriched", description="Events joined with demographics.")
+    topic_kpi_campaign: str = Field("shop.kpi.campaign", description="Windowed KPIs per campaign.")
+    topic_kpi_segment: str = Field("shop.kpi.segment", description="Windowed KPIs per demographic segment.")
+    topic_demographics: str = Field("shop.demographics", description="Demographics from the CDC source.")
+    topic_events_dlq: str = Field("shop.events.dlq", description="Dead letters of event decoding.")
+    topic_kpi_dlq: str = Field("shop.kpi.dlq", description="Dead letters of the InfluxDB sink.")
+    topic_partitions: int = Field(3, ge=1, description="Partitions of the topics shopstream creates.")
+    # --- Local stack ---------------------------------------------------------------------------
+    state_dir: Path = Field(
+        HOME / ".state", description="Data, logs, pid files and configs of the local stack."
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "shopstream",
+        description="Downloaded artefacts (Maven jars and archives); shared between checkouts.",
+    )
+    java_home: Path | None = Field(
+        None, description="JDK (17+) for Kafka and Connect; default: JAVA_HOME or java on PATH."
+    )
+    registry_java_home: Path | None = Field(
+        None,
+        description="JDK (21+) for Apicurio Registry 3.3; default: newest JDK under /usr/lib/jvm.",
+    )
+    kafka_heap: str = Field("768m", description="Max heap (-Xmx) of the Kafka broker.")
+    connect_heap: str = Field("1g", description="Max heap (-Xmx) of the Kafka Connect worker.")
+    registry_heap: str = Field("512m", description="Max heap (-Xmx) of Apicurio Registry.")
+    # --- Spark job ---------------------------------------------------------------------------
+    spark_master: str = Field("local[*]", description="Spark master URL (local[N] or a cluster's).")
+    spark_ui_port: int = Field(4040, ge=1, le=65535, description="Spark UI port (bound to 127.0.0.1).")
+    spark_enrich_mode: Literal["realtime", "microbatch"] = Field(
+        "realtime",
+        description="Enrichment query engine: Spark's Real-time Mode (long-running tasks, ms latency; "
+        "one task slot per event-topic partition) or micro-batches.",
+    )
+    spark_trigger_s: float = Field(
+        0.0, ge=0, description="Micro-batch interval of the enrichment query in microbatch mode (0 = asap)."
+    )
+    spark_kpi_trigger_s: float = Field(
+        5.0, ge=0, description="Micro-batch interval of the KPI queries (stateful; fewer, larger batches)."
+    )
+    spark_kpi_max_records_per_batch: int = Field(
+        250_000,
+        ge=1,
+        description="Most enriched records one KPI micro-batch reads (bounds a backlog's batches).",
+    )
+    spark_window: str = Field("1 minute", description="Tumbling event-time window of the KPIs.")
+    spark_watermark: str = Field("2 minutes", description="How late an event may arrive and still count.")
+    spark_demographics_refresh_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often the job re-reads demographics from MariaDB (in realtime mode also the "
+        "query's checkpoint interval, at least 5 s).",
+    )
+    spark_shuffle_partitions: int = Field(2, ge=1, description="spark.sql.shuffle.partitions of the job.")
+    stack_timeout_s: float = Field(
+        120.0, gt=0, description="How long `stack up` waits for one service to become healthy."
+    )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _servers_have_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {server!r}")
+        return value
+
+    @field_validator("schema_registry_url", "connect_url", "influxdb_url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("state_dir", "cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    # --- Derived (not settable: they follow from the URLs above) -------------------------------
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap_servers.split(",")[0].rpartition(":")[2])
+
+    @property
+    def registry_port(self) -> int:
+        return _port_of(self.schema_registry_url)
+
+    @property
+    def registry_base_url(self) -> str:
+        """Scheme://host:port of the registry, without the API path."""
+        parts = urlsplit(self.schema_registry_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def connect_port(self) -> int:
+        return _port_of(self.connect_url)
+
+    @property
+    def influxdb_port(self) -> int:
+        return _port_of(self.influxdb_url)
+
+    @classmethod
+    def topic_fields(cls) -> list[str]:
+        """Names of the fields that name a topic, in declaration order."""
+        return [name for name in cls.model_fields if name.startswith("topic_") and name != "topic_partitions"]
+
+    @property
+    def all_topics(self) -> list[str]:
+        values = self.model_dump(include=set(self.topic_fields()))
+        return [str(values[name]) for name in self.topic_fields()]
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes``, validated like settings read from the environment."""
+        try:
+            return type(self).model_validate({**self.model_dump(), **changes})
+        except ValidationError as exc:
+            raise settings_error(exc) from exc
+
+    def with_topic_prefix(self, prefix: str) -> Settings:
+        """The same settings with every topic renamed ``<prefix>.<topic>`` (tests, benchmarks)."""
+        return self.replace(**{name: f"{prefix}.{topic}" for name, topic in self._topics().items()})
+
+    def topic_env(self) -> dict[str, str]:
+        """The topic names as SHOPSTREAM_* variables, for child processes."""
+        return {f"SHOPSTREAM_{name.upper()}": topic for name, topic in self._topics().items()}
+
+    def _topics(self) -> dict[str, str]:
+        return dict(zip(self.topic_fields(), self.all_topics, strict=True))
+
+
+def settings_error(exc: ValidationError) -> SettingsError:
+    """A validation failure as one error naming each variable."""
+    problems = [
+        f"SHOPSTREAM_{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+        for error in exc.errors()
+    ]
+    return SettingsError(
+        "invalid setting " + "; ".join(problems), "fix the variable (environment or .env; see .env.example)"
+    )
+
+
+def load_settings() -> Settings:
+    """Read the settings now (environment, then .env, then defaults); a bad value raises
+    ``SettingsError`` naming the variable. Called once, by the ``shopstream`` command's entry."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from exc

@@ -1,0 +1,149 @@
+"""The stack's JVM artefacts: fetched from Maven Central by the project's pom, cached outside git.
+
+The versions live once, in ``compose/maven/pom.xml``; this module reads them from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from shopstream.errors import MissingPrerequisite, StackError
+from shopstream.resources import project_file
+from shopstream.stack.paths import StackPaths
+
+_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+_DOWNLOADED = re.compile(r"Downloaded from [\w-]+: \S+ \(([\d.,]+) (B|kB|MB|GB)")
+_UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def maven_dir() -> Path:
+    """``compose/maven``: the poms that pin the stack's JVM artefacts."""
+    return project_file("compose", "maven")
+
+
+def pom_properties() -> dict[str, str]:
+    pom = maven_dir() / "pom.xml"
+    root = ET.parse(pom).getroot()
+    props = root.find("m:properties", _NS)
+    if props is None:
+        raise StackError(f"{pom} has no <properties>")
+    return {child.tag.split("}")[1]: (child.text or "").strip() for child in props}
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Resolved locations of everything the stack runs from the cache."""
+
+    root: Path
+    versions: dict[str, str]
+
+    @property
+    def kafka_version(self) -> str:
+        return self.versions["kafka.version"]
+
+    @property
+    def kafka_libs(self) -> Path:
+        return self.root / f"kafka-{self.kafka_version}" / "libs"
+
+    @property
+    def registry_version(self) -> str:
+        return self.versions["apicurio.version"]
+
+    @property
+    def registry_jar(self) -> Path:
+        return self.root / f"apicurio-registry-{self.registry_version}" / "quarkus-run.jar"
+
+    @property
+    def connect_plugins(self) -> dict[str, Path]:
+        """Plugin name -> its folder (one folder per plugin, as `plugin.path` wants)."""
+        plugins = self.root / "connect-plugins"
+        return {
+            "apicurio-converter": plugins
+            / f"apicurio-converter-{self.versions['apicurio.converter.version']}",
+            "debezium-mariadb": plugins / "debezium-connector-mariadb",
+        }
+
+    @property
+    def spark_jars(self) -> list[Path]:
+        """Jars for the PySpark session's ``spark.jars`` (Kafka, Avro, MariaDB JDBC)."""
+        return sorted((self.root / f"spark-jars-{self.versions['spark.version']}").glob("*.jar"))
+
+    def missing(self) -> list[Path]:
+        wanted = [self.kafka_libs, self.registry_jar, *self.connect_plugins.values()]
+        if not self.spark_jars:
+            wanted.append(self.root / f"spark-jars-{self.versions['spark.version']}")
+        return [path for path in wanted if not path.exists()]
+
+
+def _stamp(artifacts_root: Path) -> Path:
+    return artifacts_root / ".pom-sha256"
+
+
+def _pom_digest() -> str:
+    digest = hashlib.sha256()
+    for pom in sorted(maven_dir().rglob("*.xml")):
+        digest.update(pom.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_artifacts(paths: StackPaths, console: Console | None = None) -> Artifacts:
+    """Fetch whatever the cache lacks (Maven shows nothing when all is there); return the layout."""
+    artifacts = Artifacts(paths.artifacts, pom_properties())
+    stamp = _stamp(paths.artifacts)
+    if not artifacts.missing() and stamp.exists() and stamp.read_text() == _pom_digest():
+        return artifacts
+    _run_maven(paths.artifacts, console or Console(stderr=True, soft_wrap=True))
+    still_missing = artifacts.missing()
+    if still_missing:
+        raise StackError(f"Maven finished but these are still missing: {', '.join(map(str, still_missing))}")
+    stamp.write_text(_pom_digest())
+    return artifacts
+
+
+def _run_maven(target: Path, console: Console) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise MissingPrerequisite("mvn not found", "run scripts/setup.sh, or as root: apt-get install maven")
+    target.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn,
+        "-B",
+        "-s",
+        str(maven_dir() / "settings.xml"),
+        "-f",
+        str(maven_dir() / "pom.xml"),
+        f"-Dartifacts.dir={target}",
+        "generate-resources",
+    ]
+    tail: deque[str] = deque(maxlen=40)
+    files, size = 0, 0.0
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("Maven: resolving stack artefacts", total=None)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                tail.append(line.rstrip())
+                if match := _DOWNLOADED.search(line):
+                    files += 1
+                    size += float(match.group(1).replace(",", "")) * _UNITS[match.group(2)]
+                    progress.update(task, description=f"Maven: downloaded {files} files, {size / 1e6:.1f} MB")
+                elif "--- dependency:" in line:
+                    progress.update(task, description=f"Maven: {line.strip()[:80]}")
+        if proc.returncode != 0:
+            raise StackError(
+                "Maven failed to fetch the stack's artefacts. Last lines:\n" + "\n".join(tail),
+                "is Maven Central reachable?",
+            )
+    console.print(f"[green]Artefacts ready[/] in {target} ({files} files downloaded, {size / 1e6:.1f} MB)")

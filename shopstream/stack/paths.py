@@ -1,0 +1,35 @@
+"""Where the local stack keeps things: state (data, logs, configs) and the artefact cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shopstream.settings import Settings
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    state: Path
+    cache: Path
+
+    @classmethod
+    def of(cls, settings: Settings) -> StackPaths:
+        return cls(settings.state_dir, settings.cache_dir)
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.cache / "artifacts"
+
+    def service_dir(self, service: str) -> Path:
+        """Config and data of one service; created on first use."""
+        path = self.state / service
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log(self, service: str) -> Path:
+        return self.logs / f"{service}.log"

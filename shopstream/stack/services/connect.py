@@ -1,0 +1,95 @@
+"""Kafka Connect 4.x in distributed mode with the stack's plugins on its plugin.path.
+
+Each plugin sits in its own folder (linked from the artefact cache) under ``plugin.path``; the
+``env`` config provider lets connector configs say ``${env:NAME}`` instead of holding secrets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+
+from shopstream.errors import StackError
+from shopstream.stack.services.base import Service, StackContext
+from shopstream.stack.services.jvm import java_command, write_properties
+from shopstream.stack.supervisor import Program
+
+
+def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | int]:
+    s = ctx.settings
+    return {
+        "bootstrap.servers": s.kafka_bootstrap_servers,
+        "group.id": "shopstream-connect",
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "config.storage.topic": "_connect-configs",
+        "offset.storage.topic": "_connect-offsets",
+        "status.storage.topic": "_connect-status",
+        "config.storage.replication.factor": 1,
+        "offset.storage.replication.factor": 1,
+        "status.storage.replication.factor": 1,
+        "offset.flush.interval.ms": 5000,
+        "listeners": f"http://127.0.0.1:{s.connect_port}",
+        "rest.advertised.host.name": "127.0.0.1",
+        "rest.advertised.port": s.connect_port,
+        "plugin.path": str(plugin_path),
+        "config.providers": "env",
+        "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+    }
+
+
+def _link_plugins(ctx: StackContext) -> Path:
+    plugin_path = ctx.paths.service_dir("connect") / "plugins"
+    plugin_path.mkdir(exist_ok=True)
+    wanted = ctx.artifacts.connect_plugins
+    for stale in plugin_path.iterdir():
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, target in wanted.items():
+        link = plugin_path / name
+        if link.is_symlink() and link.resolve() == target.resolve():
+            continue
+        link.unlink(missing_ok=True)
+        link.symlink_to(target, target_is_directory=True)
+    return plugin_path
+
+
+def _probe(ctx: StackContext) -> str:
+    root = requests.get(f"{ctx.settings.connect_url}/", timeout=3)
+    if root.status_code != 200:
+        raise StackError(f"GET / answered {root.status_code}")
+    plugins = requests.get(f"{ctx.settings.connect_url}/connector-plugins", timeout=10)
+    if plugins.status_code != 200:
+        raise StackError(f"GET /connector-plugins answered {plugins.status_code}")
+    return str(root.json().get("version", "?"))
+
+
+def service(ctx: StackContext) -> Service:
+    home_dir = ctx.paths.service_dir("connect")
+
+    def program() -> Program:
+        config = home_dir / "worker.properties"
+        write_properties(config, worker_properties(ctx, _link_plugins(ctx)))
+        return Program(
+            "connect",
+            java_command(
+                ctx.jdk.java,
+                ctx.settings.connect_heap,
+                home_dir / "log4j2.properties",
+                ctx.artifacts.kafka_libs,
+                "org.apache.kafka.connect.cli.ConnectDistributed",
+                str(config),
+            ),
+            environment={
+                "SHOPSTREAM_MYSQL_CDC_PASSWORD": ctx.settings.mysql_cdc_password.get_secret_value(),
+                "SHOPSTREAM_INFLUXDB_PASSWORD": ctx.settings.influxdb_password.get_secret_value(),
+            },
+        )
+
+    return Service(
+        name="connect",
+        ports={ctx.settings.connect_port: "SHOPSTREAM_CONNECT_URL"},
+        program=program,
+        probe=lambda: _probe(ctx),
+    )

@@ -1,0 +1,76 @@
+"""Apicurio Registry 3.x, serving the Confluent Schema Registry API at /apis/ccompat/v7.
+
+Schemas are stored in the stack's MariaDB (database ``apicurio_registry``), so they survive
+`stack down` / `stack up`. Apicurio 3.3 needs Java 21+: the newest JDK under /usr/lib/jvm is used.
+"""
+
+from __future__ import annotations
+
+import requests
+
+from shopstream.errors import StackError
+from shopstream.stack.services.base import Service, StackContext
+from shopstream.stack.services.mariadb import REGISTRY_DATABASE
+from shopstream.stack.supervisor import Program
+
+
+def management_port(ctx: StackContext) -> int:
+    return ctx.settings.registry_port + 1
+
+
+def environment(ctx: StackContext) -> dict[str, str]:
+    s = ctx.settings
+    # Quarkus maps APICURIO_X_Y to apicurio.x.y; the password stays out of the process list.
+    return {
+        "QUARKUS_HTTP_HOST": "127.0.0.1",
+        "QUARKUS_HTTP_PORT": str(s.registry_port),
+        # Quarkus' management interface (health, metrics) is built in: keep it on loopback too.
+        "QUARKUS_MANAGEMENT_HOST": "127.0.0.1",
+        "QUARKUS_MANAGEMENT_PORT": str(management_port(ctx)),
+        "APICURIO_STORAGE_KIND": "sql",
+        "APICURIO_STORAGE_SQL_KIND": "mysql",
+        "APICURIO_DATASOURCE_URL": f"jdbc:mysql://127.0.0.1:{s.mysql_port}/{REGISTRY_DATABASE}",
+        "APICURIO_DATASOURCE_USERNAME": s.mysql_user,
+        "APICURIO_DATASOURCE_PASSWORD": s.mysql_password.get_secret_value(),
+        # Subjects and versions can be deleted through the ccompat API (tests and `schemas` rely on it).
+        "APICURIO_REST_DELETION_ARTIFACT_ENABLED": "true",
+        "APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED": "true",
+        "APICURIO_REST_DELETION_GROUP_ENABLED": "true",
+    }
+
+
+def _probe(ctx: StackContext) -> str:
+    s = ctx.settings
+    subjects = requests.get(f"{s.schema_registry_url}/subjects", timeout=3)
+    if subjects.status_code != 200:
+        raise StackError(f"GET /subjects answered {subjects.status_code}")
+    info = requests.get(f"{s.registry_base_url}/apis/registry/v3/system/info", timeout=3)
+    return str(info.json().get("version", "?")) if info.ok else "?"
+
+
+def service(ctx: StackContext) -> Service:
+    def program() -> Program:
+        jar = ctx.artifacts.registry_jar
+        return Program(
+            "registry",
+            [
+                str(ctx.registry_jdk.java),
+                f"-Xmx{ctx.settings.registry_heap}",
+                "-XX:+UseG1GC",
+                "-Djava.net.preferIPv4Stack=true",
+                "-jar",
+                str(jar),
+            ],
+            environment=environment(ctx),
+            directory=ctx.paths.service_dir("registry"),
+        )
+
+    return Service(
+        name="registry",
+        ports={
+            ctx.settings.registry_port: "SHOPSTREAM_SCHEMA_REGISTRY_URL",
+            management_port(ctx): "SHOPSTREAM_SCHEMA_REGISTRY_URL (management = port+1)",
+        },
+        program=program,
+        probe=lambda: _probe(ctx),
+    )

@@ -1,0 +1,186 @@
+"""The local stack as a whole: start in dependency order, health-check, stop, report."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psutil
+from rich.console import Console
+
+from shopstream.errors import PortInUse, ServiceUnhealthy, Timeout
+from shopstream.retry import NotYet, wait_until
+from shopstream.settings import Settings
+from shopstream.stack.services import connect, influxdb, kafka, mariadb, registry
+from shopstream.stack.services.base import Service, StackContext
+from shopstream.stack.supervisor import Supervisor
+
+# Start order: the registry keeps its schemas in MariaDB; Connect needs Kafka and the registry.
+SERVICE_BUILDERS: tuple[Callable[[StackContext], Service], ...] = (
+    mariadb.service,
+    influxdb.service,
+    kafka.service,
+    registry.service,
+    connect.service,
+)
+FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN"}
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def port_owner(port: int) -> str:
+    """'pid N (name)' of the process listening on the port, when the OS tells us."""
+    try:
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+    except (psutil.Error, OSError):
+        pass
+    return "another process"
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and its children, in bytes."""
+    try:
+        proc = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str
+    pid: int | None
+    ports: list[int]
+    healthy: bool
+    version: str
+    rss_bytes: int
+    detail: str = ""
+
+
+class Stack:
+    def __init__(self, settings: Settings, console: Console | None = None) -> None:
+        self.ctx = StackContext(settings)
+        self.console = console or Console(stderr=True, soft_wrap=True)
+        self.supervisor = Supervisor(self.ctx.paths)
+        self.services = [build(self.ctx) for build in SERVICE_BUILDERS]
+
+    def service(self, name: str) -> Service:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(f"unknown service {name!r}; services: {', '.join(s.name for s in self.services)}")
+
+    # --- up --------------------------------------------------------------------------------------
+    def up(self) -> None:
+        """Start every service not yet running and healthy; idempotent."""
+        started = time.monotonic()
+        _ = self.ctx.artifacts  # downloads with progress on first use
+        self._check_ports()
+        self.supervisor.ensure_running([svc.program() for svc in self.services])
+        for svc in self.services:
+            self._up_one(svc)
+        self.console.print(f"[green]stack up[/] in {time.monotonic() - started:.1f} s")
+
+    def _check_ports(self) -> None:
+        """Fail before starting anything if a port we need is held by a process we don't own."""
+        for svc in self.services:
+            if self.supervisor.state(svc.name) == "RUNNING":
+                continue
+            for port, setting in svc.ports.items():
+                if port_open(port):
+                    raise PortInUse(
+                        f"port {port} needed by {svc.name} is in use by {port_owner(port)}",
+                        f"stop that process, or move {svc.name} with {setting}",
+                    )
+
+    def _up_one(self, svc: Service) -> None:
+        if self.supervisor.state(svc.name) == "RUNNING":
+            svc.bootstrap()
+            self.console.print(f"  {svc.name:<9} already running, version {svc.probe()}")
+            return
+        began = time.monotonic()
+        svc.prepare()
+        self.supervisor.start(svc.name)
+        self._wait(svc, svc.wait_probe())
+        svc.bootstrap()
+        version = svc.probe()
+        self.console.print(f"  {svc.name:<9} healthy in {time.monotonic() - began:5.1f} s, version {version}")
+
+    def _wait(self, svc: Service, probe: Callable[[], str]) -> None:
+        log = self.ctx.paths.log(svc.name)
+        with self.console.status(f"waiting for {svc.name}") as status:
+
+            def healthy() -> str:
+                state = self.supervisor.state(svc.name)
+                if state in FAILED_STATES:
+                    raise ServiceUnhealthy(
+                        f"{svc.name} exited ({state}). Last lines of {log}:\n" + self.tail(svc.name, 30)
+                    )
+                try:
+                    return probe()
+                except Exception as exc:  # any failure of the probe means "not yet"
+                    status.update(f"waiting for {svc.name}: {type(exc).__name__}: {str(exc)[:100]}")
+                    raise NotYet(f"{type(exc).__name__}: {exc}") from exc
+
+            try:
+                wait_until(healthy, self.ctx.settings.stack_timeout_s, f"{svc.name} healthy")
+            except Timeout as exc:
+                raise ServiceUnhealthy(
+                    exc.message, f"see {log} (SHOPSTREAM_STACK_TIMEOUT_S waits longer)"
+                ) from exc
+
+    # --- down ------------------------------------------------------------------------------------
+    def down(self, *, purge: bool = False) -> None:
+        """Stop the processes this stack's supervisord started (in reverse order); keep data unless purge."""
+        if self.supervisor.is_running():
+            for svc in reversed(self.services):
+                if self.supervisor.state(svc.name) == "RUNNING":
+                    with self.console.status(f"stopping {svc.name}"):
+                        self.supervisor.stop(svc.name)
+                    self.console.print(f"  {svc.name:<9} stopped")
+            self.supervisor.shutdown()
+        if purge:
+            for svc in self.services:
+                shutil.rmtree(self.ctx.paths.state / svc.name, ignore_errors=True)
+            shutil.rmtree(self.ctx.paths.logs, ignore_errors=True)
+            self.console.print(f"  data purged from {self.ctx.paths.state}")
+
+    # --- status / logs ---------------------------------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        rows = []
+        for svc in self.services:
+            state = self.supervisor.state(svc.name)
+            pid = self.supervisor.pid(svc.name)
+            try:
+                version, healthy, detail = svc.probe(), True, ""
+            except Exception as exc:
+                version, healthy, detail = "", False, f"{type(exc).__name__}: {exc}"[:120]
+            rows.append(
+                ServiceStatus(
+                    svc.name,
+                    state,
+                    pid,
+                    list(svc.ports),
+                    healthy,
+                    version,
+                    tree_rss(pid) if pid else 0,
+                    detail,
+                )
+            )
+        return rows
+
+    def tail(self, name: str, lines: int) -> str:
+        log = self.ctx.paths.log(self.service(name).name)
+        if not log.exists():
+            return f"(no log yet at {log})"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])

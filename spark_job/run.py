@@ -1,0 +1,162 @@
+"""Running the streaming job until Ctrl-C/SIGTERM (or a duration): start the queries, report their
+progress, restart a query that stopped on a new schema id or failed (a few times)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from shopstream.clients.kafka import partitions
+from shopstream.errors import ShopstreamError
+from shopstream.ops.jobs import READY
+from shopstream.settings import Settings
+from spark_job.slots import realtime_master
+
+if TYPE_CHECKING:
+    from pyspark.sql.streaming import StreamingQuery
+
+    from spark_job.job import StreamingJob
+
+PROGRESS_EVERY_S = 10.0
+MAX_RESTARTS = 3  # per query and run: enough for a transient failure, not for a crash loop
+QUERIES = ("enrich", "kpis")
+Report = Callable[[str], None]
+
+
+class SparkJobError(ShopstreamError):
+    """The Spark job could not start, or a query kept failing."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    master: str | None = None
+    trigger_s: float | None = None
+    starting_offsets: str = "earliest"
+    checkpoint_dir: Path | None = None
+    window: str | None = None
+    watermark: str | None = None
+    max_offsets_per_trigger: int | None = None
+    duration_s: float | None = None
+    queries: tuple[str, ...] = QUERIES
+    mode: str | None = None
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def progress_line(queries: dict[str, StreamingQuery]) -> str:
+    """Each query's last micro-batch: rows, duration, rate (what a user watches for lag)."""
+    parts = []
+    for name, query in queries.items():
+        progress = query.lastProgress
+        if not progress:
+            parts.append(f"{name}: no batch yet")
+            continue
+        took = progress["durationMs"].get("triggerExecution", 0)
+        parts.append(
+            f"{name}: batch {progress['batchId']} {progress['numInputRows']:,} rows in {took:,} ms "
+            f"({progress.get('processedRowsPerSecond', 0):,.0f} rows/s)"
+        )
+    return " | ".join(parts)
+
+
+def choose_master(settings: Settings, master: str, mode: str, wanted: tuple[str, ...], report: Report) -> str:
+    """The master to run on: in realtime mode with enough task slots for the long-running tasks."""
+    if mode != "realtime" or "enrich" not in wanted:
+        return master
+    master, why = realtime_master(
+        master, partitions(settings, settings.topic_events), with_kpis=len(wanted) > 1
+    )
+    report(f"Real-time Mode on {master}: {why}")
+    return master
+
+
+def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
+    """Run the chosen queries until Ctrl-C/SIGTERM or the duration; checkpoints are kept."""
+    if options.starting_offsets not in ("earliest", "latest"):
+        raise SparkJobError("--starting-offsets must be earliest or latest")
+    mode = options.mode or settings.spark_enrich_mode
+    if mode not in ("realtime", "microbatch"):
+        raise SparkJobError("--mode must be realtime or microbatch")
+    wanted = tuple(name.strip() for name in options.queries if name.strip())
+    unknown = set(wanted) - set(QUERIES)
+    if unknown:
+        raise SparkJobError(f"unknown queries {sorted(unknown)}; known: {sorted(QUERIES)}")
+    master = choose_master(settings, options.master or settings.spark_master, mode, wanted, report)
+    from spark_job.job import JobOptions, StreamingJob
+    from spark_job.session import spark_session
+
+    job_options = JobOptions(
+        checkpoint_dir=options.checkpoint_dir or settings.state_dir / "spark" / "checkpoints",
+        starting_offsets=options.starting_offsets,
+        trigger_s=settings.spark_trigger_s if options.trigger_s is None else options.trigger_s,
+        kpi_trigger_s=settings.spark_kpi_trigger_s,
+        window=options.window or settings.spark_window,
+        watermark=options.watermark or settings.spark_watermark,
+        max_offsets_per_trigger=options.max_offsets_per_trigger,
+        realtime=mode == "realtime",
+        realtime_batch_s=max(5.0, settings.spark_demographics_refresh_s),
+    )
+    spark = spark_session(settings, master=master)
+    running: dict[str, StreamingQuery] = {}
+    try:
+        job = StreamingJob(spark, settings, job_options)
+        starters = job.starters()
+        running = {name: starters[name]() for name in wanted}
+        report(
+            f"{READY}: running {', '.join(running)} on {spark.sparkContext.master}; "
+            f"UI {spark.sparkContext.uiWebUrl}; checkpoints {job_options.checkpoint_dir}"
+        )
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            _supervise(job, running, starters, options.duration_s, report)
+        except KeyboardInterrupt:
+            report("stopping")
+    finally:
+        for query in running.values():
+            query.stop()
+        spark.stop()
+
+
+def _supervise(
+    job: StreamingJob,
+    running: dict[str, StreamingQuery],
+    starters: dict[str, Callable[[], StreamingQuery]],
+    duration: float | None,
+    report: Report,
+) -> None:
+    """Progress lines; restarts a query that stopped on a new schema id, or failed (a few times)."""
+    deadline = time.monotonic() + duration if duration else None
+    restarts = dict.fromkeys(running, 0)
+    last_report = time.monotonic()
+    while deadline is None or time.monotonic() < deadline:
+        if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+            report(progress_line(running))
+            last_report = time.monotonic()
+        for name, query in list(running.items()):
+            failure = query.exception()
+            if failure is None:
+                continue
+            schema_id = job.reload_schema(str(failure))
+            if schema_id is not None:
+                report(
+                    f"query {name}: schema id {schema_id} "
+                    + ("registered since the start: restarting to decode it" if schema_id in job.writers.by_id
+                       else "is no version of the subject: restarting; its records go to the DLQ")
+                )  # fmt: skip
+                running[name] = starters[name]()
+                continue
+            # e.g. SPARK-55271 (4.1.1): an NPE in progress metrics after re-running the batch a crash
+            # left uncommitted; the batch itself is committed, so a restart resumes cleanly.
+            if restarts[name] >= MAX_RESTARTS:
+                raise SparkJobError(f"query {name} failed {restarts[name] + 1} times: {failure}")
+            restarts[name] += 1
+            report(f"query {name} failed ({str(failure).splitlines()[0][:200]}); restart {restarts[name]}")
+            running[name] = starters[name]()
+        time.sleep(0.5)
