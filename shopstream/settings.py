@@ -205,6 +205,17 @@ class Settings(BaseSettings):
         """The topic names as SHOPSTREAM_* variables, for child processes."""
         return {f"SHOPSTREAM_{name.upper()}": topic for name, topic in self._topics().items()}
 
+    def as_env(self) -> dict[str, str]:
+        """Every setting as its SHOPSTREAM_* variable: a child process built from these has the same
+        settings as this one (secrets included: the environment is the child's only input)."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            env[f"SHOPSTREAM_{name.upper()}"] = text
+        return env
+
     def _topics(self) -> dict[str, str]:
         return dict(zip(self.topic_fields(), self.all_topics, strict=True))
 

@@ -1,10 +1,10 @@
 """Spark job benchmark: sustained events/s and production-to-enriched latency at fixed producer rates.
 
-Everything runs as users run it, each in its own process: the job (`shopstream spark run`, as the
-pipeline runs it: enrichment and the KPI queries in two Spark applications) and the producer
-(`shopstream produce --rate R`), on fresh topics. Latency of one event = Kafka timestamp
-of its enriched record (when Spark wrote it) - Kafka timestamp of its source record (when the
-producer sent it): both are stamped on this machine's clock.
+Everything runs as users run it, each as a program of the stack's supervisor: the job (`shopstream
+spark run`, as the pipeline runs it: enrichment and the KPI queries in two Spark applications) and
+the producer (`shopstream produce --rate R --duration S` per step), on fresh topics. Latency of one
+event = Kafka timestamp of its enriched record (when Spark wrote it) - Kafka timestamp of its source
+record (when the producer sent it): both are stamped on this machine's clock.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -25,10 +24,12 @@ from typing import Any
 import fastavro
 from confluent_kafka import Consumer
 
-from shopstream.clients.kafka import ensure_topics
+from shopstream.clients.kafka import end_offset_total, ensure_topics
 from shopstream.clients.registry import Registry
 from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
-from shopstream.ops.jobs import KPI_NICE, cli_command, job_processes
+from shopstream.errors import ProcessFailed, Timeout
+from shopstream.ops.jobs import KPI_NICE, Job, spark_jobs
+from shopstream.retry import wait_until
 from shopstream.settings import Settings
 
 
@@ -111,10 +112,11 @@ class LatencyProbe:
 
     def wait_for(self, records: int, timeout_s: float) -> bool:
         """Until ``records`` have been seen in all (the tail of a step is part of its latency)."""
-        deadline = time.monotonic() + timeout_s
-        while self.seen < records and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return self.seen >= records
+        try:
+            wait_until(lambda: self.seen >= records, timeout_s, f"{records:,} enriched records", every_s=0.2)
+        except Timeout:
+            return False
+        return True
 
     def between(self, start_ms: int, end_ms: int) -> list[int]:
         """Latencies of the sampled records produced in [start, end)."""
@@ -154,9 +156,12 @@ def bench_spark(
     ensure_topics(bench)
     _register(bench)
     workdir = workdir or settings.state_dir / "bench" / uuid.uuid4().hex[:8]
-    env = {**os.environ, **bench.topic_env(), **({"SHOPSTREAM_SPARK_MASTER": master} if master else {})}
+    env = {"SHOPSTREAM_SPARK_MASTER": master} if master else {}
     args = ["--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"), "--mode", mode]
-    jobs = job_processes(args, workdir, env, settings.spark_ui_port + 10)[: 2 if kpis else 1]
+    name = f"bench-{workdir.name}"
+    jobs = spark_jobs(bench, args, prefix=name, env=env, logs=workdir, ui_port=settings.spark_ui_port + 10)
+    jobs = jobs[: 2 if kpis else 1]
+    producer: Job | None = None
     probe = LatencyProbe(bench)
     steps: list[Step] = []
     for job in jobs:
@@ -172,19 +177,24 @@ def bench_spark(
     try:
         for rate in rates:
             started_ms = int(time.time() * 1000)
-            command = cli_command("produce", "--rate", str(rate), "--duration", str(step_s))
-            produced = subprocess.run(
-                [*command, "--stats-interval", "1000"], env=env, capture_output=True, text=True, check=True
-            )
-            summary = json.loads(produced.stdout)
+            before = end_offset_total(bench, bench.topic_events)
+            args = ["produce", "--rate", str(rate), "--duration", str(step_s), "--stats-interval", "1000"]
+            producer = Job(bench, f"{name}-producer", args, log=workdir / f"producer-{rate}.log")
+            producer.start()
+            status = producer.wait_exit(step_s + 120)
+            if status != 0:
+                raise ProcessFailed(
+                    f"the producer exited with {status}:\n{producer.tail()}", f"see {producer.log}"
+                )
             ended_ms = int(time.time() * 1000)
-            produced_total += int(summary["acked"])
+            acked = end_offset_total(bench, bench.topic_events) - before  # idempotent: one offset per event
+            produced_total += acked
             complete = probe.wait_for(produced_total, timeout_s=60)
             measured_from = started_ms + int(warmup_s * 1000)
             latencies = probe.between(measured_from, ended_ms)
             step = Step(
                 target_rate=rate,
-                produced=int(summary["acked"]),
+                produced=acked,
                 all_enriched=complete,
                 events_per_s=probe.written(measured_from, ended_ms) / ((ended_ms - measured_from) / 1000),
                 p50_ms=_percentile(latencies, 0.50),
@@ -201,7 +211,9 @@ def bench_spark(
     finally:
         probe.stop()
         for job in jobs:
-            job.stop()
+            job.remove()
+        if producer is not None:
+            producer.remove()
     ok = [s for s in steps if s.all_enriched and s.p95_ms <= 1000 and s.events_per_s >= 0.95 * s.target_rate]
     return {
         "benchmark": "spark",

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from shopstream.clients.kafka import partitions
 from shopstream.errors import ShopstreamError
-from shopstream.ops.jobs import READY
 from shopstream.settings import Settings
 from spark_job.slots import realtime_master
 
@@ -110,7 +109,7 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
         starters = job.starters()
         running = {name: starters[name]() for name in wanted}
         report(
-            f"{READY}: running {', '.join(running)} on {spark.sparkContext.master}; "
+            f"running {', '.join(running)} on {spark.sparkContext.master}; "
             f"UI {spark.sparkContext.uiWebUrl}; checkpoints {job_options.checkpoint_dir}"
         )
         signal.signal(signal.SIGTERM, _interrupt)

@@ -1,110 +1,211 @@
-"""The Spark job as a child process, as the pipeline, the benchmark and the tests run it.
+"""The pipeline's long-running programs (the Spark applications, the producer) under the stack's
+supervisord: one way to start, stop, restart and log a process.
 
-The job gets its own process group: a clean stop signals the Python driver (which stops its
-queries and the JVM), while a crash (SIGKILL) takes the whole group, JVM included, at once.
+Each runs the ``shopstream`` command (``python -m shopstream ...``, this interpreter) with the whole
+settings object in its environment, so the child's settings are the parent's. Readiness is a real
+signal, not a log line: a Spark application is ready when its own UI (on a port its process tree
+listens on) lists it as running; the producer when supervisord has kept it running past its start.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psutil
+import requests
 
-READY = "spark job ready"  # reported by spark_job.run once its queries are started
+from shopstream.errors import ProcessFailed
+from shopstream.retry import NotYet, wait_until
+from shopstream.settings import Settings
+from shopstream.stack.paths import StackPaths
+from shopstream.stack.supervisor import Program, Supervisor
+
+FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN", "NOT_RUNNING"}
+ENRICH, KPIS = "enrich", "kpis"
+KPI_NICE = 19
+SPARK_PORT_RETRIES = 16  # spark.port.maxRetries: a busy UI port makes Spark take one of the next
 
 
-def cli_command(*args: str) -> list[str]:
-    """A `shopstream` command line using this interpreter (no reliance on PATH)."""
+def shopstream_command(*args: str) -> list[str]:
+    """A `shopstream` command line with this interpreter (no reliance on PATH)."""
     return [sys.executable, "-m", "shopstream", *args]
 
 
-class JobProcess:
-    """`shopstream spark run ARGS` in the background, its stderr appended to ``log``."""
+class Job:
+    """One program of the pipeline under the stack's supervisord, logging to ``log``."""
 
     def __init__(
-        self, args: Sequence[str], log: Path, env: Mapping[str, str] | None = None, nice: int = 0
+        self,
+        settings: Settings,
+        name: str,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        log: Path | None = None,
+        nice: int = 0,
+        stop_wait_s: int = 90,
     ) -> None:
+        self.settings = settings.replace(**_fields_of(env or {}))
+        self.name = name
         self.args = list(args)
-        self.log = log
-        self.env = dict(env or {})
-        self.nice = nice
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 180) -> None:
-        """Start and wait until the job says it is ready; fail with the log's tail otherwise."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        self.proc = subprocess.Popen(
-            [
-                *(["nice", "-n", str(self.nice)] if self.nice else []),
-                *cli_command("spark", "run", *self.args),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("ab"),
-            env={**os.environ, **self.env},
-            start_new_session=True,
+        self.supervisor = Supervisor(StackPaths.of(settings))
+        self.log = log or self.supervisor.paths.log(name)
+        command = [*(["nice", "-n", str(nice)] if nice else []), *shopstream_command(*self.args)]
+        self.program = Program(
+            name,
+            command,
+            environment=self.settings.as_env(),
+            directory=settings.state_dir,
+            stop_wait_s=stop_wait_s,
+            log=self.log,
+            stop_as_group=False,  # a clean stop signals the driver, which stops its queries and JVM
         )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with self.log.open("rb") as handle:
-                handle.seek(offset)
-                output = handle.read().decode(errors="replace")
-            if READY in output:
-                return
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop(signal.SIGKILL)
-                raise RuntimeError(f"the Spark job did not start; see {self.log}:\n{output[-3000:]}")
-            time.sleep(0.5)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def start(self, timeout_s: float = 180) -> None:
+        """Start and wait until ready; fail with the log's tail when it exits or is not ready in time."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.supervisor.add(self.program)
+        self.supervisor.start(self.name)
+
+        def ready() -> bool:
+            state = self.supervisor.state(self.name)
+            if state in FAILED_STATES:
+                raise ProcessFailed(f"{self.name} exited ({state}):\n{self.tail()}", f"see {self.log}")
+            return self.ready()
+
+        try:
+            wait_until(ready, timeout_s, f"{self.name} ready", hint=f"see {self.log}")
+        except Exception:
+            self.stop(kill=True)
+            raise
+
+    def ready(self) -> bool:
+        return self.running()
 
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.supervisor.state(self.name) == "RUNNING"
 
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 90) -> None:
-        """SIGTERM/SIGINT: the job's clean stop (SIGKILL after ``timeout_s``). SIGKILL: a crash."""
-        if self.proc is None:
+    @property
+    def pid(self) -> int | None:
+        return self.supervisor.pid(self.name)
+
+    def stop(self, kill: bool = False) -> None:
+        """A clean stop (SIGTERM, SIGKILL after the stop wait), or with ``kill`` a crash: SIGKILL to
+        the whole process group (the JVM too). Returns when nothing of it is left."""
+        pid = self.pid
+        if pid is None:
             return
-        try:
-            group = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            group = []
-        with contextlib.suppress(ProcessLookupError):
-            if sig == signal.SIGKILL:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            else:
-                self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        psutil.wait_procs(group, timeout=30)  # the JVM too: nothing may still hold the checkpoint
-        self.proc = None
+        if kill:
+            os.killpg(pid, signal.SIGKILL)
+            wait_until(lambda: not self.running(), 30, f"{self.name} killed", every_s=0.2)
+        else:
+            self.supervisor.stop(self.name)
+        wait_until(lambda: not _group_alive(pid), 60, f"{self.name}'s processes gone", every_s=0.2)
+
+    def wait_exit(self, timeout_s: float) -> int:
+        """Until the program has exited by itself; its exit status (0: success)."""
+
+        def exited() -> int | None:
+            info = self.supervisor.info(self.name)
+            return int(info["exitstatus"]) if info["statename"] in ("EXITED", "FATAL", "STOPPED") else None
+
+        return wait_until(exited, timeout_s, f"{self.name} finished", hint=f"see {self.log}")
+
+    def remove(self) -> None:
+        """Stop it and take it out of the supervisor (the log stays)."""
+        self.stop()
+        self.supervisor.remove(self.name)
+
+    def tail(self, lines: int = 40) -> str:
+        if not self.log.exists():
+            return f"(no log at {self.log})"
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-ENRICH, KPIS = "enrich", "kpis"
-KPI_NICE = 19
+class SparkJob(Job):
+    """`shopstream spark run ARGS` as a program: ready once its own Spark UI lists it running."""
+
+    def ready(self) -> bool:
+        pid = self.pid
+        if pid is None:
+            return False
+        first = self.settings.spark_ui_port
+        for port in sorted(p for p in _listening_ports(pid) if first <= p <= first + SPARK_PORT_RETRIES):
+            try:
+                apps = requests.get(f"http://127.0.0.1:{port}/api/v1/applications", timeout=2).json()
+            except (requests.RequestException, ValueError):
+                continue
+            if any(not attempt.get("completed") for app in apps for attempt in app.get("attempts", [])):
+                return True
+        raise NotYet(f"no Spark UI of pid {pid} lists a running application yet")
 
 
-def job_processes(
-    args: Sequence[str], logs: Path, env: Mapping[str, str] | None = None, ui_port: int = 4040
-) -> list[JobProcess]:
+def spark_jobs(
+    settings: Settings,
+    args: Sequence[str],
+    *,
+    prefix: str = "spark",
+    env: Mapping[str, str] | None = None,
+    logs: Path | None = None,
+    ui_port: int | None = None,
+) -> list[SparkJob]:
     """The job as two Spark applications: enrichment (latency-bound) and the KPI queries
     (throughput-bound, niced), so that KPI batches never take the CPU from records in flight."""
+    port = ui_port or settings.spark_ui_port
     base = dict(env or {})
+
+    def log(query: str) -> Path | None:
+        return logs / f"{prefix}-{query}.log" if logs else None
+
     return [
-        JobProcess([*args, "--queries", ENRICH], logs / "spark-enrich.log", base),
-        JobProcess(
-            [*args, "--queries", KPIS],
-            logs / "spark-kpis.log",
-            {**base, "SHOPSTREAM_SPARK_UI_PORT": str(ui_port + 1)},
+        SparkJob(
+            settings,
+            f"{prefix}-{ENRICH}",
+            ["spark", "run", *args, "--queries", ENRICH],
+            env={**base, "SHOPSTREAM_SPARK_UI_PORT": str(port)},
+            log=log(ENRICH),
+        ),
+        SparkJob(
+            settings,
+            f"{prefix}-{KPIS}",
+            ["spark", "run", *args, "--queries", KPIS],
+            env={**base, "SHOPSTREAM_SPARK_UI_PORT": str(port + 1)},
+            log=log(KPIS),
             nice=KPI_NICE,
         ),
     ]
+
+
+def _fields_of(env: Mapping[str, str]) -> dict[str, str]:
+    """SHOPSTREAM_* variables as settings fields (``replace`` validates them)."""
+    return {name.removeprefix("SHOPSTREAM_").lower(): value for name, value in env.items()}
+
+
+def _listening_ports(pid: int) -> set[int]:
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return set()
+    ports = set()
+    for process in tree:
+        try:
+            ports |= {c.laddr.port for c in process.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+        except psutil.Error:
+            continue
+    return ports
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,22 +1,21 @@
 """The main job: the pipeline on the local stack, step by step, until Ctrl-C.
 
-stack up -> contracts registered -> demographics loaded -> connectors deployed -> Spark job and
-producer started as their own processes -> the live view of every stage and the KPIs
-(scripts/live_view.py). Ctrl-C stops the producer and the job cleanly (checkpoints kept) and leaves
-the stack up (`shopstream stack down`).
+stack up -> contracts registered -> demographics loaded -> connectors deployed (function calls) ->
+Spark job and producer started as programs of the stack's supervisor (shopstream/ops/jobs.py) ->
+the live view of every stage and the KPIs (shopstream/ops/live_view.py). Ctrl-C stops the producer
+and the job cleanly (checkpoints kept) and leaves the stack up (`shopstream stack down`).
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 
 from shopstream.clients.connect import ConnectClient
+from shopstream.errors import ProcessFailed
 from shopstream.ops import demographics, schemas
 from shopstream.ops.connectors import deploy, load_specs
-from shopstream.ops.jobs import cli_command, job_processes
+from shopstream.ops.jobs import Job, spark_jobs
 from shopstream.ops.live_view import watch
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
@@ -40,35 +39,29 @@ def prepare(settings: Settings, report: Report) -> None:
 
 
 def run_pipeline(settings: Settings, rate: float, duration: float | None, report: Report) -> None:
+    """Prepare, start the Spark job and the producer under the stack's supervisor, then the live view
+    until Ctrl-C (or ``duration``); the producer and the job are stopped, the stack stays up."""
     prepare(settings, report)
-    logs = settings.state_dir / "logs"
-    jobs = job_processes([], logs, ui_port=settings.spark_ui_port)
-    producer: subprocess.Popen[bytes] | None = None
+    jobs = spark_jobs(settings, [])
+    producer = Job(settings, "producer", ["produce", "--rate", str(rate)])
     started = time.monotonic()
     try:
         for job in jobs:
             report(f"[spark] {' '.join(job.args)}: starting, log {job.log}")
             job.start()
-        report(f"[producer] {rate:,.0f} events/s, log {logs / 'producer.log'}")
-        producer = subprocess.Popen(
-            cli_command("produce", "--rate", str(rate)),
-            stdout=subprocess.DEVNULL,
-            stderr=(logs / "producer.log").open("wb"),
-            start_new_session=True,  # Ctrl-C reaches this process only; it stops the children in order
-        )
+        report(f"[producer] {rate:,.0f} events/s, log {producer.log}")
+        producer.start()
 
         def keep_going() -> bool:
-            for job in jobs:
+            for job in [*jobs, producer]:
                 if not job.running():
-                    raise RuntimeError(f"the Spark job exited; see {job.log}")
+                    raise ProcessFailed(f"{job.name} exited", f"see {job.log}")
             return duration is None or time.monotonic() - started < duration
 
         watch(settings, keep_going, subtitle=f"producer {rate:,.0f} events/s  (Ctrl-C stops)")
     except KeyboardInterrupt:
         report("stopping producer and Spark job (the stack stays up: `shopstream stack down`)")
     finally:
-        if producer is not None and producer.poll() is None:
-            producer.send_signal(signal.SIGINT)  # flushes and prints its summary
-            producer.wait(timeout=60)
+        producer.remove()  # SIGTERM: it flushes and logs its summary
         for job in jobs:
-            job.stop(signal.SIGINT)
+            job.remove()

@@ -3,6 +3,11 @@
 `stack up` writes ``supervisord.conf`` into the state dir, starts one supervisord daemon bound to a
 unix socket there, and starts programs through its XML-RPC API. Processes therefore outlive the
 command that started them, and `down` stops exactly the processes this supervisord owns.
+
+The same supervisord runs the pipeline's own long-running programs (the Spark applications, the
+producer): ``add`` writes one program file under ``programs/`` (included by the main config) and
+adds its group after a config reread; ``remove`` takes it away again. One way to start, stop,
+restart and log a process.
 """
 
 from __future__ import annotations
@@ -33,11 +38,45 @@ class Program:
     environment: Mapping[str, str] = field(default_factory=dict)
     directory: Path | None = None
     stop_wait_s: int = 60
+    log: Path | None = None  # default: <state>/logs/<name>.log
+    # the stop signal to the whole process group, or to the program alone (which then stops its
+    # children itself, as the Spark driver stops its JVM); the final SIGKILL always takes the group
+    stop_as_group: bool = True
 
 
 def _escape(value: str) -> str:
     """supervisord's config is an INI file with %(...)s interpolation."""
     return value.replace("%", "%%")
+
+
+def render_program(paths: StackPaths, program: Program) -> list[str]:
+    env = ",".join(f'{key}="{value}"' for key, value in program.environment.items())
+    lines = [
+        f"[program:{program.name}]",
+        f"command={_escape(shlex.join(program.command))}",
+        "autostart=false",
+        "autorestart=false",
+        "startsecs=1",
+        "startretries=0",
+        "stopsignal=TERM",
+        f"stopwaitsecs={program.stop_wait_s}",
+        f"stopasgroup={str(program.stop_as_group).lower()}",
+        "killasgroup=true",
+        "redirect_stderr=true",
+        f"stdout_logfile={program.log or paths.log(program.name)}",
+        "stdout_logfile_maxbytes=50MB",
+        "stdout_logfile_backups=2",
+    ]
+    if env:
+        lines.append(f"environment={_escape(env)}")
+    if program.directory is not None:
+        lines.append(f"directory={program.directory}")
+    return lines
+
+
+def programs_dir(paths: StackPaths) -> Path:
+    """Where ``add`` writes the files of programs that are not stack services."""
+    return paths.state / "programs"
 
 
 def render_config(paths: StackPaths, programs: Sequence[Program]) -> str:
@@ -56,29 +95,11 @@ def render_config(paths: StackPaths, programs: Sequence[Program]) -> str:
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "[supervisorctl]",
         f"serverurl=unix://{sock}",
+        "[include]",
+        f"files={programs_dir(paths)}/*.conf",
     ]
     for program in programs:
-        env = ",".join(f'{key}="{value}"' for key, value in program.environment.items())
-        lines += [
-            f"[program:{program.name}]",
-            f"command={_escape(shlex.join(program.command))}",
-            "autostart=false",
-            "autorestart=false",
-            "startsecs=1",
-            "startretries=0",
-            "stopsignal=TERM",
-            f"stopwaitsecs={program.stop_wait_s}",
-            "stopasgroup=true",
-            "killasgroup=true",
-            "redirect_stderr=true",
-            f"stdout_logfile={paths.log(program.name)}",
-            "stdout_logfile_maxbytes=50MB",
-            "stdout_logfile_backups=2",
-        ]
-        if env:
-            lines.append(f"environment={_escape(env)}")
-        if program.directory is not None:
-            lines.append(f"directory={program.directory}")
+        lines += render_program(paths, program)
     return "\n".join(lines) + "\n"
 
 
@@ -127,6 +148,37 @@ class Supervisor:
                 self._rpc.addProcessGroup(name)
         for name in added:
             self._rpc.addProcessGroup(name)
+
+    def add(self, program: Program) -> None:
+        """Make ``program`` one of supervisord's programs (replacing a stopped one of that name)."""
+        if not self.is_running():
+            raise StackError("the stack's supervisord is not running", "run `shopstream stack up`")
+        folder = programs_dir(self.paths)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{program.name}.conf"
+        path.touch(mode=0o600)  # the environment may hold passwords
+        path.write_text("\n".join(render_program(self.paths, program)) + "\n")
+        [[added, changed, _]] = self._rpc.reloadConfig()
+        if program.name in changed:
+            if self.state(program.name) in ("RUNNING", "STARTING", "STOPPING"):
+                raise StackError(f"{program.name} is running", "stop it before changing it")
+            self._rpc.removeProcessGroup(program.name)
+            self._rpc.addProcessGroup(program.name)
+        elif program.name in added:
+            self._rpc.addProcessGroup(program.name)
+        elif self.state(program.name) == "UNKNOWN":
+            raise StackError(
+                f"supervisord does not read {folder} (its config predates program files)",
+                "run `shopstream stack up` once: it rewrites the config and keeps running services",
+            )
+
+    def remove(self, name: str) -> None:
+        """Stop the program and take it out of supervisord (its log stays)."""
+        if self.state(name) in ("RUNNING", "STARTING", "BACKOFF"):
+            self.stop(name)
+        with contextlib.suppress(xmlrpc.client.Fault):
+            self._rpc.removeProcessGroup(name)
+        (programs_dir(self.paths) / f"{name}.conf").unlink(missing_ok=True)
 
     def info(self, name: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._rpc.getProcessInfo(name))

@@ -1,7 +1,9 @@
-"""The Spark job as users run it: `shopstream spark run` in its own process, on isolated topics."""
+"""The Spark job as users run it: `shopstream spark run` as a program of the stack's supervisor, on
+isolated topics."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,7 @@ from typer.testing import CliRunner
 
 from shopstream.cli import app
 from shopstream.ops import demographics
-from shopstream.ops.jobs import JobProcess
+from shopstream.ops.jobs import SparkJob
 from shopstream.settings import Settings
 
 
@@ -29,14 +31,17 @@ REFRESH_S = 5  # demographics refresh; in realtime mode also the checkpoint inte
 
 
 @pytest.fixture
-def job(job_env: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[JobProcess]:
+def job(job_env: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SparkJob]:
     """The job, not started yet; enrichment in realtime mode unless parametrized with "microbatch"."""
     mode = getattr(request, "param", "realtime")
-    process = JobProcess(
-        ["--trigger", "0.5", "--checkpoint-dir", str(tmp_path / "checkpoints"), "--mode", mode],
-        tmp_path / "job.log",
-        {"SHOPSTREAM_SPARK_UI_PORT": "4061", "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": str(REFRESH_S),
-         "SHOPSTREAM_SPARK_KPI_TRIGGER_S": "1"},
+    args = ["--trigger", "0.5", "--checkpoint-dir", str(tmp_path / "checkpoints"), "--mode", mode]
+    process = SparkJob(
+        job_env,
+        f"test-spark-{uuid.uuid4().hex[:8]}",
+        ["spark", "run", *args],
+        env={"SHOPSTREAM_SPARK_UI_PORT": "4061", "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": str(REFRESH_S),
+             "SHOPSTREAM_SPARK_KPI_TRIGGER_S": "1"},
+        log=tmp_path / "job.log",
     )  # fmt: skip
     yield process
-    process.stop()
+    process.remove()

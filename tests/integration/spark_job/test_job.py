@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from producer.traffic import TrafficConfig, TrafficModel
 from shopstream.clients.registry import Registry, avro_deserializer
 from shopstream.contracts import EVENT_SCHEMA_FILES, age_bands, load_schema
 from shopstream.ops import demographics
-from shopstream.ops.jobs import JobProcess
+from shopstream.ops.jobs import SparkJob
 from shopstream.settings import Settings
 from tests.integration.conftest import ReadTopic
 from tests.integration.spark_job.conftest import REFRESH_S
@@ -139,7 +138,7 @@ def _wait_for_kpis(settings: Settings, read_topic: ReadTopic, expected: dict[Any
 
 @pytest.mark.parametrize("job", ["realtime", "microbatch"], indirect=True)
 def test_known_events_give_exact_enriched_dlq_and_kpi_records(
-    job_env: Settings, job: JobProcess, read_topic: ReadTopic
+    job_env: Settings, job: SparkJob, read_topic: ReadTopic
 ) -> None:
     settings = job_env
     # users up to 120,000: ids above 100,000 have no demographics and must be kept, unenriched
@@ -204,7 +203,7 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
 
 
 def test_a_demographic_update_reaches_later_events(
-    job_env: Settings, job: JobProcess, read_topic: ReadTopic
+    job_env: Settings, job: SparkJob, read_topic: ReadTopic
 ) -> None:
     settings = job_env
     job.start()
@@ -220,14 +219,14 @@ def test_a_demographic_update_reaches_later_events(
 
 
 def test_a_killed_job_restarts_from_its_checkpoint_and_loses_nothing(
-    job_env: Settings, job: JobProcess, read_topic: ReadTopic
+    job_env: Settings, job: SparkJob, read_topic: ReadTopic
 ) -> None:
     settings = job_env
     events = TrafficModel(TrafficConfig(seed=31, events_per_second=2_000)).take(6_000)
     job.start()
     sender = EventSender(settings)
     run(sender, iter(events[:3_000]), RunLimits(rate=2_000, count=3_000), report=lambda _l: None)
-    job.stop(signal.SIGKILL)  # a crash: no clean shutdown
+    job.stop(kill=True)  # a crash: SIGKILL to the driver and its JVM, no clean shutdown
     run(sender, iter(events[3_000:]), RunLimits(rate=2_000, count=3_000), report=lambda _l: None)
     job.start()
 
@@ -239,7 +238,7 @@ def test_a_killed_job_restarts_from_its_checkpoint_and_loses_nothing(
 
 
 def test_a_schema_version_registered_while_running_is_decoded_not_dead_lettered(
-    job_env: Settings, job: JobProcess, read_topic: ReadTopic
+    job_env: Settings, job: SparkJob, read_topic: ReadTopic
 ) -> None:
     """Real-time Mode fixes the writer schemas of a run: a new id stops the query, which restarts
     with it. Nothing of the new version may land in the DLQ."""

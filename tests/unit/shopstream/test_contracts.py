@@ -9,7 +9,20 @@ from typing import Any
 import fastavro
 import pytest
 
-from shopstream.contracts import CONTRACTS, EVENT_SCHEMA_FILES, Topic, avro_dir, load_schema
+from shopstream.contracts import (
+    CONTRACTS,
+    EVENT_SCHEMA_FILES,
+    Measurement,
+    Topic,
+    age_bands,
+    avro_dir,
+    field_names,
+    kpi_campaign,
+    kpi_segment,
+    load_schema,
+    measurements,
+)
+from shopstream.settings import Settings
 
 SCHEMA_FILES = sorted(avro_dir().glob("*.avsc"))
 
@@ -62,3 +75,68 @@ def test_load_schema_normalises_whitespace() -> None:
     assert text == json.dumps(
         json.loads((avro_dir() / "kpi_campaign.avsc").read_text()), separators=(",", ":")
     )
+
+
+def test_every_topic_setting_has_a_typed_accessor() -> None:
+    settings = Settings().with_topic_prefix("x")
+    assert sorted(t.name_in(settings) for t in Topic) == sorted(settings.all_topics)
+    assert Topic.EVENTS.name_in(settings) == settings.topic_events == "x.shop.events"
+    assert CONTRACTS[0].subject(settings) == "x.shop.events-value"
+
+
+def test_kpi_measurements_are_read_from_the_kpi_schemas() -> None:
+    assert kpi_campaign() == Measurement(
+        "kpi_campaign",
+        tags=("campaign_id",),
+        integer_fields=(
+            "views",
+            "clicks",
+            "add_to_carts",
+            "purchases",
+            "revenue_cents",
+            "units",
+            "active_users",
+        ),
+        float_fields=("conversion_rate", "avg_order_value_cents"),
+    )
+    assert kpi_segment() == Measurement(
+        "kpi_segment",
+        tags=("gender", "age_band", "state"),
+        integer_fields=("revenue_cents", "purchases", "users"),
+    )
+    assert set(measurements()) == {"kpi_campaign", "kpi_segment", "pipeline_stage"}
+    assert field_names("kpi_segment.avsc")[:3] == kpi_segment().tags
+
+
+def test_age_bands_are_read_from_the_enriched_events_doc() -> None:
+    bands = age_bands()
+    assert bands.bands == (
+        (18, 24, "18-24"),
+        (25, 34, "25-34"),
+        (35, 44, "35-44"),
+        (45, 54, "45-54"),
+        (55, 64, "55-64"),
+    )
+    assert bands.oldest == (65, "65+")
+    assert [bands.of(age) for age in (17, 18, 24, 25, 64, 65, 90)] == [
+        None,
+        "18-24",
+        "18-24",
+        "25-34",
+        "55-64",
+        "65+",
+        "65+",
+    ]
+
+
+def test_kpi_records_read_every_dimension_and_count_of_their_measurement() -> None:
+    from dataclasses import fields
+
+    from shopstream.ops.kpis import CampaignKpi, SegmentKpi
+
+    for record, measurement in ((CampaignKpi, kpi_campaign()), (SegmentKpi, kpi_segment())):
+        names = [f.name for f in fields(record)]
+        assert [n for n in names if n in measurement.tags] == list(measurement.tags)
+        assert set(names) - {"window_start_ms", "window_end_ms"} <= set(measurement.fields) | set(
+            measurement.tags
+        )

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from shopstream.cli import app
+from shopstream.errors import SettingsError
 from shopstream.resources import project_dir
 from shopstream.settings import Settings
 
@@ -97,3 +98,34 @@ def test_env_example_documents_every_setting() -> None:
 
 def test_every_setting_has_a_description() -> None:
     assert [name for name, f in Settings.model_fields.items() if not f.description] == []
+
+
+def test_settings_are_frozen_and_changed_copies_are_validated(clean_env: Path) -> None:
+    s = Settings()
+    with pytest.raises(ValidationError, match="frozen"):
+        s.mysql_port = 3307  # type: ignore[misc]
+    moved = s.replace(mysql_port="3307", connect_url="http://connect.example:18083/")
+    assert (moved.mysql_port, moved.connect_port, moved.connect_url) == (
+        3307,
+        18083,
+        "http://connect.example:18083",
+    )
+    with pytest.raises(SettingsError, match="SHOPSTREAM_MYSQL_PORT"):
+        s.replace(mysql_port=70000)
+    with pytest.raises(SettingsError, match="SHOPSTREAM_TOPIC_EVENTS"):
+        s.with_topic_prefix("bad\x00prefix").replace(topic_events=None)
+    prefixed = s.with_topic_prefix("t1")
+    assert prefixed.all_topics == [f"t1.{topic}" for topic in s.all_topics]
+    assert prefixed.topic_env()["SHOPSTREAM_TOPIC_EVENTS"] == "t1.shop.events"
+
+
+def test_a_child_built_from_as_env_has_the_same_settings(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = Settings().with_topic_prefix("child").replace(mysql_password="pw,with%chars", spark_ui_port=4999)
+    env = parent.as_env()
+    assert env["SHOPSTREAM_MYSQL_PASSWORD"] == "pw,with%chars"
+    assert set(env) <= {f"SHOPSTREAM_{name.upper()}" for name in Settings.model_fields}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == parent

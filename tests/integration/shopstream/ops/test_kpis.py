@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from typer.testing import CliRunner
@@ -52,8 +52,10 @@ class KpiWriter:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        registry = SchemaRegistryClient({"url": settings.schema_registry_url})
-        conf = {"auto.register.schemas": False}
+        # a client timeout and TopicNameStrategy said explicitly: confluent-kafka's default first asks
+        # an /associations API that Apicurio lacks, and a call without a timeout can hang forever
+        registry = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
+        conf = {"auto.register.schemas": False, "subject.name.strategy": topic_subject_name_strategy}
         self.serializers = {
             settings.topic_kpi_campaign: AvroSerializer(
                 registry, load_schema("kpi_campaign.avsc"), conf=conf

@@ -18,7 +18,7 @@ from producer.traffic import TrafficConfig, TrafficModel
 from shopstream.cli import app
 from shopstream.clients.influx import InfluxClient
 from shopstream.ops import demographics
-from shopstream.ops.jobs import JobProcess
+from shopstream.ops.jobs import SparkJob
 from shopstream.ops.monitor import Monitor, Snapshot, Telemetry
 from shopstream.settings import Settings
 from tests.integration.shopstream.ops.conftest import commit, free_port, produce
@@ -148,10 +148,12 @@ def test_spark_lag_comes_from_the_job_checkpoint(
     # another HTTP service holds the configured UI port: Spark moves its UI to a next port
     taken = ThreadingHTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
     threading.Thread(target=taken.serve_forever, daemon=True).start()
-    job = JobProcess(
-        ["--checkpoint-dir", str(checkpoints), "--queries", "enrich", "--trigger", "0.5"],
-        tmp_path / "job.log",
-        {"SHOPSTREAM_SPARK_UI_PORT": str(port), "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": "5"},
+    job = SparkJob(
+        settings,
+        f"test-monitor-{port}",
+        ["spark", "run", "--checkpoint-dir", str(checkpoints), "--queries", "enrich", "--trigger", "0.5"],
+        env={"SHOPSTREAM_SPARK_UI_PORT": str(port), "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": "5"},
+        log=tmp_path / "job.log",
     )
     monitor = Monitor(settings.model_copy(update={"spark_ui_port": port}), checkpoints, rate_window_s=0)
     job.start()
@@ -181,7 +183,7 @@ def test_spark_lag_comes_from_the_job_checkpoint(
         assert checks[("consumer", "spark:enrich")]["data"]["lag"] == 0
         assert checks[("consumer", "spark:enrich")]["data"]["consumed"] == 300
     finally:
-        job.stop()
+        job.remove()
         taken.shutdown()
         taken.server_close()
 

@@ -82,7 +82,7 @@ def test_avro_round_trip_through_the_registry(
 
 
 def test_registry_keeps_a_schema_across_stack_down_and_up(stack: Stack, settings: Settings) -> None:
-    registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+    registry = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
     subject = f"test.persist.{uuid.uuid4().hex[:8]}-value"
 
     schema_id = registry.register_schema(subject, Schema(PROBE_SCHEMA, "AVRO"))
@@ -93,7 +93,7 @@ def test_registry_keeps_a_schema_across_stack_down_and_up(stack: Stack, settings
         requests.get(f"{settings.schema_registry_url}/subjects", timeout=2)
     stack.up()
 
-    fresh = SchemaRegistryClient({"url": settings.schema_registry_url})
+    fresh = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
     latest = fresh.get_latest_version(subject)
     assert (latest.schema_id, latest.version) == (schema_id, 1)
     assert "StackProbe" in str(latest.schema.schema_str)

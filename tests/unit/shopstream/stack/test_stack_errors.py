@@ -15,7 +15,7 @@ from shopstream.stack.java import find_jdk, java_major
 from shopstream.stack.paths import StackPaths
 from shopstream.stack.services.base import require_binary
 from shopstream.stack.stack import Stack, port_open
-from shopstream.stack.supervisor import Program, render_config
+from shopstream.stack.supervisor import Program, render_config, render_program
 
 
 @pytest.fixture
@@ -82,3 +82,16 @@ def test_supervisor_config_escapes_percent_and_keeps_programs_manual(tmp_path: P
     assert 'environment=PW="a%%b"' in text
     assert "autostart=false" in text
     assert f"stdout_logfile={tmp_path / 'state' / 'logs' / 'svc.log'}" in text
+
+
+def test_supervisor_config_includes_the_program_files_and_a_job_stops_alone(tmp_path: Path) -> None:
+    paths = StackPaths(tmp_path / "state", tmp_path / "cache")
+    text = render_config(paths, [])
+    assert f"[include]\nfiles={tmp_path / 'state' / 'programs'}/*.conf" in text
+    job = "\n".join(
+        render_program(
+            paths, Program("spark-enrich", ["python"], stop_as_group=False, log=tmp_path / "j.log")
+        )
+    )
+    assert "stopasgroup=false\nkillasgroup=true" in job
+    assert f"stdout_logfile={tmp_path / 'j.log'}" in job
