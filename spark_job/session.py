@@ -39,7 +39,7 @@ def spark_session(
     log4j.write_text(LOG4J2)
     if not jars:
         raise MissingPrerequisite(
-            "Spark connector jars missing: run scripts/setup.sh (or `shopstream fetch`)"
+            "Spark connector jars missing", "run scripts/setup.sh (or `shopstream fetch`)"
         )
     return (
         SparkSession.builder.master(master or settings.spark_master)

@@ -1,7 +1,7 @@
 """The live terminal view of the running pipeline (rich ``Live``), or plain lines when not a TTY.
 
-Each refresh samples the pipeline (scripts/monitor.py), writes the sample to InfluxDB as the
-``pipeline_stage`` telemetry, reads the KPIs (scripts/kpis.py) and renders one frame.
+Each refresh samples the pipeline (shopstream/ops/monitor.py), writes the sample to InfluxDB as the
+``pipeline_stage`` telemetry, reads the KPIs (shopstream/ops/kpis.py) and renders one frame.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 # Sourced (not executed: keep this file non-executable) by the mariadb image's entrypoint on the
 # first start, after it created MARIADB_DATABASE and MARIADB_USER; its docker_process_sql and
 # docker_sql_escape_string_literal functions are in scope. Adds what the local stack's bootstrap
-# (compose/stack/services/mariadb.py) adds: the registry's database for the application user, and
+# (shopstream/stack/services/mariadb.py) adds: the registry's database for the application user, and
 # the CDC user with only the grants Debezium's MariaDB connector needs.
 cdc_password=$(docker_sql_escape_string_literal "${SHOPSTREAM_MYSQL_CDC_PASSWORD:?}")
 docker_process_sql <<SQL

@@ -1,4 +1,4 @@
-"""Fixtures of the scripts/ integration tests: a throwaway InfluxDB database, produced records."""
+"""Fixtures of the shopstream/ops integration tests: a throwaway InfluxDB database, produced records."""
 
 from __future__ import annotations
 
