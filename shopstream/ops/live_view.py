@@ -20,7 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from shopstream.ops.kpis import KpiSource, KpiView, SegmentTotal
-from shopstream.ops.monitor import Monitor, Snapshot, StageSample, Telemetry
+from shopstream.ops.monitor import Monitor, Snapshot, StageSample
+from shopstream.ops.telemetry import Telemetry
 from shopstream.settings import Settings
 
 CURRENCY = "€"  # the shop's single currency is EUR (schemas/avro/shop_event.v2.avsc)

@@ -29,10 +29,9 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from shopstream.clients.connect import ConnectClient
-from shopstream.clients.influx import InfluxClient, line
 from shopstream.clients.kafka import PartitionRange, admin_client, topic_offsets
-from shopstream.contracts import PIPELINE_STAGE, Topic
-from shopstream.errors import ConnectError, InfluxError
+from shopstream.contracts import Topic
+from shopstream.errors import ConnectError
 from shopstream.settings import Settings
 
 
@@ -434,41 +433,3 @@ class Monitor:
             kafka_error=kafka_error,
             connect_error=connect_error,
         )
-
-
-# --- telemetry: the monitor's samples as InfluxDB points ----------------------------------------
-def stage_points(snapshot: Snapshot) -> list[str]:
-    """``pipeline_stage,stage=<name> records=<int>i,rate=<float>,lag=<int>i <ms>`` per existing stage."""
-    time_ms = round(snapshot.at * 1000)
-    return [
-        line(
-            PIPELINE_STAGE.name,
-            {"stage": s.stage},
-            {"records": s.records, "rate": float(s.rate_in), "lag": s.lag},
-            time_ms,
-        )
-        for s in snapshot.stages
-        if s.telemetry and s.exists
-    ]
-
-
-class Telemetry:
-    """Writes every sample to InfluxDB; a failed write is remembered and shown, never raised."""
-
-    def __init__(self, settings: Settings, database: str | None = None) -> None:
-        self.client = InfluxClient(settings, database)
-        self.points = 0
-        self.error: str | None = None
-
-    def write(self, snapshot: Snapshot) -> None:
-        points = stage_points(snapshot)
-        try:
-            self.client.write(points)
-        except InfluxError as exc:
-            self.error = str(exc)
-            return
-        self.points += len(points)
-        self.error = None
-
-    def close(self) -> None:
-        self.client.close()

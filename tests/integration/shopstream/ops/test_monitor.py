@@ -19,7 +19,8 @@ from shopstream.cli import app
 from shopstream.clients.influx import InfluxClient
 from shopstream.ops import demographics
 from shopstream.ops.jobs import SparkJob
-from shopstream.ops.monitor import Monitor, Snapshot, Telemetry
+from shopstream.ops.monitor import Monitor, Snapshot
+from shopstream.ops.telemetry import Telemetry
 from shopstream.settings import Settings
 from tests.integration.shopstream.ops.conftest import commit, free_port, produce
 

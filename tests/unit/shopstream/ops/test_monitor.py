@@ -17,8 +17,8 @@ from shopstream.ops.monitor import (
     read_checkpoint,
     read_checkpoints,
     spark_positions,
-    stage_points,
 )
+from shopstream.ops.telemetry import stage_points
 
 META = json.dumps({"batchWatermarkMs": 0, "batchTimestampMs": 1_795_489_879_193, "conf": {}})
 
