@@ -118,7 +118,7 @@ def fewest_upward(nodes: list[str], edges: dict[str, set[str]]) -> tuple[int, li
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     packages = argv or top_level_packages()
-    graph = grimp.build_graph(*packages, include_external_packages=False)
+    graph = grimp.build_graph(*packages, include_external_packages=False, cache_dir=None)
     modules = sorted(graph.modules)
     module_edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in modules}
     arrows: dict[str, set[str]] = defaultdict(set)
