@@ -6,10 +6,11 @@ register` registers the first, `schemas evolve` the next. The demographics topic
 here: its value schema is derived from the MariaDB table and registered by the CDC connector's
 converter; ``demographics.avsc`` documents those rows.
 
-KPI measurements: one InfluxDB point per KPI record, tags = the record's string dimensions, integer
-fields = its ``long``/``int`` values, float fields = its ``double``/``float`` values, time = window
-start (the timestamps are not fields). Age bands: the enriched event's ``age_band`` doc lists them;
-they are parsed from there, so the Spark job, Grafana's SQL and the tests share one list.
+InfluxDB measurements: what the InfluxDB sink connectors in ``connectors/*.json`` write, read from
+those files (measurement name, tag fields, time field, excluded fields) and typed from the topic's
+Avro contract; the Grafana contract is this, not a second list. Age bands: the enriched event's
+``age_band`` doc lists them; they are parsed from there, so the Spark job, Grafana's SQL and the
+tests share one list.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Topic(StrEnum):
     KPI_CAMPAIGN = "kpi_campaign"
     KPI_SEGMENT = "kpi_segment"
     KPI_DLQ = "kpi_dlq"
+    ENRICHED_DLQ = "enriched_dlq"
     DEMOGRAPHICS = "demographics"
 
     def name_in(self, settings: Settings) -> str:
@@ -47,6 +49,7 @@ class Topic(StrEnum):
             Topic.KPI_CAMPAIGN: settings.topic_kpi_campaign,
             Topic.KPI_SEGMENT: settings.topic_kpi_segment,
             Topic.KPI_DLQ: settings.topic_kpi_dlq,
+            Topic.ENRICHED_DLQ: settings.topic_enriched_dlq,
             Topic.DEMOGRAPHICS: settings.topic_demographics,
         }
         return names[self]
@@ -109,65 +112,126 @@ def contract_for_subject(settings: Settings, subject_name: str) -> Contract | No
 
 
 # --- InfluxDB measurements ------------------------------------------------------------------------
+SINK_CONNECTOR_CLASS = "io.shopstream.connect.influxdb.InfluxDbSinkConnector"
+_SETTING = re.compile(r"^\$\{settings:([a-z_]+)\}$")
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """One InfluxDB measurement: its tags and typed fields."""
+    """One InfluxDB measurement: its tags and typed fields (and, when not the database's default,
+    the setting that names its retention policy)."""
 
     name: str
     tags: tuple[str, ...]
     integer_fields: tuple[str, ...]
     float_fields: tuple[str, ...] = ()
+    string_fields: tuple[str, ...] = ()
+    rp_setting: str | None = None
 
     @property
     def fields(self) -> tuple[str, ...]:
-        return self.integer_fields + self.float_fields
+        return self.integer_fields + self.float_fields + self.string_fields
+
+    def rp(self, settings: Settings) -> str | None:
+        """Its retention policy under these settings (None: the database's default)."""
+        return str(getattr(settings, self.rp_setting)) if self.rp_setting else None
+
+    def qualified(self, settings: Settings) -> str:
+        """The measurement as an InfluxQL FROM clause names it: ``"rp"."name"`` or ``"name"``."""
+        rp = self.rp(settings)
+        return f'"{rp}"."{self.name}"' if rp else f'"{self.name}"'
 
 
-_INTEGER, _FLOAT = {"long", "int"}, {"double", "float"}
+_INFLUX_TYPES = {"long": "integer", "int": "integer", "double": "float", "float": "float", "string": "string"}
 
 
-def measurement_of(name: str, schema_file: str) -> Measurement:
-    """The measurement a KPI record becomes: string fields are tags, numbers are typed fields,
-    timestamps are the point's time."""
-    tags: list[str] = []
-    integers: list[str] = []
-    floats: list[str] = []
-    for f in schema_fields(schema_file):
-        kind = f["type"]
-        if isinstance(kind, dict) and kind.get("logicalType", "").startswith("timestamp"):
-            continue
-        if kind == "string":
-            tags.append(f["name"])
-        elif kind in _INTEGER:
-            integers.append(f["name"])
-        elif kind in _FLOAT:
-            floats.append(f["name"])
-        else:
-            raise ContractError(f"{schema_file}: field {f['name']} of type {kind} has no InfluxDB type")
-    return Measurement(name, tuple(tags), tuple(integers), tuple(floats))
+def _influx_type(avro_type: Any) -> str:
+    """What the sink writes an Avro field as (through the converter's Connect schema): integer,
+    float or string; timestamps are integers (epoch ms); an optional field is its non-null type."""
+    if isinstance(avro_type, list):
+        branches = [k for k in avro_type if k != "null"]
+        if len(branches) != 1:
+            raise ContractError(f"union {avro_type} has no single InfluxDB type")
+        return _influx_type(branches[0])
+    if isinstance(avro_type, dict):
+        return "string" if avro_type.get("type") == "enum" else _influx_type(avro_type["type"])
+    if avro_type not in _INFLUX_TYPES:
+        raise ContractError(f"Avro type {avro_type!r} has no InfluxDB type")
+    return _INFLUX_TYPES[avro_type]
+
+
+def _setting_of(config: dict[str, str], key: str, where: str) -> str:
+    found = _SETTING.match(config.get(key, ""))
+    if found is None:
+        raise ContractError(f"{where}: {key} must be a ${{settings:...}} placeholder for the contract")
+    return found.group(1)
+
+
+def _listed(config: dict[str, str], key: str) -> list[str]:
+    return [name.strip() for name in config.get(key, "").split(",") if name.strip()]
+
+
+def sink_measurement(path: Path) -> Measurement:
+    """The measurement one InfluxDB sink connector file writes: its name, tags, time field and
+    field selection from the connector config, the field types from the topic's Avro contract."""
+    config: dict[str, str] = json.loads(path.read_text())["config"]
+    where = path.name
+    topic_setting = _setting_of(config, "topics", where)
+    contract = next((c for c in CONTRACTS if f"topic_{c.topic.value}" == topic_setting), None)
+    if contract is None:
+        raise ContractError(f"{where}: topics = ${{settings:{topic_setting}}} has no Avro contract")
+    name = config["measurement.name.format"]
+    if "${" in name:
+        raise ContractError(f"{where}: measurement.name.format must be a fixed name for the contract")
+    tags = tuple(_listed(config, "tags.fields"))
+    not_fields = {*tags, config.get("event.time.fieldname", ""), *_listed(config, "fields.exclude")}
+    include = _listed(config, "fields.include")
+    typed: dict[str, list[str]] = {"integer": [], "float": [], "string": []}
+    for f in schema_fields(contract.files[-1]):
+        if f["name"] in tags and _influx_type(f["type"]) != "string":
+            raise ContractError(f"{where}: tag {f['name']} is not a string field of {contract.files[-1]}")
+        if f["name"] not in not_fields and (not include or f["name"] in include):
+            typed[_influx_type(f["type"])].append(f["name"])
+    rp = _setting_of(config, "influxdb.rp", where) if "influxdb.rp" in config else None
+    return Measurement(name, tags, tuple(typed["integer"]), tuple(typed["float"]), tuple(typed["string"]), rp)
 
 
 CAMPAIGN_MEASUREMENT = "kpi_campaign"
 SEGMENT_MEASUREMENT = "kpi_segment"
-# the pipeline's own telemetry (written by the live view): one point per stage and sample
+EVENTS_MEASUREMENT = "shop_events"
+# the pipeline's own telemetry (written by the telemetry sampler): one point per stage and sample
 PIPELINE_STAGE = Measurement(
     "pipeline_stage", tags=("stage",), integer_fields=("records", "lag"), float_fields=("rate",)
 )
 
 
 @cache
+def sink_measurements() -> dict[str, Measurement]:
+    """What the InfluxDB sink connectors in ``connectors/`` write, by measurement name."""
+    found: dict[str, Measurement] = {}
+    for path in sorted(project_file("connectors").glob("*.json")):
+        if json.loads(path.read_text())["config"].get("connector.class") == SINK_CONNECTOR_CLASS:
+            measurement = sink_measurement(path)
+            found[measurement.name] = measurement
+    return found
+
+
 def kpi_campaign() -> Measurement:
-    return measurement_of(CAMPAIGN_MEASUREMENT, KPI_SCHEMA_FILES[Topic.KPI_CAMPAIGN])
+    return sink_measurements()[CAMPAIGN_MEASUREMENT]
 
 
-@cache
 def kpi_segment() -> Measurement:
-    return measurement_of(SEGMENT_MEASUREMENT, KPI_SCHEMA_FILES[Topic.KPI_SEGMENT])
+    return sink_measurements()[SEGMENT_MEASUREMENT]
+
+
+def shop_events() -> Measurement:
+    return sink_measurements()[EVENTS_MEASUREMENT]
 
 
 def measurements() -> dict[str, Measurement]:
-    """The InfluxDB measurement contract (grafana/README.md), by name."""
-    return {m.name: m for m in (kpi_campaign(), kpi_segment(), PIPELINE_STAGE)}
+    """The InfluxDB measurement contract (grafana/README.md), by name: what the sink connectors
+    write plus the pipeline's telemetry."""
+    return {**sink_measurements(), PIPELINE_STAGE.name: PIPELINE_STAGE}
 
 
 # --- age bands ------------------------------------------------------------------------------------

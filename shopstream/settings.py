@@ -24,6 +24,13 @@ from shopstream.resources import find_project_dir
 HOME = find_project_dir() or Path.cwd()
 
 
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
 def _port_of(url: str) -> int:
     parts = urlsplit(url)
     return parts.port or (443 if parts.scheme == "https" else 80)
@@ -55,6 +62,11 @@ class Settings(BaseSettings):
     )
     # --- Kafka Connect -------------------------------------------------------------------------
     connect_url: str = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
+    connect_jolokia_url: str = Field(
+        "http://127.0.0.1:8778/jolokia",
+        description="Jolokia endpoint of the Connect worker's JVM: its JMX metrics, the InfluxDB sink's "
+        "among them (empty = none; the monitor then shows no sink metrics).",
+    )
     # --- MariaDB / MySQL -----------------------------------------------------------------------
     mysql_host: str = Field("127.0.0.1", description="MariaDB/MySQL host.")
     mysql_port: int = Field(3306, ge=1, le=65535, description="MariaDB/MySQL port.")
@@ -76,6 +88,12 @@ class Settings(BaseSettings):
     influxdb_password: SecretStr = Field(
         SecretStr("shopstream-influx-local"), description="InfluxDB user's password."
     )
+    influxdb_events_rp: str = Field(
+        "events_7d", description="Retention policy of the per-event measurement (created by the sink)."
+    )
+    influxdb_events_rp_duration: str = Field(
+        "7d", description="How long per-event points are kept (InfluxQL duration, at least 1h)."
+    )
     # --- Topics --------------------------------------------------------------------------------
     topic_events: str = Field("shop.events", description="Raw click/purchase events (Avro).")
     topic_enriched: str = Field("shop.events.enriched", description="Events joined with demographics.")
@@ -83,7 +101,12 @@ class Settings(BaseSettings):
     topic_kpi_segment: str = Field("shop.kpi.segment", description="Windowed KPIs per demographic segment.")
     topic_demographics: str = Field("shop.demographics", description="Demographics from the CDC source.")
     topic_events_dlq: str = Field("shop.events.dlq", description="Dead letters of event decoding.")
-    topic_kpi_dlq: str = Field("shop.kpi.dlq", description="Dead letters of the InfluxDB sink.")
+    topic_kpi_dlq: str = Field(
+        "shop.kpi.dlq", description="Dead letters of the InfluxDB sink's KPI connectors."
+    )
+    topic_enriched_dlq: str = Field(
+        "shop.events.enriched.dlq", description="Dead letters of the InfluxDB sink's event connector."
+    )
     topic_partitions: int = Field(3, ge=1, description="Partitions of the topics shopstream creates.")
     # --- Local stack ---------------------------------------------------------------------------
     state_dir: Path = Field(
@@ -147,10 +170,12 @@ class Settings(BaseSettings):
     @field_validator("schema_registry_url", "connect_url", "influxdb_url")
     @classmethod
     def _is_http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL, got {value!r}")
-        return value.rstrip("/")
+        return _http_url(value)
+
+    @field_validator("connect_jolokia_url")
+    @classmethod
+    def _empty_or_http_url(cls, value: str) -> str:
+        return _http_url(value) if value else value
 
     @field_validator("state_dir", "cache_dir")
     @classmethod
@@ -175,6 +200,10 @@ class Settings(BaseSettings):
     @property
     def connect_port(self) -> int:
         return _port_of(self.connect_url)
+
+    @property
+    def connect_jolokia_port(self) -> int | None:
+        return _port_of(self.connect_jolokia_url) if self.connect_jolokia_url else None
 
     @property
     def influxdb_port(self) -> int:

@@ -70,12 +70,14 @@ def _entry(ctx: typer.Context) -> None:
 
 @app.command()
 def fetch(ctx: typer.Context) -> None:
-    """Download the stack's JVM artefacts from Maven Central into the cache (skips what is there)."""
-    from shopstream.stack.artifacts import ensure_artifacts
+    """Download the stack's JVM artefacts from Maven Central into the cache (skips what is there),
+    and build the InfluxDB sink connector with its tests when its sources changed."""
+    from shopstream.stack.artifacts import ensure_artifacts, ensure_sink_plugin
     from shopstream.stack.paths import StackPaths
 
     artifacts = ensure_artifacts(StackPaths.of(settings_of(ctx)))
     err.print(f"artefacts in {artifacts.root}")
+    err.print(f"InfluxDB sink connector plugin in {ensure_sink_plugin(err)}")
 
 
 @app.command()

@@ -33,7 +33,7 @@ KPI_MIN_INTERVAL = "1m"  # = the Spark job's default window: one bucket never sp
 DASHBOARD_TAG = "shopstream"
 # the pipeline_stage telemetry's stages: every topic but the demographics changelog
 STAGES = tuple(t.value for t in Topic if t is not Topic.DEMOGRAPHICS)
-DLQ_STAGES = (Topic.EVENTS_DLQ.value, Topic.KPI_DLQ.value)
+DLQ_STAGES = (Topic.EVENTS_DLQ.value, Topic.KPI_DLQ.value, Topic.ENRICHED_DLQ.value)
 
 
 def grafana_dir() -> Path:

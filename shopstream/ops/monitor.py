@@ -54,6 +54,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(Topic.KPI_CAMPAIGN, "kpi.campaign"),
     Stage(Topic.KPI_SEGMENT, "kpi.segment"),
     Stage(Topic.KPI_DLQ, "kpi DLQ", dlq=True),
+    Stage(Topic.ENRICHED_DLQ, "enriched DLQ", dlq=True),
     Stage(Topic.DEMOGRAPHICS, "demographics", telemetry=False),
 )
 

@@ -1,6 +1,8 @@
-"""The stack's JVM artefacts: fetched from Maven Central by the project's pom, cached outside git.
+"""The stack's JVM artefacts: fetched from Maven Central by the project's pom, cached outside git;
+and shopstream's own InfluxDB sink connector, built from ``connectors/influxdb-sink`` by Maven.
 
-The versions live once, in ``compose/maven/pom.xml``; this module reads them from there.
+The versions live once, in ``compose/maven/pom.xml``; this module reads them from there. The sink is
+rebuilt (with its JUnit tests) whenever its sources change.
 """
 
 from __future__ import annotations
@@ -65,21 +67,34 @@ class Artifacts:
 
     @property
     def connect_plugins(self) -> dict[str, Path]:
-        """Plugin name -> its folder (one folder per plugin, as `plugin.path` wants)."""
+        """Plugin name -> its folder (one folder per plugin, as `plugin.path` wants); the InfluxDB
+        sink's is the output of its own build (:func:`ensure_sink_plugin`)."""
         plugins = self.root / "connect-plugins"
         return {
             "apicurio-converter": plugins
             / f"apicurio-converter-{self.versions['apicurio.converter.version']}",
             "debezium-mariadb": plugins / "debezium-connector-mariadb",
+            SINK_PLUGIN: sink_plugin_dir(),
         }
+
+    @property
+    def jolokia_agent(self) -> Path:
+        """The Jolokia JVM agent: Connect's JMX metrics (the sink's among them) over HTTP."""
+        version = self.versions["jolokia.version"]
+        return self.root / f"jolokia-{version}" / f"jolokia-agent-jvm-{version}-javaagent.jar"
 
     @property
     def spark_jars(self) -> list[Path]:
         """Jars for the PySpark session's ``spark.jars`` (Kafka, Avro, MariaDB JDBC)."""
         return sorted((self.root / f"spark-jars-{self.versions['spark.version']}").glob("*.jar"))
 
+    def fetched(self) -> list[Path]:
+        """What Maven copies into the cache (the sink plugin is built, not fetched)."""
+        plugins = [path for name, path in self.connect_plugins.items() if name != SINK_PLUGIN]
+        return [self.kafka_libs, self.registry_jar, self.jolokia_agent, *plugins]
+
     def missing(self) -> list[Path]:
-        wanted = [self.kafka_libs, self.registry_jar, *self.connect_plugins.values()]
+        wanted = self.fetched()
         if not self.spark_jars:
             wanted.append(self.root / f"spark-jars-{self.versions['spark.version']}")
         return [path for path in wanted if not path.exists()]
@@ -102,6 +117,12 @@ def ensure_artifacts(paths: StackPaths, console: Console | None = None) -> Artif
     stamp = _stamp(paths.artifacts)
     if not artifacts.missing() and stamp.exists() and stamp.read_text() == _pom_digest():
         return artifacts
+    # folders Maven copies jars into are emptied first: a version bump must not leave the old jar
+    # beside the new one on a class path
+    for folder in (artifacts.kafka_libs, artifacts.connect_plugins["apicurio-converter"]):
+        shutil.rmtree(folder, ignore_errors=True)
+    for folder in artifacts.root.glob("spark-jars-*"):
+        shutil.rmtree(folder, ignore_errors=True)
     _run_maven(paths.artifacts, console or Console(stderr=True, soft_wrap=True))
     still_missing = artifacts.missing()
     if still_missing:
@@ -110,10 +131,15 @@ def ensure_artifacts(paths: StackPaths, console: Console | None = None) -> Artif
     return artifacts
 
 
-def _run_maven(target: Path, console: Console) -> None:
+def _mvn() -> str:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise MissingPrerequisite("mvn not found", "run scripts/setup.sh, or as root: apt-get install maven")
+    return mvn
+
+
+def _run_maven(target: Path, console: Console) -> None:
+    mvn = _mvn()
     target.mkdir(parents=True, exist_ok=True)
     cmd = [
         mvn,
@@ -147,3 +173,61 @@ def _run_maven(target: Path, console: Console) -> None:
                 "is Maven Central reachable?",
             )
     console.print(f"[green]Artefacts ready[/] in {target} ({files} files downloaded, {size / 1e6:.1f} MB)")
+
+
+# --- shopstream's InfluxDB sink connector ----------------------------------------------------------
+SINK_PLUGIN = "shopstream-influxdb-sink"
+_SINK_STAMP = ".shopstream-build-sha256"
+_SHOWN = re.compile(r"Tests run:|BUILD|ERROR|FAIL|Building jar")
+
+
+def sink_module() -> Path:
+    """``connectors/influxdb-sink``: the connector's Maven module."""
+    return project_file("connectors", "influxdb-sink")
+
+
+def sink_plugin_dir() -> Path:
+    """The plugin folder its build writes (one jar, nothing the worker already has)."""
+    return sink_module() / "target" / "plugin" / SINK_PLUGIN
+
+
+def sink_sources_digest() -> str:
+    """Digest of what the plugin is built from: the pom and every file under src/."""
+    module = sink_module()
+    digest = hashlib.sha256()
+    for path in sorted([module / "pom.xml", *(p for p in (module / "src").rglob("*") if p.is_file())]):
+        digest.update(str(path.relative_to(module)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_sink_plugin(console: Console | None = None) -> Path:
+    """Build the sink (``mvn -B package``: compile, JUnit tests, plugin folder) unless the plugin
+    folder was built from the current sources; return the folder."""
+    console = console or Console(stderr=True, soft_wrap=True)
+    plugin, digest = sink_plugin_dir(), sink_sources_digest()
+    stamp = plugin.parent / _SINK_STAMP
+    if stamp.exists() and stamp.read_text() == digest and any(plugin.glob("*.jar")):
+        return plugin
+    module = sink_module()
+    settings_xml, pom = str(maven_dir() / "settings.xml"), str(module / "pom.xml")
+    cmd = [_mvn(), "-B", "-s", settings_xml, "-f", pom, "clean", "package"]
+    console.print(f"Building the InfluxDB sink connector: {' '.join(cmd[1:])}")
+    tail: deque[str] = deque(maxlen=60)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip())
+            if _SHOWN.search(line):  # Surefire's "Tests run:" lines stay visible in CI's output
+                console.print(f"  [mvn] {line.rstrip()}", markup=False, highlight=False)
+    if proc.returncode != 0:
+        raise StackError(
+            "the InfluxDB sink connector did not build. Last lines:\n" + "\n".join(tail),
+            f"fix the build or its tests in {module} (mvn -B -s compose/maven/settings.xml "
+            f"-f connectors/influxdb-sink/pom.xml package)",
+        )
+    if not any(plugin.glob("*.jar")):
+        raise StackError(f"the sink build wrote no jar into {plugin}", f"check {module / 'pom.xml'}")
+    stamp.write_text(digest)
+    console.print(f"[green]InfluxDB sink connector built[/] into {plugin}")
+    return plugin

@@ -86,8 +86,13 @@ class Stack:
         started = time.monotonic()
         _ = self.ctx.artifacts  # downloads with progress on first use
         self._check_ports()
-        self.supervisor.ensure_running([svc.program() for svc in self.services])
+        stale = self.supervisor.ensure_running([svc.program() for svc in self.services])
         for svc in self.services:
+            if svc.name in stale:  # e.g. Connect after the sink connector was rebuilt
+                with self.console.status(f"{svc.name}: configuration changed, restarting"):
+                    self.supervisor.stop(svc.name)
+                    self.supervisor.replace(svc.name)
+                self.console.print(f"  {svc.name:<9} configuration changed: restarted with it")
             self._up_one(svc)
         self.console.print(f"[green]stack up[/] in {time.monotonic() - started:.1f} s")
 

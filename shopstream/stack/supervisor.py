@@ -124,30 +124,39 @@ class Supervisor:
         except (OSError, xmlrpc.client.Fault):
             return False
 
-    def ensure_running(self, programs: Sequence[Program]) -> None:
-        """Write the config; start supervisord, or make a running one pick up new programs."""
+    def ensure_running(self, programs: Sequence[Program]) -> list[str]:
+        """Write the config; start supervisord, or make a running one pick up new programs. Returns
+        the running programs whose configuration changed: they keep the old one until restarted."""
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         self.config.write_text(render_config(self.paths, programs))
         if self.is_running():
-            self._reload()
-            return
+            return self._reload()
         self.socket.unlink(missing_ok=True)
         subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config)], check=True)
         log = self.paths.logs / "supervisord.log"
         wait_until(self.is_running, 15, "supervisord up", every_s=0.1, hint=f"see {log}")
+        return []
 
-    def _reload(self) -> None:
-        """Apply config changes to programs that are not running (running ones keep going)."""
+    def _reload(self) -> list[str]:
+        """Apply config changes to programs that are not running; return the running ones changed."""
         [[added, changed, removed]] = self._rpc.reloadConfig()
         for name in removed:
             self._rpc.stopProcessGroup(name)
             self._rpc.removeProcessGroup(name)
+        stale = []
         for name in changed:
-            if self.state(name) not in ("RUNNING", "STARTING"):
-                self._rpc.removeProcessGroup(name)
-                self._rpc.addProcessGroup(name)
+            if self.state(name) in ("RUNNING", "STARTING"):
+                stale.append(name)
+            else:
+                self.replace(name)
         for name in added:
             self._rpc.addProcessGroup(name)
+        return stale
+
+    def replace(self, name: str) -> None:
+        """Make a stopped program take its new configuration."""
+        self._rpc.removeProcessGroup(name)
+        self._rpc.addProcessGroup(name)
 
     def add(self, program: Program) -> None:
         """Make ``program`` one of supervisord's programs (replacing a stopped one of that name)."""

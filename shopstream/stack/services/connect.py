@@ -1,7 +1,9 @@
 """Kafka Connect 4.x in distributed mode with the stack's plugins on its plugin.path.
 
-Each plugin sits in its own folder (linked from the artefact cache) under ``plugin.path``; the
-``env`` config provider lets connector configs say ``${env:NAME}`` instead of holding secrets.
+Each plugin sits in its own folder (linked from the artefact cache, or, for shopstream's InfluxDB
+sink, from its build) under ``plugin.path``; the ``env`` config provider lets connector configs say
+``${env:NAME}`` instead of holding secrets. The Jolokia agent serves the worker's JMX metrics (the
+sink's points, latency percentiles and dead letters among them) over HTTP on loopback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 import requests
 
 from shopstream.errors import StackError
+from shopstream.stack.artifacts import ensure_sink_plugin, sink_sources_digest
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.services.jvm import java_command, write_properties
 from shopstream.stack.supervisor import Program
@@ -70,7 +73,10 @@ def service(ctx: StackContext) -> Service:
 
     def program() -> Program:
         config = home_dir / "worker.properties"
+        ensure_sink_plugin()
         write_properties(config, worker_properties(ctx, _link_plugins(ctx)))
+        jolokia = ctx.settings.connect_jolokia_port
+        agents = [f"{ctx.artifacts.jolokia_agent}=host=127.0.0.1,port={jolokia}"] if jolokia else []
         return Program(
             "connect",
             java_command(
@@ -80,16 +86,22 @@ def service(ctx: StackContext) -> Service:
                 ctx.artifacts.kafka_libs,
                 "org.apache.kafka.connect.cli.ConnectDistributed",
                 str(config),
+                agents=agents,
             ),
             environment={
+                # changes when the sink is rebuilt, so that `stack up` restarts Connect to load it
+                "SHOPSTREAM_SINK_BUILD": sink_sources_digest()[:16],
                 "SHOPSTREAM_MYSQL_CDC_PASSWORD": ctx.settings.mysql_cdc_password.get_secret_value(),
                 "SHOPSTREAM_INFLUXDB_PASSWORD": ctx.settings.influxdb_password.get_secret_value(),
             },
         )
 
+    ports = {ctx.settings.connect_port: "SHOPSTREAM_CONNECT_URL"}
+    if ctx.settings.connect_jolokia_port:
+        ports[ctx.settings.connect_jolokia_port] = "SHOPSTREAM_CONNECT_JOLOKIA_URL"
     return Service(
         name="connect",
-        ports={ctx.settings.connect_port: "SHOPSTREAM_CONNECT_URL"},
+        ports=ports,
         program=program,
         probe=lambda: _probe(ctx),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 LOG4J2 = """\
@@ -25,11 +26,15 @@ def write_properties(path: Path, props: dict[str, str | int]) -> None:
     path.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
 
 
-def java_command(java: Path, heap: str, log4j: Path, classpath: Path, main: str, *args: str) -> list[str]:
-    """A JVM command line with a bounded heap and log4j2 writing to stdout (the supervisor's log)."""
+def java_command(
+    java: Path, heap: str, log4j: Path, classpath: Path, main: str, *args: str, agents: Sequence[str] = ()
+) -> list[str]:
+    """A JVM command line with a bounded heap and log4j2 writing to stdout (the supervisor's log);
+    ``agents`` are ``-javaagent:`` values (jar=options)."""
     log4j.write_text(LOG4J2)
     return [
         str(java),
+        *(f"-javaagent:{agent}" for agent in agents),
         f"-Xmx{heap}",
         "-Xms128m",
         "-XX:+UseG1GC",

@@ -21,7 +21,11 @@ from shopstream.contracts import (
     kpi_segment,
     load_schema,
     measurements,
+    shop_events,
+    sink_measurement,
 )
+from shopstream.errors import ContractError
+from shopstream.resources import project_file
 from shopstream.settings import Settings
 
 SCHEMA_FILES = sorted(avro_dir().glob("*.avsc"))
@@ -84,7 +88,7 @@ def test_every_topic_setting_has_a_typed_accessor() -> None:
     assert CONTRACTS[0].subject(settings) == "x.shop.events-value"
 
 
-def test_kpi_measurements_are_read_from_the_kpi_schemas() -> None:
+def test_measurements_are_what_the_sink_connectors_write() -> None:
     assert kpi_campaign() == Measurement(
         "kpi_campaign",
         tags=("campaign_id",),
@@ -104,8 +108,29 @@ def test_kpi_measurements_are_read_from_the_kpi_schemas() -> None:
         tags=("gender", "age_band", "state"),
         integer_fields=("revenue_cents", "purchases", "users"),
     )
-    assert set(measurements()) == {"kpi_campaign", "kpi_segment", "pipeline_stage"}
+    assert shop_events() == Measurement(
+        "shop_events",
+        tags=("campaign_id", "tag", "gender", "age_band", "state", "country"),
+        integer_fields=("user_id", "total_amount_cents", "units", "age", "source_timestamp", "produced_at"),
+        string_fields=("event_id", "session_id", "order_id", "sku", "category", "device", "coupon_code"),
+        rp_setting="influxdb_events_rp",
+    )
+    assert shop_events().qualified(Settings()) == '"events_7d"."shop_events"'
+    assert kpi_campaign().qualified(Settings()) == '"kpi_campaign"'
+    assert set(measurements()) == {"kpi_campaign", "kpi_segment", "shop_events", "pipeline_stage"}
     assert field_names("kpi_segment.avsc")[:3] == kpi_segment().tags
+
+
+def test_a_sink_config_the_contract_cannot_read_fails_naming_the_file(tmp_path: Path) -> None:
+    config = json.loads((project_file("connectors") / "influxdb-kpi-campaign.json").read_text())
+    config["config"]["tags.fields"] = "views"
+    (tmp_path / "bad.json").write_text(json.dumps(config))
+    with pytest.raises(ContractError, match=r"bad.json: tag views is not a string field"):
+        sink_measurement(tmp_path / "bad.json")
+    config["config"]["topics"] = "shop.kpi.campaign"
+    (tmp_path / "bad.json").write_text(json.dumps(config))
+    with pytest.raises(ContractError, match=r"bad.json: topics must be a \$\{settings:...\} placeholder"):
+        sink_measurement(tmp_path / "bad.json")
 
 
 def test_age_bands_are_read_from_the_enriched_events_doc() -> None:

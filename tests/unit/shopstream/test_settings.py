@@ -30,7 +30,9 @@ def test_defaults_point_at_the_local_stack(clean_env: Path) -> None:
         "shop.demographics",
         "shop.events.dlq",
         "shop.kpi.dlq",
+        "shop.events.enriched.dlq",
     ]
+    assert s.connect_jolokia_url == "http://127.0.0.1:8778/jolokia" and s.connect_jolokia_port == 8778
     assert s.state_dir == project_dir() / ".state"
 
 

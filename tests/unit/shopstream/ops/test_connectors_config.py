@@ -15,21 +15,33 @@ from shopstream.settings import Settings
 
 
 def test_project_configs_resolve_settings_and_keep_secrets_for_the_worker(clean_env: Path) -> None:
-    specs = load_specs(Settings())
-    assert [s.name for s in specs] == ["shopstream-demographics-source"]
-    config = specs[0].config
+    specs = {s.name: s for s in load_specs(Settings())}
+    assert sorted(specs) == [
+        "shopstream-demographics-source",
+        "shopstream-influxdb-events",
+        "shopstream-influxdb-kpi-campaign",
+        "shopstream-influxdb-kpi-segment",
+    ]
+    config = specs["shopstream-demographics-source"].config
     assert config["database.hostname"] == "127.0.0.1" and config["topic.prefix"] == "shop.demographics"
     assert config["database.password"] == "${env:SHOPSTREAM_MYSQL_CDC_PASSWORD}"
     assert config["value.converter.apicurio.registry.url"] == "http://127.0.0.1:8081/apis/registry/v2"
-    assert not any("${settings:" in v for v in config.values())
-    raw = (connectors_dir() / "demographics-source.json").read_text()
-    assert "shopstream-cdc-local" not in raw  # no secret in the file
+    events = specs["shopstream-influxdb-events"].config
+    assert events["topics"] == "shop.events.enriched" and events["influxdb.rp"] == "events_7d"
+    assert events["influxdb.url"] == "http://127.0.0.1:8086" and events["tasks.max"] == "3"
+    assert events["errors.deadletterqueue.topic.name"] == "shop.events.enriched.dlq"
+    for spec in specs.values():
+        assert not any("${settings:" in v for v in spec.config.values()), spec.name
+        assert all(v.startswith("${env:") for k, v in spec.config.items() if "password" in k), spec.name
+    for path in connectors_dir().glob("*.json"):
+        raw = path.read_text()
+        assert "shopstream-cdc-local" not in raw and "shopstream-influx-local" not in raw  # no secret
 
 
 def test_settings_reach_the_configs(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPSTREAM_MYSQL_HOST", "db.internal")
     monkeypatch.setenv("SHOPSTREAM_TOPIC_DEMOGRAPHICS", "crm.customers")
-    [spec] = load_specs(Settings())
+    [spec] = [s for s in load_specs(Settings()) if s.name == "shopstream-demographics-source"]
     assert spec.config["database.hostname"] == "db.internal"
     assert spec.config["transforms.route.replacement"] == "crm.customers"
 

@@ -79,16 +79,21 @@ def test_lag_fails_only_above_max_lag() -> None:
 
 def test_connectors_of_the_project_must_run(clean_env: Path) -> None:
     settings = Settings()
-    assert _health(connector_checks(settings, _snapshot())) == {"shopstream-demographics-source": "fail"}
+    sinks = [f"shopstream-influxdb-{name}" for name in ("events", "kpi-campaign", "kpi-segment")]
+    project = ["shopstream-demographics-source", *sinks]
+    assert _health(connector_checks(settings, _snapshot())) == dict.fromkeys(project, "fail")
     failed = ConnectorState("shopstream-demographics-source", "source", "RUNNING", ("FAILED",), None, "boom")
     extra = ConnectorState("hand-made", "sink", "PAUSED", ("PAUSED",), "connect-hand-made")
     checks = connector_checks(settings, _snapshot(connectors=[failed, extra]))
-    assert _health(checks) == {"hand-made": "warn", "shopstream-demographics-source": "fail"}
-    assert checks[1].detail == "source RUNNING, tasks FAILED: boom"
-    ok = ConnectorState("shopstream-demographics-source", "source", "RUNNING", ("RUNNING",), None)
-    assert _health(connector_checks(settings, _snapshot(connectors=[ok]))) == {
-        "shopstream-demographics-source": "ok"
-    }
+    assert _health(checks) == {"hand-made": "warn", **dict.fromkeys(project, "fail")}
+    assert next(c for c in checks if c.name == "shopstream-demographics-source").detail == (
+        "source RUNNING, tasks FAILED: boom"
+    )
+    ok = [
+        ConnectorState(name, "sink" if name in sinks else "source", "RUNNING", ("RUNNING",), None)
+        for name in project
+    ]
+    assert _health(connector_checks(settings, _snapshot(connectors=ok))) == dict.fromkeys(project, "ok")
     assert connector_checks(settings, _snapshot(connect_error="unreachable"))[0].health == "fail"
 
 
