@@ -75,12 +75,13 @@ class Contract:
 CONTRACTS: tuple[Contract, ...] = (
     Contract(Topic.EVENTS, ("shop_event.v1.avsc", "shop_event.v2.avsc")),
     Contract(Topic.ENRICHED, ("enriched_event.avsc",)),
-    Contract(Topic.KPI_CAMPAIGN, ("kpi_campaign.avsc",)),
-    Contract(Topic.KPI_SEGMENT, ("kpi_segment.avsc",)),
+    Contract(Topic.KPI_CAMPAIGN, ("kpi_campaign.avsc", "kpi_campaign.v2.avsc")),
+    Contract(Topic.KPI_SEGMENT, ("kpi_segment.avsc", "kpi_segment.v2.avsc")),
 )
 EVENT_SCHEMA_FILES = {1: "shop_event.v1.avsc", 2: "shop_event.v2.avsc"}
 ENRICHED_SCHEMA_FILE = "enriched_event.avsc"
-KPI_SCHEMA_FILES = {Topic.KPI_CAMPAIGN: "kpi_campaign.avsc", Topic.KPI_SEGMENT: "kpi_segment.avsc"}
+# what the Spark job writes: the latest version (v2 adds last_event_time)
+KPI_SCHEMA_FILES = {Topic.KPI_CAMPAIGN: "kpi_campaign.v2.avsc", Topic.KPI_SEGMENT: "kpi_segment.v2.avsc"}
 
 
 def avro_dir() -> Path:

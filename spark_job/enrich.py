@@ -53,6 +53,8 @@ class DemographicsTable:
         self.settings = settings
         self.loaded_at = 0.0
         self._df: DataFrame | None = None
+        self._stream: DataFrame | None = None
+        self._stream_loaded_at = 0.0
 
     def read(self) -> DataFrame:
         s = self.settings
@@ -68,6 +70,24 @@ class DemographicsTable:
             .option("fetchsize", "10000")
             .load()
         )
+
+    def for_stream(self) -> DataFrame:
+        """The table for a micro-batch stream-static join: one plan, served from a cache. Spark
+        looks the cache up when it plans each micro-batch, so :meth:`refresh_stream` renews the data
+        under a running query (a batch planned mid-renewal reads the table itself: same rows)."""
+        if self._stream is None:
+            self._stream = self.read()
+            self._stream.cache().count()
+            self._stream_loaded_at = time.monotonic()
+        return self._stream
+
+    def refresh_stream(self) -> None:
+        """Re-read the cached table of :meth:`for_stream` when older than the refresh interval."""
+        due = time.monotonic() - self._stream_loaded_at >= self.settings.spark_demographics_refresh_s
+        if self._stream is not None and due:
+            self._stream.unpersist(blocking=True)
+            self._stream.cache().count()
+            self._stream_loaded_at = time.monotonic()
 
     def current(self) -> DataFrame:
         if (

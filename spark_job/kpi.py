@@ -1,8 +1,9 @@
-"""Windowed KPIs over enriched events, as plain DataFrame transformations.
+"""Windowed KPIs over events joined with demographics, as plain DataFrame transformations.
 
 Both KPI families come from one aggregation: each event is counted once per campaign and once per
 demographic segment (``explode`` of two keys), grouped by (window, kind, key). The streaming job
-runs it as one query: the enriched topic is decoded and de-duplicated once, not once per family.
+runs it as one query: the events are decoded and joined once, not once per family. Each row also
+carries the newest event time it counts (``last_event_time``: how fresh the emission is).
 The same functions serve the job (after a watermark) and the unit tests (static frames). Distinct
 users are exact (size of a set), not approximate: windows are small enough to hold them.
 """
@@ -61,6 +62,7 @@ def kpi_rows(enriched: DataFrame, window: str) -> DataFrame:
         _purchase_sum("total_amount_cents").alias("revenue_cents"),
         _purchase_sum("units").alias("units"),
         F.size(F.collect_set("user_id")).cast("long").alias("active_users"),
+        F.max("event_time").alias("last_event_time"),
     )
     return grouped.select(
         "kind",
@@ -82,6 +84,7 @@ def kpi_rows(enriched: DataFrame, window: str) -> DataFrame:
         .alias("avg_order_value_cents"),
         "active_users",
         F.col("active_users").alias("users"),
+        "last_event_time",
     )
 
 

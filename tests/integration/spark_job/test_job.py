@@ -7,6 +7,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
@@ -68,8 +69,13 @@ def _expected_campaign_kpis(events: list[dict[str, Any]]) -> dict[tuple[str, int
             "conversion_rate": pytest.approx(count["purchase"] / count["click"] if count["click"] else 0.0),
             "avg_order_value_cents": pytest.approx(revenue / count["purchase"] if count["purchase"] else 0.0),
             "active_users": len({r["user_id"] for r in rows}),
+            "last_event_time": _instant(max(r["event_time"] for r in rows)),
         }  # fmt: skip
     return expected
+
+
+def _instant(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
 
 
 def _latest_campaign_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, int], dict[str, Any]]:
@@ -88,7 +94,7 @@ def _age_band(age: int) -> str | None:
 
 def _expected_segment_kpis(
     events: list[dict[str, Any]], people: dict[int, tuple[Any, ...]]
-) -> dict[tuple[str, str, str, int], dict[str, int]]:
+) -> dict[tuple[str, str, str, int], dict[str, Any]]:
     """Per (gender, age band, state, window), from the events and the demographics rows
     (id, age, gender, state, country); unknown users in the ("unknown",) * 3 segment."""
     groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = defaultdict(list)
@@ -103,6 +109,7 @@ def _expected_segment_kpis(
             "revenue_cents": sum(r["total_amount_cents"] for r in rows if r["tag"] == "purchase"),
             "purchases": sum(r["tag"] == "purchase" for r in rows),
             "users": len({r["user_id"] for r in rows}),
+            "last_event_time": _instant(max(r["event_time"] for r in rows)),
         }
         for key, rows in groups.items()
     }
@@ -115,7 +122,7 @@ def _latest_segment_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tupl
         kpi = decode(message)
         window = int(kpi["window_start"].timestamp() * 1000)
         key = (kpi["gender"], kpi["age_band"], kpi["state"], window)
-        latest[key] = {k: kpi[k] for k in ("revenue_cents", "purchases", "users")}
+        latest[key] = {k: kpi[k] for k in ("revenue_cents", "purchases", "users", "last_event_time")}
     return latest
 
 

@@ -100,13 +100,14 @@ def test_measurements_are_what_the_sink_connectors_write() -> None:
             "revenue_cents",
             "units",
             "active_users",
+            "last_event_time",
         ),
         float_fields=("conversion_rate", "avg_order_value_cents"),
     )
     assert kpi_segment() == Measurement(
         "kpi_segment",
         tags=("gender", "age_band", "state"),
-        integer_fields=("revenue_cents", "purchases", "users"),
+        integer_fields=("revenue_cents", "purchases", "users", "last_event_time"),
     )
     assert shop_events() == Measurement(
         "shop_events",

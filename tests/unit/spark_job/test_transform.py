@@ -93,6 +93,7 @@ def test_campaign_kpi_formulas(spark: SparkSession) -> None:
         "conversion_rate": 2 / 3,
         "avg_order_value_cents": 1750.0,
         "active_users": 3,
+        "last_event_time": _at(8).replace(tzinfo=None),  # the newest event of the window
     }
     assert kpis[("a", _at(60).replace(tzinfo=None))]["views"] == 1
     other = kpis[("b", T0.replace(tzinfo=None))]
