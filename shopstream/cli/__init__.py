@@ -13,6 +13,7 @@ import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
+from shopstream.cli import bench as bench_cli
 from shopstream.cli import compose as compose_cli
 from shopstream.cli import connectors as connectors_cli
 from shopstream.cli import pipeline as pipeline_cli
@@ -60,6 +61,7 @@ bench_app = typer.Typer(help="Benchmarks that print figures (table and JSON) aga
 app.add_typer(bench_app, name="bench")
 bench_app.command("producer")(producer_cli.bench_producer)
 bench_app.command("spark")(spark_cli.bench)
+bench_app.command("sink")(bench_cli.bench_sink)
 
 
 @app.callback()

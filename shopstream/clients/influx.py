@@ -72,9 +72,10 @@ class InfluxClient:
         if resp.status_code != 204:
             raise InfluxError(f"write to {self.database}: {resp.status_code} {resp.text.strip()[:300]}")
 
-    def query(self, q: str) -> list[Series]:
-        """Run one InfluxQL statement (times as epoch milliseconds); every series of its result."""
-        resp = self._post("/query", {"db": self.database, "q": q, "epoch": "ms"})
+    def query(self, q: str, epoch: str = "ms") -> list[Series]:
+        """Run one InfluxQL statement (times as epoch ``epoch``: ns, u, ms, s); every series of its
+        result."""
+        resp = self._post("/query", {"db": self.database, "q": q, "epoch": epoch})
         body = resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else {}
         if resp.status_code != 200 or "error" in body:
             raise InfluxError(f"query {q!r}: {resp.status_code} {body.get('error') or resp.text[:300]}")
@@ -85,7 +86,7 @@ class InfluxClient:
             for s in result.get("series", []):
                 columns = s["columns"]
                 rows = [dict(zip(columns, values, strict=True)) for values in s.get("values", [])]
-                series.append(Series(s["name"], s.get("tags", {}), rows))
+                series.append(Series(s.get("name", ""), s.get("tags", {}), rows))
         return series
 
     def close(self) -> None:

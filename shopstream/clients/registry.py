@@ -141,6 +141,13 @@ class Registry:
             )
         return int(resp.json()["id"])
 
+    def delete_subject(self, subject: str) -> None:
+        """Delete the subject for good (soft, then permanently); a missing subject is not an error."""
+        for params in ({}, {"permanent": "true"}):
+            resp = self._call("DELETE", f"/subjects/{subject}", params=params)
+            if not resp.ok and resp.status_code != 404:
+                raise RegistryError(f"deleting {subject}: {resp.status_code} {resp.text.strip()[:500]}")
+
     def info(self, subject: str) -> SubjectInfo:
         versions = self.versions(subject)
         latest = self.version(subject)["id"] if versions else None

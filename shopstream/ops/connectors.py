@@ -50,21 +50,21 @@ def connectors_dir() -> Path:
     return project_file("connectors")
 
 
+def load_spec(settings: Settings, path: Path) -> ConnectorSpec:
+    """One connector file, placeholders resolved; a malformed file fails naming it."""
+    try:
+        body = json.loads(path.read_text())
+        name, config = body["name"], body["config"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConnectError(f"{path}: expected {{'name': ..., 'config': {{...}}}} ({exc})") from exc
+    resolved = {key: resolve(str(value), settings, f"{path.name}: {key}") for key, value in config.items()}
+    return ConnectorSpec(name, {**resolved, "name": name}, path)
+
+
 def load_specs(settings: Settings, directory: Path | None = None) -> list[ConnectorSpec]:
     """Every ``*.json`` in the directory (default: the project's ``connectors/``), placeholders
     resolved; a malformed file fails naming it."""
-    specs = []
-    for path in sorted((directory or connectors_dir()).glob("*.json")):
-        try:
-            body = json.loads(path.read_text())
-            name, config = body["name"], body["config"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConnectError(f"{path}: expected {{'name': ..., 'config': {{...}}}} ({exc})") from exc
-        resolved = {
-            key: resolve(str(value), settings, f"{path.name}: {key}") for key, value in config.items()
-        }
-        specs.append(ConnectorSpec(name, {**resolved, "name": name}, path))
-    return specs
+    return [load_spec(settings, path) for path in sorted((directory or connectors_dir()).glob("*.json"))]
 
 
 def mask(config: dict[str, str]) -> dict[str, str]:

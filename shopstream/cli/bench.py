@@ -1,0 +1,114 @@
+"""`shopstream bench sink`: the InfluxDB sink connector against a direct write of the same points."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+from rich.table import Table
+
+from shopstream.cli.common import err, out, settings_of
+
+
+def _config_pairs(values: list[str] | None) -> dict[str, str]:
+    pairs = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        pairs[key] = value
+    return pairs
+
+
+def _latency(lat: dict[str, Any]) -> str:
+    return f"{lat['p50_ms']:,.0f} / {lat['p95_ms']:,.0f} / {lat['p99_ms']:,.0f}"
+
+
+def bench_sink(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option(help="Avro records (and points) per side.", min=1_000)] = 1_000_000,
+    partitions: Annotated[
+        int, typer.Option(help="Partitions of the bench topic = connector tasks = direct writers.", min=1)
+    ] = 3,
+    shape: Annotated[
+        str,
+        typer.Option(
+            help="events: enriched events through connectors/influxdb-events.json (6 tags, 13 fields); "
+            "kpi: campaign KPIs through connectors/influxdb-kpi-campaign.json (1 tag, ~10 fields)."
+        ),
+    ] = "events",
+    set_config: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a connector setting, KEY=VALUE (repeatable), e.g. --set batch.size=10000; "
+            "batch.size also sets the direct write's batch size.",
+        ),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
+) -> None:
+    """Points/s through the InfluxDB sink connector for COUNT Avro records, next to a direct batched
+    write of the same points to the same InfluxDB (the ceiling), plus the connector's write latency.
+
+    The topic is pre-filled first (not measured); topics, subject, databases, connector and consumer
+    group are removed afterwards, also on failure or Ctrl-C."""
+    from shopstream.ops.bench_sink import GOAL_POINTS_PER_S, GOAL_RATIO, SHAPES, bench_sink
+
+    if shape not in SHAPES:
+        raise typer.BadParameter(f"one of {', '.join(SHAPES)}", param_hint="--shape")
+    extra = _config_pairs(set_config)
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=False,
+    ) as progress:  # fmt: skip
+
+        def advance(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=done, total=total)
+
+        result = bench_sink(
+            settings_of(ctx),
+            count,
+            partitions,
+            shape,
+            progress=advance,
+            report=lambda line: progress.console.print(line, markup=False, highlight=False),
+            extra_config=extra,
+        )
+    direct, connector = result["direct"], result["connector"]
+    table = Table(
+        title=f"InfluxDB sink benchmark: {count:,} {shape} records, {result['fields_per_point']} fields, "
+        f"batch {result['batch_size']:,}, gzip, {partitions} partitions"
+    )
+    for column in ("side", "points", "seconds", "points/s", "write latency p50 / p95 / p99 ms", "requests"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"direct write ({direct['writers']} writers)", f"{direct['points']:,}", f"{direct['seconds']:.2f}",
+        f"{direct['points_per_s']:,.0f}", _latency(direct["latency"]), f"{direct['requests']:,}",
+    )  # fmt: skip
+    table.add_row(
+        f"connector ({connector['tasks']} tasks), first to last point", f"{connector['points']:,}",
+        f"{connector['seconds']:.2f}", f"{connector['points_per_s']:,.0f}",
+        _latency(connector["latency_max_over_tasks"]) + " (max over tasks)", f"{connector['requests']:,}",
+    )  # fmt: skip
+    table.add_row(
+        "connector, deploy to done", "", f"{connector['seconds_deploy_to_done']:.2f}",
+        f"{connector['points_per_s_deploy_to_done']:,.0f}", "", "",
+    )  # fmt: skip
+    goals = result["goals"]
+    table.caption = (
+        f"ratio connector/direct: {result['ratio']:.3f} (goal >= {GOAL_RATIO}: "
+        f"{'met' if goals[f'ratio >= {GOAL_RATIO}'] else 'NOT met'}); connector >= {GOAL_POINTS_PER_S:,} "
+        f"points/s: {'met' if goals[f'connector >= {GOAL_POINTS_PER_S:,} points/s'] else 'NOT met'}. "
+        f"Both databases held exactly {count:,} points with equal integer sums. "
+        f"Load average before: {result['load_average_before']}"
+    )
+    err.print(table)
+    out.print_json(json.dumps(result))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))

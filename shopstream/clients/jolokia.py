@@ -1,0 +1,68 @@
+"""The Connect worker's JMX metrics over HTTP, through its Jolokia agent (JSON over POST).
+
+The InfluxDB sink registers its metrics as KIP-877 plugin metrics: one MBean per task,
+``kafka.connect:type=plugins,connector=<name>,task=<id>`` (see connectors/influxdb-sink/README.md).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import requests
+
+from shopstream.errors import ConnectError
+
+_TASK = re.compile(r"[,:]task=(\d+)(?:,|$)")
+
+
+def sink_mbean(connector: str, task: int | str = "*") -> str:
+    """The ObjectName (pattern with ``*``) of the sink's metrics of a connector's task(s)."""
+    return f"kafka.connect:type=plugins,connector={connector},task={task}"
+
+
+class JolokiaClient:
+    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+        if not url:
+            raise ConnectError(
+                "no Jolokia endpoint configured", "set SHOPSTREAM_CONNECT_JOLOKIA_URL to the worker's agent"
+            )
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+
+    def read(self, mbean: str) -> dict[str, dict[str, Any]]:
+        """Every attribute of each MBean the name (or pattern) matches, by full MBean name; empty
+        when none matches."""
+        try:
+            resp = self.session.post(self.url, json={"type": "read", "mbean": mbean}, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise ConnectError(
+                f"Jolokia unreachable at {self.url}: {exc}",
+                "is Connect running with its agent (`shopstream stack status`)?",
+            ) from exc
+        if not resp.ok:
+            raise ConnectError(f"Jolokia read {mbean}: HTTP {resp.status_code} {resp.text[:300]}")
+        body = resp.json()
+        if body.get("status") == 404:  # InstanceNotFoundException: nothing registered (yet)
+            return {}
+        if body.get("status") != 200:
+            raise ConnectError(f"Jolokia read {mbean}: {body.get('status')} {body.get('error')}")
+        value = body.get("value") or {}
+        if "*" not in mbean:  # a plain name answers with the attributes themselves
+            return {mbean: value}
+        return dict(value)
+
+    def sink_tasks(self, connector: str) -> dict[int, dict[str, float]]:
+        """task id -> the sink's metrics of that task (only tasks that have registered them)."""
+        found: dict[int, dict[str, float]] = {}
+        for name, attributes in self.read(sink_mbean(connector)).items():
+            task = _TASK.search(name)
+            if task is not None:
+                found[int(task.group(1))] = {
+                    k: float(v) for k, v in attributes.items() if isinstance(v, int | float)
+                }
+        return found
+
+    def close(self) -> None:
+        self.session.close()
