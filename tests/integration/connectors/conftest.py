@@ -1,0 +1,211 @@
+"""Fixtures of the InfluxDB sink connector's tests on the real stack (Connect, InfluxDB, Kafka, the
+registry): each test gets its own InfluxDB database (dropped afterwards) and deploys the project's
+connector files under names carrying its topic prefix (deleted afterwards, with their consumer
+groups)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient
+
+from shopstream.clients.connect import ConnectClient
+from shopstream.clients.influx import InfluxClient, Series
+from shopstream.clients.jolokia import JolokiaClient
+from shopstream.clients.kafka import topic_offsets
+from shopstream.clients.registry import Registry
+from shopstream.contracts import load_schema, subject
+from shopstream.errors import ConnectError
+from shopstream.ops.connectors import connectors_dir, load_spec, wait_running
+from shopstream.ops.sink_load import SinkMapping
+from shopstream.retry import NotYet, wait_until
+from shopstream.settings import Settings
+
+
+@dataclass
+class Sink:
+    """The sink connectors of one test: deploy from a project file, watch, query, clean up."""
+
+    base: Settings
+    settings: Settings  # the test's topics and database
+    prefix: str
+    connect: ConnectClient
+    jolokia: JolokiaClient
+    influx: InfluxClient
+    deployed: list[str] = field(default_factory=list)
+
+    @property
+    def database(self) -> str:
+        return self.settings.influxdb_database
+
+    def config(self, file: str, **overrides: str) -> tuple[str, dict[str, str]]:
+        """(name, config) of a project connector file under this test's topics, database and a
+        name carrying the test's prefix, with ``overrides``."""
+        spec = load_spec(self.settings, connectors_dir() / file)
+        name = f"{self.prefix}-{spec.name.removeprefix('shopstream-')}"
+        return name, {**spec.config, "name": name, **overrides}
+
+    def deploy(self, file: str, *, running: bool = True, **overrides: str) -> str:
+        name, config = self.config(file, **overrides)
+        self.deployed.append(name)
+        resp = self.connect.request("PUT", f"/connectors/{name}/config", json=config)
+        assert resp.status_code == 201, resp.text
+        if running:
+            wait_running(self.connect, name, timeout_s=60)
+        return name
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.connect.status(name)
+
+    def metrics(self, name: str) -> dict[int, dict[str, float]]:
+        return self.jolokia.sink_tasks(name)
+
+    def total(self, name: str, metric: str) -> int:
+        return int(sum(task.get(metric, 0.0) for task in self.metrics(name).values()))
+
+    def wait_metric(self, name: str, metric: str, expected: int, timeout_s: float = 90) -> None:
+        """Until the metric summed over the connector's tasks is exactly ``expected`` (never above)."""
+
+        def reached() -> bool:
+            got = self.total(name, metric)
+            assert got <= expected, f"{metric} of {name}: {got} > {expected}"
+            if got < expected:
+                raise NotYet(f"{metric} {got} of {expected}")
+            return True
+
+        wait_until(reached, timeout_s, f"{name}: {metric} = {expected}", every_s=0.25)
+
+    def committed(self, name: str, topic: str) -> dict[int, int]:
+        """The connector's committed offsets of the topic (its consumer group ``connect-<name>``)."""
+        admin = AdminClient({"bootstrap.servers": self.base.kafka_bootstrap_servers})
+        group = f"connect-{name}"
+        future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
+        result = future[group].result()
+        return {
+            tp.partition: tp.offset
+            for tp in result.topic_partitions or []
+            if tp.topic == topic and tp.offset >= 0
+        }
+
+    def wait_committed_to_end(self, name: str, topic: str, timeout_s: float = 60) -> dict[int, int]:
+        admin = AdminClient({"bootstrap.servers": self.base.kafka_bootstrap_servers})
+        ends = {p: end for p, (_, end) in topic_offsets(admin, [topic])[topic].items() if end > 0}
+
+        def at_end() -> dict[int, int]:
+            got = self.committed(name, topic)
+            if {p: got.get(p) for p in ends} != ends:
+                raise NotYet(f"committed {got}, end offsets {ends}")
+            return got
+
+        return wait_until(at_end, timeout_s, f"{name} committed the end of {topic}", every_s=0.5)
+
+    def query(self, q: str, epoch: str = "ms") -> list[Series]:
+        return self.influx.query(q, epoch=epoch)
+
+    def rows(self, q: str, epoch: str = "ms") -> list[dict[str, Any]]:
+        return [row for series in self.query(q, epoch) for row in series.rows]
+
+    def field_types(self, qualified_measurement: str) -> dict[str, str]:
+        """SHOW FIELD KEYS of the measurement: field -> integer, float, string or boolean."""
+        return {
+            row["fieldKey"]: row["fieldType"]
+            for row in self.rows(f"SHOW FIELD KEYS FROM {qualified_measurement}")
+        }
+
+    def delete(self, name: str) -> None:
+        resp = self.connect.request("DELETE", f"/connectors/{name}")
+        if not resp.ok and resp.status_code != 404:
+            raise ConnectError(f"DELETE {name}: {resp.status_code} {resp.text}")
+        admin = AdminClient({"bootstrap.servers": self.base.kafka_bootstrap_servers})
+        group = f"connect-{name}"
+
+        def group_gone() -> bool:
+            try:
+                admin.delete_consumer_groups([group], request_timeout=10)[group].result()
+            except Exception as exc:
+                if "GROUP_ID_NOT_FOUND" not in str(exc):
+                    raise NotYet(str(exc)) from exc
+            return True
+
+        wait_until(group_gone, 30, f"consumer group {group} deleted", every_s=0.5)
+
+
+@pytest.fixture
+def sink(isolated_topics: Settings, settings: Settings) -> Iterator[Sink]:
+    prefix = isolated_topics.topic_events.removesuffix(f".{settings.topic_events}")
+    database = f"test_sink_{uuid.uuid4().hex[:8]}"
+    test_settings = isolated_topics.replace(influxdb_database=database)
+    helper = Sink(
+        settings,
+        test_settings,
+        prefix,
+        ConnectClient(settings.connect_url),
+        JolokiaClient(settings.connect_jolokia_url),
+        InfluxClient(test_settings, timeout_s=30),
+    )
+    yield helper
+    for name in helper.deployed:
+        helper.delete(name)
+    helper.influx.query(f'DROP DATABASE "{database}"')
+    assert [database] not in [r["name"] for r in helper.rows("SHOW DATABASES")]
+    helper.influx.close()
+    helper.jolokia.close()
+
+
+def register(settings: Settings, topic: str, schema_file: str) -> int:
+    """Register the schema under the topic's value subject (the test's, removed afterwards)."""
+    return Registry(settings.schema_registry_url).register(subject(topic), load_schema(schema_file))
+
+
+def produce(
+    settings: Settings,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    partition: int | None = None,
+) -> int:
+    """Send (key, value) records, each acknowledged; returns how many."""
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    errors: list[KafkaError] = []
+
+    def delivered(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            errors.append(error)
+
+    sent = 0
+    for key, value in records:
+        kwargs: dict[str, Any] = {} if partition is None else {"partition": partition}
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=delivered, **kwargs)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        sent += 1
+    assert producer.flush(60) == 0
+    assert errors == []
+    return sent
+
+
+def avro_records(
+    mapping: SinkMapping, schema_id: int, records: Iterable[Mapping[str, Any]], key_field: str
+) -> Iterator[tuple[bytes | None, bytes]]:
+    for record in records:
+        yield str(record[key_field]).encode(), mapping.avro(record, schema_id)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
