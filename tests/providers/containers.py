@@ -30,7 +30,7 @@ from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
 from tests.providers import Endpoints
 from tests.providers.specs import (
-    COMPOSE_DIR,
+    CONNECT_BUILD_CONTEXT,
     CONNECT_DOCKERFILE,
     CONNECT_IMAGE_TAG,
     ContainerSpec,
@@ -128,7 +128,7 @@ class TestcontainersProvider:
         host = docker_host()
         kafka_port, connect_port = free_port(), free_port()
         specs = container_specs(base, host, kafka_port, connect_port)
-        DockerImage(COMPOSE_DIR, tag=CONNECT_IMAGE_TAG, dockerfile_path=CONNECT_DOCKERFILE).build()
+        DockerImage(CONNECT_BUILD_CONTEXT, tag=CONNECT_IMAGE_TAG, dockerfile_path=CONNECT_DOCKERFILE).build()
         published: dict[str, int] = {}
         with ExitStack() as running, tempfile.TemporaryDirectory(prefix="shopstream-tc-") as state:
             network = running.enter_context(Network())

@@ -27,7 +27,9 @@ from tests.providers import Endpoints
 
 COMPOSE_DIR = project_dir() / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
-CONNECT_DOCKERFILE = "docker/connect/Dockerfile"  # relative to COMPOSE_DIR, the build context
+# the build context is the repository root: the image builds the InfluxDB sink from connectors/influxdb-sink
+CONNECT_BUILD_CONTEXT = project_dir()
+CONNECT_DOCKERFILE = "compose/docker/connect/Dockerfile"  # relative to CONNECT_BUILD_CONTEXT
 CONNECT_IMAGE_TAG = "shopstream-connect:test"
 MARIADB_INIT = COMPOSE_DIR / "docker" / "mariadb" / "initdb" / "10-shopstream.sh"
 

@@ -5,10 +5,12 @@ local stack pins in compose/maven/pom.xml."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from typer.testing import CliRunner
 
 from shopstream.resources import project_dir
 from shopstream.settings import Settings
-from shopstream.stack.artifacts import pom_properties
+from shopstream.stack.artifacts import SINK_PLUGIN, pom_properties, sink_module
 from shopstream.stack.services.base import StackContext
 from shopstream.stack.services.connect import worker_properties
 from shopstream.stack.services.mariadb import CDC_GRANTS, REGISTRY_DATABASE
@@ -28,6 +30,7 @@ REPO_ROOT = project_dir()
 COMPOSE_DIR = REPO_ROOT / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 CONNECT_DIR = COMPOSE_DIR / "docker" / "connect"
+POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 SERVICES = {"kafka", "registry", "connect", "mariadb", "influxdb", "grafana", "spark-job", "producer", "init"}
 ONE_SHOT = {"init"}
 APP_SERVICES = {"init", "spark-job", "producer"}
@@ -40,8 +43,6 @@ IN_NETWORK = {
     "SHOPSTREAM_MYSQL_PORT": "3306",
     "SHOPSTREAM_INFLUXDB_URL": "http://influxdb:8086",
 }
-# Not in the local stack (nothing obtainable here), so no pom pins it: the version STACK.md names.
-INFLUXDB_SINK_VERSION = "1.0.5"
 
 
 def compose_config(tmp_path: Path, env_file_text: str = "") -> dict[str, Any]:
@@ -207,8 +208,8 @@ def test_connect_image_adds_the_three_plugins_at_the_local_stacks_versions(
     services: dict[str, dict[str, Any]],
 ) -> None:
     assert services["connect"]["build"] == {
-        "context": str(COMPOSE_DIR),
-        "dockerfile": "docker/connect/Dockerfile",
+        "context": str(REPO_ROOT),
+        "dockerfile": "compose/docker/connect/Dockerfile",
     }
     pom = pom_properties()
     dockerfile = (CONNECT_DIR / "Dockerfile").read_text()
@@ -216,13 +217,86 @@ def test_connect_image_adds_the_three_plugins_at_the_local_stacks_versions(
         "KAFKA_VERSION": pom["kafka.version"],
         "APICURIO_CONVERTER_VERSION": pom["apicurio.converter.version"],
         "DEBEZIUM_VERSION": pom["debezium.version"],
-        "INFLUXDB_SINK_VERSION": INFLUXDB_SINK_VERSION,
     }
     assert "FROM apache/kafka:${KAFKA_VERSION}" in dockerfile
     assert "-pl apicurio-converter" in dockerfile  # the local stack's own pom module
     assert "io.debezium:debezium-connector-mariadb:${DEBEZIUM_VERSION}:tar.gz:plugin" in dockerfile
-    sink = "io.github.willena:connect-influxdb-sink:${INFLUXDB_SINK_VERSION}:jar:jar-with-dependencies"
-    assert sink in dockerfile
+
+
+def test_connect_image_builds_the_influxdb_sink_from_the_same_sources_with_its_tests() -> None:
+    """A Maven stage builds connectors/influxdb-sink as the local stack does (`mvn package`: JUnit tests
+    through Surefire, then the plugin folder), and the plugin folder lands on the worker's plugin.path
+    under the local stack's folder name. No third-party InfluxDB sink is fetched."""
+    dockerfile = (CONNECT_DIR / "Dockerfile").read_text()
+    module = sink_module().relative_to(REPO_ROOT).as_posix()
+    assert module == "connectors/influxdb-sink"
+    assert re.search(r"^FROM maven:\S+ AS influxdb-sink$", dockerfile, re.MULTILINE)
+    assert f"COPY {module}/pom.xml influxdb-sink/pom.xml" in dockerfile
+    assert f"COPY {module}/src influxdb-sink/src" in dockerfile
+    [package] = re.findall(r"^RUN mvn (.*-f influxdb-sink/pom.xml package.*)$", dockerfile, re.MULTILINE)
+    assert "skipTests" not in package and "maven.test.skip" not in package
+    sink_pom = ET.parse(sink_module() / "pom.xml").getroot()
+    plugin_dir_name = sink_pom.findtext("m:properties/m:plugin.dir.name", namespaces=POM_NS)
+    assert plugin_dir_name == SINK_PLUGIN
+    assert (
+        f"COPY --from=influxdb-sink --chown=appuser:appuser /build/influxdb-sink/target/plugin/{SINK_PLUGIN} "
+        f"/opt/connect/plugins/{SINK_PLUGIN}"
+    ) in dockerfile
+    assert "willena" not in dockerfile.lower() and "connect-influxdb-sink" not in dockerfile
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Whether a .dockerignore excludes the path: the last pattern matching it (or a folder above it)
+    wins; ``!`` re-includes; ``**`` spans folders."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        glob = pattern.removeprefix("!").rstrip("/").replace("**/", "*/").replace("**", "*")
+        if any(fnmatch.fnmatchcase(prefix, glob) for prefix in prefixes):
+            excluded = not negated
+    return excluded
+
+
+def _ignore_patterns(path: Path) -> list[str]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_connect_build_context_sends_its_sources_but_nothing_local_or_built() -> None:
+    """The repository root is the context: BuildKit reads the Dockerfile's own ignore file (an allowlist),
+    other builders (testcontainers' docker-py) the root .dockerignore. Both send every COPY source and
+    neither sends secrets, local state or the sink's local build output."""
+    dockerfile = (CONNECT_DIR / "Dockerfile").read_text()
+    sources = [
+        source
+        for line in re.findall(r"^COPY (?!--from)(?:--\S+ )*(.+) \S+$", dockerfile, re.MULTILINE)
+        for source in line.split()
+    ]
+    assert {
+        "compose/maven/",
+        "connectors/influxdb-sink/src",
+        "compose/docker/connect/start-connect.sh",
+    } <= set(sources)
+    module_files = [
+        p.relative_to(REPO_ROOT).as_posix() for p in (sink_module() / "src").rglob("*") if p.is_file()
+    ]
+    needed = [
+        *(source.rstrip("/") + "/pom.xml" if source.endswith("/") else source for source in sources),
+        *module_files,
+    ]
+    never = [
+        ".env", ".venv/bin/python", ".state/kafka/meta.properties", ".git/config",
+        "connectors/influxdb-sink/target/plugin/shopstream-influxdb-sink/x.jar",
+        "compose/maven/kafka/target/x.jar",
+    ]  # fmt: skip
+    for ignore_file in (CONNECT_DIR / "Dockerfile.dockerignore", REPO_ROOT / ".dockerignore"):
+        patterns = _ignore_patterns(ignore_file)
+        assert [p for p in needed if _ignored(p, patterns)] == [], ignore_file
+        assert [p for p in never if not _ignored(p, patterns)] == [], ignore_file
+    allowlist = _ignore_patterns(CONNECT_DIR / "Dockerfile.dockerignore")
+    assert _ignored("connectors/influxdb-events.json", allowlist) and _ignored("README.md", allowlist)
 
 
 def test_connect_workers_properties_are_the_local_stacks(tmp_path: Path) -> None:

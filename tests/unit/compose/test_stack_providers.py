@@ -13,7 +13,7 @@ from shopstream.stack.services.mariadb import REGISTRY_DATABASE
 from tests.providers import ENV_VAR, Endpoints, provider_name, select_provider, settings_env
 from tests.providers.containers import docker_host
 from tests.providers.specs import (
-    COMPOSE_DIR,
+    CONNECT_BUILD_CONTEXT,
     CONNECT_DOCKERFILE,
     CONNECT_IMAGE_TAG,
     MARIADB_INIT,
@@ -46,7 +46,7 @@ def test_the_five_services_start_in_dependency_order_with_the_compose_images(
     for name in ("mariadb", "influxdb", "kafka", "registry"):
         assert specs[name].image == compose_services()[name]["image"], name
     assert specs["connect"].image == CONNECT_IMAGE_TAG
-    assert (COMPOSE_DIR / CONNECT_DOCKERFILE).is_file()
+    assert (CONNECT_BUILD_CONTEXT / CONNECT_DOCKERFILE).is_file()
 
 
 def test_kafka_advertises_the_fixed_host_port_it_is_published_on(specs: dict[str, ContainerSpec]) -> None:
