@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from shopstream.cli.common import out, settings_of
 from shopstream.stack.stack import ServiceStatus, Stack
@@ -20,22 +21,31 @@ def _stack(ctx: typer.Context) -> Stack:
     return Stack(settings_of(ctx))
 
 
-def status_table(rows: list[ServiceStatus]) -> Table:
+def status_table(rows: list[ServiceStatus], listener: str = "") -> Table:
+    """The services' table; ``listener`` is the supervision listener's state (empty: not asked)."""
     table = Table(title="shopstream local stack")
-    for column in ("service", "state", "pid", "port", "healthy", "version", "RSS"):
-        table.add_column(column, justify="right" if column in ("pid", "RSS") else "left")
+    columns = ("service", "state", "pid", "port", "healthy", "version", "RSS", "restarts", "last exit")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("pid", "RSS", "restarts") else "left")
+    now = time.time()
     for row in rows:
+        record = row.record
+        restarts = record.restarts_text(now) if record else "-"
         table.add_row(
             row.name,
             row.state,
             str(row.pid or "-"),
             ",".join(map(str, row.ports)),
-            "[green]yes[/]" if row.healthy else f"[red]no[/] {row.detail}",
+            "[green]yes[/]" if row.healthy else Text.assemble(("no", "red"), f" {row.detail}"),
             row.version or "-",
             f"{row.rss_bytes / 2**20:,.0f} MiB" if row.rss_bytes else "-",
+            Text(restarts, style="red" if record and record.gave_up else ""),
+            record.last_exit_text() if record else "-",
         )
     total = sum(row.rss_bytes for row in rows)
     table.caption = f"total RSS {total / 2**20:,.0f} MiB"
+    if listener and listener != "RUNNING":
+        table.caption += f"; [red]supervision listener {listener}: restarts are not counted or limited[/]"
     return table
 
 
@@ -44,7 +54,7 @@ def up(ctx: typer.Context) -> None:
     """Fetch missing artefacts, then start every service and wait until each is healthy (idempotent)."""
     stack = _stack(ctx)
     stack.up()
-    out.print(status_table(stack.status()))
+    out.print(status_table(stack.status(), stack.listener_state()))
 
 
 @app.command()
@@ -58,9 +68,11 @@ def down(
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Table of services: pid, port, health (a real API call), version, RSS. Exit 1 if any is unhealthy."""
-    rows = _stack(ctx).status()
-    out.print(status_table(rows))
+    """Table of services: pid, port, health (a real API call), version, RSS, restarts by the supervisor
+    and the last exit. Exit 1 if any is unhealthy."""
+    stack = _stack(ctx)
+    rows = stack.status()
+    out.print(status_table(rows, stack.listener_state()))
     if not all(row.healthy for row in rows):
         raise typer.Exit(1)
 

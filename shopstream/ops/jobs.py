@@ -5,6 +5,11 @@ Each runs the ``shopstream`` command (``python -m shopstream ...``, this interpr
 settings object in its environment, so the child's settings are the parent's. Readiness is a real
 signal, not a log line: a Spark application is ready when its own UI (on a port its process tree
 listens on) lists it as running; the producer when supervisord has kept it running past its start.
+
+Every job is supervised like the stack's services (``shopstream.stack.restarts``): a crash is
+restarted by supervisord (a Spark application resumes from its checkpoints), counted, held back
+when it repeats and given up after the policy's limit; an exit with status 0 (``--duration``,
+``--count``) is a finish and a stop is a stop. ``restart=False`` opts a job out.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import xmlrpc.client
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,12 +28,15 @@ from shopstream.errors import ProcessFailed
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 from shopstream.stack.paths import StackPaths
+from shopstream.stack.restarts import LIVE_STATES, RestartPolicy
 from shopstream.stack.supervisor import Program, Supervisor
 
 FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN", "NOT_RUNNING"}
 ENRICH, KPIS = "enrich", "kpis"
 KPI_NICE = 19
 SPARK_PORT_RETRIES = 16  # spark.port.maxRetries: a busy UI port makes Spark take one of the next
+# a job's start is watched by Job.start itself: no silent retries of a start that fails
+JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)
 
 
 def shopstream_command(*args: str) -> list[str]:
@@ -36,7 +45,10 @@ def shopstream_command(*args: str) -> list[str]:
 
 
 class Job:
-    """One program of the pipeline under the stack's supervisord, logging to ``log``."""
+    """One program of the pipeline under the stack's supervisord, logging to ``log``; restarted after
+    a crash under ``restart`` (default: ``DEFAULT_RESTART``; False: never)."""
+
+    DEFAULT_RESTART = JOB_RESTART
 
     def __init__(
         self,
@@ -48,6 +60,7 @@ class Job:
         log: Path | None = None,
         nice: int = 0,
         stop_wait_s: int = 90,
+        restart: RestartPolicy | bool = True,
     ) -> None:
         self.settings = settings.replace(**_fields_of(env or {}))
         self.name = name
@@ -63,19 +76,23 @@ class Job:
             stop_wait_s=stop_wait_s,
             log=self.log,
             stop_as_group=False,  # a clean stop signals the driver, which stops its queries and JVM
+            restart=self.DEFAULT_RESTART if restart is True else (restart or None),
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def start(self, timeout_s: float = 180) -> None:
-        """Start and wait until ready; fail with the log's tail when it exits or is not ready in time."""
+        """Start and wait until ready; fail with the log's tail when it exits (or crashes and is
+        restarted by the supervisor) or is not ready in time."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.supervisor.add(self.program)
         self.supervisor.start(self.name)
+        restarts = self.restarts()
 
         def ready() -> bool:
             state = self.supervisor.state(self.name)
-            if state in FAILED_STATES:
-                raise ProcessFailed(f"{self.name} exited ({state}):\n{self.tail()}", f"see {self.log}")
+            if state in FAILED_STATES or self.restarts() > restarts:
+                failure = self.supervisor.failure(self.name) or f"{state}, restarted by the supervisor"
+                raise ProcessFailed(f"{self.name} exited ({failure}):\n{self.tail()}", f"see {self.log}")
             return self.ready()
 
         try:
@@ -90,29 +107,47 @@ class Job:
     def running(self) -> bool:
         return self.supervisor.state(self.name) == "RUNNING"
 
+    def alive(self) -> bool:
+        """Running, or being brought back by the supervisor (starting, restarting, a restart held
+        back); False once it finished, was stopped, or the supervisor gave up on it."""
+        return self.supervisor.failure(self.name) is None
+
+    def restarts(self) -> int:
+        """Restarts the supervisor made since the job was started (0 without a restart policy)."""
+        record = self.supervisor.record(self.name)
+        return record.restarts if record else 0
+
     @property
     def pid(self) -> int | None:
         return self.supervisor.pid(self.name)
 
     def stop(self, kill: bool = False) -> None:
-        """A clean stop (SIGTERM, SIGKILL after the stop wait), or with ``kill`` a crash: SIGKILL to
-        the whole process group (the JVM too). Returns when nothing of it is left."""
-        pid = self.pid
-        if pid is None:
+        """A clean stop (SIGTERM, SIGKILL after the stop wait), or with ``kill`` at once: SIGKILL to
+        the whole process group (the JVM too), no clean shutdown. Neither is restarted by the
+        supervisor. Returns when nothing of it is left."""
+        if not self.supervisor.is_running():
             return
-        if kill:
+        try:
+            info = self.supervisor.info(self.name)
+        except xmlrpc.client.Fault:  # not (or no longer) one of supervisord's programs
+            return
+        pid = int(info["pid"]) or None
+        if kill and pid is not None:
+            self.supervisor.stop(self.name, wait=False)  # supervisord's own stop: not a crash
             os.killpg(pid, signal.SIGKILL)
-            wait_until(lambda: not self.running(), 30, f"{self.name} killed", every_s=0.2)
+            wait_until(lambda: self.supervisor.state(self.name) not in LIVE_STATES, 30, f"{self.name} killed")
         else:
             self.supervisor.stop(self.name)
-        wait_until(lambda: not _group_alive(pid), 60, f"{self.name}'s processes gone", every_s=0.2)
+        if pid is not None:
+            wait_until(lambda: not _group_alive(pid), 60, f"{self.name}'s processes gone", every_s=0.2)
 
     def wait_exit(self, timeout_s: float) -> int:
-        """Until the program has exited by itself; its exit status (0: success)."""
+        """Until the program has exited by itself and is not being restarted; its exit status."""
 
         def exited() -> int | None:
-            info = self.supervisor.info(self.name)
-            return int(info["exitstatus"]) if info["statename"] in ("EXITED", "FATAL", "STOPPED") else None
+            if self.supervisor.failure(self.name) is None:
+                return None
+            return int(self.supervisor.info(self.name)["exitstatus"])
 
         return wait_until(exited, timeout_s, f"{self.name} finished", hint=f"see {self.log}")
 
@@ -129,6 +164,8 @@ class Job:
 
 class SparkJob(Job):
     """`shopstream spark run ARGS` as a program: ready once its own Spark UI lists it running."""
+
+    DEFAULT_RESTART = RestartPolicy(startsecs=10, startretries=0)  # a Python driver starting a JVM
 
     def ready(self) -> bool:
         pid = self.pid

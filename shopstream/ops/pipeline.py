@@ -54,7 +54,7 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
 
         def keep_going() -> bool:
             for job in [*jobs, producer]:
-                if not job.running():
+                if not job.alive():  # a crash the supervisor restarts is not the end of the run
                     raise ProcessFailed(f"{job.name} exited", f"see {job.log}")
             return duration is None or time.monotonic() - started < duration
 

@@ -2,7 +2,10 @@
 
 ok / warn / fail per check; the pipeline is healthy when nothing fails. What is checked:
 
-* each stack service: the stack's own health probe (a real API call, as `stack status`);
+* each stack service: the stack's own health probe (a real API call, as `stack status`), with
+  the supervisor's restart count and last exit;
+* each pipeline program under the stack's supervisor (the Spark applications, the producer, ...):
+  its state, restarts and last exit; a program the supervisor gave up on fails;
 * each topic: exists, records, rate (two samples ``interval`` seconds apart); dead letters warn;
 * the Spark job: its UI's REST API (``/api/v1/applications`` on settings.spark_ui_port) lists a
   running application; each query's last committed micro-batch from its checkpoint;
@@ -27,6 +30,7 @@ from shopstream.errors import ConnectError, ResourceMissing
 from shopstream.ops.connectors import load_specs
 from shopstream.ops.monitor import Monitor, Snapshot
 from shopstream.settings import Settings
+from shopstream.stack.restarts import ProgramRecord
 from shopstream.stack.stack import Stack
 
 Health = Literal["ok", "warn", "fail"]
@@ -60,12 +64,52 @@ class StatusReport:
         }
 
 
+def _restarts(record: ProgramRecord | None, now: float) -> tuple[str, dict[str, Any]]:
+    """The supervisor's books as a detail suffix and as JSON fields."""
+    if record is None:
+        return "", {"restarts": None, "gave_up": None, "restart_in_s": None, "last_exit": None}
+    suffix = f"; restarts {record.restarts_text(now)}" if record.restarts or record.gave_up else ""
+    if record.last_exit is not None:
+        suffix += f"; last exit {record.last_exit_text()}"
+    return suffix, record.summary(now)
+
+
 def service_checks(settings: Settings) -> list[Check]:
     checks = []
+    now = time.time()
     for row in Stack(settings).status():
         detail = f"{row.state}, {row.version}" if row.healthy else f"{row.state}: {row.detail}"
-        data = {"state": row.state, "pid": row.pid, "ports": row.ports, "version": row.version}
-        checks.append(Check("service", row.name, "ok" if row.healthy else "fail", detail, data))
+        suffix, books = _restarts(row.record, now)
+        data = {"state": row.state, "pid": row.pid, "ports": row.ports, "version": row.version, **books}
+        checks.append(Check("service", row.name, "ok" if row.healthy else "fail", detail + suffix, data))
+    return checks
+
+
+def program_checks(settings: Settings) -> list[Check]:
+    """The pipeline's programs under the stack's supervisor (anything but the stack's services)."""
+    stack = Stack(settings)
+    supervisor = stack.supervisor
+    services = {svc.name for svc in stack.services}
+    checks = []
+    now = time.time()
+    for name in supervisor.programs():
+        if name in services:
+            continue
+        state, record = supervisor.state(name), supervisor.record(name)
+        failure = supervisor.failure(name)
+        suffix, books = _restarts(record, now)
+        health: Health
+        if failure is None:
+            health = "ok" if state == "RUNNING" else "warn"  # starting, or being restarted
+        elif state == "FATAL" or (record is not None and record.gave_up):
+            health = "fail"  # the supervisor gave up on it
+        elif state == "EXITED" and int(supervisor.info(name)["exitstatus"]) != 0:
+            health = "fail"  # crashed, and not supervised
+        else:
+            health = "warn"  # stopped, or finished (exit 0)
+        detail = (failure or state) + suffix
+        data = {"state": state, "pid": supervisor.pid(name), **books}
+        checks.append(Check("program", name, health, detail, data))
     return checks
 
 
@@ -172,6 +216,7 @@ def collect(
         snapshot = monitor.sample()
     checks = [
         *service_checks(settings),
+        *program_checks(settings),
         *topic_checks(snapshot),
         *spark_checks(snapshot),
         *consumer_checks(snapshot, max_lag),

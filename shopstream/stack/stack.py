@@ -14,6 +14,7 @@ from rich.console import Console
 from shopstream.errors import PortInUse, ServiceUnhealthy, Timeout
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
+from shopstream.stack.restarts import LISTENER, LIVE_STATES, ProgramRecord
 from shopstream.stack.services import connect, influxdb, kafka, mariadb, registry
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.supervisor import Supervisor
@@ -26,7 +27,6 @@ SERVICE_BUILDERS: tuple[Callable[[StackContext], Service], ...] = (
     registry.service,
     connect.service,
 )
-FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN"}
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -65,6 +65,7 @@ class ServiceStatus:
     version: str
     rss_bytes: int
     detail: str = ""
+    record: ProgramRecord | None = None  # the supervisor's restart books of the service
 
 
 class Stack:
@@ -99,7 +100,7 @@ class Stack:
     def _check_ports(self) -> None:
         """Fail before starting anything if a port we need is held by a process we don't own."""
         for svc in self.services:
-            if self.supervisor.state(svc.name) == "RUNNING":
+            if self._restarting(svc.name) or self.supervisor.state(svc.name) == "RUNNING":
                 continue
             for port, setting in svc.ports.items():
                 if port_open(port):
@@ -109,27 +110,35 @@ class Stack:
                     )
 
     def _up_one(self, svc: Service) -> None:
-        if self.supervisor.state(svc.name) == "RUNNING":
+        state = self.supervisor.state(svc.name)
+        if state == "RUNNING":
             svc.bootstrap()
             self.console.print(f"  {svc.name:<9} already running, version {svc.probe()}")
             return
         began = time.monotonic()
-        svc.prepare()
-        self.supervisor.start(svc.name)
+        if not self._restarting(svc.name):  # else the supervisor is bringing it back: wait for it
+            svc.prepare()
+            self.supervisor.start(svc.name)
         self._wait(svc, svc.wait_probe())
         svc.bootstrap()
         version = svc.probe()
         self.console.print(f"  {svc.name:<9} healthy in {time.monotonic() - began:5.1f} s, version {version}")
+
+    def _restarting(self, name: str) -> bool:
+        """Starting, retrying a start, or a crash being restarted by supervisord (not a restart the
+        listener holds back: `stack up` starts that one now)."""
+        state = self.supervisor.state(name)
+        return state in LIVE_STATES or (state == "EXITED" and self.supervisor.failure(name) is None)
 
     def _wait(self, svc: Service, probe: Callable[[], str]) -> None:
         log = self.ctx.paths.log(svc.name)
         with self.console.status(f"waiting for {svc.name}") as status:
 
             def healthy() -> str:
-                state = self.supervisor.state(svc.name)
-                if state in FAILED_STATES:
+                failure = self.supervisor.failure(svc.name)
+                if failure is not None:
                     raise ServiceUnhealthy(
-                        f"{svc.name} exited ({state}). Last lines of {log}:\n" + self.tail(svc.name, 30)
+                        f"{svc.name} exited ({failure}). Last lines of {log}:\n" + self.tail(svc.name, 30)
                     )
                 try:
                     return probe()
@@ -180,9 +189,14 @@ class Stack:
                     version,
                     tree_rss(pid) if pid else 0,
                     detail,
+                    self.supervisor.record(svc.name),
                 )
             )
         return rows
+
+    def listener_state(self) -> str:
+        """The supervision listener's state (RUNNING when restarts are counted and limited)."""
+        return self.supervisor.state(LISTENER)
 
     def tail(self, name: str, lines: int) -> str:
         log = self.ctx.paths.log(self.service(name).name)

@@ -8,6 +8,11 @@ The same supervisord runs the pipeline's own long-running programs (the Spark ap
 producer): ``add`` writes one program file under ``programs/`` (included by the main config) and
 adds its group after a config reread; ``remove`` takes it away again. One way to start, stop,
 restart and log a process.
+
+Supervision (``shopstream.stack.restarts``): every program with a restart policy is restarted by
+supervisord after a crash (``autorestart=unexpected``, ``exitcodes=0``; ``startsecs`` and
+``startretries`` from its policy); the ``supervision`` event listener, part of the same config,
+counts the restarts, records the last exit and enforces the policy's limit and backoff.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from supervisor.xmlrpc import SupervisorTransport
 from shopstream.errors import StackError, Timeout
 from shopstream.retry import wait_until
 from shopstream.stack.paths import StackPaths
+from shopstream.stack.restarts import LISTENER, LIVE_STATES, ProgramRecord, RestartBook, RestartPolicy
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Program:
     # the stop signal to the whole process group, or to the program alone (which then stops its
     # children itself, as the Spark driver stops its JVM); the final SIGKILL always takes the group
     stop_as_group: bool = True
+    # restarted after a crash under this policy; None: never restarted (a crash leaves it EXITED)
+    restart: RestartPolicy | None = field(default_factory=RestartPolicy)
 
 
 def _escape(value: str) -> str:
@@ -51,13 +59,16 @@ def _escape(value: str) -> str:
 
 def render_program(paths: StackPaths, program: Program) -> list[str]:
     env = ",".join(f'{key}="{value}"' for key, value in program.environment.items())
+    policy = program.restart
     lines = [
         f"[program:{program.name}]",
         f"command={_escape(shlex.join(program.command))}",
         "autostart=false",
-        "autorestart=false",
-        "startsecs=1",
-        "startretries=0",
+        # a crash (non-zero status, a signal) is restarted; exit 0 is a finish; a stop is a stop
+        f"autorestart={'unexpected' if policy else 'false'}",
+        "exitcodes=0",
+        f"startsecs={policy.startsecs if policy else 1}",
+        f"startretries={policy.startretries if policy else 0}",
         "stopsignal=TERM",
         f"stopwaitsecs={program.stop_wait_s}",
         f"stopasgroup={str(program.stop_as_group).lower()}",
@@ -79,6 +90,27 @@ def programs_dir(paths: StackPaths) -> Path:
     return paths.state / "programs"
 
 
+def render_listener(paths: StackPaths) -> list[str]:
+    """The supervision event listener (shopstream.stack.restarts): supervisord's PROCESS_STATE events
+    and its 5-second ticks in, the restart books and the limits' stops and starts out."""
+    command = [sys.executable, "-m", "shopstream.stack.restarts", str(paths.state)]
+    return [
+        f"[eventlistener:{LISTENER}]",
+        f"command={_escape(shlex.join(command))}",
+        "events=PROCESS_STATE,TICK_5",
+        "buffer_size=1024",
+        "autostart=true",
+        "autorestart=true",
+        "startsecs=1",
+        "startretries=10",
+        "stopsignal=TERM",
+        "stopwaitsecs=10",
+        f"stderr_logfile={paths.log(LISTENER)}",
+        "stderr_logfile_maxbytes=10MB",
+        "stderr_logfile_backups=1",
+    ]
+
+
 def render_config(paths: StackPaths, programs: Sequence[Program]) -> str:
     sock = paths.state / "supervisor.sock"
     lines = [
@@ -97,6 +129,7 @@ def render_config(paths: StackPaths, programs: Sequence[Program]) -> str:
         f"serverurl=unix://{sock}",
         "[include]",
         f"files={programs_dir(paths)}/*.conf",
+        *render_listener(paths),
     ]
     for program in programs:
         lines += render_program(paths, program)
@@ -110,6 +143,7 @@ class Supervisor:
         self.paths = paths
         self.config = paths.state / "supervisord.conf"
         self.socket = paths.state / "supervisor.sock"
+        self.book = RestartBook(paths.state)
 
     @property
     def _rpc(self) -> Any:
@@ -128,6 +162,8 @@ class Supervisor:
         """Write the config; start supervisord, or make a running one pick up new programs. Returns
         the running programs whose configuration changed: they keep the old one until restarted."""
         self.paths.logs.mkdir(parents=True, exist_ok=True)
+        for program in programs:
+            self._register(program)
         self.config.write_text(render_config(self.paths, programs))
         if self.is_running():
             return self._reload()
@@ -145,7 +181,10 @@ class Supervisor:
             self._rpc.removeProcessGroup(name)
         stale = []
         for name in changed:
-            if self.state(name) in ("RUNNING", "STARTING"):
+            if name == LISTENER:  # it keeps its books in a file: restart it with its new config
+                self._rpc.stopProcessGroup(name)
+                self.replace(name)
+            elif self.state(name) in ("RUNNING", "STARTING"):
                 stale.append(name)
             else:
                 self.replace(name)
@@ -167,6 +206,7 @@ class Supervisor:
         path = folder / f"{program.name}.conf"
         path.touch(mode=0o600)  # the environment may hold passwords
         path.write_text("\n".join(render_program(self.paths, program)) + "\n")
+        self._register(program)
         [[added, changed, _]] = self._rpc.reloadConfig()
         if program.name in changed:
             if self.state(program.name) in ("RUNNING", "STARTING", "STOPPING"):
@@ -181,6 +221,13 @@ class Supervisor:
                 "run `shopstream stack up` once: it rewrites the config and keeps running services",
             )
 
+    def _register(self, program: Program) -> None:
+        """The program's policy in the books, where the supervision listener reads it."""
+        if program.restart is None:
+            self.book.forget(program.name)
+        else:
+            self.book.set_policy(program.name, program.restart)
+
     def remove(self, name: str) -> None:
         """Stop the program and take it out of supervisord (its log stays)."""
         if self.state(name) in ("RUNNING", "STARTING", "BACKOFF"):
@@ -188,6 +235,40 @@ class Supervisor:
         with contextlib.suppress(xmlrpc.client.Fault):
             self._rpc.removeProcessGroup(name)
         (programs_dir(self.paths) / f"{name}.conf").unlink(missing_ok=True)
+        self.book.forget(name)
+
+    def record(self, name: str) -> ProgramRecord | None:
+        """The program's restart books (restarts, last exit, given up), if it has a policy."""
+        return self.book.get(name)
+
+    def programs(self) -> list[str]:
+        """Every program supervisord runs, the supervision listener left out."""
+        if not self.is_running():
+            return []
+        infos = cast(list[dict[str, Any]], self._rpc.getAllProcessInfo())
+        return [info["name"] for info in infos if info["group"] != LISTENER]
+
+    def failure(self, name: str) -> str | None:
+        """Why the program is down for good (its state, and why the supervisor gave up), or None
+        while it runs or the supervisor is bringing it back (starting, retrying, a restart held
+        back, a crash being restarted)."""
+        if not self.is_running():
+            return "NOT_RUNNING"
+        try:
+            info = self.info(name)
+        except xmlrpc.client.Fault:
+            return "UNKNOWN"
+        state = str(info["statename"])
+        if state in LIVE_STATES:
+            return None
+        record = self.record(name)
+        if record is not None and record.held_until is not None and not record.gave_up:
+            return None  # stopped for a backoff: the listener starts it again
+        if state == "EXITED" and record is not None and int(info["exitstatus"]) != 0 and not record.gave_up:
+            return None  # a crash: supervisord is restarting it
+        if record is not None and record.gave_up:
+            return f"{state}: the supervisor gave up ({record.gave_up})"
+        return state
 
     def info(self, name: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._rpc.getProcessInfo(name))
@@ -215,9 +296,11 @@ class Supervisor:
                     f"{name} failed to start ({fault.faultString})", f"see {self.paths.log(name)}"
                 ) from fault
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, wait: bool = True) -> None:
+        """A clean stop (never restarted); a restart held back by the supervisor is cancelled."""
+        self.book.cancel_hold(name)
         try:
-            self._rpc.stopProcess(name, True)
+            self._rpc.stopProcess(name, wait)
         except xmlrpc.client.Fault as fault:
             if "NOT_RUNNING" not in fault.faultString:
                 raise

@@ -18,7 +18,7 @@ from tests.providers import select_provider, settings_env
 HERE = Path(__file__).parent
 PROVIDER = select_provider()
 # these test the local stack's processes themselves (pids, supervisor, stop/start)
-LOCAL_ONLY = {HERE / "shopstream" / "stack" / "test_local_stack.py"}
+LOCAL_ONLY = {HERE / "shopstream" / "stack" / name for name in ("test_local_stack.py", "test_supervision.py")}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

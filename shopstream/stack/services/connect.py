@@ -14,6 +14,7 @@ import requests
 
 from shopstream.errors import StackError
 from shopstream.stack.artifacts import ensure_sink_plugin, sink_sources_digest
+from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.services.jvm import java_command, write_properties
 from shopstream.stack.supervisor import Program
@@ -71,10 +72,14 @@ def _probe(ctx: StackContext) -> str:
 def service(ctx: StackContext) -> Service:
     home_dir = ctx.paths.service_dir("connect")
 
-    def program() -> Program:
-        config = home_dir / "worker.properties"
-        ensure_sink_plugin()
+    config = home_dir / "worker.properties"
+
+    def prepare() -> None:
+        # only when `stack up` (re)starts Connect: a restart by the supervisor reads the same file
         write_properties(config, worker_properties(ctx, _link_plugins(ctx)))
+
+    def program() -> Program:
+        ensure_sink_plugin()
         jolokia = ctx.settings.connect_jolokia_port
         agents = [f"{ctx.artifacts.jolokia_agent}=host=127.0.0.1,port={jolokia}"] if jolokia else []
         return Program(
@@ -94,6 +99,7 @@ def service(ctx: StackContext) -> Service:
                 "SHOPSTREAM_MYSQL_CDC_PASSWORD": ctx.settings.mysql_cdc_password.get_secret_value(),
                 "SHOPSTREAM_INFLUXDB_PASSWORD": ctx.settings.influxdb_password.get_secret_value(),
             },
+            restart=RestartPolicy(startsecs=10),
         )
 
     ports = {ctx.settings.connect_port: "SHOPSTREAM_CONNECT_URL"}
@@ -104,4 +110,5 @@ def service(ctx: StackContext) -> Service:
         ports=ports,
         program=program,
         probe=lambda: _probe(ctx),
+        prepare=prepare,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from shopstream.errors import StackError
+from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext, require_binary
 from shopstream.stack.supervisor import Program
 
@@ -83,10 +84,15 @@ def _probe(ctx: StackContext) -> str:
 
 
 def service(ctx: StackContext) -> Service:
-    def program() -> Program:
-        conf = ctx.paths.service_dir("influxdb") / "influxdb.conf"
+    conf = ctx.paths.service_dir("influxdb") / "influxdb.conf"
+
+    def prepare() -> None:
+        # only when `stack up` starts it: a restart by the supervisor reads the same file
         conf.write_text(render_config(ctx))
-        return Program("influxdb", [require_binary("influxd", "influxdb"), "-config", str(conf)])
+
+    def program() -> Program:
+        command = [require_binary("influxd", "influxdb"), "-config", str(conf)]
+        return Program("influxdb", command, restart=RestartPolicy(startsecs=3))
 
     port = ctx.settings.influxdb_port
     return Service(
@@ -94,6 +100,7 @@ def service(ctx: StackContext) -> Service:
         ports={port: "SHOPSTREAM_INFLUXDB_URL", port + 2: "SHOPSTREAM_INFLUXDB_URL (RPC = port+2)"},
         program=program,
         probe=lambda: _probe(ctx),
+        prepare=prepare,
         bootstrap=lambda: _bootstrap(ctx),
         ready=lambda: _ping(ctx),
     )

@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 
 from shopstream.clients.kafka import ensure_topics
 from shopstream.errors import StackError
+from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.services.jvm import java_command, write_properties
 from shopstream.stack.supervisor import Program
@@ -99,6 +100,7 @@ def service(ctx: StackContext) -> Service:
                 "kafka.Kafka",
                 str(home / "server.properties"),
             ),
+            restart=RestartPolicy(startsecs=10),
         )
 
     s = ctx.settings

@@ -13,6 +13,7 @@ from pathlib import Path
 import pymysql
 
 from shopstream.errors import StackError
+from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext, require_binary
 from shopstream.stack.supervisor import Program
 
@@ -127,7 +128,8 @@ def _root_probe(ctx: StackContext) -> str:
 def service(ctx: StackContext) -> Service:
     def program() -> Program:
         cnf, _, _ = _paths(ctx)
-        return Program("mariadb", [require_binary("mariadbd", "mariadb-server"), f"--defaults-file={cnf}"])
+        command = [require_binary("mariadbd", "mariadb-server"), f"--defaults-file={cnf}"]
+        return Program("mariadb", command, restart=RestartPolicy(startsecs=3))
 
     return Service(
         name="mariadb",

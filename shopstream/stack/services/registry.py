@@ -9,6 +9,7 @@ from __future__ import annotations
 import requests
 
 from shopstream.errors import StackError
+from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.services.mariadb import REGISTRY_DATABASE
 from shopstream.stack.supervisor import Program
@@ -63,6 +64,7 @@ def service(ctx: StackContext) -> Service:
             ],
             environment=environment(ctx),
             directory=ctx.paths.service_dir("registry"),
+            restart=RestartPolicy(startsecs=10),
         )
 
     return Service(
