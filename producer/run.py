@@ -57,7 +57,7 @@ def run(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     counters = sender.counters
     started = last_stats = time.perf_counter()
-    last_acked = 0
+    last_acked = last_errors = 0
     deadline = started + limits.duration_s if limits.duration_s else None
     # Housekeeping (poll, pacing, stats) every `every` events: often enough to pace low rates smoothly.
     every = 1024 if limits.rate == 0 or limits.rate >= 100_000 else max(1, int(limits.rate // 100))
@@ -84,11 +84,13 @@ def run(
                         time.sleep(ahead)
                 if now - last_stats >= limits.stats_interval_s:
                     rate = (counters.acked - last_acked) / (now - last_stats)
+                    errors = sender.broker_errors - last_errors
                     report(
                         f"sent {counters.sent:,} acked {counters.acked:,} failed {counters.failed:,} "
                         f"invalid {counters.invalid:,} rate {rate:,.0f}/s"
+                        + (f"; Kafka: {errors:,} errors, last: {sender.last_broker_error}" if errors else "")
                     )
-                    last_stats, last_acked = now, counters.acked
+                    last_stats, last_acked, last_errors = now, counters.acked, sender.broker_errors
         pending = sender.flush()
         if pending:
             report(f"{pending:,} events still undelivered after flush")

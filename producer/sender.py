@@ -21,6 +21,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro.validation import ValidationError, validate
 
 from producer.avro_codec import UnsupportedSchema, compile_encoder
+from shopstream.clients.kafka import check_reachable, client_config, error_reason
 from shopstream.clients.registry import Registry
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema, subject
 from shopstream.errors import RegistryError
@@ -30,9 +31,10 @@ SerializerKind = Literal["compiled", "confluent"]
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    """Durable, fast defaults: every event acknowledged by all in-sync replicas, no duplicates."""
+    """Durable, fast defaults: every event acknowledged by all in-sync replicas, no duplicates.
+    librdkafka logs nothing itself: broker errors come through the sender's ``error_cb``."""
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **client_config(settings),
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "lz4",
@@ -41,7 +43,6 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "batch.num.messages": 100_000,
         "queue.buffering.max.messages": 1_000_000,
         "queue.buffering.max.kbytes": 1_048_576,
-        "log_level": 3,
         **overrides,
     }
 
@@ -84,6 +85,7 @@ class EventSender:
     ) -> None:
         if schema_version not in EVENT_SCHEMA_FILES:
             raise ValueError(f"schema_version must be one of {sorted(EVENT_SCHEMA_FILES)}")
+        check_reachable(settings)  # one error naming the address, not librdkafka retrying forever
         self.topic = topic or settings.topic_events
         self.subject = subject(self.topic)
         self.schema_str = load_schema(EVENT_SCHEMA_FILES[schema_version])
@@ -110,7 +112,10 @@ class EventSender:
         )
         self.serializer_kind: SerializerKind = serializer
         self._encode = self._build_encoder(serializer)
-        self._producer = Producer(producer_config(settings, **(producer_overrides or {})))
+        self.broker_errors = 0  # errors librdkafka reported about the brokers (it keeps retrying)
+        self.last_broker_error = ""
+        config = producer_config(settings, error_cb=self._on_error, **(producer_overrides or {}))
+        self._producer = Producer(config)
         self._produce = self._producer.produce  # bound once: send() is the hot path
         self._deliver = self._on_delivery
 
@@ -145,6 +150,10 @@ class EventSender:
         except Exception as exc:
             return f"{type(exc).__name__}: {exc}"
         return "record validates but could not be encoded"
+
+    def _on_error(self, err: KafkaError) -> None:
+        self.broker_errors += 1
+        self.last_broker_error = error_reason(err)
 
     def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is None:

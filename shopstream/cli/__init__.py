@@ -112,9 +112,11 @@ def demographics_load(
     """Create the demographics table if needed and upsert COUNT seeded rows (idempotent)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from shopstream.clients.endpoints import require
     from shopstream.ops import demographics
 
     settings = settings_of(ctx)
+    require(settings, "mariadb")  # one line, before the progress bar, when it cannot be reached
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -55,11 +55,14 @@ def bench_sink(
 
     The topic is pre-filled first (not measured); topics, subject, databases, connector and consumer
     group are removed afterwards, also on failure or Ctrl-C."""
+    from shopstream.clients.endpoints import require
     from shopstream.ops.bench_sink import GOAL_POINTS_PER_S, GOAL_RATIO, SHAPES, bench_sink
 
     if shape not in SHAPES:
         raise typer.BadParameter(f"one of {', '.join(SHAPES)}", param_hint="--shape")
     extra = _config_pairs(set_config)
+    settings = settings_of(ctx)
+    require(settings, "kafka", "registry", "connect", "influxdb")  # one line, not a stuck progress bar
     tasks: dict[str, TaskID] = {}
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -72,7 +75,7 @@ def bench_sink(
             progress.update(tasks[phase], completed=done, total=total)
 
         result = bench_sink(
-            settings_of(ctx),
+            settings,
             count,
             partitions,
             shape,

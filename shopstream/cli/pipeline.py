@@ -64,12 +64,17 @@ def monitor(
     ] = True,
 ) -> None:
     """The live view of `shopstream run` without starting anything (e.g. in a second terminal)."""
+    from shopstream.clients.endpoints import require
     from shopstream.ops.live_view import watch
 
+    settings = settings_of(ctx)
+    require(settings, "kafka")
+    if telemetry:  # each sample is written there
+        require(settings, "influxdb")
     started = time.monotonic()
     with contextlib.suppress(KeyboardInterrupt):
         watch(
-            settings_of(ctx),
+            settings,
             lambda: duration is None or time.monotonic() - started < duration,
             interval_s=interval,
             checkpoint_dir=checkpoint_dir,

@@ -85,10 +85,13 @@ def bench_producer(
 ) -> None:
     """Acked events/s and MB/s of our producer vs Kafka's ProducerPerformance, same broker and run."""
     from producer.bench import bench_producer as run_bench
+    from shopstream.clients.endpoints import require
 
     kind: SerializerKind = "confluent" if serializer == "confluent" else "compiled"
+    settings = settings_of(ctx)
+    require(settings, "kafka", "registry")
     with err.status(f"benchmarking {count:,} events per side"):
-        result = run_bench(settings_of(ctx), count, schema_version, kind, partitions)
+        result = run_bench(settings, count, schema_version, kind, partitions)
     table = Table(title=f"producer benchmark, {result['record_size_bytes']} B/record")
     for column in ("producer", "records", "seconds", "records/s", "MB/s"):
         table.add_column(column)

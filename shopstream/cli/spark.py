@@ -38,7 +38,11 @@ def run(
     ] = None,
 ) -> None:
     """Run the streaming queries; Ctrl-C/SIGTERM stops them cleanly (checkpoints kept)."""
+    from shopstream.clients.endpoints import require
     from spark_job.run import RunOptions, run_job
+
+    settings = settings_of(ctx)
+    require(settings, "kafka", "registry", "mariadb")  # before a Spark session takes seconds to fail
 
     options = RunOptions(
         master=master,
@@ -52,7 +56,7 @@ def run(
         queries=tuple(queries.split(",")),
         mode=mode,
     )
-    run_job(settings_of(ctx), options, report=lambda line: err.print(line, markup=False, highlight=False))
+    run_job(settings, options, report=lambda line: err.print(line, markup=False, highlight=False))
 
 
 def bench(
@@ -77,10 +81,13 @@ def bench(
 
     from rich.table import Table
 
+    from shopstream.clients.endpoints import require
     from spark_job.bench import bench_spark
 
+    settings = settings_of(ctx)
+    require(settings, "kafka", "registry", "mariadb")
     result = bench_spark(
-        settings_of(ctx),
+        settings,
         [int(r) for r in rates.split(",")],
         step,
         warmup,

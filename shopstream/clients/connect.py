@@ -7,6 +7,7 @@ from typing import Any
 import requests
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from shopstream.clients import http
 from shopstream.errors import ConnectError
 
 
@@ -27,10 +28,12 @@ class ConnectClient:
     )
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
-            resp = requests.request(method, f"{self.url}{path}", timeout=self.timeout_s, **kwargs)
-        except requests.ConnectionError as exc:
+            resp = requests.request(
+                method, f"{self.url}{path}", timeout=http.timeout(self.timeout_s), **kwargs
+            )
+        except requests.RequestException as exc:
             raise ConnectError(
-                f"Kafka Connect unreachable at {self.url}",
+                f"Kafka Connect unreachable at {self.url} ({http.reason(exc)})",
                 "is it running (`shopstream stack status`) and is SHOPSTREAM_CONNECT_URL right?",
             ) from exc
         if resp.status_code == 409:

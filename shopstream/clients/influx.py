@@ -8,6 +8,7 @@ from typing import Any
 
 import requests
 
+from shopstream.clients import http
 from shopstream.errors import InfluxError
 from shopstream.settings import Settings
 
@@ -59,10 +60,30 @@ class InfluxClient:
     def _post(self, path: str, params: dict[str, str], data: str | None = None) -> requests.Response:
         try:
             return self.session.post(
-                f"{self.url}{path}", params={**self.auth, **params}, data=data, timeout=self.timeout_s
+                f"{self.url}{path}",
+                params={**self.auth, **params},
+                data=data,
+                timeout=http.timeout(self.timeout_s),
             )
         except requests.RequestException as exc:
-            raise InfluxError(f"InfluxDB unreachable at {self.url}: {exc}") from exc
+            raise self._unreachable(http.reason(exc)) from exc
+
+    def _unreachable(self, reason: str) -> InfluxError:
+        return InfluxError(
+            f"InfluxDB unreachable at {self.url} ({reason})",
+            "is it running (`shopstream stack status`) and is SHOPSTREAM_INFLUXDB_URL right?",
+        )
+
+    def ping(self) -> str:
+        """The server's version (``/ping``, no credentials needed); ``InfluxError`` naming the address
+        and the setting when nothing answers there."""
+        try:
+            resp = self.session.get(f"{self.url}/ping", timeout=http.timeout(self.timeout_s))
+        except requests.RequestException as exc:
+            raise self._unreachable(http.reason(exc)) from exc
+        if resp.status_code != 204:
+            raise InfluxError(f"InfluxDB at {self.url}: /ping answered {resp.status_code}")
+        return resp.headers.get("X-Influxdb-Version", "?")
 
     def write(self, lines: list[str]) -> None:
         """Write points (millisecond timestamps) into the database; raises unless InfluxDB says 204."""

@@ -1,26 +1,78 @@
-"""Kafka's admin side: the project's topics, partitions and offsets (confluent-kafka AdminClient)."""
+"""Kafka's admin side: reachability, the project's topics, partitions and offsets (confluent-kafka).
+
+librdkafka retries a dead broker forever and logs each attempt to stderr; the clients made here log
+nothing themselves (``log_level`` 0), and ``check_reachable`` asks for the cluster's metadata for a
+bounded time, turning "no broker answers" into one error naming the address and the setting.
+"""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic, OffsetSpec
 
 from shopstream.errors import KafkaUnavailable
 from shopstream.settings import Settings
 
 PartitionRange = tuple[int, int]  # (start offset, end offset)
+PROBE_TIMEOUT_S = 5.0
+HINT = "is it running (`shopstream stack status`) and is SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS right?"
 
 
-def admin_client(settings: Settings, **config: str | int | float) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, **config})
+def client_config(settings: Settings, **config: Any) -> dict[str, Any]:
+    """librdkafka settings of every client of the project: the bootstrap servers, its own log lines
+    off (failures reach the code as errors: ``error_cb``, delivery reports, exceptions)."""
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, "log_level": 0, **config}
+
+
+def admin_client(settings: Settings, **config: Any) -> AdminClient:
+    return AdminClient(client_config(settings, **config))
+
+
+def unreachable(settings: Settings, reason: str) -> KafkaUnavailable:
+    return KafkaUnavailable(f"Kafka unreachable at {settings.kafka_bootstrap_servers} ({reason})", HINT)
+
+
+def error_reason(error: KafkaError) -> str:
+    """librdkafka's words for a broker failure, without its prefix and retry bookkeeping:
+    ``127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in
+    state CONNECT)`` -> ``connection refused``."""
+    text = re.sub(r"^\S+/(bootstrap|\d+): ", "", error.str())
+    text = re.sub(r" \(after \d+ms in state \w+\)|, \d+ identical error\(s\) suppressed", "", text)
+    found = re.search(r"failed: (.+)$", text)
+    text = found.group(1) if found else text
+    return text[:1].lower() + text[1:]
+
+
+def check_reachable(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> ClusterMetadata:
+    """The cluster's metadata, asked for at most ``timeout_s``; ``KafkaUnavailable`` naming the
+    address and the setting when no broker answers (at once when every broker refuses)."""
+    errors: list[KafkaError] = []
+    admin = admin_client(settings, error_cb=errors.append)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
+            if metadata.brokers:
+                return metadata
+        except KafkaException:
+            pass
+        admin.poll(0)  # serves error_cb
+        down = any(e.code() == KafkaError._ALL_BROKERS_DOWN for e in errors)
+        if down or time.monotonic() >= deadline:
+            failures = [e for e in errors if e.code() in (KafkaError._TRANSPORT, KafkaError._RESOLVE)]
+            reason = error_reason(failures[-1]) if failures else f"no broker answered within {timeout_s:g} s"
+            raise unreachable(settings, reason)
 
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create the project's topics that do not exist yet; return the names created."""
-    admin = admin_client(settings, log_level=0)
-    existing = set(admin.list_topics(timeout=10).topics)
+    admin = admin_client(settings)
+    existing = set(check_reachable(settings).topics)
     # The demographics topic is a changelog keyed by customer id: keep the latest row per key.
     configs = {settings.topic_demographics: {"cleanup.policy": "compact"}}
     wanted = [
@@ -41,8 +93,7 @@ def ensure_topics(settings: Settings) -> list[str]:
 
 def partitions(settings: Settings, topic: str) -> int:
     """How many partitions the topic has; fails naming the fix when it does not exist."""
-    metadata = admin_client(settings).list_topics(topic, timeout=10)
-    found = metadata.topics.get(topic)
+    found = check_reachable(settings).topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise KafkaUnavailable(
             f"topic {topic} not found", "run `shopstream stack up` (it creates the topics)"

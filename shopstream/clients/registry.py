@@ -15,6 +15,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import SerializationContext
 
+from shopstream.clients import http
 from shopstream.errors import RegistryError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -45,18 +46,22 @@ class Registry:
             return requests.request(
                 method,
                 f"{self.url}{path}",
-                timeout=self.timeout_s,
+                timeout=http.timeout(self.timeout_s),
                 headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
                 **kwargs,
             )
-        except requests.ConnectionError as exc:
-            raise self._unreachable() from exc
+        except requests.RequestException as exc:
+            raise self._unreachable(http.reason(exc)) from exc
 
-    def _unreachable(self) -> RegistryError:
+    def _unreachable(self, reason: str) -> RegistryError:
         return RegistryError(
-            f"schema registry unreachable at {self.url}",
+            f"schema registry unreachable at {self.url} ({reason})",
             "is it running (`shopstream stack status`) and is SHOPSTREAM_SCHEMA_REGISTRY_URL right?",
         )
+
+    def check_reachable(self) -> None:
+        """One quick request (``GET /subjects``); ``RegistryError`` naming the address and the setting."""
+        self._json("GET", "/subjects")
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self._call(method, path, **kwargs)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import pymysql
 from faker import Faker
 
-from shopstream.errors import ShopstreamError
+from shopstream.clients import mariadb
+from shopstream.errors import DatabaseError
 from shopstream.settings import Settings
 
 TABLE = "demographics"
@@ -82,31 +83,20 @@ def generate(count: int, seed: int) -> Iterator[Row]:
             yield (start + i, age, sexes[i], rng.choice(states[country]), country)
 
 
-class DatabaseError(ShopstreamError):
-    """MariaDB refused or could not be reached."""
-
-
 @contextmanager
 def _database_errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except pymysql.err.MySQLError as exc:
         raise DatabaseError(
-            f"MariaDB at {settings.mysql_host}:{settings.mysql_port} failed: {exc}",
+            f"MariaDB at {mariadb.address(settings)} failed: {exc}",
             "is it running (`shopstream stack status`) and are the SHOPSTREAM_MYSQL_* settings right?",
         ) from exc
 
 
 def connect(settings: Settings) -> pymysql.Connection[pymysql.cursors.Cursor]:
-    return pymysql.connect(
-        host=settings.mysql_host,
-        port=settings.mysql_port,
-        user=settings.mysql_user,
-        password=settings.mysql_password.get_secret_value(),
-        database=settings.mysql_database,
-        autocommit=False,
-        connect_timeout=10,
-    )
+    """A connection to the settings' database; unreachable: an error naming address and settings."""
+    return mariadb.connect(settings, autocommit=False)
 
 
 def load(

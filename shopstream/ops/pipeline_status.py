@@ -26,7 +26,8 @@ from typing import Any, Literal
 from rich.table import Table
 from rich.text import Text
 
-from shopstream.errors import ConnectError, ResourceMissing
+from shopstream.clients.kafka import check_reachable
+from shopstream.errors import ConnectError, KafkaUnavailable, ResourceMissing
 from shopstream.ops.connectors import load_specs
 from shopstream.ops.monitor import Monitor, Snapshot
 from shopstream.settings import Settings
@@ -40,7 +41,7 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
 @dataclass(frozen=True)
 class Check:
-    component: str  # service | topic | spark | consumer | connector
+    component: str  # service | program | kafka | topic | spark | consumer | connector
     name: str
     health: Health
     detail: str
@@ -208,7 +209,14 @@ def collect(
     groups: Sequence[str] = (),
     max_lag: int | None = None,
 ) -> StatusReport:
-    """Every check; topic and consumer rates from two samples ``interval_s`` apart (0: no rates)."""
+    """Every check; topic and consumer rates from two samples ``interval_s`` apart (0: no rates).
+    Without Kafka nothing of the topics, lag or Spark progress can be read: one failed check says
+    where Kafka was looked for, next to the services' and programs' checks."""
+    try:
+        check_reachable(settings)
+    except KafkaUnavailable as exc:
+        unreachable = Check("kafka", settings.kafka_bootstrap_servers, "fail", str(exc))
+        return StatusReport(time.time(), [*service_checks(settings), *program_checks(settings), unreachable])
     monitor = Monitor(settings, checkpoint_dir, groups, rate_window_s=0)
     snapshot = monitor.sample()
     if interval_s > 0:

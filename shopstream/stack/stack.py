@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import psutil
 from rich.console import Console
 
-from shopstream.errors import PortInUse, ServiceUnhealthy, Timeout
+from shopstream.errors import PortInUse, ServiceUnhealthy, ShopstreamError, Timeout
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 from shopstream.stack.restarts import LISTENER, LIVE_STATES, ProgramRecord
@@ -177,6 +177,8 @@ class Stack:
             pid = self.supervisor.pid(svc.name)
             try:
                 version, healthy, detail = svc.probe(), True, ""
+            except ShopstreamError as exc:  # names the address and the setting
+                version, healthy, detail = "", False, str(exc)
             except Exception as exc:
                 version, healthy, detail = "", False, f"{type(exc).__name__}: {exc}"[:120]
             rows.append(

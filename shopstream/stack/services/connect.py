@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import requests
-
-from shopstream.errors import StackError
+from shopstream.clients.connect import ConnectClient
 from shopstream.stack.artifacts import ensure_sink_plugin, sink_sources_digest
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
@@ -60,13 +58,10 @@ def _link_plugins(ctx: StackContext) -> Path:
 
 
 def _probe(ctx: StackContext) -> str:
-    root = requests.get(f"{ctx.settings.connect_url}/", timeout=3)
-    if root.status_code != 200:
-        raise StackError(f"GET / answered {root.status_code}")
-    plugins = requests.get(f"{ctx.settings.connect_url}/connector-plugins", timeout=10)
-    if plugins.status_code != 200:
-        raise StackError(f"GET /connector-plugins answered {plugins.status_code}")
-    return str(root.json().get("version", "?"))
+    client = ConnectClient(ctx.settings.connect_url, timeout_s=10)  # names address and setting
+    root = client.json("GET", "/")
+    client.json("GET", "/connector-plugins")
+    return str(root.get("version", "?"))
 
 
 def service(ctx: StackContext) -> Service:

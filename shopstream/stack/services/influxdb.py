@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import requests
 
+from shopstream.clients.influx import InfluxClient
 from shopstream.errors import StackError
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext, require_binary
@@ -69,10 +70,7 @@ def _bootstrap(ctx: StackContext) -> None:
 
 
 def _ping(ctx: StackContext) -> str:
-    resp = requests.get(f"{ctx.settings.influxdb_url}/ping", timeout=3)
-    if resp.status_code != 204:
-        raise StackError(f"/ping answered {resp.status_code}")
-    return resp.headers.get("X-Influxdb-Version", "?")
+    return InfluxClient(ctx.settings, timeout_s=3).ping()  # names the address and the setting
 
 
 def _probe(ctx: StackContext) -> str:

@@ -7,9 +7,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
-from shopstream.clients.kafka import ensure_topics
+from shopstream.clients.kafka import check_reachable, ensure_topics
 from shopstream.errors import StackError
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
@@ -80,10 +78,7 @@ def _prepare(ctx: StackContext) -> None:
 
 
 def _probe(ctx: StackContext) -> str:
-    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap_servers, "log_level": 0})
-    metadata = admin.list_topics(timeout=3)
-    if not metadata.brokers:
-        raise StackError("broker metadata lists no broker")
+    check_reachable(ctx.settings, timeout_s=3)  # names the address and the setting when it fails
     return ctx.artifacts.kafka_version
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pymysql
 
+from shopstream.clients.mariadb import check_reachable
 from shopstream.errors import StackError
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext, require_binary
@@ -101,20 +102,7 @@ def _bootstrap(ctx: StackContext) -> None:
 
 
 def _probe(ctx: StackContext) -> str:
-    s = ctx.settings
-    with (
-        pymysql.connect(
-            host=s.mysql_host,
-            port=s.mysql_port,
-            user=s.mysql_user,
-            password=s.mysql_password.get_secret_value(),
-            connect_timeout=3,
-        ) as conn,
-        conn.cursor() as cur,
-    ):
-        cur.execute("SELECT VERSION()")
-        row = cur.fetchone()
-    return str(row[0]).split("-")[0] if row else "?"
+    return check_reachable(ctx.settings)  # as the application user; names address and settings
 
 
 def _root_probe(ctx: StackContext) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import requests
 
-from shopstream.errors import StackError
+from shopstream.clients.registry import Registry
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.services.mariadb import REGISTRY_DATABASE
@@ -42,9 +42,7 @@ def environment(ctx: StackContext) -> dict[str, str]:
 
 def _probe(ctx: StackContext) -> str:
     s = ctx.settings
-    subjects = requests.get(f"{s.schema_registry_url}/subjects", timeout=3)
-    if subjects.status_code != 200:
-        raise StackError(f"GET /subjects answered {subjects.status_code}")
+    Registry(s.schema_registry_url, timeout_s=3).check_reachable()  # names address and setting
     info = requests.get(f"{s.registry_base_url}/apis/registry/v3/system/info", timeout=3)
     return str(info.json().get("version", "?")) if info.ok else "?"
 
