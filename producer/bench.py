@@ -1,7 +1,9 @@
 """Producer benchmark: shopstream's Avro producer vs Kafka's own ProducerPerformance, same broker, same run.
 
 Both write to fresh topics with the same producer settings (acks=all, idempotence, lz4, linger,
-batch size) and the same record size: ProducerPerformance gets our average Avro payload size.
+batch size) and the same record size: ProducerPerformance gets our average Avro payload size. The
+topics and the subject are named ``bench.producer.<run>.*`` and removed at the end, also after a
+failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from producer.run import RunLimits, run
 from producer.sender import EventSender, SerializerKind, producer_config
 from producer.traffic import TrafficConfig, TrafficModel
+from shopstream.clients.kafka import admin_client
+from shopstream.ops.scratch import scratch
 from shopstream.settings import Settings
 from shopstream.stack.services.base import StackContext
 
@@ -33,17 +37,10 @@ class Figures:
     mb_per_s: float
 
 
-def _fresh_topic(settings: Settings, prefix: str, partitions: int) -> str:
-    topic = f"bench.{prefix}.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+def _fresh_topic(settings: Settings, topic: str, partitions: int) -> str:
+    admin = admin_client(settings)
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result()
     return topic
-
-
-def _drop_topics(settings: Settings, topics: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    for future in admin.delete_topics(topics).values():
-        future.result()
 
 
 def _register_bench_subject(settings: Settings, topic: str, schema_version: int) -> None:
@@ -57,10 +54,15 @@ def _register_bench_subject(settings: Settings, topic: str, schema_version: int)
 
 
 def bench_shopstream(
-    settings: Settings, count: int, schema_version: int, serializer: SerializerKind, partitions: int
+    settings: Settings,
+    count: int,
+    schema_version: int,
+    serializer: SerializerKind,
+    partitions: int,
+    prefix: str = "bench.producer",
 ) -> tuple[Figures, float]:
     """Our producer as fast as it goes; returns its figures and the average payload size."""
-    topic = _fresh_topic(settings, "shopstream", partitions)
+    topic = _fresh_topic(settings, f"{prefix}.shopstream", partitions)
     _register_bench_subject(settings, topic, schema_version)
     sender = EventSender(settings, topic=topic, schema_version=schema_version, serializer=serializer)
     model = TrafficModel(TrafficConfig(seed=7, schema_version=schema_version))
@@ -74,7 +76,6 @@ def bench_shopstream(
     acked = int(result.counters["acked"])
     if acked != count:
         raise RuntimeError(f"only {acked} of {count} events acknowledged: {result.counters}")
-    _drop_topics(settings, [topic])
     avg_size = result.counters["value_bytes"] / count
     return Figures(
         f"shopstream producer ({sender.serializer_kind} Avro)",
@@ -85,10 +86,12 @@ def bench_shopstream(
     ), avg_size
 
 
-def bench_kafka_perf(settings: Settings, count: int, record_size: int, partitions: int) -> Figures:
+def bench_kafka_perf(
+    settings: Settings, count: int, record_size: int, partitions: int, prefix: str = "bench.producer"
+) -> Figures:
     """Kafka's org.apache.kafka.tools.ProducerPerformance with the same producer settings."""
     ctx = StackContext(settings)
-    topic = _fresh_topic(settings, "kafka-perf", partitions)
+    topic = _fresh_topic(settings, f"{prefix}.kafka-perf", partitions)
     conf = producer_config(settings)
     props = [
         f"bootstrap.servers={settings.kafka_bootstrap_servers}",
@@ -119,7 +122,6 @@ def bench_kafka_perf(settings: Settings, count: int, record_size: int, partition
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
-    _drop_topics(settings, [topic])
     matches = _PERF_LINE.findall(proc.stdout)
     if proc.returncode != 0 or not matches:
         raise RuntimeError(f"ProducerPerformance failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -134,8 +136,9 @@ def bench_producer(
     serializer: SerializerKind = "compiled",
     partitions: int = 3,
 ) -> dict[str, Any]:
-    ours, avg_size = bench_shopstream(settings, count, schema_version, serializer, partitions)
-    reference = bench_kafka_perf(settings, count, max(1, round(avg_size)), partitions)
+    with scratch(settings, f"bench.producer.{uuid.uuid4().hex[:8]}") as prefix:
+        ours, avg_size = bench_shopstream(settings, count, schema_version, serializer, partitions, prefix)
+        reference = bench_kafka_perf(settings, count, max(1, round(avg_size)), partitions, prefix)
     return {
         "benchmark": "producer",
         "record_size_bytes": round(avg_size, 1),

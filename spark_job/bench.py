@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from shopstream.clients.registry import Registry
 from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
 from shopstream.errors import ProcessFailed, Timeout
 from shopstream.ops.jobs import KPI_NICE, Job, spark_jobs
+from shopstream.ops.scratch import scratch
 from shopstream.retry import wait_until
 from shopstream.settings import Settings
 
@@ -82,7 +84,7 @@ class LatencyProbe:
         consumer = Consumer(
             {
                 "bootstrap.servers": self.settings.kafka_bootstrap_servers,
-                "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                "group.id": f"{self.settings.topic_enriched}.latency-probe",  # removed with the topics
                 "auto.offset.reset": "earliest",
             }
         )
@@ -108,7 +110,8 @@ class LatencyProbe:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=10)
 
     def wait_for(self, records: int, timeout_s: float) -> bool:
         """Until ``records`` have been seen in all (the tail of a step is part of its latency)."""
@@ -152,10 +155,32 @@ def bench_spark(
     kpis: bool = True,
     mode: str = "realtime",
 ) -> dict[str, Any]:
-    bench = settings.with_topic_prefix(f"bench.spark.{uuid.uuid4().hex[:8]}")
+    prefix = f"bench.spark.{uuid.uuid4().hex[:8]}"
+    workdir = workdir or settings.state_dir / "bench" / prefix.rsplit(".", 1)[1]
+    # its topics, subjects and the probe's consumer group go at the end, however the run ends
+    with scratch(settings, prefix):
+        try:
+            return _bench(settings, settings.with_topic_prefix(prefix), rates, step_s, warmup_s, master,
+                          trigger_s, workdir, report, kpis, mode)  # fmt: skip
+        finally:
+            shutil.rmtree(workdir / "cp", ignore_errors=True)  # the checkpoints; the logs stay
+
+
+def _bench(
+    settings: Settings,
+    bench: Settings,
+    rates: list[int],
+    step_s: float,
+    warmup_s: float,
+    master: str | None,
+    trigger_s: float,
+    workdir: Path,
+    report: Any,
+    kpis: bool,
+    mode: str,
+) -> dict[str, Any]:
     ensure_topics(bench)
     _register(bench)
-    workdir = workdir or settings.state_dir / "bench" / uuid.uuid4().hex[:8]
     env = {"SHOPSTREAM_SPARK_MASTER": master} if master else {}
     args = ["--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"), "--mode", mode]
     name = f"bench-{workdir.name}"
@@ -164,22 +189,25 @@ def bench_spark(
     producer: Job | None = None
     probe = LatencyProbe(bench)
     steps: list[Step] = []
-    for job in jobs:
-        job.start()
-    used = re.search(r" on (\S+); UI", jobs[0].log.read_text())
-    master = used.group(1) if used else master
-    report(
-        f"enrichment on {master} ({os.cpu_count()} cores here) in {mode} mode"
-        + (f"; KPI queries in a second Spark app, nice {KPI_NICE}" if kpis else "")
-    )
-    probe.start()
     produced_total = 0
     try:
+        for job in jobs:
+            job.start()
+        used = re.search(r" on (\S+); UI", jobs[0].log.read_text())
+        master = used.group(1) if used else master
+        report(
+            f"enrichment on {master} ({os.cpu_count()} cores here) in {mode} mode"
+            + (f"; KPI queries in a second Spark app, nice {KPI_NICE}" if kpis else "")
+        )
+        probe.start()
         for rate in rates:
             started_ms = int(time.time() * 1000)
             before = end_offset_total(bench, bench.topic_events)
             args = ["produce", "--rate", str(rate), "--duration", str(step_s), "--stats-interval", "1000"]
-            producer = Job(bench, f"{name}-producer", args, log=workdir / f"producer-{rate}.log")
+            # a step is one run: a failed producer fails the step, the supervisor does not rerun it
+            producer = Job(
+                bench, f"{name}-producer", args, log=workdir / f"producer-{rate}.log", restart=False
+            )
             producer.start()
             status = producer.wait_exit(step_s + 120)
             if status != 0:

@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic, OffsetSpec
 
 from shopstream.errors import KafkaUnavailable
+from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 
 PartitionRange = tuple[int, int]  # (start offset, end offset)
@@ -127,3 +128,49 @@ def end_offset_total(settings: Settings, topic: str) -> int:
             f"topic {topic} not found", "run `shopstream stack up` (it creates the topics)"
         )
     return sum(end for _, end in ranges[topic].values())
+
+
+def delete_topics(settings: Settings, topics: Sequence[str]) -> None:
+    """Delete the topics (those already gone are no error)."""
+    if not topics:
+        return
+    admin = admin_client(settings)  # alive until the futures are done
+    for future in admin.delete_topics(list(topics), operation_timeout=30).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+
+
+def consumer_groups(settings: Settings) -> list[str]:
+    """The ids of every consumer group the cluster knows."""
+    admin = admin_client(settings)  # alive until the future is done
+    listed = admin.list_consumer_groups(request_timeout=10).result()
+    return sorted(group.group_id for group in listed.valid)
+
+
+def delete_groups(settings: Settings, groups: Sequence[str], timeout_s: float = 30) -> None:
+    """Delete the consumer groups, waiting for members that are still leaving (e.g. a deleted
+    connector's tasks); groups already gone are no error."""
+    admin = admin_client(settings)
+    pending = list(groups)
+
+    def deleted() -> bool:
+        if not pending:
+            return True
+        futures = admin.delete_consumer_groups(pending, request_timeout=10)
+        for group, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if exc.args[0].code() not in (KafkaError.GROUP_ID_NOT_FOUND, KafkaError.NON_EMPTY_GROUP):
+                    raise
+                if exc.args[0].code() == KafkaError.NON_EMPTY_GROUP:
+                    continue
+            pending.remove(group)
+        if pending:
+            raise NotYet(f"consumer groups with members: {', '.join(pending)}")
+        return True
+
+    wait_until(deleted, timeout_s, "consumer groups deleted", every_s=0.5)

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message
 
+from shopstream.ops import scratch
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
+from tests.integration.leftovers import Session, token
 from tests.providers import select_provider, settings_env
 
 HERE = Path(__file__).parent
@@ -54,7 +55,7 @@ def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.Monkey
     carries them to the CLI commands run in-process. Topics and subjects are removed afterwards."""
     from shopstream.clients.kafka import ensure_topics
 
-    prefix = f"test.{uuid.uuid4().hex[:8]}"
+    prefix = f"test.{token()}"
     isolated = settings.with_topic_prefix(prefix)
     for name, value in isolated.topic_env().items():
         monkeypatch.setenv(name, value)
@@ -64,20 +65,22 @@ def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.Monkey
 
 
 def _drop(settings: Settings, prefix: str) -> None:
-    """Delete the test's topics and (soft, then permanently) its subjects."""
-    import requests
-    from confluent_kafka.admin import AdminClient
+    """Delete the test's connectors, consumer groups, topics (a CDC connector's schema history too)
+    and (for good) subjects."""
+    prefixes = [prefix, f"_schema-history.{prefix}"]
+    scratch.remove(settings, prefixes, ("connectors", "groups", "topics", "subjects"))
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    topics = [t for t in admin.list_topics(timeout=10).topics if prefix in t]
-    if topics:
-        for future in admin.delete_topics(topics).values():
-            future.result()
-    registry = settings.schema_registry_url
-    for subject in requests.get(f"{registry}/subjects", timeout=10).json():
-        if subject.startswith(prefix):
-            requests.delete(f"{registry}/subjects/{subject}", timeout=10)
-            requests.delete(f"{registry}/subjects/{subject}", params={"permanent": "true"}, timeout=10)
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_nothing_behind(stack: Stack, settings: Settings) -> Iterator[None]:
+    """The session-finish check: every test topic, subject, InfluxDB database, connector, consumer
+    group and supervisor program the session created is gone at its end (tests/integration/leftovers.py:
+    what is left fails the session, named; what the shared fixtures named is removed)."""
+    session = Session(settings)
+    session.begin()
+    yield
+    left = session.end()
+    assert not left, f"the test session left these behind: {left}"
 
 
 ReadTopic = Callable[..., list[Message]]
@@ -90,10 +93,11 @@ def read_topic(settings: Settings) -> ReadTopic:
     def read(
         topic: str, expected: int | None = None, quiet_s: float = 3.0, timeout_s: float = 60
     ) -> list[Message]:
+        group = f"test-reader-{token()}"
         consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap_servers,
-                "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
+                "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
             }
@@ -120,6 +124,7 @@ def read_topic(settings: Settings) -> ReadTopic:
                     break
         finally:
             consumer.close()
+            scratch.remove(settings, [group], ("groups",))
         return messages
 
     return read

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,12 +11,13 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from shopstream.clients.influx import InfluxClient
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
+from tests.integration.leftovers import token
 
 
 @pytest.fixture
 def influx_db(stack: Stack, settings: Settings) -> Iterator[str]:
     """A fresh InfluxDB database on the real server, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:8]}"
+    name = f"test_{token()}"
     client = InfluxClient(settings)
     client.query(f'CREATE DATABASE "{name}"')
     yield name
@@ -65,7 +65,7 @@ def group(stack: Stack, settings: Settings) -> Iterator[str]:
     """A consumer group name for the test, deleted afterwards."""
     from confluent_kafka.admin import AdminClient
 
-    name = f"test-monitor-{uuid.uuid4().hex[:8]}"
+    name = f"test-monitor-{token()}"
     yield name
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     for future in admin.delete_consumer_groups([name], request_timeout=10).values():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from shopstream.ops import demographics
 from shopstream.ops.connectors import connectors_dir
 from shopstream.settings import Settings
 from tests.integration.conftest import ReadTopic
+from tests.integration.leftovers import token
 
 runner = CliRunner()
 
@@ -28,7 +28,7 @@ def source_dir(isolated_topics: Settings, tmp_path: Path) -> Iterator[Path]:
     """The project's source connector file under a test name and its own replication server id
     (two connectors may not share one against the same MariaDB); deleted afterwards."""
     spec = json.loads((connectors_dir() / "demographics-source.json").read_text())
-    spec["name"] = f"test-source-{uuid.uuid4().hex[:8]}"
+    spec["name"] = f"test-source-{token()}"
     spec["config"]["database.server.id"] = str(random.randint(10_000, 60_000))
     (tmp_path / "demographics-source.json").write_text(json.dumps(spec))
     yield tmp_path
@@ -102,10 +102,10 @@ def test_invalid_configs_fail_naming_the_field_and_deploy_nothing(
 ) -> None:
     spec = json.loads((connectors_dir() / "demographics-source.json").read_text())
     unknown = json.loads(json.dumps(spec))
-    unknown["name"] = f"test-unknown-{uuid.uuid4().hex[:6]}"
+    unknown["name"] = f"test-unknown-{token()}"
     unknown["config"]["connector.class"] = "io.example.NoSuchConnector"
     missing = json.loads(json.dumps(spec))
-    missing["name"] = f"test-missing-{uuid.uuid4().hex[:6]}"
+    missing["name"] = f"test-missing-{token()}"
     del missing["config"]["topic.prefix"]
     (tmp_path / "a.json").write_text(json.dumps(unknown))
     (tmp_path / "b.json").write_text(json.dumps(missing))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import psutil
 import pymysql
 import pytest
@@ -14,9 +12,11 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, topic_
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from shopstream.ops.scratch import scratch
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
 from tests.integration.conftest import ReadTopic
+from tests.integration.leftovers import token
 
 PROBE_SCHEMA = """
 {"type": "record", "name": "StackProbe", "namespace": "io.shopstream.test",
@@ -54,9 +54,14 @@ def test_broker_metadata_lists_the_node_and_project_topics(stack: Stack, setting
 def test_avro_round_trip_through_the_registry(
     stack: Stack, settings: Settings, read_topic: ReadTopic
 ) -> None:
-    topic = f"test.roundtrip.{uuid.uuid4().hex[:8]}"
+    topic = f"test.roundtrip.{token()}"
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
+    with scratch(settings, topic):  # the topic and its subject go afterwards
+        _round_trip(settings, topic, read_topic)
+
+
+def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
     # TopicNameStrategy said explicitly and a client timeout: confluent-kafka's default first asks an
     # /associations API that Apicurio lacks, and a call without a timeout can hang the test forever
     registry = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
@@ -83,8 +88,14 @@ def test_avro_round_trip_through_the_registry(
 
 def test_registry_keeps_a_schema_across_stack_down_and_up(stack: Stack, settings: Settings) -> None:
     registry = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
-    subject = f"test.persist.{uuid.uuid4().hex[:8]}-value"
+    subject = f"test.persist.{token()}-value"
+    with scratch(settings, subject):  # the subject goes afterwards
+        _survives_down_and_up(stack, settings, registry, subject)
 
+
+def _survives_down_and_up(
+    stack: Stack, settings: Settings, registry: SchemaRegistryClient, subject: str
+) -> None:
     schema_id = registry.register_schema(subject, Schema(PROBE_SCHEMA, "AVRO"))
 
     stack.down()
