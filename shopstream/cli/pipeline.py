@@ -80,3 +80,32 @@ def monitor(
             checkpoint_dir=checkpoint_dir,
             telemetry=telemetry,
         )
+
+
+@app.command("telemetry")
+def telemetry(
+    ctx: typer.Context,
+    interval: Annotated[float, typer.Option(help="Seconds between samples.", min=0.5)] = 5.0,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=1)] = None,
+    checkpoint_dir: CheckpointDir = None,
+) -> None:
+    """Sample every stage and write it to InfluxDB as pipeline_stage points, until Ctrl-C/SIGTERM
+    (`shopstream run` runs this as a program of the stack's supervisor)."""
+    import signal
+
+    from shopstream.ops.telemetry import sample_forever
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    started = time.monotonic()
+    with contextlib.suppress(KeyboardInterrupt):
+        points = sample_forever(
+            settings_of(ctx),
+            interval,
+            checkpoint_dir,
+            keep_going=lambda: duration is None or time.monotonic() - started < duration,
+            report=lambda line: out.print(line, markup=False, highlight=False),
+        )
+        out.print(f"telemetry: {points:,} points written")

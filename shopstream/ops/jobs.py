@@ -218,6 +218,20 @@ def spark_jobs(
     ]
 
 
+def telemetry_job(
+    settings: Settings,
+    *,
+    name: str = "telemetry",
+    checkpoint_dir: Path | None = None,
+    interval_s: float = 5.0,
+) -> Job:
+    """The telemetry sampler (`shopstream pipeline telemetry`) as a program of the supervisor."""
+    args = ["pipeline", "telemetry", "--interval", f"{interval_s:g}"]
+    if checkpoint_dir is not None:
+        args += ["--checkpoint-dir", str(checkpoint_dir)]
+    return Job(settings, name, args)
+
+
 def _fields_of(env: Mapping[str, str]) -> dict[str, str]:
     """SHOPSTREAM_* variables as settings fields (``replace`` validates them)."""
     return {name.removeprefix("SHOPSTREAM_").lower(): value for name, value in env.items()}

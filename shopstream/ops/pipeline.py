@@ -1,9 +1,10 @@
 """The main job: the pipeline on the local stack, step by step, until Ctrl-C.
 
-stack up -> contracts registered -> demographics loaded -> connectors deployed (function calls) ->
-Spark job and producer started as programs of the stack's supervisor (shopstream/ops/jobs.py) ->
-the live view of every stage and the KPIs (shopstream/ops/live_view.py). Ctrl-C stops the producer
-and the job cleanly (checkpoints kept) and leaves the stack up (`shopstream stack down`).
+stack up -> contracts registered -> demographics loaded -> connectors deployed (the CDC source and
+the InfluxDB sinks; function calls) -> the Spark job, the telemetry sampler and the producer started
+as programs of the stack's supervisor (shopstream/ops/jobs.py) -> the live view of every stage and
+the KPIs (shopstream/ops/live_view.py). Ctrl-C stops the producer, the job and the sampler cleanly
+(checkpoints kept) and leaves the stack and the connectors up (`shopstream stack down`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from shopstream.clients.connect import ConnectClient
 from shopstream.errors import ProcessFailed
 from shopstream.ops import demographics, schemas
 from shopstream.ops.connectors import deploy, load_specs
-from shopstream.ops.jobs import Job, spark_jobs
+from shopstream.ops.jobs import Job, spark_jobs, telemetry_job
 from shopstream.ops.live_view import watch
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
@@ -42,12 +43,12 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
     """Prepare, start the Spark job and the producer under the stack's supervisor, then the live view
     until Ctrl-C (or ``duration``); the producer and the job are stopped, the stack stays up."""
     prepare(settings, report)
-    jobs = spark_jobs(settings, [])
+    jobs: list[Job] = [*spark_jobs(settings, []), telemetry_job(settings)]
     producer = Job(settings, "producer", ["produce", "--rate", str(rate)])
     started = time.monotonic()
     try:
         for job in jobs:
-            report(f"[spark] {' '.join(job.args)}: starting, log {job.log}")
+            report(f"[{job.name}] {' '.join(job.args)}: starting, log {job.log}")
             job.start()
         report(f"[producer] {rate:,.0f} events/s, log {producer.log}")
         producer.start()
@@ -58,9 +59,11 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
                     raise ProcessFailed(f"{job.name} exited", f"see {job.log}")
             return duration is None or time.monotonic() - started < duration
 
-        watch(settings, keep_going, subtitle=f"producer {rate:,.0f} events/s  (Ctrl-C stops)")
+        # the sampler writes the telemetry; the view only reads
+        subtitle = f"producer {rate:,.0f} events/s  (Ctrl-C stops)"
+        watch(settings, keep_going, telemetry=False, subtitle=subtitle)
     except KeyboardInterrupt:
-        report("stopping producer and Spark job (the stack stays up: `shopstream stack down`)")
+        report("stopping producer, Spark job and telemetry (the stack stays up: `shopstream stack down`)")
     finally:
         producer.remove()  # SIGTERM: it flushes and logs its summary
         for job in jobs:

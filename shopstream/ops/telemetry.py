@@ -1,12 +1,20 @@
 """The pipeline's own telemetry: each monitor sample as InfluxDB points (measurement
-``pipeline_stage``, tag ``stage``, fields records, rate, lag; time = sampling time)."""
+``pipeline_stage``, tag ``stage``, fields records, rate, lag; time = sampling time).
+
+The sampler (`shopstream pipeline telemetry`) runs as a program of the stack's supervisor next to
+the Spark job and the producer (``shopstream run`` starts it; Compose runs it as a service), so the
+Grafana pipeline dashboard has data whether or not anyone watches a terminal."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 from shopstream.clients.influx import InfluxClient, line
 from shopstream.contracts import PIPELINE_STAGE
 from shopstream.errors import InfluxError
-from shopstream.ops.monitor import Snapshot
+from shopstream.ops.monitor import Monitor, Snapshot
 from shopstream.settings import Settings
 
 
@@ -45,3 +53,30 @@ class Telemetry:
 
     def close(self) -> None:
         self.client.close()
+
+
+def sample_forever(
+    settings: Settings,
+    interval_s: float,
+    checkpoint_dir: Path | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
+    report: Callable[[str], None] = lambda _line: None,
+) -> int:
+    """Sample every ``interval_s`` and write each sample, until ``keep_going()`` is false (or Ctrl-C
+    / SIGTERM reach the caller); returns the points written. A failed write is reported (once per
+    change of error) and retried with the next sample."""
+    monitor = Monitor(settings, checkpoint_dir, probe_spark=False)
+    telemetry = Telemetry(settings)
+    last_error: str | None = None
+    report(f"telemetry: sampling every {interval_s:g} s into InfluxDB {settings.influxdb_database}")
+    try:
+        while keep_going():
+            began = time.monotonic()
+            telemetry.write(monitor.sample())
+            if telemetry.error != last_error:
+                report(f"telemetry: {telemetry.error or 'writing again'}")
+                last_error = telemetry.error
+            time.sleep(max(interval_s - (time.monotonic() - began), 0.05))
+    finally:
+        telemetry.close()
+    return telemetry.points

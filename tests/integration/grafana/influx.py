@@ -97,10 +97,11 @@ class InfluxDB:
         )
         assert response.status_code == 204, f"write: HTTP {response.status_code} {response.text}"
 
-    def query(self, query: str) -> list[Json]:
-        """The series of one read query (GET, as Grafana's httpMode GET), times in epoch ms."""
+    def query(self, query: str, epoch: str = "ms") -> list[Json]:
+        """The series of one read query (GET, as Grafana's httpMode GET), times in epoch ms (or
+        ``epoch``)."""
         response = self.session.get(
-            f"{self.url}/query", params={"db": self.database, "q": query, "epoch": "ms"}, timeout=30
+            f"{self.url}/query", params={"db": self.database, "q": query, "epoch": epoch}, timeout=60
         )
         (result,) = self._results(response, query)
         series: list[Json] = result.get("series", [])

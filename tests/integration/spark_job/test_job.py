@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
@@ -19,14 +17,13 @@ from producer.run import RunLimits, run
 from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
 from shopstream.clients.registry import Registry, avro_deserializer
-from shopstream.contracts import EVENT_SCHEMA_FILES, age_bands, load_schema
+from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
 from shopstream.ops import demographics
 from shopstream.ops.jobs import SparkJob
 from shopstream.settings import Settings
+from tests.integration import oracle
 from tests.integration.conftest import ReadTopic
 from tests.integration.spark_job.conftest import REFRESH_S
-
-WINDOW_MS = 60_000
 
 
 def _send(settings: Settings, events: list[dict[str, Any]], version: int) -> None:
@@ -53,29 +50,12 @@ def _header(message: Message, name: str) -> str:
 
 
 def _expected_campaign_kpis(events: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for e in events:
-        groups[(e["campaign_id"], e["event_time"] // WINDOW_MS * WINDOW_MS)].append(e)
-    expected = {}
-    for key, rows in groups.items():
-        count = {
-            tag: sum(r["tag"] == tag for r in rows) for tag in ("view", "click", "add_to_cart", "purchase")
-        }
-        revenue = sum(r["total_amount_cents"] for r in rows if r["tag"] == "purchase")
-        expected[key] = {
-            "views": count["view"], "clicks": count["click"], "add_to_carts": count["add_to_cart"],
-            "purchases": count["purchase"], "revenue_cents": revenue,
-            "units": sum(r["units"] for r in rows if r["tag"] == "purchase"),
-            "conversion_rate": pytest.approx(count["purchase"] / count["click"] if count["click"] else 0.0),
-            "avg_order_value_cents": pytest.approx(revenue / count["purchase"] if count["purchase"] else 0.0),
-            "active_users": len({r["user_id"] for r in rows}),
-            "last_event_time": _instant(max(r["event_time"] for r in rows)),
-        }  # fmt: skip
-    return expected
+    return oracle.campaign_kpis(events)
 
 
-def _instant(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+def _epoch_ms(kpi: dict[str, Any]) -> dict[str, Any]:
+    """A decoded KPI record with its newest event time in epoch ms, as the oracle states it."""
+    return {**kpi, "last_event_time": int(kpi["last_event_time"].timestamp() * 1000)}
 
 
 def _latest_campaign_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, int], dict[str, Any]]:
@@ -84,35 +64,16 @@ def _latest_campaign_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tup
     for message in read_topic(settings.topic_kpi_campaign, quiet_s=2, timeout_s=20):
         kpi = decode(message)
         key = (kpi["campaign_id"], int(kpi["window_start"].timestamp() * 1000))
-        latest[key] = {k: v for k, v in kpi.items() if k not in ("campaign_id", "window_start", "window_end")}
+        latest[key] = {
+            k: v for k, v in _epoch_ms(kpi).items() if k not in ("campaign_id", "window_start", "window_end")
+        }
     return latest
-
-
-def _age_band(age: int) -> str | None:
-    return age_bands().of(age)
 
 
 def _expected_segment_kpis(
     events: list[dict[str, Any]], people: dict[int, tuple[Any, ...]]
 ) -> dict[tuple[str, str, str, int], dict[str, Any]]:
-    """Per (gender, age band, state, window), from the events and the demographics rows
-    (id, age, gender, state, country); unknown users in the ("unknown",) * 3 segment."""
-    groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = defaultdict(list)
-    for e in events:
-        person = people.get(e["user_id"])
-        dims = ("unknown",) * 3
-        if person is not None:
-            dims = (person[2], _age_band(person[1]) or "unknown", person[3])
-        groups[(*dims, e["event_time"] // WINDOW_MS * WINDOW_MS)].append(e)
-    return {
-        key: {
-            "revenue_cents": sum(r["total_amount_cents"] for r in rows if r["tag"] == "purchase"),
-            "purchases": sum(r["tag"] == "purchase" for r in rows),
-            "users": len({r["user_id"] for r in rows}),
-            "last_event_time": _instant(max(r["event_time"] for r in rows)),
-        }
-        for key, rows in groups.items()
-    }
+    return oracle.segment_kpis(events, people)
 
 
 def _latest_segment_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, str, str, int], Any]:
@@ -122,7 +83,9 @@ def _latest_segment_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tupl
         kpi = decode(message)
         window = int(kpi["window_start"].timestamp() * 1000)
         key = (kpi["gender"], kpi["age_band"], kpi["state"], window)
-        latest[key] = {k: kpi[k] for k in ("revenue_cents", "purchases", "users", "last_event_time")}
+        latest[key] = {
+            k: _epoch_ms(kpi)[k] for k in ("revenue_cents", "purchases", "users", "last_event_time")
+        }
     return latest
 
 

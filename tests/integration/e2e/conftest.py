@@ -1,0 +1,172 @@
+"""One run of the whole pipeline, shared by the end-to-end tests: producer -> Kafka -> Spark (two
+applications) -> Kafka -> Connect's InfluxDB sinks -> InfluxDB, on topics, subjects, connectors
+and an InfluxDB database of its own, all removed afterwards.
+
+A fixed-seed set of N events: v1 then v2 writer schemas (time-ordered: the v1 events are the first
+minute of event time), user ids up to 110,000 (ids above 100,000 have no demographics), and a few
+corrupt records in the middle. The event times lie in the past few minutes, across several KPI
+windows. The Spark job, the sink connectors and the telemetry sampler run while the events are
+produced, as `shopstream run` runs them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from producer.run import RunLimits, run
+from producer.sender import EventSender
+from producer.traffic import TrafficConfig, TrafficModel
+from shopstream.clients.connect import ConnectClient
+from shopstream.clients.kafka import ensure_topics
+from shopstream.contracts import SINK_CONNECTOR_CLASS
+from shopstream.ops import demographics, schemas
+from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
+from shopstream.ops.jobs import Job, spark_jobs, telemetry_job
+from shopstream.settings import Settings
+from shopstream.stack.stack import Stack
+from tests.integration import oracle
+from tests.integration.conftest import _drop as drop_test_resources
+from tests.integration.grafana.influx import InfluxDB
+
+N = 20_000  # records produced in all, the corrupt ones included
+V1_EVENTS = 4_000
+SPAN_S = 180  # event time covered by the N events: three to four one-minute windows
+UI_PORT = 4081
+MIN_TELEMETRY_S = 65
+
+
+def corrupt_records(v2_id: int) -> list[bytes]:
+    """Records the enrichment must dead-letter, each with its reason."""
+    return [
+        b"\x01not-confluent-framed",  # bad magic byte
+        b"xy",  # too short to be framed
+        b"\x00\x00\x00\x7f\xff" + b"\x02abc",  # an id no version of the subject has
+        b"\x00" + v2_id.to_bytes(4, "big") + b"\x48\x01\x02",  # truncated body
+        b"\x00" + v2_id.to_bytes(4, "big") + b"\xff" * 12,  # undecodable body
+        b"\x00" + v2_id.to_bytes(4, "big"),  # framing without a body
+    ]
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    settings: Settings
+    influx: InfluxDB
+    events: dict[str, dict[str, Any]]  # event id -> the event as produced
+    corrupt: list[bytes]
+    people: dict[int, oracle.Person]
+    connectors: list[str]
+    started_ms: int
+    finished_ms: int
+
+    @property
+    def campaign_kpis(self) -> dict[tuple[str, int], dict[str, Any]]:
+        return oracle.campaign_kpis(self.events.values())
+
+    @property
+    def segment_kpis(self) -> dict[tuple[str, str, str, int], dict[str, Any]]:
+        return oracle.segment_kpis(self.events.values(), self.people)
+
+
+def _traffic(seed: int, version: int, count: int, start_ms: int, span_s: float) -> list[dict[str, Any]]:
+    config = TrafficConfig(
+        seed=seed, schema_version=version, users=110_000, start_ms=start_ms, events_per_second=count / span_s
+    )
+    return TrafficModel(config).take(count)
+
+
+def _send(settings: Settings, events: list[dict[str, Any]], version: int) -> None:
+    sender = EventSender(settings, schema_version=version)
+    result = run(sender, iter(events), RunLimits(count=len(events)), report=lambda _line: None)
+    assert result.counters["acked"] == len(events)
+
+
+def _renamed(spec: ConnectorSpec, name: str) -> ConnectorSpec:
+    return ConnectorSpec(name, {**spec.config, "name": name}, spec.source)
+
+
+def _produce(s: Settings, t0: int) -> tuple[dict[str, dict[str, Any]], list[bytes]]:
+    """N records from event time ``t0`` on: the v1 events, the corrupt records, the v2 events."""
+    v1_span = SPAN_S * V1_EVENTS / N
+    corrupt = corrupt_records(EventSender(s, schema_version=2).schema_id)
+    v1 = _traffic(31, 1, V1_EVENTS, t0, v1_span)
+    v2 = _traffic(32, 2, N - V1_EVENTS - len(corrupt), t0 + int(v1_span * 1000), SPAN_S - v1_span)
+    _send(s, v1, 1)
+    producer = Producer({"bootstrap.servers": s.kafka_bootstrap_servers})
+    for value in corrupt:
+        producer.produce(s.topic_events, value=value, key=b"bad")
+    assert producer.flush(10) == 0
+    _send(s, v2, 2)
+    events = {e["event_id"]: e for e in v1 + v2}
+    assert len(events) + len(corrupt) == N  # distinct event ids
+    return events, corrupt
+
+
+def _settled(run_: PipelineRun, expected_points: int) -> bool:
+    """Every event point and the final emission of every KPI window are in InfluxDB."""
+    from tests.integration.e2e.influx_reads import campaign_points, event_count, segment_points
+
+    return (
+        event_count(run_) == expected_points
+        and campaign_points(run_) == run_.campaign_kpis
+        and segment_points(run_) == run_.segment_kpis
+    )
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(
+    stack: Stack, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PipelineRun]:
+    test_id = uuid.uuid4().hex[:8]
+    prefix = f"test.{test_id}"
+    s = settings.with_topic_prefix(prefix).replace(influxdb_database=f"test_e2e_{test_id}")
+    work = tmp_path_factory.mktemp("e2e")
+    influx = InfluxDB(s, s.influxdb_database)
+    jobs: list[Job] = []
+    connect = ConnectClient(s.connect_url)
+    names: list[str] = []
+    try:
+        ensure_topics(s)
+        schemas.register(s, lambda _line: None)
+        schemas.evolve(s, lambda _line: None)
+        demographics.load(s)
+        sinks = [spec for spec in load_specs(s) if spec.connector_class == SINK_CONNECTOR_CLASS]
+        renamed = [_renamed(spec, f"{prefix}-{spec.name}") for spec in sinks]
+        names = [spec.name for spec in renamed]
+        influx.create()  # where the telemetry sampler writes from the start
+        deploy(connect, renamed)  # the events sink creates its retention policy with its first write
+        checkpoints = work / "checkpoints"
+        jobs = [
+            telemetry_job(s, name=f"test-{test_id}-telemetry", checkpoint_dir=checkpoints, interval_s=2),
+            *spark_jobs(s, ["--checkpoint-dir", str(checkpoints)], prefix=f"test-{test_id}", ui_port=UI_PORT),
+        ]
+        telemetry_from = time.monotonic()
+        for job in jobs:
+            job.start()
+
+        started_ms = int(time.time() * 1000)
+        events, corrupt = _produce(s, started_ms - (SPAN_S + 30) * 1000)
+        with demographics.connect(s) as conn, conn.cursor() as cur:
+            cur.execute("SELECT id, age, gender, state, country FROM demographics")
+            people = {int(row[0]): tuple(row) for row in cur.fetchall()}
+        run_ = PipelineRun(s, influx, events, corrupt, people, names, started_ms, 0)
+        deadline = time.monotonic() + 300
+        while not _settled(run_, len(events)) and time.monotonic() < deadline:
+            time.sleep(3)
+        # telemetry across at least one minute boundary, so that per-minute differences exist
+        time.sleep(max(0.0, telemetry_from + MIN_TELEMETRY_S - time.monotonic()))
+        yield PipelineRun(s, influx, events, corrupt, people, names, started_ms, int(time.time() * 1000))
+    finally:
+        for job in jobs:
+            job.remove()
+        for name in names:
+            connect.request("DELETE", f"/connectors/{name}")
+        if s.influxdb_database in influx.databases():
+            influx.drop()
+        drop_test_resources(settings, prefix)
