@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from shopstream.errors import StackError, Timeout
+from shopstream.errors import StackError
 from shopstream.retry import wait_until
 from shopstream.stack.paths import StackPaths
 from shopstream.stack.restarts import LISTENER, LIVE_STATES, ProgramRecord, RestartBook, RestartPolicy
@@ -50,6 +50,9 @@ class Program:
     stop_as_group: bool = True
     # restarted after a crash under this policy; None: never restarted (a crash leaves it EXITED)
     restart: RestartPolicy | None = field(default_factory=RestartPolicy)
+
+
+SHUTDOWN_TIMEOUT_S = 150  # the longest stop wait of a program (jobs: 90 s) and a margin
 
 
 def _escape(value: str) -> str:
@@ -167,6 +170,9 @@ class Supervisor:
         self.config.write_text(render_config(self.paths, programs))
         if self.is_running():
             return self._reload()
+        # a supervisord still stopping its programs (its socket already gone) removes the socket
+        # and pid file of any new one when it exits: wait for it first
+        self._wait_exited(self._pid())
         self.socket.unlink(missing_ok=True)
         subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config)], check=True)
         log = self.paths.logs / "supervisord.log"
@@ -306,20 +312,40 @@ class Supervisor:
                 raise
 
     def shutdown(self) -> None:
+        """Stop every program (each within its stop wait) and supervisord; returns once it exited."""
         if not self.is_running():
             return
-        pid_file = self.paths.state / "supervisord.pid"
-        pid = int(pid_file.read_text()) if pid_file.exists() else None
+        pid = self._pid()
         self._rpc.shutdown()
-        if pid is not None:
-            with contextlib.suppress(Timeout):  # as before: give it 30 s, then leave it be
-                wait_until(lambda: not _alive(pid), 30, "supervisord exited", every_s=0.1)
+        self._wait_exited(pid)
+
+    def _pid(self) -> int | None:
+        pid_file = self.paths.state / "supervisord.pid"
+        try:
+            return int(pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _wait_exited(self, pid: int | None) -> None:
+        """Until the supervisord of ``pid`` has exited: it stops its programs in parallel, each
+        within its stop wait (at most SHUTDOWN_TIMEOUT_S)."""
+        if pid is None or not _alive(pid):
+            return
+        wait_until(
+            lambda: not _alive(pid),
+            SHUTDOWN_TIMEOUT_S,
+            f"supervisord (pid {pid}) stopped its programs and exited",
+            every_s=0.2,
+            hint=f"see {self.paths.logs / 'supervisord.log'}",
+        )
 
 
 def _alive(pid: int) -> bool:
+    """A live supervisord of that pid (a reused pid running something else is not one)."""
     try:
         import psutil
 
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and "supervisord" in " ".join(process.cmdline())
     except Exception:
         return False
