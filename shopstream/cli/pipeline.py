@@ -93,7 +93,11 @@ def telemetry(
     (`shopstream run` runs this as a program of the stack's supervisor)."""
     import signal
 
+    from shopstream.clients.endpoints import require
     from shopstream.ops.telemetry import sample_forever
+
+    settings = settings_of(ctx)
+    require(settings, "kafka", "influxdb")  # one line, not a sample loop of errors
 
     def stop(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -102,7 +106,7 @@ def telemetry(
     started = time.monotonic()
     with contextlib.suppress(KeyboardInterrupt):
         points = sample_forever(
-            settings_of(ctx),
+            settings,
             interval,
             checkpoint_dir,
             keep_going=lambda: duration is None or time.monotonic() - started < duration,

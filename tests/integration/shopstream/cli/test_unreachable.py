@@ -51,6 +51,7 @@ CASES = {
     "bench sink, Connect closed": (["bench", "sink", "--count", "1000"], CONNECT),
     "bench sink, InfluxDB closed": (["bench", "sink", "--count", "1000"], INFLUXDB),
     "pipeline monitor, InfluxDB closed": (["pipeline", "monitor"], INFLUXDB),
+    "pipeline telemetry, InfluxDB closed": (["pipeline", "telemetry"], INFLUXDB),
     "demographics load, MariaDB closed": (["demographics", "load"], MARIADB),
 }
 

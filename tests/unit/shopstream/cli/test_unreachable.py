@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[list[str], tuple[str, str]]] = {
     "bench sink": (["bench", "sink", "--count", "1000"], KAFKA),
     "spark run": (["spark", "run"], KAFKA),
     "pipeline monitor": (["pipeline", "monitor"], KAFKA),
+    "pipeline telemetry": (["pipeline", "telemetry"], KAFKA),
     "schemas register": (["schemas", "register"], REGISTRY),
     "schemas check": (["schemas", "check", EVENT_SCHEMA, "-s", "shop.events-value"], REGISTRY),
     "schemas evolve": (["schemas", "evolve"], REGISTRY),
