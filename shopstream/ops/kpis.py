@@ -377,7 +377,8 @@ class InfluxKpiReader:
 
 
 class KpiSource:
-    """InfluxDB when it has KPI points, otherwise the Spark job's KPI topics in Kafka."""
+    """InfluxDB while the KPI sink connectors run; otherwise (and said so) the Spark job's KPI
+    topics in Kafka, the latest record per key as the sink would write them."""
 
     def __init__(
         self, settings: Settings, horizon: int = 10, top: int = 5, database: str | None = None
@@ -389,21 +390,25 @@ class KpiSource:
         self.influx = InfluxKpiReader(settings, database)
         self.kafka: KafkaKpiReader | None = None
 
-    def view(self, sink_installed: bool = False) -> KpiView:
+    def view(self, kpi_sinks_running: bool, sink_installed: bool = False) -> KpiView:
         s = self.settings
-        try:
-            points = self.influx.read(self.horizon * self.window_ms)
-        except InfluxError:
-            points = None
-        if points is not None:
-            campaigns, segments = points
+        if kpi_sinks_running:
+            try:
+                points = self.influx.read(self.horizon * self.window_ms)
+            except InfluxError as exc:  # any other error is the view's to show
+                if "database not found" not in exc.message:
+                    raise
+                points = None  # the sinks create the database with their first write
+            campaigns, segments = points or ([], [])
             source = f"KPIs from InfluxDB (database {self.influx.client.database})"
+            if points is None:
+                source += ": no KPI points yet"
             return build_view(campaigns, segments, source, self.window_ms, self.horizon, self.top)
         if self.kafka is None:
             self.kafka = KafkaKpiReader(s)
         with contextlib.suppress(KafkaException):  # shows what was read; the stage table shows Kafka's state
             self.kafka.refresh()
-        why = "no KPI points in InfluxDB yet" if sink_installed else "InfluxDB sink not installed"
+        why = "the KPI sink connectors are not running" if sink_installed else "no InfluxDB sink deployed"
         source = f"KPIs from Kafka topics {s.topic_kpi_campaign}, {s.topic_kpi_segment} ({why})"
         campaigns_read, segments_read = self.kafka.campaigns.values(), self.kafka.segments.values()
         window_ms = common_window_ms([*campaigns_read, *segments_read], self.window_ms)

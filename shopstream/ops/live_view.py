@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shopstream.ops.kpis import KpiSource, KpiView, SegmentTotal
-from shopstream.ops.monitor import Monitor, Snapshot, StageSample
+from shopstream.ops.monitor import Monitor, SinkSample, Snapshot, StageSample
 from shopstream.ops.telemetry import Telemetry
 from shopstream.settings import Settings
 
@@ -123,6 +123,30 @@ def connectors_table(snapshot: Snapshot) -> RenderableType:
     return table
 
 
+def sink_table(snapshot: Snapshot) -> RenderableType:
+    """The InfluxDB sink stage: per sink connector, points written and their rate, lag, DLQ."""
+    table = _table("InfluxDB sink (Kafka Connect)")
+    for column in ("connector", "measurement", "points", "points/s", "lag", "DLQ", "write p95"):
+        table.add_column(column, justify="left" if column in ("connector", "measurement") else "right")
+    for k in snapshot.sinks:
+        table.add_row(
+            Text(k.connector, style="" if k.running else "red"),
+            k.measurement,
+            "-" if k.points is None else f"{k.points:,}",
+            f"{k.rate:,.0f}",
+            "-" if k.lag is None else Text(f"{k.lag:,}", style="yellow" if k.lag else ""),
+            "-"
+            if k.dead_letters is None
+            else Text(f"{k.dead_letters:,}", style="bold white on red" if k.dead_letters else ""),
+            "-" if k.write_p95_ms is None else f"{k.write_p95_ms:,.0f} ms",
+        )
+    if not snapshot.sinks:
+        table.add_row("(no InfluxDB sink connector deployed)", "", "", "", "", "", "")
+    if snapshot.metrics_error:
+        return Group(table, Text(f"sink metrics unavailable: {snapshot.metrics_error}", style="dim"))
+    return table
+
+
 def spark_line(snapshot: Snapshot) -> Text:
     app = snapshot.spark
     if app is None:
@@ -205,7 +229,7 @@ def render(frame: Frame) -> RenderableType:
         parts.append(Text(f"Kafka: {snap.kafka_error}", style="red"))
     side = Table.grid(padding=(0, 4))
     side.add_row(consumers_table(snap), connectors_table(snap))
-    parts += [stage_table(snap), spark_line(snap), side]
+    parts += [stage_table(snap), sink_table(snap), spark_line(snap), side]
     parts.append(kpi_panel(frame.kpis, frame.kpi_error))
     if frame.telemetry:
         if frame.telemetry_error:
@@ -226,9 +250,19 @@ def _stage_text(s: StageSample) -> str:
     return f"{text} !DLQ" if s.dlq and s.records else text
 
 
+def _sink_text(k: SinkSample) -> str:
+    text = f"{k.measurement} {'-' if k.points is None else f'{k.points:,}'} points (+{k.rate:,.0f}/s"
+    text += f", lag {'-' if k.lag is None else f'{k.lag:,}'})"
+    if k.dead_letters:
+        text += f" !DLQ {k.dead_letters:,}"
+    return text if k.running else f"{text} NOT RUNNING"
+
+
 def plain_lines(frame: Frame) -> list[str]:
     snap = frame.snapshot
     lines = ["  ".join(_stage_text(s) for s in snap.stages)]
+    if snap.sinks:
+        lines.append("  influxdb " + "  ".join(_sink_text(k) for k in snap.sinks))
     spark = snap.spark
     status = []
     if spark is not None:
@@ -283,7 +317,7 @@ class PipelineView:
             self.telemetry.write(snapshot)
         view, error = None, None
         try:
-            view = self.kpis.view(snapshot.sink_installed)
+            view = self.kpis.view(snapshot.kpi_sinks_running, snapshot.sink_installed)
         except Exception as exc:  # the view keeps running; the panel says why KPIs are missing
             error = f"{type(exc).__name__}: {exc}"
         return Frame(

@@ -12,6 +12,10 @@ batch are therefore the query's committed position (exactly what a consumer grou
 means), and ``lag = end offset - that position`` per partition. Kafka Connect sinks do commit to a
 group (``connect-<name>`` unless overridden), read with AdminClient.list_consumer_group_offsets.
 A partition without a committed position counts from its start offset (nothing consumed yet).
+
+The InfluxDB sink stage: per sink connector, the points it wrote, its write latency and the records
+it sent to its DLQ come from the sink's own metrics (KIP-877 plugin metrics, read through the Connect
+worker's Jolokia agent when ``SHOPSTREAM_CONNECT_JOLOKIA_URL`` is set); its lag is its group's.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import socket
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +33,9 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from shopstream.clients.connect import ConnectClient
+from shopstream.clients.jolokia import JolokiaClient
 from shopstream.clients.kafka import PartitionRange, admin_client, topic_offsets
-from shopstream.contracts import Topic
+from shopstream.contracts import CAMPAIGN_MEASUREMENT, SEGMENT_MEASUREMENT, SINK_CONNECTOR_CLASS, Topic
 from shopstream.errors import ConnectError
 from shopstream.settings import Settings
 
@@ -183,6 +188,12 @@ class ConnectorState:
     tasks: tuple[str, ...]
     group: str | None  # the consumer group of a sink
     trace: str = ""
+    measurement: str | None = None  # what a shopstream InfluxDB sink writes
+    topics: tuple[str, ...] = ()  # what a sink reads
+
+    @property
+    def influx_sink(self) -> bool:
+        return self.measurement is not None
 
     @property
     def running(self) -> bool:
@@ -207,6 +218,10 @@ def connector_states(client: ConnectClient) -> list[ConnectorState]:
                 tasks=tuple(t.get("state", "UNKNOWN") for t in tasks),
                 group=config.get("consumer.override.group.id", f"connect-{name}") if kind == "sink" else None,
                 trace=failed[0].splitlines()[0][:300] if failed else "",
+                measurement=config.get("measurement.name.format", "?")
+                if config.get("connector.class") == SINK_CONNECTOR_CLASS
+                else None,
+                topics=tuple(t.strip() for t in config.get("topics", "").split(",") if t.strip()),
             )
         )
     return states
@@ -293,6 +308,21 @@ class ConsumerSample:
 
 
 @dataclass(frozen=True)
+class SinkSample:
+    """One InfluxDB sink connector: its metrics (None without Jolokia) and its group's lag."""
+
+    connector: str
+    measurement: str
+    running: bool
+    points: int | None  # points written, all tasks
+    rate: float  # points/s over the rate window
+    lag: int | None
+    dead_letters: int | None  # records sent to its DLQ by the task (mapping or InfluxDB refusals)
+    write_p95_ms: float | None
+    tasks: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     at: float  # epoch seconds of the sample
     stages: list[StageSample]
@@ -302,6 +332,8 @@ class Snapshot:
     queries: list[QueryCheckpoint]  # checkpointed queries reading this pipeline's topics
     kafka_error: str | None = None
     connect_error: str | None = None
+    sinks: list[SinkSample] = field(default_factory=list)  # InfluxDB sinks of this pipeline's topics
+    metrics_error: str | None = None
 
     def stage(self, name: str) -> StageSample:
         return next(s for s in self.stages if s.stage == name)
@@ -311,7 +343,13 @@ class Snapshot:
 
     @property
     def sink_installed(self) -> bool:
-        return any(c.type == "sink" for c in self.connectors)
+        return bool(self.sinks)
+
+    @property
+    def kpi_sinks_running(self) -> bool:
+        """Both KPI measurements have a running InfluxDB sink connector on this pipeline's topics."""
+        running = {k.measurement for k in self.sinks if k.running}
+        return {CAMPAIGN_MEASUREMENT, SEGMENT_MEASUREMENT} <= running
 
 
 @dataclass
@@ -339,6 +377,8 @@ class Monitor:
         self.probe_spark = probe_spark
         self.admin = admin_client(settings)
         self.connect = ConnectClient(settings.connect_url, timeout_s=5)
+        url = settings.connect_jolokia_url
+        self.jolokia = JolokiaClient(url, timeout_s=3) if url else None
         self.history: deque[_Counts] = deque()
         self._spark_port: int | None = None
 
@@ -422,6 +462,7 @@ class Monitor:
                     lag=slowest.lag if slowest else 0,
                 )
             )
+        sinks, metrics_error = self._sinks(connectors, consumers, counts, ref, rate)
         if kafka_error is None:
             self.history.append(counts)
         return Snapshot(
@@ -433,4 +474,47 @@ class Monitor:
             queries=queries,
             kafka_error=kafka_error,
             connect_error=connect_error,
+            sinks=sinks,
+            metrics_error=metrics_error,
         )
+
+    def _sinks(
+        self,
+        connectors: list[ConnectorState],
+        consumers: list[ConsumerSample],
+        counts: _Counts,
+        ref: _Counts | None,
+        rate: Callable[[int, int | None], float],
+    ) -> tuple[list[SinkSample], str | None]:
+        """The InfluxDB sink stage: one sample per sink connector."""
+        samples, error = [], None
+        ours = set(stage_topics(self.settings).values())
+        for c in (c for c in connectors if c.influx_sink and ours.intersection(c.topics)):
+            tasks: dict[int, dict[str, float]] = {}
+            if self.jolokia is not None and error is None:
+                try:
+                    tasks = self.jolokia.sink_tasks(c.name)
+                except ConnectError as exc:
+                    error = exc.message
+            lags = [s.lag for s in consumers if s.consumer == f"connect:{c.name}"]
+            points = int(sum(t.get("points-written-total", 0) for t in tasks.values())) if tasks else None
+            key = f"sink:{c.name}"
+            if points is not None:
+                counts.consumed[key] = points
+            p95 = [t["write-latency-p95"] for t in tasks.values() if t.get("write-latency-p95", -1) >= 0]
+            samples.append(
+                SinkSample(
+                    connector=c.name,
+                    measurement=c.measurement or "?",
+                    running=c.running,
+                    points=points,
+                    rate=rate(points, ref.consumed.get(key) if ref else None) if points is not None else 0.0,
+                    lag=sum(lags) if lags else None,
+                    dead_letters=int(sum(t.get("records-dlq-total", 0) for t in tasks.values()))
+                    if tasks
+                    else None,
+                    write_p95_ms=max(p95) if p95 else None,
+                    tasks=len(c.tasks),
+                )
+            )
+        return samples, error

@@ -82,3 +82,26 @@ def test_connectors_and_telemetry_ran_through_the_pipeline(pipeline_run: Pipelin
     )
     assert series["values"][0][1] == N  # the sampler saw every record of the events topic
     assert EVENTS_MEASUREMENT == "shop_events"
+
+
+def test_the_monitor_shows_the_sink_stage_and_reads_kpis_from_influxdb(pipeline_run: PipelineRun) -> None:
+    from shopstream.ops.kpis import KpiSource
+    from shopstream.ops.monitor import Monitor
+
+    snapshot = Monitor(pipeline_run.settings, probe_spark=False).sample()
+    sinks = {k.measurement: k for k in snapshot.sinks}
+    assert set(sinks) == {"shop_events", "kpi_campaign", "kpi_segment"}
+    assert all(k.running and k.lag == 0 for k in sinks.values())
+    events = sinks["shop_events"]
+    # the sink's own count: every valid event at least once (the enrichment's replays are rewritten)
+    assert events.points is not None and events.points >= len(pipeline_run.events)
+    assert events.dead_letters == 0 and events.tasks == 3
+    assert snapshot.kpi_sinks_running
+    source = KpiSource(pipeline_run.settings)
+    try:
+        view = source.view(snapshot.kpi_sinks_running, snapshot.sink_installed)
+    finally:
+        source.close()
+    assert view.source == f"KPIs from InfluxDB (database {pipeline_run.settings.influxdb_database})"
+    revenue = sum(k["revenue_cents"] for k in pipeline_run.campaign_kpis.values())
+    assert sum(w.revenue_cents for w in view.windows) == revenue

@@ -93,11 +93,11 @@ def test_kpis_from_kafka_keep_the_latest_record_per_key(isolated_topics: Setting
     writer.producer.produce(s.topic_kpi_campaign, key=b"cmp-009|0", value=b"junk")  # not Avro: skipped
     writer.flush()
 
-    source = KpiSource(s, database=influx_db)  # an empty database: KPIs come from Kafka
+    source = KpiSource(s, database=influx_db)  # the sink does not run: KPIs come from Kafka
     try:
-        view = source.view(sink_installed=False)
+        view = source.view(kpi_sinks_running=False, sink_installed=False)
         topics = f"{s.topic_kpi_campaign}, {s.topic_kpi_segment}"
-        assert view.source == f"KPIs from Kafka topics {topics} (InfluxDB sink not installed)"
+        assert view.source == f"KPIs from Kafka topics {topics} (no InfluxDB sink deployed)"
         assert source.kafka is not None and len(source.kafka.campaigns.values()) == 3
         assert source.kafka.undecodable == 1
         assert [(c.campaign_id, c.revenue_cents, c.purchases, c.clicks) for c in view.top_campaigns] == [
@@ -117,13 +117,16 @@ def test_kpis_from_kafka_keep_the_latest_record_per_key(isolated_topics: Setting
 
         writer.campaign(_campaign("cmp-002", T0, clicks=8, purchases=2, revenue=800))  # read incrementally
         writer.flush()
-        again = source.view(sink_installed=True)
-        assert again.source.endswith("(no KPI points in InfluxDB yet)")
+        again = source.view(kpi_sinks_running=False, sink_installed=True)
+        assert again.source.endswith("(the KPI sink connectors are not running)")
         assert [(c.campaign_id, c.revenue_cents) for c in again.top_campaigns] == [
             ("cmp-001", 4_900),
             ("cmp-002", 800),
         ]
         assert len(source.kafka.campaigns.values()) == 3
+        running = source.view(kpi_sinks_running=True)  # the sinks run: InfluxDB, even while empty
+        assert running.source == f"KPIs from InfluxDB (database {influx_db}): no KPI points yet"
+        assert running.windows == [] and running.top_campaigns == []
     finally:
         source.close()
 
@@ -147,7 +150,7 @@ def test_kpis_come_from_influxdb_once_it_has_points(isolated_topics: Settings, i
     )
     source = KpiSource(isolated_topics, database=influx_db)
     try:
-        view = source.view()
+        view = source.view(kpi_sinks_running=True)
         assert view.source == f"KPIs from InfluxDB (database {influx_db})"
         assert source.kafka is None  # Kafka was not read
         assert [(c.campaign_id, c.revenue_cents, c.purchases) for c in view.top_campaigns] == [

@@ -33,6 +33,7 @@ FIRST = {  # stage -> records per partition
     "kpi_campaign": [3, 2, 1],
     "kpi_segment": [0, 0, 7],
     "kpi_dlq": [1, 0, 0],
+    "enriched_dlq": [0, 1, 0],
     "demographics": [2, 2, 2],
 }
 SECOND = {"events": [10, 10, 10], "events_dlq": [0, 0, 1], "kpi_campaign": [0, 0, 4]}
@@ -80,7 +81,7 @@ def test_counts_rates_and_group_lag_equal_what_was_produced(
     rates = {s.stage: s.rate_in for s in second.stages}
     assert rates == pytest.approx({
         "events": 30 / dt, "enriched": 0, "events_dlq": 1 / dt, "kpi_campaign": 4 / dt,
-        "kpi_segment": 0, "kpi_dlq": 0, "demographics": 0,
+        "kpi_segment": 0, "kpi_dlq": 0, "enriched_dlq": 0, "demographics": 0,
     })  # fmt: skip
     caught_up = second.consumer(f"group:{group}")
     assert (caught_up.consumed, caught_up.lag) == (9, 1)  # partition 0: 3 records, committed at 2
@@ -101,14 +102,14 @@ def test_stage_samples_land_in_influxdb_as_pipeline_stage_points(
     samples.append(monitor.sample())
     for sample in samples:
         telemetry.write(sample)
-    assert telemetry.error is None and telemetry.points == 12  # six stages (not demographics) x 2
+    assert telemetry.error is None and telemetry.points == 14  # seven stages (not demographics) x 2
 
     client = InfluxClient(settings, influx_db)
     series = client.query('SELECT "records", "rate", "lag" FROM "pipeline_stage" GROUP BY "stage"')
     stored = {
         s.tags["stage"]: [(r["time"], r["records"], r["rate"], r["lag"]) for r in s.rows] for s in series
     }
-    stages = ("events", "enriched", "events_dlq", "kpi_campaign", "kpi_segment", "kpi_dlq")
+    stages = ("events", "enriched", "events_dlq", "kpi_campaign", "kpi_segment", "kpi_dlq", "enriched_dlq")
     expected = {
         name: [
             (round(at.at * 1000), at.stage(name).records, pytest.approx(at.stage(name).rate_in), 0)
@@ -208,12 +209,12 @@ def test_pipeline_monitor_prints_plain_lines_when_not_a_terminal(
     lines = result.output.splitlines()
     assert lines[0] == (
         "events 10 (+0/s)  enriched 4 (+0/s)  events DLQ 2 (+0/s) !DLQ  kpi.campaign 6 (+0/s)  "
-        "kpi.segment 7 (+0/s)  kpi DLQ 1 (+0/s) !DLQ  demographics 6 (+0/s)"
+        "kpi.segment 7 (+0/s)  kpi DLQ 1 (+0/s) !DLQ  enriched DLQ 1 (+0/s) !DLQ  demographics 6 (+0/s)"
     )
     assert lines[1].startswith("  spark NOT running")
     topics = f"{isolated_topics.topic_kpi_campaign}, {isolated_topics.topic_kpi_segment}"
-    assert lines[2].startswith(f"  KPIs from Kafka topics {topics} (InfluxDB sink not installed): ")
+    assert lines[2].startswith(f"  KPIs from Kafka topics {topics} (no InfluxDB sink deployed): ")
     refreshes = len(lines) // 3
     assert refreshes >= 1 and len(lines) == 3 * refreshes and lines[3:] == lines[: len(lines) - 3]
     points = InfluxClient(isolated_topics, influx_db).query('SELECT count("records") FROM "pipeline_stage"')
-    assert points[0].rows[0]["count"] == 6 * refreshes  # every refresh wrote its six stages
+    assert points[0].rows[0]["count"] == 7 * refreshes  # every refresh wrote its seven stages

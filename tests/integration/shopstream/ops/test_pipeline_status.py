@@ -45,6 +45,7 @@ def test_status_json_reports_services_exact_topic_counts_and_lag(
         "kpi_campaign": (s.topic_kpi_campaign, True, 0, 0.0),
         "kpi_segment": (s.topic_kpi_segment, True, 5, 0.0),
         "kpi_dlq": (s.topic_kpi_dlq, True, 0, 0.0),
+        "enriched_dlq": (s.topic_enriched_dlq, True, 0, 0.0),
         "demographics": (s.topic_demographics, True, 0, 0.0),
     }
     assert checks[("topic", "events_dlq")]["health"] == "warn"  # dead letters warn, do not fail

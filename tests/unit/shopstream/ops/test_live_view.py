@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from shopstream.ops.kpis import CampaignKpi, SegmentKpi, build_view
-from shopstream.ops.live_view import Frame, money, plain_lines, render, stage_table
-from shopstream.ops.monitor import ConnectorState, ConsumerSample, SparkApp, StageSample
+from shopstream.ops.live_view import Frame, money, plain_lines, render, sink_table, stage_table
+from shopstream.ops.monitor import ConnectorState, ConsumerSample, SinkSample, SparkApp, StageSample
 from shopstream.ops.monitor import Snapshot as Snap
 
 T0 = 1_795_489_680_000  # 03:08 UTC
@@ -138,4 +139,43 @@ def test_plain_lines_for_logs() -> None:
     assert lines[2] == (
         "  KPIs from Kafka topics a, b (InfluxDB sink not installed): revenue/min €1,244.55  conversion 17.1%"
         "  top campaign cmp-001 €1,284.56  gender F €1,244.55  age 25-34 €1,244.55  state CA €1,244.55"
+    )
+
+
+def _with_sinks() -> Frame:
+    from dataclasses import replace
+
+    sinks = [
+        SinkSample("shopstream-influxdb-events", "shop_events", True, 1_234_567, 19_980.4, 2_345, 0, 12.0, 3),
+        SinkSample("shopstream-influxdb-kpi-campaign", "kpi_campaign", True, 480, 4.0, 0, 2, 3.5, 1),
+        SinkSample("shopstream-influxdb-kpi-segment", "kpi_segment", False, None, 0.0, None, None, None, 1),
+    ]
+    frame = kpis()
+    return replace(frame, snapshot=replace(frame.snapshot, sinks=sinks))
+
+
+def test_the_sink_stage_shows_points_rate_lag_and_dead_letters() -> None:
+    lines = _text(_with_sinks()).replace("│", " ").splitlines()
+    events = next(line.split() for line in lines if line.startswith("shopstream-influxdb-events"))
+    assert events == [
+        "shopstream-influxdb-events",
+        "shop_events",
+        "1,234,567",
+        "19,980",
+        "2,345",
+        "0",
+        "12",
+        "ms",
+    ]
+    segment = next(line.split() for line in lines if line.startswith("shopstream-influxdb-kpi-segment"))
+    assert segment == ["shopstream-influxdb-kpi-segment", "kpi_segment", "-", "0", "-", "-", "-"]
+    table = sink_table(_with_sinks().snapshot)
+    assert isinstance(table, Table)
+    dlq = list(table.columns[5].cells)
+    assert isinstance(dlq[1], Text) and "red" in str(dlq[1].style)  # the campaign sink's 2 dead letters
+    assert isinstance(dlq[0], Text) and "red" not in str(dlq[0].style)
+    plain = plain_lines(_with_sinks())[1]
+    assert plain == (
+        "  influxdb shop_events 1,234,567 points (+19,980/s, lag 2,345)"
+        "  kpi_campaign 480 points (+4/s, lag 0) !DLQ 2  kpi_segment - points (+0/s, lag -) NOT RUNNING"
     )
