@@ -12,7 +12,8 @@ from shopstream.errors import ConnectError
 
 
 class Rebalancing(ConnectError):
-    """409: the worker group is rebalancing; the request is retried."""
+    """409 (or 500 "a rebalance is expected"): the worker group is rebalancing; the request is
+    retried."""
 
 
 class ConnectClient:
@@ -36,8 +37,9 @@ class ConnectClient:
                 f"Kafka Connect unreachable at {self.url} ({http.reason(exc)})",
                 "is it running (`shopstream stack status`) and is SHOPSTREAM_CONNECT_URL right?",
             ) from exc
-        if resp.status_code == 409:
-            raise Rebalancing(f"{method} {path}: 409 {resp.text.strip()}")
+        if resp.status_code == 409 or (resp.status_code == 500 and "rebalance is expected" in resp.text):
+            # 409: rebalancing; 500 "a rebalance is expected": the worker has not caught up with one
+            raise Rebalancing(f"{method} {path}: {resp.status_code} {resp.text.strip()}")
         return resp
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
