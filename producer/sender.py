@@ -47,6 +47,10 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
 
 
+ACK_SAMPLE = 16  # every 16th acknowledgement's latency is kept
+ACK_SAMPLES_MAX = 500_000
+
+
 class InvalidRecord(ValueError):
     """A record that does not match the writer schema; it was not sent."""
 
@@ -59,6 +63,16 @@ class Counters:
     invalid: int = 0  # refused before sending
     value_bytes: int = 0  # Avro payload bytes handed to librdkafka
     errors: dict[str, int] = field(default_factory=dict)  # delivery error name -> count
+    # produce() to acknowledgement (librdkafka's message latency), 1 in ACK_SAMPLE acks, ms
+    ack_latencies_ms: list[float] = field(default_factory=list)
+
+    def ack_percentiles(self) -> dict[str, float] | None:
+        """p50/p95/p99 of the sampled acknowledgement latencies (None before any)."""
+        if not self.ack_latencies_ms:
+            return None
+        ordered = sorted(self.ack_latencies_ms)
+        last = len(ordered) - 1
+        return {f"p{q}": round(ordered[min(last, len(ordered) * q // 100)], 1) for q in (50, 95, 99)}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +82,7 @@ class Counters:
             "invalid": self.invalid,
             "value_bytes": self.value_bytes,
             "errors": dict(self.errors),
+            "ack_latency_ms": self.ack_percentiles(),
         }
 
 
@@ -155,9 +170,14 @@ class EventSender:
         self.broker_errors += 1
         self.last_broker_error = error_reason(err)
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.counters.acked += 1
+            samples = self.counters.ack_latencies_ms
+            if self.counters.acked % ACK_SAMPLE == 0 and len(samples) < ACK_SAMPLES_MAX:
+                latency = msg.latency()
+                if latency is not None:
+                    samples.append(latency * 1000)
         else:
             self.counters.failed += 1
             self.counters.errors[err.name()] = self.counters.errors.get(err.name(), 0) + 1

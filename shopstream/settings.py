@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     influxdb_password: SecretStr = Field(
         SecretStr("shopstream-influx-local"), description="InfluxDB user's password."
     )
+    influxdb_gzip: bool = Field(
+        False,
+        description="Whether the InfluxDB sink gzips its writes: worth it across a network; on loopback "
+        "it only costs CPU on both sides.",
+    )
     influxdb_events_rp: str = Field(
         "events_7d", description="Retention policy of the per-event measurement (created by the sink)."
     )

@@ -29,7 +29,8 @@ from shopstream.clients.kafka import end_offset_total, ensure_topics
 from shopstream.clients.registry import Registry
 from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
 from shopstream.errors import ProcessFailed, Timeout
-from shopstream.ops.jobs import KPI_NICE, Job, spark_jobs
+from shopstream.ops.jobs import KPI_NICE, KPIS, Job, spark_jobs
+from shopstream.ops.monitor import query_lag
 from shopstream.ops.scratch import scratch
 from shopstream.retry import wait_until
 from shopstream.settings import Settings
@@ -44,25 +45,7 @@ class Step:
     p50_ms: float
     p95_ms: float
     p99_ms: float
-    kpi_lag: int | None  # enriched records the KPI queries had not committed at the step's end
-
-
-def _kpi_lag(settings: Settings, checkpoint_dir: Path) -> int | None:
-    """Records of the enriched topic behind the slower KPI query's last committed batch."""
-    from confluent_kafka.admin import AdminClient
-
-    from shopstream.clients.kafka import topic_offsets
-    from shopstream.ops.monitor import consumed_and_lag, read_checkpoints
-
-    topic = settings.topic_enriched
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    ranges = topic_offsets(admin, [topic]).get(topic, {})
-    lags = [
-        consumed_and_lag(c.offsets.get(topic, {}), ranges)[1]
-        for c in read_checkpoints(checkpoint_dir)
-        if c.query == "kpis"
-    ]
-    return max(lags, default=None)
+    kpi_lag: int | None  # source records the KPI query had not committed at the step's end
 
 
 class LatencyProbe:
@@ -228,7 +211,7 @@ def _bench(
                 p50_ms=_percentile(latencies, 0.50),
                 p95_ms=_percentile(latencies, 0.95),
                 p99_ms=_percentile(latencies, 0.99),
-                kpi_lag=_kpi_lag(bench, workdir / "cp") if kpis else None,
+                kpi_lag=query_lag(bench, workdir / "cp", KPIS, bench.topic_events) if kpis else None,
             )
             steps.append(step)
             report(
@@ -252,7 +235,10 @@ def _bench(
         "kpi_queries": "second Spark application, niced" if kpis else "not run",
         "step_s": step_s,
         "warmup_s": warmup_s,
-        "spark_settings": {"shuffle_partitions": settings.spark_shuffle_partitions, "state_store": "RocksDB"},
+        "spark_settings": {
+            "shuffle_partitions": settings.spark_shuffle_partitions,
+            "state_store": "HDFS-backed (in memory)",
+        },
         "steps": [asdict(s) for s in steps],
         "max_rate_with_p95_under_1s": max((s.target_rate for s in ok), default=None),
         "records_observed": probe.seen,

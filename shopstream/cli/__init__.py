@@ -62,6 +62,7 @@ app.add_typer(bench_app, name="bench")
 bench_app.command("producer")(producer_cli.bench_producer)
 bench_app.command("spark")(spark_cli.bench)
 bench_app.command("sink")(bench_cli.bench_sink)
+bench_app.command("e2e")(bench_cli.bench_e2e)
 
 
 @app.callback()

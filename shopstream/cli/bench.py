@@ -115,3 +115,61 @@ def bench_sink(
     out.print_json(json.dumps(result))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
+
+
+def bench_e2e(
+    ctx: typer.Context,
+    rates: Annotated[str, typer.Option(help="Comma-separated producer rates (events/s), one step each.")] = (
+        "10000,20000,25000"
+    ),
+    step: Annotated[float, typer.Option(help="Seconds per rate step.", min=10)] = 300,
+    warmup: Annotated[float, typer.Option(help="Seconds at a step's start left out of the figures.")] = 30,
+    json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
+) -> None:
+    """The whole pipeline at fixed rates, measured in InfluxDB: events/s into it, latency from
+    production to queryable (p50/p95/p99) with its per-stage breakdown, KPI freshness and KPI lag.
+
+    Runs as `shopstream run` does (Spark job, sink connectors, telemetry; the producer per step) on
+    topics, connectors and a database of its own, removed afterwards, also on failure or Ctrl-C."""
+    from shopstream.ops.bench_e2e import GOALS, bench_e2e
+
+    result = bench_e2e(
+        settings_of(ctx),
+        [int(r) for r in rates.split(",")],
+        step,
+        warmup,
+        report=lambda line: err.print(line, markup=False, highlight=False),
+    )
+    machine = result["machine"]
+    table = Table(
+        title=f"End-to-end benchmark: {machine['cores']} cores, {machine['memory_gib']} GiB, whole stack up "
+        f"({result['step_s']:g} s per step, first {result['warmup_s']:g} s left out)"
+    )
+    columns = ("rate ev/s", "into InfluxDB ev/s", "all landed", "latency p50/p95/p99 ms", "producer ack ms",
+               "Spark ms", "sink ms", "KPI freshness ms", "KPI lag", "goals")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in result["steps"]:
+        ack = row["producer_ack"]
+        table.add_row(
+            f"{row['target_rate']:,}",
+            f"{row['into_influxdb_per_s']:,.0f}",
+            "yes" if row["all_landed"] else f"{row['landed']:,}/{row['produced']:,}",
+            _latency(row["latency"]),
+            "-" if ack is None else f"{ack['p50']:,.0f} / {ack['p95']:,.0f} / {ack['p99']:,.0f}",
+            _latency(row["spark_stage"]),
+            _latency(row["sink_stage"]),
+            _latency(row["kpi_freshness"]),
+            f"{row['kpi_lag']:,} (<= {row['kpi_lag_bound']:,})" if row["kpi_lag"] is not None else "-",
+            "met" if row["goals_met"] else "missed",
+        )
+    table.caption = (
+        f"goals: events p95 <= {GOALS['events_p95_ms']:,.0f} ms, p99 <= {GOALS['events_p99_ms']:,.0f} ms; "
+        f"KPI freshness p95 <= {GOALS['kpi_freshness_p95_ms']:,.0f} ms; "
+        f"KPI lag <= {result['kpi_lag_bound']}. "
+        f"Highest rate meeting them: {result['max_rate_goals_met'] or 'none'}"
+    )
+    err.print(table)
+    out.print_json(json.dumps(result))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))

@@ -53,15 +53,16 @@ class InfluxClient:
     def __init__(self, settings: Settings, database: str | None = None, timeout_s: float = 5.0) -> None:
         self.url = settings.influxdb_url
         self.database = database or settings.influxdb_database
-        self.auth = {"u": settings.influxdb_user, "p": settings.influxdb_password.get_secret_value()}
         self.timeout_s = timeout_s
         self.session = requests.Session()
+        # Basic auth, not the u/p query parameters: InfluxDB's access log records URLs
+        self.session.auth = (settings.influxdb_user, settings.influxdb_password.get_secret_value())
 
     def _post(self, path: str, params: dict[str, str], data: str | None = None) -> requests.Response:
         try:
             return self.session.post(
                 f"{self.url}{path}",
-                params={**self.auth, **params},
+                params=params,
                 data=data,
                 timeout=http.timeout(self.timeout_s),
             )

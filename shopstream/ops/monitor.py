@@ -142,6 +142,17 @@ def read_checkpoint(query_dir: Path) -> QueryCheckpoint | None:
     )
 
 
+def query_lag(settings: Settings, checkpoint_dir: Path, query: str, topic: str) -> int | None:
+    """Records of ``topic`` behind the query's last committed batch (None: no checkpoint yet)."""
+    ranges = topic_offsets(admin_client(settings), [topic]).get(topic, {})
+    lags = [
+        consumed_and_lag(c.offsets.get(topic, {}), ranges)[1]
+        for c in read_checkpoints(checkpoint_dir)
+        if c.query == query
+    ]
+    return max(lags, default=None)
+
+
 def read_checkpoints(checkpoint_dir: Path) -> list[QueryCheckpoint]:
     """Every query checkpointed under the folder (one sub-folder per query), by name."""
     if not checkpoint_dir.is_dir():

@@ -8,7 +8,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from shopstream.clients.connect import ConnectClient
-from shopstream.contracts import EVENTS_MEASUREMENT, PIPELINE_STAGE
+from shopstream.contracts import EVENTS_MEASUREMENT, PIPELINE_STAGE, age_bands
 from tests.integration.conftest import ReadTopic
 from tests.integration.e2e.conftest import N, PipelineRun
 from tests.integration.e2e.influx_reads import campaign_points, event_points, segment_points
@@ -44,12 +44,16 @@ def test_every_valid_event_is_exactly_one_point(pipeline_run: PipelineRun) -> No
             k: point[k] for k in ("user_id", "campaign_id", "tag", "total_amount_cents", "units", "sku")
         }
         assert fields == {k: event[k] for k in fields}, event_id
-        assert point["device"] == event.get("device")  # null for v1 events: no field written
     unknown = [p for p in points if p["user_id"] > 100_000]
-    assert unknown and all(p["gender"] is None and p["age"] is None for p in unknown)
-    known = [p for p in points if p["user_id"] <= 100_000]
-    person = pipeline_run.people[known[0]["user_id"]]
-    assert (known[0]["age"], known[0]["gender"], known[0]["state"]) == person[1:4]
+    assert unknown and all(p["gender"] is None and p["age_band"] is None for p in unknown)
+    for point in (p for p in points if p["user_id"] <= 100_000):
+        _, age, gender, state, country = pipeline_run.people[point["user_id"]]
+        assert (point["age_band"], point["gender"], point["state"], point["country"]) == (
+            age_bands().of(age),
+            gender,
+            state,
+            country,
+        )
 
 
 def _header(message: Message, name: str) -> str:

@@ -112,8 +112,8 @@ def test_measurements_are_what_the_sink_connectors_write() -> None:
     assert shop_events() == Measurement(
         "shop_events",
         tags=("campaign_id", "tag", "gender", "age_band", "state", "country"),
-        integer_fields=("user_id", "total_amount_cents", "units", "age", "source_timestamp", "produced_at"),
-        string_fields=("event_id", "session_id", "order_id", "sku", "category", "device", "coupon_code"),
+        integer_fields=("user_id", "total_amount_cents", "units", "source_timestamp", "produced_at"),
+        string_fields=("event_id", "sku"),
         rp_setting="influxdb_events_rp",
     )
     assert shop_events().qualified(Settings()) == '"events_7d"."shop_events"'

@@ -25,13 +25,13 @@ def test_event_points_follow_the_connector_file_and_the_contract() -> None:
     assert set(events.tags) == set(shop_events().tags)
     assert {name for name, _ in events.fields} == set(shop_events().fields)
     [record] = enriched_records(1, seed=1, start_ms=1_700_000_000_000, span_ms=1)
-    record.update(gender=None, state="N W", order_id=None, coupon_code='say "hi"')
+    record.update(gender=None, state="N W", order_id=None, sku='say "hi"')
     line = events.line(record)
     tags, fields, time = events.point(record)
     assert "gender" not in tags and "order_id" not in fields and "event_time" not in fields
     assert line.startswith(f"shop_events,age_band={record['age_band']},campaign_id={record['campaign_id']},")
     assert ",state=N\\ W," in line and f",user_id={record['user_id']}i," in line
-    assert 'coupon_code="say \\"hi\\""' in line and line.endswith(f" {time}")
+    assert 'sku="say \\"hi\\""' in line and line.endswith(f" {time}")
 
 
 def test_kpi_points_are_at_window_start_in_ms_without_window_end() -> None:
