@@ -14,6 +14,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from shopstream.cli import bench as bench_cli
+from shopstream.cli import chaos as chaos_cli
 from shopstream.cli import compose as compose_cli
 from shopstream.cli import connectors as connectors_cli
 from shopstream.cli import pipeline as pipeline_cli
@@ -63,6 +64,7 @@ bench_app.command("producer")(producer_cli.bench_producer)
 bench_app.command("spark")(spark_cli.bench)
 bench_app.command("sink")(bench_cli.bench_sink)
 bench_app.command("e2e")(bench_cli.bench_e2e)
+app.command("chaos")(chaos_cli.chaos)
 
 
 @app.callback()

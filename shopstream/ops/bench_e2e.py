@@ -30,29 +30,26 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shopstream.clients.connect import ConnectClient
 from shopstream.clients.influx import InfluxClient
-from shopstream.clients.kafka import end_offset_total, ensure_topics
-from shopstream.contracts import SINK_CONNECTOR_CLASS, kpi_campaign, shop_events
+from shopstream.clients.kafka import end_offset_total
+from shopstream.contracts import kpi_campaign, shop_events
 from shopstream.errors import ProcessFailed, Timeout
-from shopstream.ops import demographics, schemas
-from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
-from shopstream.ops.jobs import KPIS, Job, spark_jobs, telemetry_job
+from shopstream.ops import demographics
+from shopstream.ops.jobs import KPIS
 from shopstream.ops.monitor import query_lag
-from shopstream.ops.scratch import ALL_KINDS, remove
+from shopstream.ops.trial import Trial
 from shopstream.retry import wait_until
 from shopstream.settings import Settings
 
 Report = Callable[[str], None]
 POLL_S = 0.25  # how often the latency probe asks InfluxDB (its resolution)
 FRESHNESS_POLL_S = 1.0
-PROBE_WINDOW_S = 15  # the probe asks for points of the last 15 s of event time (a sweep catches later ones)
+PROBE_WINDOW_S = 15  # the probe asks for the last 15 s of event time (a sweep catches later points)
 SAMPLE_SHARE = 0.005  # the share of customers whose events the probe follows
 GOALS = {"events_p95_ms": 2_000.0, "events_p99_ms": 5_000.0, "kpi_freshness_p95_ms": 10_000.0}
 # the KPI lag is bounded when the query is at most this many micro-batch triggers of records behind
@@ -199,10 +196,6 @@ def sample_state(settings: Settings, share: float = SAMPLE_SHARE) -> tuple[str, 
     return state, counts[state] / total
 
 
-def _renamed(spec: ConnectorSpec, name: str) -> ConnectorSpec:
-    return ConnectorSpec(name, {**spec.config, "name": name}, spec.source)
-
-
 def _producer_summary(log: Path) -> dict[str, Any]:
     """The JSON summary the producer prints last."""
     text = log.read_text(errors="replace")
@@ -213,69 +206,17 @@ def _producer_summary(log: Path) -> dict[str, Any]:
     return summary
 
 
-def _count_points(client: InfluxClient, measurement: str, start_ms: int, end_ms: int) -> int:
-    q = f'SELECT count("event_id") FROM {measurement} WHERE time >= {start_ms}ms AND time < {end_ms}ms'
-
-    rows = [row for s in client.query(q) for row in s.rows]
-    return int(rows[0]["count"]) if rows else 0
-
-
 class E2EBench:
     def __init__(self, settings: Settings, step_s: float, warmup_s: float, report: Report) -> None:
-        token = uuid.uuid4().hex[:8]
-        self.prefix = f"bench.e2e.{token}"
-        self.database = f"bench_e2e_{token}"
-        self.settings = settings
-        self.bench = settings.with_topic_prefix(self.prefix).replace(influxdb_database=self.database)
+        self.trial = Trial(settings, "bench.e2e", report)
         self.step_s = step_s
         self.warmup_s = warmup_s
         self.report = report
-        self.workdir = settings.state_dir / "bench" / f"e2e-{token}"
-        self.jobs: list[Job] = []
 
-    def setup(self) -> tuple[str, float]:
-        b = self.bench
-        ensure_topics(b)
-        schemas.register(b, lambda _line: None)
-        schemas.evolve(b, lambda _line: None)
-        demographics.load(b)
-        state, share = sample_state(b)
-        client = InfluxClient(b)
-        try:
-            client.query(f'CREATE DATABASE "{self.database}"')
-        finally:
-            client.close()
-        sinks = [s for s in load_specs(b) if s.connector_class == SINK_CONNECTOR_CLASS]
-        for line in deploy(
-            ConnectClient(b.connect_url), [_renamed(s, f"{self.prefix}-{s.name}") for s in sinks]
-        ):
-            self.report(f"  {line}")
-        checkpoints = self.workdir / "cp"
-        self.jobs = [
-            telemetry_job(b, name=f"bench-e2e-{self.prefix[-8:]}-telemetry", checkpoint_dir=checkpoints),
-            *spark_jobs(
-                b,
-                ["--checkpoint-dir", str(checkpoints)],
-                prefix=f"bench-e2e-{self.prefix[-8:]}",
-                logs=self.workdir,
-                ui_port=self.settings.spark_ui_port + 20,
-            ),
-        ]
-        for job in self.jobs:
-            self.report(f"  starting {job.name}")
-            job.start()
-        return state, share
-
-    def step(self, rate: int, probe: Probe, landed_before: int) -> Step:
-        b = self.bench
+    def step(self, rate: int, probe: Probe, landed_before: int, seed: int) -> Step:
+        b = self.trial.settings
         before = end_offset_total(b, b.topic_events)
-        producer = Job(
-            b,
-            f"bench-e2e-{self.prefix[-8:]}-producer",
-            ["produce", "--rate", str(rate), "--duration", str(self.step_s), "--stats-interval", "1000"],
-            log=self.workdir / f"producer-{rate}.log",
-            restart=False,
-        )
+        producer = self.trial.producer(rate, self.step_s, seed, name=f"producer-{rate}")
         started_ms = int(time.time() * 1000)
         producer.start()
         try:
@@ -283,25 +224,21 @@ class E2EBench:
         finally:
             producer.remove()
         if status != 0:
-            raise ProcessFailed(
-                f"the producer exited with {status}:\n{producer.tail()}", f"see {producer.log}"
-            )
+            failure = f"the producer exited with {status}:\n{producer.tail()}"
+            raise ProcessFailed(failure, f"see {producer.log}")
         ended_ms = int(time.time() * 1000)
-        kpi_lag = query_lag(b, self.workdir / "cp", KPIS, b.topic_events)
+        kpi_lag = query_lag(b, self.trial.checkpoints, KPIS, b.topic_events)
         produced = end_offset_total(b, b.topic_events) - before  # idempotent producer: one offset per event
         client = InfluxClient(b, timeout_s=30)
-        events = shop_events().qualified(b)
         try:
             total = landed_before + produced
-
-            def all_points() -> int:
-                return _count_points(client, events, 0, int(time.time() * 1000) + 3_600_000)
-
             with contextlib.suppress(Timeout):  # reported below: not all landed
-                wait_until(lambda: all_points() >= total, DRAIN_S, "the step's events in InfluxDB", every_s=1)
-            landed = all_points() - landed_before
+                wait_until(
+                    lambda: self.trial.event_points(client) >= total, DRAIN_S, "the step's events", every_s=1
+                )
+            landed = self.trial.event_points(client) - landed_before
             measured_from = started_ms + int(self.warmup_s * 1000)
-            window = _count_points(client, events, measured_from, ended_ms)
+            window = self.trial.event_points(client, measured_from, ended_ms)
         finally:
             client.close()
         probe.sweep(started_ms, ended_ms)
@@ -334,11 +271,6 @@ class E2EBench:
             goals_met=met,
         )
 
-    def cleanup(self) -> None:
-        for job in self.jobs:
-            job.remove()
-        remove(self.settings, [self.prefix, self.database], ALL_KINDS)
-
 
 def bench_e2e(
     settings: Settings, rates: list[int], step_s: float, warmup_s: float, report: Report
@@ -346,16 +278,17 @@ def bench_e2e(
     bench = E2EBench(settings, step_s, warmup_s, report)
     steps: list[Step] = []
     try:
-        report(f"setting up {bench.prefix}: topics, contracts, sink connectors, Spark job, telemetry")
-        state, share = bench.setup()
+        report(f"setting up {bench.trial.prefix}: topics, contracts, sink connectors, Spark job, telemetry")
+        bench.trial.setup()
+        state, share = sample_state(bench.trial.settings)
         report(f"latency probe: the events of customers in state {state} ({share:.2%} of them)")
-        probe = Probe(bench.bench, state)
+        probe = Probe(bench.trial.settings, state)
         probe.start()
         try:
             landed = 0
-            for rate in rates:
+            for index, rate in enumerate(rates):
                 report(f"step {rate:,} events/s for {step_s:g} s")
-                step = bench.step(rate, probe, landed)
+                step = bench.step(rate, probe, landed, seed=1000 + index)
                 landed += step.landed
                 steps.append(step)
                 arrived = "all landed" if step.all_landed else f"{step.landed:,} of {step.produced:,} landed"
@@ -369,7 +302,7 @@ def bench_e2e(
             probe.stop()
             failed_polls, last_error = probe.errors, probe.last_error
     finally:
-        bench.cleanup()
+        bench.trial.teardown()
     held = [s.target_rate for s in steps if s.goals_met]
     return {
         "benchmark": "e2e",

@@ -2,7 +2,8 @@
 applications) -> Kafka -> Connect's InfluxDB sinks -> InfluxDB, on topics, subjects, connectors
 and an InfluxDB database of its own, all removed afterwards.
 
-A fixed-seed set of N events: v1 then v2 writer schemas (time-ordered: the v1 events are the first
+The pipeline is a ``shopstream.ops.trial.Trial`` (what `shopstream run` runs, on resources of its
+own). A fixed-seed set of N events: v1 then v2 writer schemas (time-ordered: the v1 events are the first
 minute of event time), user ids up to 110,000 (ids above 100,000 have no demographics), and a few
 corrupt records in the middle. The event times lie in the past few minutes, across several KPI
 windows. The Spark job, the sink connectors and the telemetry sampler run while the events are
@@ -12,7 +13,6 @@ produced, as `shopstream run` runs them.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,16 +23,11 @@ from confluent_kafka import Producer
 from producer.run import RunLimits, run
 from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
-from shopstream.clients.connect import ConnectClient
-from shopstream.clients.kafka import ensure_topics
-from shopstream.contracts import SINK_CONNECTOR_CLASS
-from shopstream.ops import demographics, schemas
-from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
-from shopstream.ops.jobs import Job, spark_jobs, telemetry_job
+from shopstream.ops import demographics
+from shopstream.ops.trial import Trial
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
 from tests.integration import oracle
-from tests.integration.conftest import _drop as drop_test_resources
 from tests.integration.grafana.influx import InfluxDB
 
 N = 20_000  # records produced in all, the corrupt ones included
@@ -87,10 +82,6 @@ def _send(settings: Settings, events: list[dict[str, Any]], version: int) -> Non
     assert result.counters["acked"] == len(events)
 
 
-def _renamed(spec: ConnectorSpec, name: str) -> ConnectorSpec:
-    return ConnectorSpec(name, {**spec.config, "name": name}, spec.source)
-
-
 def _produce(s: Settings, t0: int) -> tuple[dict[str, dict[str, Any]], list[bytes]]:
     """N records from event time ``t0`` on: the v1 events, the corrupt records, the v2 events."""
     v1_span = SPAN_S * V1_EVENTS / N
@@ -120,53 +111,26 @@ def _settled(run_: PipelineRun, expected_points: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def pipeline_run(
-    stack: Stack, settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PipelineRun]:
-    test_id = uuid.uuid4().hex[:8]
-    prefix = f"test.{test_id}"
-    s = settings.with_topic_prefix(prefix).replace(influxdb_database=f"test_e2e_{test_id}")
-    work = tmp_path_factory.mktemp("e2e")
+def pipeline_run(stack: Stack, settings: Settings) -> Iterator[PipelineRun]:
+    trial = Trial(settings, "test")
+    s = trial.settings
     influx = InfluxDB(s, s.influxdb_database)
-    jobs: list[Job] = []
-    connect = ConnectClient(s.connect_url)
-    names: list[str] = []
     try:
-        ensure_topics(s)
-        schemas.register(s, lambda _line: None)
-        schemas.evolve(s, lambda _line: None)
-        demographics.load(s)
-        sinks = [spec for spec in load_specs(s) if spec.connector_class == SINK_CONNECTOR_CLASS]
-        renamed = [_renamed(spec, f"{prefix}-{spec.name}") for spec in sinks]
-        names = [spec.name for spec in renamed]
-        influx.create()  # where the telemetry sampler writes from the start
-        deploy(connect, renamed)  # the events sink creates its retention policy with its first write
-        checkpoints = work / "checkpoints"
-        jobs = [
-            telemetry_job(s, name=f"test-{test_id}-telemetry", checkpoint_dir=checkpoints, interval_s=2),
-            *spark_jobs(s, ["--checkpoint-dir", str(checkpoints)], prefix=f"test-{test_id}", ui_port=UI_PORT),
-        ]
         telemetry_from = time.monotonic()
-        for job in jobs:
-            job.start()
-
+        trial.setup(telemetry_s=2, ui_port=UI_PORT)
         started_ms = int(time.time() * 1000)
         events, corrupt = _produce(s, started_ms - (SPAN_S + 30) * 1000)
         with demographics.connect(s) as conn, conn.cursor() as cur:
             cur.execute("SELECT id, age, gender, state, country FROM demographics")
             people = {int(row[0]): tuple(row) for row in cur.fetchall()}
-        run_ = PipelineRun(s, influx, events, corrupt, people, names, started_ms, 0)
+        run_ = PipelineRun(s, influx, events, corrupt, people, trial.connectors, started_ms, 0)
         deadline = time.monotonic() + 300
         while not _settled(run_, len(events)) and time.monotonic() < deadline:
             time.sleep(3)
         # telemetry across at least one minute boundary, so that per-minute differences exist
         time.sleep(max(0.0, telemetry_from + MIN_TELEMETRY_S - time.monotonic()))
-        yield PipelineRun(s, influx, events, corrupt, people, names, started_ms, int(time.time() * 1000))
+        yield PipelineRun(
+            s, influx, events, corrupt, people, trial.connectors, started_ms, int(time.time() * 1000)
+        )
     finally:
-        for job in jobs:
-            job.remove()
-        for name in names:
-            connect.request("DELETE", f"/connectors/{name}")
-        if s.influxdb_database in influx.databases():
-            influx.drop()
-        drop_test_resources(settings, prefix)
+        trial.teardown()

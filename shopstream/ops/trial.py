@@ -1,0 +1,112 @@
+"""A throwaway copy of the whole pipeline, for benchmarks, fault runs and end-to-end tests.
+
+It runs exactly what `shopstream run` runs, on resources of its own named with one prefix (topics,
+subjects, the sink connectors, consumer groups, an InfluxDB database), all removed by ``teardown``:
+the contracts registered, the demographics loaded, the three InfluxDB sink connectors deployed
+into its database, the telemetry sampler and the Spark job (two applications) started as programs
+of the stack's supervisor; the producer runs per call of ``producer``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from shopstream.clients.connect import ConnectClient
+from shopstream.clients.influx import InfluxClient
+from shopstream.clients.kafka import ensure_topics
+from shopstream.contracts import SINK_CONNECTOR_CLASS, shop_events
+from shopstream.ops import demographics, schemas
+from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
+from shopstream.ops.jobs import Job, SparkJob, spark_jobs, telemetry_job
+from shopstream.ops.scratch import ALL_KINDS, remove
+from shopstream.settings import Settings
+
+Report = Callable[[str], None]
+
+
+class Trial:
+    """One throwaway pipeline: ``kind`` names it (``bench.e2e``, ``chaos``, ``test``)."""
+
+    def __init__(self, settings: Settings, kind: str, report: Report = lambda _line: None) -> None:
+        token = uuid.uuid4().hex[:8]
+        self.prefix = f"{kind}.{token}"
+        self.name = f"{kind.replace('.', '-')}-{token}"  # programs, connectors: no dots needed
+        self.database = f"{kind.replace('.', '_')}_{token}"
+        self.root = settings
+        self.settings = settings.with_topic_prefix(self.prefix).replace(influxdb_database=self.database)
+        self.workdir = settings.state_dir / "trials" / self.name
+        self.report = report
+        self.jobs: list[Job] = []
+        self.connectors: list[str] = []
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.workdir / "checkpoints"
+
+    @property
+    def spark(self) -> list[SparkJob]:
+        return [job for job in self.jobs if isinstance(job, SparkJob)]
+
+    def setup(self, telemetry_s: float = 5.0, ui_port: int | None = None) -> None:
+        s = self.settings
+        ensure_topics(s)
+        schemas.register(s, lambda _line: None)
+        schemas.evolve(s, lambda _line: None)
+        demographics.load(s)
+        client = InfluxClient(s)
+        try:
+            client.query(f'CREATE DATABASE "{self.database}"')  # the telemetry writes from the start
+        finally:
+            client.close()
+        sinks = [spec for spec in load_specs(s) if spec.connector_class == SINK_CONNECTOR_CLASS]
+        renamed = [_renamed(spec, f"{self.prefix}-{spec.name}") for spec in sinks]
+        self.connectors = [spec.name for spec in renamed]
+        for line in deploy(ConnectClient(s.connect_url), renamed):
+            self.report(f"  {line}")
+        self.jobs = [
+            telemetry_job(
+                s, name=f"{self.name}-telemetry", checkpoint_dir=self.checkpoints, interval_s=telemetry_s
+            ),
+            *spark_jobs(
+                s,
+                ["--checkpoint-dir", str(self.checkpoints)],
+                prefix=self.name,
+                logs=self.workdir,
+                ui_port=ui_port or self.root.spark_ui_port + 20,
+            ),
+        ]
+        for job in self.jobs:
+            self.report(f"  starting {job.name}")
+            job.start()
+
+    def producer(self, rate: float, duration_s: float, seed: int, name: str = "producer") -> Job:
+        """`shopstream produce` at ``rate`` for ``duration_s`` (a finish is not restarted), not started."""
+        args = ["produce", "--rate", f"{rate:g}", "--duration", f"{duration_s:g}", "--seed", str(seed)]
+        return Job(
+            self.settings,
+            f"{self.name}-{name}",
+            [*args, "--stats-interval", "1000"],
+            log=self.workdir / f"{name}.log",
+            restart=False,
+        )
+
+    def event_points(self, client: InfluxClient, start_ms: int = 0, end_ms: int | None = None) -> int:
+        """Event points in the trial's database with event time in [start, end)."""
+        measurement = shop_events().qualified(self.settings)
+        q = f'SELECT count("event_id") FROM {measurement} WHERE time >= {start_ms}ms'
+        q += f" AND time < {end_ms}ms" if end_ms is not None else ""
+        rows = [row for series in client.query(q) for row in series.rows]
+        return int(rows[0]["count"]) if rows else 0
+
+    def teardown(self) -> None:
+        """Stop its programs and remove everything it created (connectors, groups, topics, subjects,
+        database), however the trial ended."""
+        for job in self.jobs:
+            job.remove()
+        remove(self.root, [self.prefix, self.database], ALL_KINDS)
+
+
+def _renamed(spec: ConnectorSpec, name: str) -> ConnectorSpec:
+    return ConnectorSpec(name, {**spec.config, "name": name}, spec.source)
