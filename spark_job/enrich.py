@@ -12,7 +12,9 @@ import time
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from shopstream.clients import mariadb
 from shopstream.contracts import age_bands
+from shopstream.errors import DatabaseError
 from shopstream.settings import Settings
 
 
@@ -81,19 +83,33 @@ class DemographicsTable:
             self._stream_loaded_at = time.monotonic()
         return self._stream
 
-    def refresh_stream(self) -> None:
-        """Re-read the cached table of :meth:`for_stream` when older than the refresh interval."""
+    def refresh_stream(self) -> str | None:
+        """Re-read the cached table of :meth:`for_stream` when older than the refresh interval. While
+        MariaDB does not answer the queries go on with the rows read last (returned: why)."""
         due = time.monotonic() - self._stream_loaded_at >= self.settings.spark_demographics_refresh_s
-        if self._stream is not None and due:
-            self._stream.unpersist(blocking=True)
-            self._stream.cache().count()
-            self._stream_loaded_at = time.monotonic()
+        if self._stream is None or not due:
+            return None
+        try:
+            mariadb.check_reachable(self.settings)
+        except DatabaseError as exc:
+            self._stream_loaded_at = time.monotonic()  # try again after the next interval
+            return f"{exc.message}: keeping the demographics read before"
+        self._stream.unpersist(blocking=True)
+        self._stream.cache().count()
+        self._stream_loaded_at = time.monotonic()
+        return None
 
     def current(self) -> DataFrame:
-        if (
-            self._df is None
-            or time.monotonic() - self.loaded_at >= self.settings.spark_demographics_refresh_s
-        ):
+        """For micro-batch enrichment (between batches): re-read when due; while MariaDB does not
+        answer, the rows read last."""
+        due = time.monotonic() - self.loaded_at >= self.settings.spark_demographics_refresh_s
+        if self._df is not None and due:
+            try:
+                mariadb.check_reachable(self.settings)
+            except DatabaseError:
+                self.loaded_at = time.monotonic()  # try again after the next interval
+                due = False
+        if self._df is None or due:
             fresh = self.read().cache()
             fresh.count()  # materialise now, so a batch never waits on a half-read table
             if self._df is not None:

@@ -161,10 +161,11 @@ class StreamingJob:
 
     def _start_realtime(self) -> StreamingQuery:
         """Spark's Real-time Mode: one long-running task per partition, records flow through one by
-        one. Each "batch" of ``realtime_batch_s`` is a checkpoint: the static demographics side is
-        re-read from MariaDB then; writer schemas are those known at (re)start."""
+        one. Each "batch" of ``realtime_batch_s`` is a checkpoint, planned with the demographics the
+        runner last cached (renewed every refresh interval, kept while MariaDB is away); writer
+        schemas are those known at (re)start."""
         raw = self._read(self.settings.topic_events, self.options.starting_offsets)
-        out = self.enriched_or_dead(raw, self.writers.refresh(force=True), self.demographics.read())
+        out = self.enriched_or_dead(raw, self.writers.refresh(force=True), self.demographics.for_stream())
         writer = (
             out.writeStream.queryName("enrich")
             .format("kafka")
@@ -229,9 +230,9 @@ class StreamingJob:
             .start()
         )
 
-    def refresh(self) -> None:
-        """Between batches: renew the KPI query's cached demographics when they are due."""
-        self.demographics.refresh_stream()
+    def refresh(self) -> str | None:
+        """Renew the queries' cached demographics when they are due (a reason when it cannot)."""
+        return self.demographics.refresh_stream()
 
     def reload_schema(self, failure: str) -> int | None:
         """If a query stopped on a schema id it had not loaded: that id (now loaded, or marked

@@ -138,8 +138,9 @@ def _supervise(
         if time.monotonic() - last_report >= PROGRESS_EVERY_S:
             report(progress_line(running))
             last_report = time.monotonic()
-        if "kpis" in running:
-            job.refresh()
+        kept = job.refresh()
+        if kept:
+            report(kept)
         for name, query in list(running.items()):
             failure = query.exception()
             if failure is None:
