@@ -7,9 +7,9 @@ until everything produced has landed in InfluxDB; then the verdict from what Kaf
 events topic: an idempotent producer writes each acknowledged event once) against what InfluxDB
 holds: every valid event exactly one point, and the KPI points counting every event exactly once.
 
-Recovery time: from the fault to the moment the pipeline is back at its rate, i.e. its backlog
-(events produced - event points in InfluxDB, sampled every second) is back within twice what it
-was before the fault (at least two seconds of traffic).
+Recovery time: from the fault to the moment the pipeline is back at its rate for good, i.e. its
+backlog (events produced - event points in InfluxDB, sampled every second) is back within twice
+what it was before the fault (at least two seconds of traffic) and stays there.
 """
 
 from __future__ import annotations
@@ -114,13 +114,19 @@ class Backlog:
 
     samples: list[tuple[float, int, int]] = field(default_factory=list)
 
-    def recovery_s(self, fault_at: float, fault_end: float, rate: float) -> float | None:
+    def recovery_s(self, fault_at: float, rate: float) -> float | None:
+        """Seconds from the fault until the backlog was last back within bounds (twice its median
+        before the fault, at least two seconds of traffic) and stayed there; 0 when it never left
+        them; None when it was still out of bounds at the last sample."""
         before = [p - landed for t, p, landed in self.samples if 5 <= t < fault_at]
         allowed = max(2 * statistics.median(before) if before else 0, 2 * rate)
-        for t, produced, landed in self.samples:
-            if t >= fault_end and produced - landed <= allowed:
-                return round(t - fault_at, 1)
-        return None
+        after = [(t, produced - landed) for t, produced, landed in self.samples if t >= fault_at]
+        over = [i for i, (_, backlog) in enumerate(after) if backlog > allowed]
+        if not over:
+            return 0.0
+        if over[-1] + 1 >= len(after):
+            return None
+        return round(after[over[-1] + 1][0] - fault_at, 1)
 
 
 @dataclass(frozen=True)
@@ -243,7 +249,6 @@ def run_fault(
             time.sleep(max(0.0, at_s - sampler.elapsed()))
             fault_at = sampler.elapsed()
             fault.inject(trial, report)
-            fault_end = sampler.elapsed()
             status = producer.wait_exit(duration_s + 180)
             if status != 0:
                 failure = f"the producer exited with {status}: {producer.tail(5)}"
@@ -273,6 +278,6 @@ def run_fault(
         lost=len(valid - points),
         kpi_missing=max(0, len(valid) - counted),
         kpi_doubled=max(0, counted - len(valid)),
-        recovery_s=sampler.backlog.recovery_s(fault_at, fault_end, rate),
+        recovery_s=sampler.backlog.recovery_s(fault_at, rate),
         drained_s=drained_s,
     )

@@ -17,6 +17,7 @@ from shopstream.clients.connect import ConnectClient
 from shopstream.clients.influx import InfluxClient
 from shopstream.clients.kafka import ensure_topics
 from shopstream.contracts import SINK_CONNECTOR_CLASS, shop_events
+from shopstream.errors import InfluxError
 from shopstream.ops import demographics, schemas
 from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
 from shopstream.ops.jobs import Job, SparkJob, spark_jobs, telemetry_job
@@ -97,7 +98,12 @@ class Trial:
         measurement = shop_events().qualified(self.settings)
         q = f'SELECT count("event_id") FROM {measurement} WHERE time >= {start_ms}ms'
         q += f" AND time < {end_ms}ms" if end_ms is not None else ""
-        rows = [row for series in client.query(q) for row in series.rows]
+        try:
+            rows = [row for series in client.query(q) for row in series.rows]
+        except InfluxError as exc:
+            if "retention policy not found" in exc.message:
+                return 0  # the events sink creates it with its first write
+            raise
         return int(rows[0]["count"]) if rows else 0
 
     def teardown(self) -> None:

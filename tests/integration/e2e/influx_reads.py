@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from shopstream.contracts import kpi_campaign, kpi_segment, shop_events
+from shopstream.settings import Settings
+from tests.integration.grafana.influx import InfluxDB
 
-if TYPE_CHECKING:
-    from tests.integration.e2e.conftest import PipelineRun
+
+class PipelineRun(Protocol):
+    """A pipeline run's settings and its InfluxDB database."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def influx(self) -> InfluxDB: ...
 
 
 def _rows(run: PipelineRun, query: str, epoch: str = "ms") -> list[dict[str, Any]]:
