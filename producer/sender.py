@@ -2,8 +2,9 @@
 
 The writer schema must already be registered (`shopstream schemas register` / `evolve`): the
 producer looks its id up and never registers on its own, so the registry stays the gatekeeper of
-contracts. Records that do not fit the schema are refused before sending, with the reason, and
-counted; delivery successes and failures are counted from librdkafka's delivery reports.
+contracts. Records that do not fit the schema, or break the events' business rules
+(``shopstream/rules.py``: the Spark job would dead-letter them), are refused before sending, with the
+reason, and counted; delivery successes and failures are counted from librdkafka's delivery reports.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shopstream.clients.kafka import check_reachable, client_config, error_reaso
 from shopstream.clients.registry import Registry
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema, subject
 from shopstream.errors import RegistryError
+from shopstream.rules import Rules
 from shopstream.settings import Settings
 
 SerializerKind = Literal["compiled", "confluent"]
@@ -52,7 +54,7 @@ ACK_SAMPLES_MAX = 500_000
 
 
 class InvalidRecord(ValueError):
-    """A record that does not match the writer schema; it was not sent."""
+    """A record that does not match the writer schema or breaks a business rule; it was not sent."""
 
 
 @dataclass
@@ -60,7 +62,8 @@ class Counters:
     sent: int = 0  # handed to librdkafka
     acked: int = 0  # delivery report without error
     failed: int = 0  # delivery report with an error
-    invalid: int = 0  # refused before sending
+    invalid: int = 0  # refused before sending (not fitting the schema, or breaking a rule)
+    violations: dict[str, int] = field(default_factory=dict)  # rule violated: ... -> records refused
     value_bytes: int = 0  # Avro payload bytes handed to librdkafka
     errors: dict[str, int] = field(default_factory=dict)  # delivery error name -> count
     # produce() to acknowledgement (librdkafka's message latency), 1 in ACK_SAMPLE acks, ms
@@ -80,6 +83,7 @@ class Counters:
             "acked": self.acked,
             "failed": self.failed,
             "invalid": self.invalid,
+            "violations": dict(self.violations),
             "value_bytes": self.value_bytes,
             "errors": dict(self.errors),
             "ack_latency_ms": self.ack_percentiles(),
@@ -127,6 +131,8 @@ class EventSender:
         )
         self.serializer_kind: SerializerKind = serializer
         self._encode = self._build_encoder(serializer)
+        self.rules = Rules.of(settings)
+        self._check = self.rules.checker()
         self.broker_errors = 0  # errors librdkafka reported about the brokers (it keeps retrying)
         self.last_broker_error = ""
         config = producer_config(settings, error_cb=self._on_error, **(producer_overrides or {}))
@@ -183,12 +189,19 @@ class EventSender:
             self.counters.errors[err.name()] = self.counters.errors.get(err.name(), 0) + 1
 
     def send(self, record: Mapping[str, Any], key: bytes | None = None) -> None:
-        """Encode and enqueue; raise InvalidRecord (nothing sent) if it does not fit the schema."""
+        """Encode and enqueue; raise InvalidRecord (nothing sent) if it does not fit the schema or
+        breaks a business rule (the message names every broken rule)."""
         try:
             payload = self._encode(record)
         except Exception as exc:
             self.counters.invalid += 1
             raise InvalidRecord(f"refused, not sent: {self.explain(record)}") from exc
+        broken = self._check(record)
+        if broken is not None:
+            counters = self.counters
+            counters.invalid += 1
+            counters.violations[broken] = counters.violations.get(broken, 0) + 1
+            raise InvalidRecord(f"refused, not sent: {broken}")
         try:
             self._produce(self.topic, payload, key, on_delivery=self._deliver)
         except BufferError:

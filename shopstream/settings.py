@@ -10,6 +10,7 @@ as an argument. A changed copy (``replace``, ``with_topic_prefix``) is validated
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -113,6 +114,21 @@ class Settings(BaseSettings):
         "shop.events.enriched.dlq", description="Dead letters of the InfluxDB sink's event connector."
     )
     topic_partitions: int = Field(3, ge=1, description="Partitions of the topics shopstream creates.")
+    # --- Business rules of events (shopstream/rules.py) -----------------------------------------
+    max_event_time_skew_s: int = Field(
+        60,
+        ge=0,
+        description="How far (seconds) an event's time may be ahead of the clock that judges it (the "
+        "producer's at send time; in the Spark job the record's Kafka timestamp, or the wall clock if "
+        "earlier); later events are refused or dead-lettered. Keep it at most the KPI watermark: an "
+        "accepted event from the future moves the watermark forward by as much.",
+    )
+    campaign_id_pattern: str = Field(
+        "cmp-[0-9]{3}",
+        min_length=1,
+        description="The known campaigns: a regular expression a campaign_id must match in full, read "
+        "alike by Python's re and Java's regex (classes, groups, alternation, quantifiers; no \\d or .).",
+    )
     # --- Local stack ---------------------------------------------------------------------------
     state_dir: Path = Field(
         HOME / ".state", description="Data, logs, pid files and configs of the local stack."
@@ -181,6 +197,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_or_http_url(cls, value: str) -> str:
         return _http_url(value) if value else value
+
+    @field_validator("campaign_id_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
 
     @field_validator("state_dir", "cache_dir")
     @classmethod

@@ -3,7 +3,8 @@
 Wire format: byte 0 is the magic 0, bytes 1-4 the big-endian schema id, the rest the Avro body.
 Each known writer schema decodes its own rows (``from_avro`` with the writer schema and the latest
 schema as ``avroSchema`` reader), in PERMISSIVE mode so that a corrupt body yields null instead of
-killing the query. Rows that cannot be decoded keep their bytes and get a reason.
+killing the query. Rows that cannot be decoded keep their bytes and get a reason; so do rows that
+decode but break the events' business rules (``shopstream/rules.py``), when ``rules`` are given.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Collection
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
+
+from shopstream.rules import Rules
+from spark_job.rules import broken_rules
 
 MAGIC = b"\x00"
 NOT_LOADED = "schema id not loaded, restart to decode it: "
@@ -32,13 +36,16 @@ def decode(
     reader: str,
     fail_above: int | None = None,
     missing: Collection[int] = (),
+    rules: Rules | None = None,
 ) -> DataFrame:
     """Adds ``event`` (struct in the reader schema, null on failure) and ``error`` (null on success).
 
     ``raw`` is a Kafka DataFrame (key, value, topic, partition, offset, timestamp, ...). With
     ``fail_above``, an unknown id above it (and not in ``missing``, the ids the registry lacks)
     fails the query with "schema id N is not loaded": a plan's schemas are fixed, so a version
-    registered since the start needs a restart, not the DLQ.
+    registered since the start needs a restart, not the DLQ. With ``rules``, a decoded event that
+    breaks one gets the reason (``rule violated: ...``, judged by the row's Kafka ``timestamp``) as
+    its error: dead-lettered like an undecodable record, never counted.
     """
     magic_ok, schema_id, body = framing(F.col("value"))
     framed = raw.withColumn("_magic_ok", magic_ok).withColumn("_schema_id", schema_id)
@@ -61,7 +68,10 @@ def decode(
             F.concat(F.lit("undecodable Avro body for schema id "), F.col("_schema_id").cast("string")),
         )
     )
-    return with_event.withColumn("error", error).drop("_magic_ok")
+    if rules is not None:
+        with_event = with_event.withColumn("_broken", broken_rules(rules))
+        error = error.when(F.col("_broken").isNotNull(), F.col("_broken"))
+    return with_event.withColumn("error", error).drop("_magic_ok", "_broken")
 
 
 def dlq_headers(source_topic: str) -> Column:

@@ -1,17 +1,19 @@
 """The streaming job: two queries on one SparkSession.
 
-1. ``enrich`` (stateless): raw events -> decode by schema id -> DLQ for what cannot be decoded ->
-   join with demographics (re-read on an interval) -> enriched Avro topic. By default in Spark's
-   Real-time Mode (records flow through long-running tasks: milliseconds, not a batch, of latency);
-   a schema version registered while it runs restarts the query, which then decodes it. In
-   microbatch mode (``foreachBatch``) schemas and demographics are refreshed between batches.
-2. ``kpis`` (stateful): the raw events again -> decode by schema id -> join with demographics ->
-   watermark -> tumbling-window aggregates per campaign and per segment, in one aggregation -> the
-   two KPI Avro topics in update mode, keyed by (dimensions, window start) so each update of a
-   window replaces its point. It reads the source topic, not the enriched one: Spark's Kafka source
-   and state checkpoint count each source offset exactly once, while the enriched topic is written
-   at least once (a replayed real-time batch repeats records) and would need a de-duplication state
-   of every event id within the watermark — the cost that kept this query behind at 20k events/s.
+1. ``enrich`` (stateless): raw events -> decode by schema id -> DLQ for what cannot be decoded or
+   breaks the events' business rules (``shopstream/rules.py``) -> join with demographics (re-read
+   on an interval) -> enriched Avro topic. By default in Spark's Real-time Mode (records flow
+   through long-running tasks: milliseconds, not a batch, of latency); a schema version registered
+   while it runs restarts the query, which then decodes it. In microbatch mode (``foreachBatch``)
+   schemas and demographics are refreshed between batches.
+2. ``kpis`` (stateful): the raw events again -> decode by schema id and leave out what the
+   enrichment dead-letters (the same rules) -> join with demographics -> watermark -> tumbling-window
+   aggregates per campaign and per segment, in one aggregation -> the two KPI Avro topics in
+   update mode, keyed by (dimensions, window start) so each update of a window replaces its point.
+   It reads the source topic, not the enriched one: Spark's Kafka source and state checkpoint count
+   each source offset exactly once, while the enriched topic is written at least once (a replayed
+   real-time batch repeats records) and would need a de-duplication state of every event id within
+   the watermark — the cost that kept this query behind at 20k events/s.
 
 Each query checkpoints under the checkpoint dir; a restart resumes where it stopped.
 """
@@ -37,18 +39,15 @@ from shopstream.contracts import (
     load_schema,
     subject,
 )
+from shopstream.rules import Rules
 from shopstream.settings import Settings
 from spark_job.decode import NOT_LOADED, decode, dlq_headers
 from spark_job.enrich import DemographicsTable, enrich
 from spark_job.kpi import CAMPAIGN, SEGMENT_DIMS, kpi_rows
 from spark_job.registry import SchemaCache, registered_id
+from spark_job.rules import wall_clock
 
 READER_SCHEMA = load_schema(EVENT_SCHEMA_FILES[max(EVENT_SCHEMA_FILES)])
-
-
-def wall_clock() -> Column:
-    """Now, per row: ``current_timestamp()`` is fixed per batch, and a real-time batch lasts long."""
-    return F.timestamp_millis(F.expr("java_method('java.lang.System', 'currentTimeMillis')").cast("long"))
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,7 @@ class StreamingJob:
         )
         self.demographics = DemographicsTable(spark, settings)
         self.realtime = options.realtime
+        self.rules = Rules.of(settings)
 
     # --- stage 1 ---------------------------------------------------------------------------------
     def _read(self, topic: str, starting_offsets: str, max_per_batch: int | None = None) -> DataFrame:
@@ -107,6 +107,7 @@ class StreamingJob:
     def enriched_or_dead(self, raw: DataFrame, writers: dict[int, str], demographics: DataFrame) -> DataFrame:
         """One pass over Kafka rows: each is decoded once and left-joined with demographics, then
         becomes an enriched record or a dead letter (original bytes, reason headers), naming its topic.
+        A record breaking the events' business rules is a dead letter too (``rule violated: ...``).
 
         In realtime mode an id above every id the job knows fails the query instead of going to the
         DLQ: it is most likely a version registered since the start, and the restart loads it.
@@ -114,7 +115,7 @@ class StreamingJob:
         s = self.settings
         decoded = decode(
             raw, writers, READER_SCHEMA, self.writers.newest_id if self.realtime else None,
-            self.writers.missing,
+            self.writers.missing, self.rules,
         ).select("key", "value", "partition", "offset", "timestamp", "error", "event.*")  # fmt: skip
         rows = (
             enrich(decoded, demographics)
@@ -183,8 +184,9 @@ class StreamingJob:
 
     # --- stage 2 ---------------------------------------------------------------------------------
     def kpi_events(self) -> DataFrame:
-        """The source events for the KPIs: decoded by schema id (what cannot be decoded is left out:
-        the enrichment dead-letters it), joined with the demographics, watermarked.
+        """The source events for the KPIs: decoded by schema id (what cannot be decoded or breaks a
+        business rule is left out: the enrichment dead-letters it, judged alike), joined with the
+        demographics, watermarked.
 
         Writer schemas are those known at (re)start: an id above them fails the query, and the runner
         restarts it with the new version, as in Real-time Mode. The demographics are a cached copy of
@@ -195,7 +197,7 @@ class StreamingJob:
         writers = self.writers.refresh(force=True)
         used = ("event_time", "tag", "user_id", "campaign_id", "total_amount_cents", "units")
         events = (
-            decode(raw, writers, READER_SCHEMA, self.writers.newest_id, self.writers.missing)
+            decode(raw, writers, READER_SCHEMA, self.writers.newest_id, self.writers.missing, self.rules)
             .where(F.col("error").isNull())
             .select(*(f"event.{c}" for c in used))
         )

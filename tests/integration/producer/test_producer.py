@@ -82,6 +82,44 @@ def test_invalid_records_are_refused_counted_and_never_sent(
     assert len(messages) == 20  # nothing of the invalid three reached the topic
 
 
+def test_rule_breaking_records_are_refused_with_the_reason_counted_and_never_sent(
+    registered: Settings, read_topic: ReadTopic
+) -> None:
+    """Records that fit the schema but break the business rules (shopstream/rules.py): refused before
+    sending, each with its reason, counted per reason; the good ones around them are sent."""
+    stream = TrafficModel(TrafficConfig(seed=4)).take(2_000)
+    good, others = stream[:30], stream[30:]
+    view, purchase = (next(e for e in others if e["tag"] == tag) for tag in ("view", "purchase"))
+    now_ms = int(time.time() * 1000)
+    bad = [
+        ({**view, "total_amount_cents": -1}, "negative amount"),
+        ({**purchase, "units": 0}, "purchase with 0 units"),
+        ({**view, "event_time": 0}, "event time before 2020-01-01"),
+        ({**view, "event_time": now_ms + 3_600_000}, "event time more than 60 s in the future"),
+        ({**purchase, "campaign_id": "spring-sale"}, "unknown campaign"),
+        ({**purchase, "campaign_id": "spring-sale"}, "unknown campaign"),
+    ]
+    sender = EventSender(registered)
+    refusals = []
+    for record in [*good[:15], *(event for event, _reason in bad), *good[15:]]:
+        try:
+            sender.send(record)
+        except InvalidRecord as exc:
+            refusals.append(str(exc))
+    assert sender.flush(30) == 0
+    assert refusals == [f"refused, not sent: rule violated: {reason}" for _event, reason in bad]
+    counters = sender.counters.as_dict()
+    assert (counters["sent"], counters["acked"], counters["invalid"]) == (30, 30, 6)
+    assert counters["violations"] == {
+        "rule violated: negative amount": 1,
+        "rule violated: purchase with 0 units": 1,
+        "rule violated: event time before 2020-01-01": 1,
+        "rule violated: event time more than 60 s in the future": 1,
+        "rule violated: unknown campaign": 2,
+    }
+    assert len(read_topic(registered.topic_events, expected=30)) == 30  # none of the six
+
+
 def test_unregistered_schema_or_unreachable_registry_is_a_clear_error(
     isolated_topics: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

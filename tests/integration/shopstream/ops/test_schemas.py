@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 from typer.testing import CliRunner
 
@@ -9,7 +10,8 @@ from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
 from shopstream.cli import app
 from shopstream.clients.registry import Registry, avro_deserializer
-from shopstream.contracts import CONTRACTS, avro_dir
+from shopstream.contracts import CONTRACTS, avro_dir, load_schema
+from shopstream.errors import RegistryError
 from shopstream.settings import Settings
 from tests.integration.conftest import ReadTopic
 
@@ -81,3 +83,7 @@ def test_incompatible_candidate_is_rejected_with_reason_and_nothing_registered(
     assert "NOT compatible" in result.output
     assert "STRING not compatible with writer type: INT" in result.output  # the registry's own reason
     assert registry.versions(subject) == before == [1]
+    # registering it anyway (as a producer with auto-registration would): the registry refuses it
+    with pytest.raises(RegistryError, match=r"refused: 409 .*(?i:incompatible)"):
+        registry.register(subject, load_schema(candidate))
+    assert registry.versions(subject) == [1]
