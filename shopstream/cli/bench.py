@@ -23,6 +23,10 @@ def _config_pairs(values: list[str] | None) -> dict[str, str]:
     return pairs
 
 
+def _cpu(*seconds: float | None) -> str:
+    return " / ".join("-" if s is None else f"{s:,.1f}" for s in seconds)
+
+
 def _latency(lat: dict[str, Any]) -> str:
     return f"{lat['p50_ms']:,.0f} / {lat['p95_ms']:,.0f} / {lat['p99_ms']:,.0f}"
 
@@ -86,22 +90,27 @@ def bench_sink(
     direct, connector = result["direct"], result["connector"]
     table = Table(
         title=f"InfluxDB sink benchmark: {count:,} {shape} records, {result['fields_per_point']} fields, "
-        f"batch {result['batch_size']:,}, gzip, {partitions} partitions"
+        f"batch {result['batch_size']:,}, gzip level {result['gzip_level']}, {partitions} partitions"
     )
-    for column in ("side", "points", "seconds", "points/s", "write latency p50 / p95 / p99 ms", "requests"):
+    columns = ("side", "points", "seconds", "points/s", "write latency p50 / p95 / p99 ms", "requests",
+               "CPU s: InfluxDB / Connect")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_row(
         f"direct write ({direct['writers']} writers)", f"{direct['points']:,}", f"{direct['seconds']:.2f}",
         f"{direct['points_per_s']:,.0f}", _latency(direct["latency"]), f"{direct['requests']:,}",
+        _cpu(direct["influxdb_cpu_s"]),
     )  # fmt: skip
     table.add_row(
         f"connector ({connector['tasks']} tasks), first to last point", f"{connector['points']:,}",
         f"{connector['seconds']:.2f}", f"{connector['points_per_s']:,.0f}",
         _latency(connector["latency_max_over_tasks"]) + " (max over tasks)", f"{connector['requests']:,}",
+        "",
     )  # fmt: skip
     table.add_row(
         "connector, deploy to done", "", f"{connector['seconds_deploy_to_done']:.2f}",
         f"{connector['points_per_s_deploy_to_done']:,.0f}", "", "",
+        _cpu(connector["influxdb_cpu_s"], connector["connect_cpu_s"]),
     )  # fmt: skip
     goals = result["goals"]
     table.caption = (

@@ -6,9 +6,9 @@ points to the same InfluxDB, in the same run.
    write for them are built at the same time, with the connector's own mapping
    (:class:`~shopstream.ops.sink_load.SinkMapping`): same measurement, tags, fields, types, times.
 2. Reference (the ceiling): those points written straight to InfluxDB's ``/write`` in batches of
-   the connector's ``batch.size``, gzip-compressed, by as many concurrent writers as the connector
-   has tasks, into a throwaway database (and the connector's retention policy). Timed over the
-   HTTP writes only (bodies are built and compressed beforehand).
+   the connector's ``batch.size``, gzip-compressed at its ``influxdb.gzip.level``, by as many
+   concurrent writers as the connector has tasks, into a throwaway database (and the connector's
+   retention policy). Timed over the HTTP writes only (bodies are built and compressed beforehand).
 3. The connector: the project's connector file with topic, database, DLQ topic and name replaced and
    ``tasks.max`` = partitions, deployed into another throwaway database. Timed from its first to
    its last written point (the sink's ``points-written-total`` over its tasks, read from Jolokia
@@ -32,7 +32,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import psutil
 import requests
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -50,7 +52,7 @@ SHAPES = {"events": "influxdb-events.json", "kpi": "influxdb-kpi-campaign.json"}
 GOAL_RATIO = 0.6
 GOAL_POINTS_PER_S = 100_000
 DEFAULT_BATCH_SIZE = 5_000  # the connector's batch.size default
-GZIP_LEVEL = 6  # java.util.zip.GZIPOutputStream's (Deflater.DEFAULT_COMPRESSION)
+DEFAULT_GZIP_LEVEL = 1  # the connector's influxdb.gzip.level default
 
 Progress = Callable[[str, int, int | None], None]  # (phase, done so far, total or None)
 Report = Callable[[str], None]
@@ -74,6 +76,7 @@ class DirectFigures:
     points_per_s: float
     body_mb: float  # compressed bytes sent
     latency: Latency  # per request, from this process
+    influxdb_cpu_s: float | None  # CPU time InfluxDB used meanwhile (when it runs on this machine)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class ConnectorFigures:
     records_dlq: int
     latency_by_task: dict[int, Latency]  # the sink's Percentiles over the worker's sample windows
     latency_max_over_tasks: Latency
+    influxdb_cpu_s: float | None  # CPU time meanwhile (deploy to done), when on this machine
+    connect_cpu_s: float | None
 
 
 @dataclass
@@ -113,15 +118,34 @@ def _percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[index]
 
 
-def _batches(lines: Iterator[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+class CpuMeter:
+    """CPU seconds (user + system) used by the process listening on a local port, from now on; None
+    when no process of this machine listens there (a remote service) or it cannot be read."""
+
+    def __init__(self, url: str) -> None:
+        self.process: psutil.Process | None = None
+        port = urlsplit(url).port
+        try:
+            for conn in psutil.net_connections(kind="inet"):
+                if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                    self.process = psutil.Process(conn.pid)
+                    break
+        except (psutil.Error, OSError):
+            self.process = None
+        self.start = self._now()
+
+    def _now(self) -> float | None:
+        if self.process is None:
+            return None
+        try:
+            times = self.process.cpu_times()
+            return float(times.user + times.system + times.children_user + times.children_system)
+        except psutil.Error:
+            return None
+
+    def used(self) -> float | None:
+        now = self._now()
+        return None if now is None or self.start is None else round(now - self.start, 1)
 
 
 class SinkBench:
@@ -147,9 +171,9 @@ class SinkBench:
         self.shape = shape
         self.mapping = SinkMapping.of(SHAPES[shape])
         self.extra_config = extra_config or {}
-        self.batch_size = batch_size or int(
-            self.extra_config.get("batch.size", self.mapping.raw_config.get("batch.size", DEFAULT_BATCH_SIZE))
-        )
+        effective = {**self.mapping.raw_config, **self.extra_config}
+        self.batch_size = batch_size or int(effective.get("batch.size", DEFAULT_BATCH_SIZE))
+        self.gzip_level = int(effective.get("influxdb.gzip.level", DEFAULT_GZIP_LEVEL))
         self.poll_s = poll_s
         self.progress: Progress = progress or (lambda _phase, _done, _total: None)
         self.report: Report = report or (lambda _line: None)
@@ -196,7 +220,7 @@ class SinkBench:
             "records": self.count,
             "partitions": self.partitions,
             "batch_size": self.batch_size,
-            "gzip": True,
+            "gzip_level": self.gzip_level,
             "extra_config": self.extra_config,
             "cpus": os.cpu_count(),
             "load_average_before": [round(x, 2) for x in load_before],
@@ -250,7 +274,7 @@ class SinkBench:
                     earliest.append(m.time_of(record))
                 lines.append(m.line(record))
                 if len(lines) == self.batch_size:
-                    bodies.append(gzip.compress("\n".join(lines).encode(), GZIP_LEVEL))
+                    bodies.append(gzip.compress("\n".join(lines).encode(), self.gzip_level))
                     lines.clear()
                 key = str(record.get("user_id", record.get("campaign_id", ""))).encode()
                 yield key, m.avro(record, schema_id)
@@ -261,7 +285,7 @@ class SinkBench:
 
         sent = produce(self.settings, s.topic, values(), advanced)
         if lines:
-            bodies.append(gzip.compress("\n".join(lines).encode(), GZIP_LEVEL))
+            bodies.append(gzip.compress("\n".join(lines).encode(), self.gzip_level))
         self.progress("pre-filling the topic", sent, self.count)
         self.expected_sums, self.window = sums, (min(earliest), max(earliest))
         return bodies
@@ -312,11 +336,13 @@ class SinkBench:
                         written[0] += 1
                         self.progress("direct write", written[0], len(bodies))
 
+        influx_cpu = CpuMeter(self.settings.influxdb_url)
         began = time.perf_counter()
         with ThreadPoolExecutor(writers) as pool:
             for future in [pool.submit(writer) for _ in range(writers)]:
                 future.result()
         seconds = time.perf_counter() - began
+        influx_cpu_s = influx_cpu.used()
         rows = self._verify(client)
         client.query(f'DROP DATABASE "{s.direct_db}"')  # its compactions must not compete with the connector
         s.created_dbs.remove(s.direct_db)
@@ -336,6 +362,7 @@ class SinkBench:
                 round(statistics.fmean(latencies), 1),
                 round(latencies[-1], 1),
             ),
+            influxdb_cpu_s=influx_cpu_s,
         )
         self.report(f"direct write: {figures.points_per_s:,.0f} points/s ({seconds:.2f} s)")
         return figures, rows
@@ -378,6 +405,7 @@ class SinkBench:
         jolokia = JolokiaClient(self.settings.connect_jolokia_url)
         s.created_dbs.append(s.sink_db)  # the sink creates it (auto-create); dropped afterwards
         s.created_topics.append(s.dlq_topic)
+        influx_cpu, connect_cpu = CpuMeter(self.settings.influxdb_url), CpuMeter(self.settings.connect_url)
         deployed_at = time.perf_counter()
         resp = self.connect.request("PUT", f"/connectors/{s.connector}/config", json=config)
         if not resp.ok:
@@ -412,6 +440,7 @@ class SinkBench:
                 )
             time.sleep(self.poll_s)
         done_at = time.perf_counter()
+        influx_cpu_s, connect_cpu_s = influx_cpu.used(), connect_cpu.used()
         jolokia.close()
         assert first is not None
         client = InfluxClient(self.settings, database=s.sink_db, timeout_s=120)
@@ -445,6 +474,8 @@ class SinkBench:
             records_dlq=int(sum(t.get("records-dlq-total", 0.0) for t in tasks.values())),
             latency_by_task=by_task,
             latency_max_over_tasks=worst,
+            influxdb_cpu_s=influx_cpu_s,
+            connect_cpu_s=connect_cpu_s,
         )
         self.report(f"connector: {figures.points_per_s:,.0f} points/s first to last point ({span:.2f} s)")
         return figures, rows

@@ -50,6 +50,8 @@ public class InfluxDbSinkTask extends SinkTask {
     private ErrantRecordReporter reporter;
     private long putBudgetMs;
     private int effectiveMaxBytes;
+    private int batchSize;
+    private long lingerMs;
 
     private int consecutiveFailures;
     private long nextAttemptAt;
@@ -84,14 +86,16 @@ public class InfluxDbSinkTask extends SinkTask {
         writer = new InfluxDbWriter(config, clock, metrics);
         putBudgetMs = config.maxPollIntervalMs() / 2;
         effectiveMaxBytes = config.batchMaxBytes();
+        batchSize = config.batchSize();
+        lingerMs = config.lingerMs();
         consecutiveFailures = 0;
         fatal = null;
         lastSummaryAt = clock.getAsLong();
-        log.info("InfluxDB sink task {} writing to url={} db={} rp={} precision={} (user={}, gzip={}, batch.size={}, batch.max.bytes={}, "
-                        + "linger.ms={}, max.retries={}, errant record reporter={})",
+        log.info("InfluxDB sink task {} writing to url={} db={} rp={} precision={} (user={}, gzip={} (level {}), batch.size={}, "
+                        + "batch.max.bytes={}, linger.ms={}, max.retries={}, errant record reporter={})",
                 Version.get(), config.url(), config.db(), config.rp().isEmpty() ? "(default)" : config.rp(),
                 config.precision().configName(), config.username().isEmpty() ? "(none)" : config.username(), config.gzip(),
-                config.batchSize(), config.batchMaxBytes(), config.lingerMs(), config.maxRetries(), reporter != null);
+                config.gzipLevel(), config.batchSize(), config.batchMaxBytes(), config.lingerMs(), config.maxRetries(), reporter != null);
     }
 
     private ErrantRecordReporter errantRecordReporter() {
@@ -160,10 +164,10 @@ public class InfluxDbSinkTask extends SinkTask {
             return;
         }
         long now = clock.getAsLong();
-        if (buffer.ready(now, config.batchSize(), effectiveMaxBytes, config.lingerMs())) {
+        if (buffer.ready(now, batchSize, effectiveMaxBytes, lingerMs)) {
             context.timeout(1L); // the put() time budget ran out with a batch ready
         } else {
-            context.timeout(Math.max(1L, buffer.lingerRemaining(now, config.lingerMs())));
+            context.timeout(Math.max(1L, buffer.lingerRemaining(now, lingerMs)));
         }
     }
 
@@ -184,11 +188,11 @@ public class InfluxDbSinkTask extends SinkTask {
                     + " to write to " + writer.writeUrl() + "; last error: " + lastError);
         }
         long deadline = now + putBudgetMs;
-        while (!buffer.isEmpty() && (force || buffer.ready(clock.getAsLong(), config.batchSize(), effectiveMaxBytes, config.lingerMs()))) {
+        while (!buffer.isEmpty() && (force || buffer.ready(clock.getAsLong(), batchSize, effectiveMaxBytes, lingerMs))) {
             if (clock.getAsLong() >= deadline) {
                 return;
             }
-            List<PointBuffer.Entry> batch = buffer.nextBatch(config.batchSize(), effectiveMaxBytes);
+            List<PointBuffer.Entry> batch = buffer.nextBatch(batchSize, effectiveMaxBytes);
             List<String> lines = new ArrayList<>(batch.size());
             for (PointBuffer.Entry e : batch) {
                 lines.add(e.line());
@@ -345,6 +349,9 @@ public class InfluxDbSinkTask extends SinkTask {
     public void stop() {
         if (metrics != null) {
             log.info("InfluxDB sink task stopping ({} points left unwritten, redelivered on restart): {}", buffer.size(), metrics.summary());
+        }
+        if (writer != null) {
+            writer.close();
         }
     }
 

@@ -1,8 +1,6 @@
 package io.shopstream.connect.influxdb;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.URLEncoder;
@@ -15,6 +13,7 @@ import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
@@ -23,7 +22,8 @@ import java.util.Map;
 import java.util.function.LongSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.zip.GZIPOutputStream;
+import java.util.zip.CRC32;
+import java.util.zip.Deflater;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -147,6 +147,13 @@ public final class InfluxDbWriter {
     private final String authorization;
     private final Precision precision;
     private final boolean gzip;
+    /** Reused by every request (one task thread writes): a batch allocates no large arrays, which in a worker's heap
+     * of a few hundred MiB to a few GiB would be G1 "humongous" objects, each costing an old-generation region. */
+    private byte[] raw = new byte[64 * 1024];
+    private byte[] gzipped = new byte[16 * 1024];
+    private final Deflater deflater;
+    private final CRC32 crc = new CRC32();
+    private static final byte[] GZIP_HEADER = {0x1f, (byte) 0x8b, Deflater.DEFLATED, 0, 0, 0, 0, 0, 0, 0};
     private final boolean autoCreate;
     private final String rpDuration;
     private final Duration timeout;
@@ -166,6 +173,7 @@ public final class InfluxDbWriter {
                 : "Basic " + Base64.getEncoder().encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
         this.precision = config.precision();
         this.gzip = config.gzip();
+        this.deflater = gzip ? new Deflater(config.gzipLevel(), true) : null;
         this.autoCreate = config.dbAutoCreate();
         this.rpDuration = config.rpDuration();
         this.timeout = Duration.ofMillis(config.timeoutMs());
@@ -208,8 +216,8 @@ public final class InfluxDbWriter {
             outcome.budgetExhausted = true;
             return;
         }
-        byte[] raw = LineProtocol.body(lines.subList(from, to));
-        Response r = post(raw, to - from);
+        int rawLength = encode(lines, from, to);
+        Response r = post(rawLength, to - from);
         outcome.requests++;
         int n = to - from;
         if (r.status == 204 || r.status == 200) {
@@ -232,9 +240,9 @@ public final class InfluxDbWriter {
                 bisect(lines, from, to, deadlineMs, outcome, created);
                 return;
             case 413:
-                outcome.tooLargeBytes = outcome.tooLargeBytes < 0 ? raw.length : Math.min(outcome.tooLargeBytes, raw.length);
+                outcome.tooLargeBytes = outcome.tooLargeBytes < 0 ? rawLength : Math.min(outcome.tooLargeBytes, rawLength);
                 if (n == 1) {
-                    outcome.rejected.put(from, "the point (" + raw.length + " bytes) is larger than InfluxDB's max-body-size (HTTP 413)");
+                    outcome.rejected.put(from, "the point (" + rawLength + " bytes) is larger than InfluxDB's max-body-size (HTTP 413)");
                     return;
                 }
                 bisect(lines, from, to, deadlineMs, outcome, created);
@@ -344,11 +352,72 @@ public final class InfluxDbWriter {
         return false;
     }
 
-    private Response post(byte[] raw, int lines) {
-        byte[] body = gzip ? gzip(raw) : raw;
+    /**
+     * Writes lines [from, to) of the list, each followed by a newline, as UTF-8 into the reused raw buffer.
+     *
+     * @return the number of bytes
+     */
+    private int encode(List<String> lines, int from, int to) {
+        int n = 0;
+        for (int i = from; i < to; i++) {
+            byte[] line = lines.get(i).getBytes(StandardCharsets.UTF_8);
+            if (n + line.length + 1 > raw.length) {
+                raw = Arrays.copyOf(raw, Math.max(raw.length * 2, n + line.length + 1));
+            }
+            System.arraycopy(line, 0, raw, n, line.length);
+            n += line.length;
+            raw[n++] = '\n';
+        }
+        return n;
+    }
+
+    /**
+     * Compresses the first {@code rawLength} bytes of the raw buffer into the reused gzip buffer: a gzip member as
+     * {@link java.util.zip.GZIPOutputStream} writes it (10-byte header, raw deflate, CRC-32 and size trailer).
+     *
+     * @return the number of bytes
+     */
+    private int gzipRaw(int rawLength) {
+        System.arraycopy(GZIP_HEADER, 0, gzipped, 0, GZIP_HEADER.length);
+        int n = GZIP_HEADER.length;
+        deflater.reset();
+        deflater.setInput(raw, 0, rawLength);
+        deflater.finish();
+        while (!deflater.finished()) {
+            if (n == gzipped.length) {
+                gzipped = Arrays.copyOf(gzipped, gzipped.length * 2);
+            }
+            n += deflater.deflate(gzipped, n, gzipped.length - n);
+        }
+        crc.reset();
+        crc.update(raw, 0, rawLength);
+        if (n + 8 > gzipped.length) {
+            gzipped = Arrays.copyOf(gzipped, n + 8);
+        }
+        writeIntLe(gzipped, n, (int) crc.getValue());
+        writeIntLe(gzipped, n + 4, rawLength);
+        return n + 8;
+    }
+
+    private static void writeIntLe(byte[] b, int at, int v) {
+        b[at] = (byte) v;
+        b[at + 1] = (byte) (v >>> 8);
+        b[at + 2] = (byte) (v >>> 16);
+        b[at + 3] = (byte) (v >>> 24);
+    }
+
+    /** Frees the deflater's native memory; the writer is not used afterwards. */
+    public void close() {
+        if (deflater != null) {
+            deflater.end();
+        }
+    }
+
+    private Response post(int rawLength, int lines) {
+        int length = gzip ? gzipRaw(rawLength) : rawLength;
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(baseUrl + "/write?" + writeQuery())).timeout(timeout)
                 .header("Content-Type", "text/plain; charset=utf-8").header("User-Agent", userAgent)
-                .POST(HttpRequest.BodyPublishers.ofByteArray(body));
+                .POST(HttpRequest.BodyPublishers.ofByteArray(gzip ? gzipped : raw, 0, length));
         if (gzip) {
             b.header("Content-Encoding", "gzip");
         }
@@ -366,7 +435,12 @@ public final class InfluxDbWriter {
             Thread.currentThread().interrupt();
             r = new Response(-1, "", null, "interrupted");
         }
-        listener.onRequest(r.status, clock.getAsLong() - start, body.length, lines);
+        listener.onRequest(r.status, clock.getAsLong() - start, length, lines);
+        if (r.status == -1) {
+            // no answer: the abandoned exchange must not see the buffers change under it, so the next request gets new ones
+            raw = new byte[raw.length];
+            gzipped = new byte[gzipped.length];
+        }
         return r;
     }
 
@@ -378,16 +452,6 @@ public final class InfluxDbWriter {
             return "connection refused or unreachable (" + e + ")";
         }
         return e.toString();
-    }
-
-    static byte[] gzip(byte[] raw) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(Math.max(64, raw.length / 4));
-        try (GZIPOutputStream gz = new GZIPOutputStream(out, 8192)) {
-            gz.write(raw);
-        } catch (IOException e) {
-            throw new UncheckedIOException("gzip into memory failed", e);
-        }
-        return out.toByteArray();
     }
 
     /** @return the "error" member of an InfluxDB JSON answer (unescaped), or null */

@@ -92,7 +92,7 @@ public final class LineProtocol {
 
     /** @return the line for the point, without the trailing newline */
     public static String encode(Point point) {
-        StringBuilder sb = new StringBuilder(64);
+        StringBuilder sb = new StringBuilder(256);
         appendSeries(sb, point);
         sb.append(' ');
         boolean first = true;
@@ -138,7 +138,11 @@ public final class LineProtocol {
 
     /** @return the lines joined by newlines (each line terminated), UTF-8 encoded */
     public static byte[] body(Iterable<String> lines) {
-        StringBuilder sb = new StringBuilder();
+        int size = 0;
+        for (String line : lines) {
+            size += line.length() + 1;
+        }
+        StringBuilder sb = new StringBuilder(size);
         for (String line : lines) {
             sb.append(line).append('\n');
         }
@@ -170,7 +174,20 @@ public final class LineProtocol {
     }
 
     private static void appendEscaped(StringBuilder sb, String s, boolean escapeEquals) {
-        for (int i = 0; i < s.length(); i++) {
+        int first = 0;
+        while (first < s.length()) { // most names need no escape: append them whole
+            char c = s.charAt(first);
+            if (c == ',' || c == ' ' || (escapeEquals && c == '=')) {
+                break;
+            }
+            first++;
+        }
+        if (first == s.length()) {
+            sb.append(s); // one bulk copy
+        } else {
+            sb.append(s, 0, first);
+        }
+        for (int i = first; i < s.length(); i++) {
             char c = s.charAt(i);
             if (c == ',' || c == ' ' || (escapeEquals && c == '=')) {
                 sb.append('\\');
@@ -181,7 +198,16 @@ public final class LineProtocol {
 
     private static void appendString(StringBuilder sb, String s) {
         sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
+        int first = 0;
+        while (first < s.length() && s.charAt(first) != '"' && s.charAt(first) != '\\') {
+            first++;
+        }
+        if (first == s.length()) {
+            sb.append(s); // one bulk copy
+        } else {
+            sb.append(s, 0, first);
+        }
+        for (int i = first; i < s.length(); i++) {
             char c = s.charAt(i);
             if (c == '"' || c == '\\') {
                 sb.append('\\');

@@ -24,9 +24,26 @@ public final class Point {
      *                          field
      */
     public Point(String measurement, Map<String, String> tags, Map<String, Object> fields, long time, String disambiguation) {
+        this(measurement, new TreeMap<>(tags), new LinkedHashMap<>(fields), time, disambiguation, OWNED);
+    }
+
+    /** Marks the constructor that keeps the maps it is given (its callers made them for this point alone). */
+    private static final Object OWNED = new Object();
+
+    /**
+     * A point that takes ownership of the given maps instead of copying them (the caller must not keep or change
+     * them); checked like any other. For the mapper's hot path: one record, one point.
+     */
+    static Point owning(String measurement, TreeMap<String, String> tags, LinkedHashMap<String, Object> fields, long time,
+            String disambiguation) {
+        return new Point(measurement, tags, fields, time, disambiguation, OWNED);
+    }
+
+    private Point(String measurement, TreeMap<String, String> tags, LinkedHashMap<String, Object> fields, long time, String disambiguation,
+            Object owned) {
         this.measurement = Objects.requireNonNull(measurement, "measurement");
-        this.tags = Collections.unmodifiableSortedMap(new TreeMap<>(tags));
-        this.fields = Collections.unmodifiableMap(new LinkedHashMap<>(fields));
+        this.tags = Collections.unmodifiableSortedMap(tags);
+        this.fields = Collections.unmodifiableMap(fields);
         this.time = time;
         this.disambiguation = disambiguation;
         LineProtocol.checkMeasurement(measurement);

@@ -72,9 +72,10 @@ public final class PointBuffer {
     /** One point to write and the records it was built from, oldest first. */
     public static final class Entry {
         private final String key;
-        private final List<RecordRef> refs = new ArrayList<>();
-        private final List<Point> parts = new ArrayList<>();
-        private final List<Long> addedAt = new ArrayList<>();
+        // one record per point is the rule (merges are rare): lists sized for it
+        private final List<RecordRef> refs = new ArrayList<>(1);
+        private final List<Point> parts = new ArrayList<>(1);
+        private final List<Long> addedAt = new ArrayList<>(1);
         private Point point;
         private String line;
         private int bytes;

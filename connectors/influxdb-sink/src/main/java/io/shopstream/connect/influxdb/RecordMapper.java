@@ -58,6 +58,10 @@ public final class RecordMapper {
     private final String disambiguateField;
     private final Set<String> allTagKeys;
     private final Listener listener;
+    private final MessageDigest sha256 = newSha256();
+    /** The plan of the last Struct schema seen: a topic's records almost always share one schema. */
+    private Schema planSchema;
+    private Plan plan;
 
     public RecordMapper(InfluxDbSinkConfig config, Listener listener) {
         this.measurementFormat = config.measurementFormat();
@@ -89,14 +93,23 @@ public final class RecordMapper {
      * @throws MappingException with the reason when the record cannot be written (the record is an error record)
      */
     public Point map(SinkRecord record) {
-        View value = View.of(record.value());
+        Object raw = record.value();
+        View value = View.of(raw);
         if (value == null) {
-            throw new MappingException("the record value is " + describe(record.value()) + ", expected a Struct or a Map");
+            throw new MappingException("the record value is " + describe(raw) + ", expected a Struct or a Map");
         }
+        // Struct values: the fields this config reads are resolved once per schema, not looked up by name per record
+        Struct struct = raw instanceof Struct ? (Struct) raw : null;
+        Plan p = struct == null ? null : plan(struct.schema());
         String measurement = measurement(record, value);
-        Map<String, String> tags = new TreeMap<>();
-        for (String name : tagFields) {
-            putTag(tags, name, value.schema(name), value.get(name), "value field");
+        TreeMap<String, String> tags = new TreeMap<>();
+        for (int i = 0; i < tagFields.size(); i++) {
+            String name = tagFields.get(i);
+            if (p == null) {
+                putTag(tags, name, value.schema(name), value.get(name), "value field");
+            } else if (p.tags[i] != null) {
+                putTag(tags, name, p.tags[i].schema(), struct.get(p.tags[i]), "value field");
+            }
         }
         keyTags(record, tags);
         if (!tagTopic.isEmpty()) {
@@ -104,19 +117,105 @@ public final class RecordMapper {
         }
         String disambiguation = null;
         if (!disambiguateField.isEmpty()) {
-            Object d = value.get(disambiguateField);
+            Object d = p == null ? value.get(disambiguateField) : get(struct, p.disambiguation);
             if (d == null) {
                 throw new MappingException("disambiguation field '" + disambiguateField + "' (event.time.disambiguate.field) is missing or null");
             }
-            disambiguation = render(d, value.schema(disambiguateField), "disambiguation field '" + disambiguateField + "'");
+            Schema schema = p == null ? value.schema(disambiguateField) : schemaOf(p.disambiguation);
+            disambiguation = render(d, schema, "disambiguation field '" + disambiguateField + "'");
         }
-        long time = time(record, value, disambiguation);
-        Map<String, Object> fields = fields(value);
+        long time = p == null
+                ? time(record, timeField.isEmpty() ? null : value.get(timeField), value.schema(timeField), disambiguation)
+                : time(record, get(struct, p.time), schemaOf(p.time), disambiguation);
+        LinkedHashMap<String, Object> fields = p == null ? fields(value) : fields(struct, p);
         if (fields.isEmpty()) {
             throw new MappingException("no field left to write (fields need a non-null value of a supported type; tags, the event time "
                     + "and the measurement field are not fields unless listed in fields.include)");
         }
-        return new Point(measurement, tags, fields, time, disambiguation);
+        return Point.owning(measurement, tags, fields, time, disambiguation);
+    }
+
+    /** The fields of a Struct schema this config reads, resolved once. */
+    private static final class Plan {
+        final Field[] tags; // per tags.fields entry; null when the schema lacks it
+        final Field time;
+        final Field disambiguation;
+        final Field[] fields; // what fields() would consider, in its order; null when the schema lacks it
+        final String[] fieldKeys;
+        final boolean[] sharesTagKey; // a key or topic tag has this key: skipped (and counted when not null)
+
+        Plan(Field[] tags, Field time, Field disambiguation, List<Field> fields, List<String> fieldKeys, List<Boolean> sharesTagKey) {
+            this.tags = tags;
+            this.time = time;
+            this.disambiguation = disambiguation;
+            this.fields = fields.toArray(new Field[0]);
+            this.fieldKeys = fieldKeys.toArray(new String[0]);
+            this.sharesTagKey = new boolean[sharesTagKey.size()];
+            for (int i = 0; i < this.sharesTagKey.length; i++) {
+                this.sharesTagKey[i] = sharesTagKey.get(i);
+            }
+        }
+    }
+
+    private Plan plan(Schema schema) {
+        if (schema == planSchema) {
+            return plan;
+        }
+        if (plan != null && schema.equals(planSchema)) {
+            planSchema = schema;
+            return plan;
+        }
+        Field[] tags = new Field[tagFields.size()];
+        for (int i = 0; i < tags.length; i++) {
+            tags[i] = schema.field(tagFields.get(i));
+        }
+        List<Field> fields = new ArrayList<>();
+        List<String> keys = new ArrayList<>();
+        List<Boolean> shared = new ArrayList<>();
+        if (!fieldsInclude.isEmpty()) {
+            for (String name : fieldsInclude) {
+                fields.add(schema.field(name));
+                keys.add(name);
+                shared.add(false); // addField skips and counts it
+            }
+        } else {
+            for (Field f : schema.fields()) {
+                String name = f.name();
+                if (tagFields.contains(name) || name.equals(timeField) || name.equals(measurementField) || fieldsExclude.contains(name)) {
+                    continue;
+                }
+                fields.add(f);
+                keys.add(name);
+                shared.add(allTagKeys.contains(name));
+            }
+        }
+        plan = new Plan(tags, timeField.isEmpty() ? null : schema.field(timeField),
+                disambiguateField.isEmpty() ? null : schema.field(disambiguateField), fields, keys, shared);
+        planSchema = schema;
+        return plan;
+    }
+
+    private static Object get(Struct struct, Field field) {
+        return field == null ? null : struct.get(field);
+    }
+
+    private static Schema schemaOf(Field field) {
+        return field == null ? null : field.schema();
+    }
+
+    private LinkedHashMap<String, Object> fields(Struct struct, Plan p) {
+        LinkedHashMap<String, Object> fields = new LinkedHashMap<>(p.fields.length * 2);
+        for (int i = 0; i < p.fields.length; i++) {
+            Object v = get(struct, p.fields[i]);
+            if (p.sharesTagKey[i]) {
+                if (v != null) {
+                    listener.unsupportedSkipped(p.fieldKeys[i], "a tag has the same key");
+                }
+                continue;
+            }
+            addField(fields, p.fieldKeys[i], schemaOf(p.fields[i]), v);
+        }
+        return fields;
     }
 
     // ---------------------------------------------------------------- measurement and tags
@@ -203,13 +302,13 @@ public final class RecordMapper {
 
     // ---------------------------------------------------------------- time
 
-    private long time(SinkRecord record, View value, String disambiguation) {
+    private long time(SinkRecord record, Object timeValue, Schema timeSchema, String disambiguation) {
         long nanos;
         Precision source;
         try {
             if (!timeField.isEmpty()) {
                 source = timeUnit;
-                nanos = eventTimeNanos(value.get(timeField), value.schema(timeField));
+                nanos = eventTimeNanos(timeValue, timeSchema);
             } else {
                 source = Precision.MS;
                 Long ts = record.timestamp();
@@ -222,7 +321,7 @@ public final class RecordMapper {
             if (disambiguation != null) {
                 long base = Math.floorDiv(nanos, source.nanos()) * source.nanos();
                 long slots = source.nanos() / precision.nanos();
-                time = Math.addExact(Math.floorDiv(base, precision.nanos()), disambiguationOffset(disambiguation, slots));
+                time = Math.addExact(Math.floorDiv(base, precision.nanos()), offset(sha256, disambiguation, slots));
             } else {
                 time = precision.fromNanosFloor(nanos);
             }
@@ -274,20 +373,27 @@ public final class RecordMapper {
      * number, modulo {@code slots}
      */
     public static long disambiguationOffset(String value, long slots) {
-        byte[] digest;
-        try {
-            digest = MessageDigest.getInstance("SHA-256").digest(value.getBytes(StandardCharsets.UTF_8));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is part of every JDK", e);
-        }
+        return offset(newSha256(), value, slots);
+    }
+
+    private static long offset(MessageDigest sha256, String value, long slots) {
+        byte[] digest = sha256.digest(value.getBytes(StandardCharsets.UTF_8)); // digest() also resets it
         long h = ByteBuffer.wrap(digest, 0, 8).getLong();
         return Long.remainderUnsigned(h, slots);
     }
 
+    private static MessageDigest newSha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every JDK", e);
+        }
+    }
+
     // ---------------------------------------------------------------- fields
 
-    private Map<String, Object> fields(View value) {
-        Map<String, Object> fields = new LinkedHashMap<>();
+    private LinkedHashMap<String, Object> fields(View value) {
+        LinkedHashMap<String, Object> fields = new LinkedHashMap<>();
         Collection<String> names;
         if (!fieldsInclude.isEmpty()) {
             names = fieldsInclude;

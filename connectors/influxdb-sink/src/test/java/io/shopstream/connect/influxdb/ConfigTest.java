@@ -122,7 +122,7 @@ class ConfigTest {
     @Test
     void everySettingIsFullyDescribedInTheConfigDef() {
         ConfigDef def = new InfluxDbSinkConnector().config();
-        assertEquals(30, def.configKeys().size());
+        assertEquals(31, def.configKeys().size());
         for (ConfigDef.ConfigKey key : def.configKeys().values()) {
             assertTrue(key.documentation != null && key.documentation.length() > 20, key.name);
             assertNotNull(key.group, key.name);
@@ -139,6 +139,7 @@ class ConfigTest {
         assertEquals(5_000, def.configKeys().get("batch.size").defaultValue);
         assertEquals(100L, def.configKeys().get("linger.ms").defaultValue);
         assertEquals(true, def.configKeys().get("influxdb.gzip.enable").defaultValue);
+        assertEquals(1, def.configKeys().get("influxdb.gzip.level").defaultValue, "fastest: compression runs on the task thread");
     }
 
     @Test

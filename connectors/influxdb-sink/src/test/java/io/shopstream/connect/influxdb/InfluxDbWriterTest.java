@@ -63,6 +63,48 @@ class InfluxDbWriterTest {
     }
 
     @Test
+    void gzipLevelTradesCpuForSizeAndEveryLevelDecodesToTheSameBody() {
+        influx = newInflux("metrics");
+        List<String> many = new ArrayList<>();
+        for (int i = 0; i < 2_000; i++) {
+            many.add("shop_events,campaign_id=cmp-" + (i % 12) + ",tag=view event_id=\"e-" + (i * 7919) + "\",units=" + (i % 5) + "i "
+                    + (1_700_000_000_000_000_000L + i * 1_000_003L));
+        }
+        writer().write(many, NO_DEADLINE);
+        writer("influxdb.gzip.level", "9").write(many, NO_DEADLINE);
+        FakeInflux.Request fastest = influx.writes().get(0);
+        FakeInflux.Request smallest = influx.writes().get(1);
+        assertEquals(String.join("\n", many) + "\n", fastest.body);
+        assertEquals(fastest.body, smallest.body);
+        assertTrue(smallest.rawBody.length < fastest.rawBody.length, smallest.rawBody.length + " vs " + fastest.rawBody.length);
+        assertTrue(fastest.rawBody.length * 3 < fastest.body.length(), "level 1 still compresses line protocol several times");
+    }
+
+    @Test
+    void oneWriterReusesItsBuffersAcrossBodiesOfAnySize() {
+        influx = newInflux("metrics");
+        List<String> big = new ArrayList<>();
+        for (int i = 0; i < 5_000; i++) {
+            big.add("m,t=" + (i % 7) + " f=" + i + "i,s=\"" + "x".repeat(i % 50) + "\" " + i);
+        }
+        for (String gzip : List.of("true", "false")) {
+            InfluxDbWriter w = writer("influxdb.gzip.enable", gzip);
+            w.write(big, NO_DEADLINE);
+            w.write(lines("m f=3i 3"), NO_DEADLINE);
+            w.write(big.subList(0, 100), NO_DEADLINE);
+            w.close();
+        }
+        List<FakeInflux.Request> writes = influx.writes();
+        assertEquals(6, writes.size());
+        for (int i : List.of(0, 3)) {
+            assertEquals(String.join("\n", big) + "\n", writes.get(i).body);
+            assertEquals("m f=3i 3\n", writes.get(i + 1).body, "a small body after a big one carries nothing of it");
+            assertEquals(String.join("\n", big.subList(0, 100)) + "\n", writes.get(i + 2).body);
+        }
+        assertEquals("m f=3i 3\n", new String(writes.get(4).rawBody, StandardCharsets.UTF_8), "uncompressed: exactly the bytes");
+    }
+
+    @Test
     void gzipOffSendsPlainText() {
         influx = newInflux("metrics");
         writer("influxdb.gzip.enable", "false").write(lines("m f=1i 1"), NO_DEADLINE);

@@ -168,4 +168,31 @@ class RecordMapperTest {
         assertEquals("m n=1i " + TS_NS, line(json("m", 0, 1, map("time", 5L, "n", 1L), TS)));
         assertEquals(List.of("time"), skips.unsupported);
     }
+    @Test
+    void oneMapperFollowsSchemaChangesBetweenRecordsAndEqualSchemasOfOtherInstances() {
+        // the mapper resolves the fields of a Struct schema once; records of another schema (an evolved topic) or an
+        // equal schema built anew must map exactly as a fresh mapper maps them
+        Schema v1 = SchemaBuilder.struct().name("Order").field("shop", Schema.STRING_SCHEMA).field("n", Schema.INT64_SCHEMA)
+                .field("at", Timestamp.SCHEMA).build();
+        Schema v2 = SchemaBuilder.struct().name("Order").field("coupon", Schema.OPTIONAL_STRING_SCHEMA).field("at", Timestamp.SCHEMA)
+                .field("n", Schema.FLOAT64_SCHEMA).field("shop", Schema.STRING_SCHEMA).build();
+        Schema v1Again = SchemaBuilder.struct().name("Order").field("shop", Schema.STRING_SCHEMA).field("n", Schema.INT64_SCHEMA)
+                .field("at", Timestamp.SCHEMA).build();
+        String[] config = {"tags.fields", "shop", "event.time.fieldname", "at", "influxdb.precision", "ms", "measurement.name.format", "m"};
+        RecordMapper mapper = new RecordMapper(parsed(config), skips);
+        java.util.Date at = new java.util.Date(TS);
+        List<Struct> values = List.of(
+                new Struct(v1).put("shop", "a").put("n", 1L).put("at", at),
+                new Struct(v2).put("coupon", "X").put("at", at).put("n", 2.5).put("shop", "b"),
+                new Struct(v2).put("coupon", null).put("at", at).put("n", 3.5).put("shop", "c"),
+                new Struct(v1Again).put("shop", "d").put("n", 4L).put("at", at),
+                new Struct(v1).put("shop", "e").put("n", 5L).put("at", at));
+        List<String> expected = List.of("m,shop=a n=1i " + TS, "m,shop=b coupon=\"X\",n=2.5 " + TS, "m,shop=c n=3.5 " + TS,
+                "m,shop=d n=4i " + TS, "m,shop=e n=5i " + TS);
+        for (int i = 0; i < values.size(); i++) {
+            SinkRecord r = record("t", 0, i, null, null, values.get(i).schema(), values.get(i), TS);
+            assertEquals(expected.get(i), LineProtocol.encode(mapper.map(r)));
+            assertEquals(expected.get(i), line(r, config), "a fresh mapper agrees");
+        }
+    }
 }
