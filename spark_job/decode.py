@@ -20,6 +20,12 @@ from spark_job.rules import broken_rules
 
 MAGIC = b"\x00"
 NOT_LOADED = "schema id not loaded, restart to decode it: "
+NEW_IDS = 10_000
+"""How far above the newest writer id a query knows a record's schema id may be and still be taken
+for a version registered since the query started (registries number schemas in sequence; Apicurio
+gives equal content one id): only such an id stops a query whose schemas are fixed. An id further up
+is dead-lettered at once, like one the subject does not have: garbage that happens to start with a
+zero byte must not restart the pipeline, once per distinct id."""
 
 
 def framing(value: Column) -> tuple[Column, Column, Column]:
@@ -41,11 +47,11 @@ def decode(
     """Adds ``event`` (struct in the reader schema, null on failure) and ``error`` (null on success).
 
     ``raw`` is a Kafka DataFrame (key, value, topic, partition, offset, timestamp, ...). With
-    ``fail_above``, an unknown id above it (and not in ``missing``, the ids the registry lacks)
-    fails the query with "schema id N is not loaded": a plan's schemas are fixed, so a version
-    registered since the start needs a restart, not the DLQ. With ``rules``, a decoded event that
-    breaks one gets the reason (``rule violated: ...``, judged by the row's Kafka ``timestamp``) as
-    its error: dead-lettered like an undecodable record, never counted.
+    ``fail_above``, an unknown id above it, by at most ``NEW_IDS`` (and not in ``missing``, the ids
+    the registry lacks), fails the query with "schema id N is not loaded": a plan's schemas are
+    fixed, so a version registered since the start needs a restart, not the DLQ. With ``rules``, a
+    decoded event that breaks one gets the reason (``rule violated: ...``, judged by the row's Kafka
+    ``timestamp``) as its error: dead-lettered like an undecodable record, never counted.
     """
     magic_ok, schema_id, body = framing(F.col("value"))
     framed = raw.withColumn("_magic_ok", magic_ok).withColumn("_schema_id", schema_id)
@@ -55,7 +61,8 @@ def decode(
         decoded = F.when(F.col("_schema_id") == sid, from_avro(body, writer, options)).otherwise(decoded)
     known = F.col("_schema_id").isin(list(writers)) if writers else F.lit(False)
     if fail_above is not None:
-        unseen = (F.col("_schema_id") > fail_above) & ~F.col("_schema_id").isin(list(missing))
+        id_ = F.col("_schema_id")
+        unseen = id_.between(fail_above + 1, fail_above + NEW_IDS) & ~id_.isin(list(missing))
         stop = F.raise_error(F.concat(F.lit(NOT_LOADED), F.col("_schema_id").cast("string")))
         known = F.when(F.col("_magic_ok") & ~known & unseen, stop.cast("boolean")).otherwise(known)
     with_event = framed.withColumn("event", F.when(F.col("_magic_ok") & known, decoded))

@@ -39,6 +39,7 @@ from shopstream.contracts import (
     load_schema,
     subject,
 )
+from shopstream.errors import RegistryError
 from shopstream.rules import Rules
 from shopstream.settings import Settings
 from spark_job.decode import NOT_LOADED, decode, dlq_headers
@@ -89,6 +90,8 @@ class StreamingJob:
         self.demographics = DemographicsTable(spark, settings)
         self.realtime = options.realtime
         self.rules = Rules.of(settings)
+        # query -> the newest writer schema id its plan knows, for the queries whose schemas are fixed
+        self._planned: dict[str, int] = {}
 
     # --- stage 1 ---------------------------------------------------------------------------------
     def _read(self, topic: str, starting_offsets: str, max_per_batch: int | None = None) -> DataFrame:
@@ -166,7 +169,9 @@ class StreamingJob:
         runner last cached (renewed every refresh interval, kept while MariaDB is away); writer
         schemas are those known at (re)start."""
         raw = self._read(self.settings.topic_events, self.options.starting_offsets)
-        out = self.enriched_or_dead(raw, self.writers.refresh(force=True), self.demographics.for_stream())
+        writers = self.writers.refresh(force=True)
+        self._planned["enrich"] = self.writers.newest_id
+        out = self.enriched_or_dead(raw, writers, self.demographics.for_stream())
         writer = (
             out.writeStream.queryName("enrich")
             .format("kafka")
@@ -195,6 +200,7 @@ class StreamingJob:
         s = self.settings
         raw = self._read(s.topic_events, "earliest", s.spark_kpi_max_records_per_batch)
         writers = self.writers.refresh(force=True)
+        self._planned["kpis"] = self.writers.newest_id
         used = ("event_time", "tag", "user_id", "campaign_id", "total_amount_cents", "units")
         events = (
             decode(raw, writers, READER_SCHEMA, self.writers.newest_id, self.writers.missing, self.rules)
@@ -235,6 +241,18 @@ class StreamingJob:
     def refresh(self) -> str | None:
         """Renew the queries' cached demographics when they are due (a reason when it cannot)."""
         return self.demographics.refresh_stream()
+
+    def outdated(self) -> list[str]:
+        """The queries planned with fixed writer schemas before the subject's newest version (the
+        registry is asked at most every few seconds): restarted now, they decode the new version's
+        records when they come instead of stopping on the first. While the registry does not answer,
+        none: the queries go on with the versions they know."""
+        try:
+            self.writers.refresh()
+        except RegistryError:
+            return []
+        newest = self.writers.newest_id
+        return [name for name, known in self._planned.items() if newest > known]
 
     def reload_schema(self, failure: str) -> int | None:
         """If a query stopped on a schema id it had not loaded: that id (now loaded, or marked

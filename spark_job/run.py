@@ -22,8 +22,12 @@ if TYPE_CHECKING:
     from spark_job.job import StreamingJob
 
 PROGRESS_EVERY_S = 10.0
-MAX_RESTARTS = 3  # per query and run: enough for a transient failure, not for a crash loop
+# failures of a query in a row (with no completed batch and no restart on a schema version in
+# between: SPARK-55271 fails a query once after such a restart): enough for a transient failure, not
+# for a crash loop
+MAX_RESTARTS = 3
 QUERIES = ("enrich", "kpis")
+NEW_VERSION = "registered since the start: restarting to decode it"
 Report = Callable[[str], None]
 
 
@@ -130,7 +134,8 @@ def _supervise(
     duration: float | None,
     report: Report,
 ) -> None:
-    """Progress lines; restarts a query that stopped on a new schema id, or failed (a few times)."""
+    """Progress lines; restarts a query planned before a schema version registered since, or that
+    stopped on a new schema id, or failed (a few times in a row)."""
     deadline = time.monotonic() + duration if duration else None
     restarts = dict.fromkeys(running, 0)
     last_report = time.monotonic()
@@ -141,18 +146,27 @@ def _supervise(
         kept = job.refresh()
         if kept:
             report(kept)
+        for name in job.outdated():
+            if name in running:
+                report(f"query {name}: schema id {job.writers.newest_id} {NEW_VERSION}")
+                running[name].stop()
+                running[name] = starters[name]()
+                restarts[name] = 0
         for name, query in list(running.items()):
             failure = query.exception()
             if failure is None:
+                if restarts[name] and query.lastProgress:  # a batch completed since its last failure
+                    restarts[name] = 0
                 continue
             schema_id = job.reload_schema(str(failure))
             if schema_id is not None:
                 report(
                     f"query {name}: schema id {schema_id} "
-                    + ("registered since the start: restarting to decode it" if schema_id in job.writers.by_id
+                    + (NEW_VERSION if schema_id in job.writers.by_id
                        else "is no version of the subject: restarting; its records go to the DLQ")
                 )  # fmt: skip
                 running[name] = starters[name]()
+                restarts[name] = 0
                 continue
             # e.g. SPARK-55271 (4.1.1): an NPE in progress metrics after re-running the batch a crash
             # left uncommitted; the batch itself is committed, so a restart resumes cleanly.

@@ -20,7 +20,9 @@ from shopstream.clients.registry import Registry, avro_deserializer
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
 from shopstream.ops import demographics
 from shopstream.ops.jobs import SparkJob
+from shopstream.retry import wait_until
 from shopstream.settings import Settings
+from spark_job.run import NEW_VERSION
 from tests.integration import oracle
 from tests.integration.conftest import ReadTopic
 from tests.integration.spark_job.conftest import REFRESH_S
@@ -235,3 +237,38 @@ def test_a_schema_version_registered_while_running_is_decoded_not_dead_lettered(
     assert {decode(m)["event_id"] for m in enriched} == {e["event_id"] for e in before + after}
     assert read_topic(settings.topic_events_dlq, quiet_s=3, timeout_s=10) == []
     assert f"schema id {v3_id} registered since the start: restarting to decode it" in job.log.read_text()
+
+
+def test_a_version_registered_while_running_is_loaded_before_its_records_come(
+    job_env: Settings, job: SparkJob, read_topic: ReadTopic
+) -> None:
+    """The runner polls the subject: both queries are restarted with a new version within seconds of
+    its registration, so its records never stop a query (nor reach the DLQ)."""
+    settings = job_env
+    job.start()
+    wait_until(lambda: "running enrich, kpis" in job.log.read_text(), 60, "both queries started")
+    v3 = json.loads(load_schema(EVENT_SCHEMA_FILES[2]))
+    v3["fields"].append({"name": "referrer", "type": ["null", "string"], "default": None})
+    v3_id = Registry(settings.schema_registry_url).register(f"{settings.topic_events}-value", json.dumps(v3))
+    restarted = [f"query {name}: schema id {v3_id} {NEW_VERSION}" for name in ("enrich", "kpis")]
+    wait_until(lambda: all(line in job.log.read_text() for line in restarted), 60, "restarts with v3")
+
+    writer = fastavro.parse_schema(v3)
+    events = TrafficModel(TrafficConfig(seed=43, schema_version=2)).take(200)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for event in events:
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, writer, {**event, "referrer": "newsletter"})
+        producer.produce(settings.topic_events, value=b"\x00" + v3_id.to_bytes(4, "big") + body.getvalue())
+    assert producer.flush(10) == 0
+
+    decode = _decoder(settings, settings.topic_enriched)
+    enriched = _read_all(read_topic, settings.topic_enriched, len(events))
+    assert sorted(decode(m)["event_id"] for m in enriched) == sorted(
+        e["event_id"] for e in events
+    )  # once each
+    assert read_topic(settings.topic_events_dlq, quiet_s=3, timeout_s=10) == []
+    expected = _expected_campaign_kpis(events)
+    assert _wait_for_kpis(settings, read_topic, expected) == expected
+    lines = job.log.read_text().splitlines()
+    assert [line for line in lines if NEW_VERSION in line] == restarted  # once each, not on a record

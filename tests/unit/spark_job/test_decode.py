@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from producer.avro_codec import compile_encoder
 from producer.traffic import TrafficConfig, TrafficModel
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
-from spark_job.decode import NOT_LOADED, decode, dlq_headers
+from spark_job.decode import NEW_IDS, NOT_LOADED, decode, dlq_headers
 
 V1, V2 = load_schema(EVENT_SCHEMA_FILES[1]), load_schema(EVENT_SCHEMA_FILES[2])
 WRITERS = {3: V1, 7: V2}
@@ -100,3 +100,19 @@ def test_realtime_decoding_stops_on_an_id_above_the_known_ones_unless_known_miss
         decode(_raw(spark, [above]), WRITERS, V2, fail_above=7).collect()  # type: ignore[arg-type]
     missing = decode(_raw(spark, [above]), WRITERS, V2, fail_above=7, missing={8})  # type: ignore[arg-type]
     assert [r["error"] for r in missing.collect()] == ["unknown schema id 8"]
+
+
+def test_an_id_far_above_the_known_ones_is_dead_lettered_without_stopping(spark: SparkSession) -> None:
+    """Only ids up to NEW_IDS above the newest known are taken for versions registered since."""
+    event = TrafficModel(TrafficConfig(seed=4)).take(1)[0]
+    body = compile_encoder(V2, 7)(event)[5:]
+    last_new, beyond = 7 + NEW_IDS, 7 + NEW_IDS + 1
+    values = [b"\x00" + beyond.to_bytes(4, "big") + body, b"\x00\xff\xff\xff\xff" + body]
+    decoded = decode(_raw(spark, values), WRITERS, V2, fail_above=7)  # type: ignore[arg-type]
+    assert [r["error"] for r in decoded.orderBy("offset").collect()] == [
+        f"unknown schema id {beyond}",
+        "unknown schema id 4294967295",
+    ]
+    with pytest.raises(Exception, match=re.escape(NOT_LOADED) + str(last_new)):
+        raw = _raw(spark, [b"\x00" + last_new.to_bytes(4, "big") + body])
+        decode(raw, WRITERS, V2, fail_above=7).collect()  # type: ignore[arg-type]
