@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from shopstream.clients.kafka import partitions
 from shopstream.errors import ShopstreamError
+from shopstream.ops.jobs import QUERIES_RUNNING
 from shopstream.settings import Settings
 from spark_job.slots import realtime_master
 
@@ -113,7 +114,7 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
         starters = job.starters()
         running = {name: starters[name]() for name in wanted}
         report(
-            f"running {', '.join(running)} on {spark.sparkContext.master}; "
+            f"{QUERIES_RUNNING}{', '.join(running)} on {spark.sparkContext.master}; "
             f"UI {spark.sparkContext.uiWebUrl}; checkpoints {job_options.checkpoint_dir}"
         )
         signal.signal(signal.SIGTERM, _interrupt)

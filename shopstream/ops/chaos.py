@@ -32,15 +32,17 @@ from shopstream.clients.influx import InfluxClient
 from shopstream.clients.kafka import end_offset_total
 from shopstream.clients.registry import avro_deserializer
 from shopstream.contracts import kpi_campaign, shop_events
-from shopstream.errors import ShopstreamError, Timeout
+from shopstream.errors import InfluxError, ShopstreamError, Timeout
 from shopstream.ops.trial import Trial
-from shopstream.retry import wait_until
+from shopstream.retry import NotYet, wait_until
 from shopstream.stack.paths import StackPaths
+from shopstream.stack.stack import Stack
 from shopstream.stack.supervisor import Supervisor
 
 Report = Callable[[str], None]
 OUTAGE_S = 30.0
 DRAIN_S = 240.0
+HEALTHY_S = 120.0  # a restarted service answers its probe within this
 FUNNEL = ("views", "clicks", "add_to_carts", "purchases")
 
 
@@ -89,7 +91,10 @@ def _stop_service(service: str, outage_s: float = OUTAGE_S) -> Callable[[Trial, 
             time.sleep(outage_s)
         finally:
             supervisor.start(service)
-            report(f"{service} started again")
+            began = time.monotonic()
+            probe = Stack(trial.root).service(service).probe
+            wait_until(probe, HEALTHY_S, f"{service} healthy again", retry_on=(Exception,))
+            report(f"{service} started again, healthy after {time.monotonic() - began:.1f} s")
 
     return inject
 
@@ -257,7 +262,12 @@ def run_fault(
             finished = time.monotonic()
             report(f"produced {produced:,} events; waiting until every one is in InfluxDB")
             try:
-                wait_until(lambda: sampler.landed() >= produced, DRAIN_S, "every event in InfluxDB")
+                wait_until(
+                    lambda: sampler.landed() >= produced,
+                    DRAIN_S,
+                    "every event in InfluxDB",
+                    retry_on=(NotYet, InfluxError),  # e.g. InfluxDB still opening its shards
+                )
             except Timeout:
                 report("not everything landed in time; the verdict counts what did")
             drained_s = round(time.monotonic() - finished, 1)

@@ -36,6 +36,7 @@ ENRICH, KPIS = "enrich", "kpis"
 KPI_NICE = 19
 SPARK_PORT_RETRIES = 16  # spark.port.maxRetries: a busy UI port makes Spark take one of the next
 # a job's start is watched by Job.start itself: no silent retries of a start that fails
+QUERIES_RUNNING = "running "  # how the Spark job's log line starts once its queries are started
 JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)
 
 
@@ -67,6 +68,7 @@ class Job:
         self.args = list(args)
         self.supervisor = Supervisor(StackPaths.of(settings))
         self.log = log or self.supervisor.paths.log(name)
+        self.log_offset = 0  # where the current run's lines start in the log
         command = [*(["nice", "-n", str(nice)] if nice else []), *shopstream_command(*self.args)]
         self.program = Program(
             name,
@@ -84,6 +86,7 @@ class Job:
         """Start and wait until ready; fail with the log's tail when it exits (or crashes and is
         restarted by the supervisor) or is not ready in time."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0  # this run's lines follow
         self.supervisor.add(self.program)
         self.supervisor.start(self.name)
         restarts = self.restarts()
@@ -163,7 +166,8 @@ class Job:
 
 
 class SparkJob(Job):
-    """`shopstream spark run ARGS` as a program: ready once its own Spark UI lists it running."""
+    """`shopstream spark run ARGS` as a program: ready once its own Spark UI lists it running and its
+    log says its queries run (they are planned and started: the demographics were read)."""
 
     DEFAULT_RESTART = RestartPolicy(startsecs=10, startretries=0)  # a Python driver starting a JVM
 
@@ -178,8 +182,16 @@ class SparkJob(Job):
             except (requests.RequestException, ValueError):
                 continue
             if any(not attempt.get("completed") for app in apps for attempt in app.get("attempts", [])):
-                return True
+                return self._queries_running()
         raise NotYet(f"no Spark UI of pid {pid} lists a running application yet")
+
+    def _queries_running(self) -> bool:
+        with self.log.open("rb") as log:
+            log.seek(self.log_offset)
+            lines = log.read().decode(errors="replace").splitlines()
+        if any(line.startswith(QUERIES_RUNNING) for line in lines):
+            return True
+        raise NotYet(f"{self.name}: its Spark application runs, its queries have not started yet")
 
 
 def spark_jobs(
