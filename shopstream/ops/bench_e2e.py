@@ -93,6 +93,7 @@ class Step:
     kpi_lag: int | None  # source records the KPI query had not committed at the step's end
     kpi_lag_bound: int  # LAG_BOUND_TRIGGERS KPI micro-batches' worth of records at the step's rate
     goals_met: bool
+    load_average_1m: float  # at the step's end: anything else running on the machine shows here
 
 
 class Probe:
@@ -107,6 +108,7 @@ class Probe:
         self.seen: dict[str, tuple[int, int, int]] = {}  # event id -> (source ms, produced ms, seen ms)
         self.freshness: list[tuple[int, int]] = []  # (read ms, age ms)
         self.errors = 0
+        self.incomplete = 0  # probe rows without their timestamps
         self.last_error: str | None = None
         self._lock = threading.Lock()  # the poll thread and the sweep share one HTTP session
         self._stop = threading.Event()
@@ -126,12 +128,12 @@ class Probe:
             q += f" AND time < {until_ms}ms"
         for series in self.client.query(q):
             for row in series.rows:
+                source_ms, produced_ms = row.get("source_timestamp"), row.get("produced_at")
+                if source_ms is None or produced_ms is None:
+                    self.incomplete += 1  # cannot time it: counted, left out of the percentiles
+                    continue
                 if row["event_id"] not in self.seen:
-                    self.seen[row["event_id"]] = (
-                        int(row["source_timestamp"]),
-                        int(row["produced_at"]),
-                        now_ms,
-                    )
+                    self.seen[row["event_id"]] = (int(source_ms), int(produced_ms), now_ms)
 
     def _poll_freshness(self) -> None:
         now_ms = int(time.time() * 1000)
@@ -269,6 +271,7 @@ class E2EBench:
             kpi_lag=kpi_lag,
             kpi_lag_bound=lag_bound,
             goals_met=met,
+            load_average_1m=round(os.getloadavg()[0], 2),
         )
 
 
@@ -300,7 +303,7 @@ def bench_e2e(
                 )
         finally:
             probe.stop()
-            failed_polls, last_error = probe.errors, probe.last_error
+            failed_polls, last_error, incomplete = probe.errors, probe.last_error, probe.incomplete
     finally:
         bench.trial.teardown()
     held = [s.target_rate for s in steps if s.goals_met]
@@ -315,6 +318,7 @@ def bench_e2e(
             "poll_s": POLL_S,
             "failed_polls": failed_polls,
             "last_error": last_error,
+            "rows_without_timestamps": incomplete,
         },
         "goals": GOALS,
         "steps": [asdict(s) for s in steps],

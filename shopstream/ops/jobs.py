@@ -33,7 +33,7 @@ from shopstream.stack.supervisor import Program, Supervisor
 
 FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN", "NOT_RUNNING"}
 ENRICH, KPIS = "enrich", "kpis"
-KPI_NICE = 19
+KPI_NICE = 10  # below the enrichment, above anything else niced on the machine
 SPARK_PORT_RETRIES = 16  # spark.port.maxRetries: a busy UI port makes Spark take one of the next
 # a job's start is watched by Job.start itself: no silent retries of a start that fails
 QUERIES_RUNNING = "running "  # how the Spark job's log line starts once its queries are started
