@@ -15,15 +15,17 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import AclOperation, NewTopic, ResourceType
 
 from producer.run import RunLimits, run
 from producer.sender import EventSender, SerializerKind, producer_config
 from producer.traffic import TrafficConfig, TrafficModel
-from shopstream.clients.kafka import admin_client
+from shopstream.clients.kafka import admin_client, java_security_config
+from shopstream.clients.kafka_acls import Grant, ensure_acls
 from shopstream.ops.scratch import scratch
 from shopstream.settings import Settings
 from shopstream.stack.services.base import StackContext
+from shopstream.stack.services.jvm import properties_value, write_secret
 
 _PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
 
@@ -38,17 +40,21 @@ class Figures:
 
 
 def _fresh_topic(settings: Settings, topic: str, partitions: int) -> str:
+    """A topic the producer role may write (the ACLs go with the run's prefix)."""
     admin = admin_client(settings)
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result()
+    ensure_acls(
+        settings, [Grant("producer", ResourceType.TOPIC, topic, (AclOperation.WRITE, AclOperation.DESCRIBE))]
+    )
     return topic
 
 
 def _register_bench_subject(settings: Settings, topic: str, schema_version: int) -> None:
     """The producer refuses unregistered schemas; register the event schema under the bench topic."""
-    from shopstream.clients.registry import Registry
+    from shopstream.clients.registry import registry_client
     from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema, subject
 
-    Registry(settings.schema_registry_url).register(
+    registry_client(settings, "admin").register(
         subject(topic), load_schema(EVENT_SCHEMA_FILES[schema_version])
     )
 
@@ -93,15 +99,20 @@ def bench_kafka_perf(
     ctx = StackContext(settings)
     topic = _fresh_topic(settings, f"{prefix}.kafka-perf", partitions)
     conf = producer_config(settings)
-    props = [
-        f"bootstrap.servers={settings.kafka_bootstrap_servers}",
-        "acks=all",
-        "enable.idempotence=true",
-        f"compression.type={conf['compression.type']}",
-        f"linger.ms={conf['linger.ms']}",
-        f"batch.size={conf['batch.size']}",
-        "buffer.memory=268435456",
-    ]
+    props = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "acks": "all",
+        "enable.idempotence": "true",
+        "compression.type": conf["compression.type"],
+        "linger.ms": conf["linger.ms"],
+        "batch.size": conf["batch.size"],
+        "buffer.memory": 268435456,
+        # the same identity as ours; its password in a mode-600 file, not on the command line
+        **java_security_config(settings, "producer"),
+    }
+    config = settings.state_dir / "bench" / f"{prefix}.producer.properties"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    write_secret(config, "".join(f"{k}={properties_value(str(v))}\n" for k, v in props.items()))
     cmd = [
         str(ctx.jdk.java),
         "-Xmx1g",
@@ -116,11 +127,14 @@ def bench_kafka_perf(
         str(record_size),
         "--throughput",
         "-1",
-        "--producer-props",
-        *props,
+        "--producer.config",
+        str(config),
     ]
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    finally:
+        config.unlink(missing_ok=True)
     elapsed = time.perf_counter() - started
     matches = _PERF_LINE.findall(proc.stdout)
     if proc.returncode != 0 or not matches:
@@ -142,7 +156,12 @@ def bench_producer(
     return {
         "benchmark": "producer",
         "record_size_bytes": round(avg_size, 1),
-        "producer_settings": {k: v for k, v in producer_config(settings).items() if k != "bootstrap.servers"},
+        "producer_settings": {
+            k: v
+            for k, v in producer_config(settings).items()
+            if k != "bootstrap.servers" and not k.startswith("sasl.")
+        },
+        "security_protocol": settings.kafka_security_protocol,
         "shopstream": asdict(ours),
         "kafka_producer_performance": asdict(reference),
         "ratio_records": round(ours.records_per_s / reference.records_per_s, 3),

@@ -23,7 +23,7 @@ from fastavro.validation import ValidationError, validate
 
 from producer.avro_codec import UnsupportedSchema, compile_encoder
 from shopstream.clients.kafka import check_reachable, client_config, error_reason
-from shopstream.clients.registry import Registry
+from shopstream.clients.registry import client_conf, registry_client
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema, subject
 from shopstream.errors import RegistryError
 from shopstream.rules import Rules
@@ -33,10 +33,11 @@ SerializerKind = Literal["compiled", "confluent"]
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    """Durable, fast defaults: every event acknowledged by all in-sync replicas, no duplicates.
-    librdkafka logs nothing itself: broker errors come through the sender's ``error_cb``."""
+    """Durable, fast defaults: every event acknowledged by all in-sync replicas, no duplicates; as the
+    producer role (it may write the events topic, nothing else). librdkafka logs nothing itself:
+    broker errors come through the sender's ``error_cb``."""
     return {
-        **client_config(settings),
+        **client_config(settings, "producer"),
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "lz4",
@@ -104,12 +105,13 @@ class EventSender:
     ) -> None:
         if schema_version not in EVENT_SCHEMA_FILES:
             raise ValueError(f"schema_version must be one of {sorted(EVENT_SCHEMA_FILES)}")
-        check_reachable(settings)  # one error naming the address, not librdkafka retrying forever
+        # one error naming the address (or the refused user's settings), not librdkafka retrying forever
+        check_reachable(settings, role="producer")
         self.topic = topic or settings.topic_events
         self.subject = subject(self.topic)
         self.schema_str = load_schema(EVENT_SCHEMA_FILES[schema_version])
         self.parsed_schema = fastavro.parse_schema(json.loads(self.schema_str))
-        found = Registry(settings.schema_registry_url).lookup(self.subject, self.schema_str)
+        found = registry_client(settings, "reader").lookup(self.subject, self.schema_str)
         if found is None:
             raise RegistryError(
                 f"event schema v{schema_version} is not registered under {self.subject}",
@@ -119,7 +121,7 @@ class EventSender:
         self.counters = Counters()
         self._context = SerializationContext(self.topic, MessageField.VALUE)
         self._reference = AvroSerializer(
-            SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10}),
+            SchemaRegistryClient(client_conf(settings, "reader")),
             self.schema_str,
             conf={
                 "auto.register.schemas": False,

@@ -2,12 +2,13 @@
 # Idempotent setup of a fresh machine for shopstream; both README commands start with it.
 #   1. Debian packages the local stack runs (when root; otherwise says what to install)
 #   2. the virtual environment .venv with the project and its dev tools
-#   3. the stack's JVM artefacts from Maven Central, cached in ~/.cache/shopstream
+#   3. .env with a random password per role (first run; later: only secrets it lacks), mode 600
+#   4. the stack's JVM artefacts from Maven Central, cached in ~/.cache/shopstream
 # Usage: scripts/setup.sh [--help]
 set -euo pipefail
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -73,7 +74,10 @@ else
   say "Python packages up to date"
 fi
 
-# --- 3. JVM artefacts (Maven Central) ----------------------------------------------------------
+# --- 3. .env: generated secrets (never committed) ----------------------------------------------
+.venv/bin/python -m shopstream.ops.envfile | while read -r line; do say "$line"; done
+
+# --- 4. JVM artefacts (Maven Central) ----------------------------------------------------------
 .venv/bin/shopstream fetch
 
 say "done in $(( $(date +%s) - started )) s"

@@ -72,6 +72,10 @@ class KafkaUnavailable(ShopstreamError):
     """The Kafka cluster did not answer, or lacks a topic the command needs."""
 
 
+class KafkaAuthError(KafkaUnavailable):
+    """Kafka refused the credentials (or they are missing), or the identity lacks an ACL."""
+
+
 class Timeout(ShopstreamError):
     """Something waited for did not happen in time."""
 

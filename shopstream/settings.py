@@ -11,8 +11,10 @@ as an argument. A changed copy (``replace``, ``with_topic_prefix``) is validated
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -30,6 +32,43 @@ def _http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+KafkaRole = Literal["admin", "producer", "spark", "connect"]
+RegistryRole = Literal["admin", "connect", "reader"]
+InfluxRole = Literal["admin", "writer", "reader"]
+KAFKA_ROLES: tuple[KafkaRole, ...] = get_args(KafkaRole)
+SETUP_HINT = "scripts/setup.sh writes generated ones into .env"
+
+
+@dataclass(frozen=True)
+class Login:
+    """One identity at one service, with the settings that hold it (errors name them)."""
+
+    service: str
+    user: str
+    password: SecretStr
+    user_setting: str
+    password_setting: str
+
+    @property
+    def secret(self) -> str:
+        return self.password.get_secret_value()
+
+    @property
+    def settings(self) -> str:
+        """The variables to check: ``SHOPSTREAM_X_USER / SHOPSTREAM_X_PASSWORD`` (or the one user info)."""
+        if self.user_setting == self.password_setting:
+            return self.password_setting
+        return f"{self.user_setting} / {self.password_setting}"
+
+    def refused(self, where: str, reason: str) -> str:
+        """The one line of an authentication failure."""
+        return f"{self.service} at {where} refused user '{self.user}' ({self.settings}): {reason}"
+
+    @property
+    def hint(self) -> str:
+        return f"fix {self.settings} in .env or the environment ({SETUP_HINT})"
 
 
 def _port_of(url: str) -> int:
@@ -56,13 +95,69 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(
         9093, ge=1, le=65535, description="KRaft controller port of the local broker."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "SASL_PLAINTEXT",
+        description="How every Kafka client connects: SASL_SSL for a remote cluster, SASL_PLAINTEXT for "
+        "the local broker on loopback; PLAINTEXT runs the local stack without Kafka security.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism of every Kafka client (the local broker: SCRAM-SHA-512)."
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the brokers' certificates (SASL_SSL); empty = the "
+        "system's trust store.",
+    )
+    kafka_admin_user: str = Field(
+        "admin", description="Kafka super user: stack bootstrap (topics, users, ACLs), monitor, clean-up."
+    )
+    kafka_admin_password: SecretStr = Field(SecretStr(""), description="Password of the Kafka admin user.")
+    kafka_producer_user: str = Field(
+        "producer", description="Kafka user of the producer (writes the events)."
+    )
+    kafka_producer_password: SecretStr = Field(
+        SecretStr(""), description="Password of the Kafka producer user."
+    )
+    kafka_spark_user: str = Field(
+        "spark", description="Kafka user of the Spark job (reads events, writes enriched, KPIs, DLQ)."
+    )
+    kafka_spark_password: SecretStr = Field(SecretStr(""), description="Password of the Kafka Spark user.")
+    kafka_connect_user: str = Field(
+        "connect", description="Kafka user of the Connect worker and its connectors' clients."
+    )
+    kafka_connect_password: SecretStr = Field(
+        SecretStr(""), description="Password of the Kafka Connect user."
+    )
     # --- Schema registry -----------------------------------------------------------------------
     schema_registry_url: str = Field(
         "http://127.0.0.1:8081/apis/ccompat/v7",
         description="Confluent-compatible Schema Registry API base (Apicurio's ccompat/v7 locally).",
     )
+    schema_registry_admin_user: str = Field(
+        "admin",
+        description="Registry basic auth user with the admin role: schemas register/evolve, clean-up.",
+    )
+    schema_registry_admin_password: SecretStr = Field(
+        SecretStr(""),
+        description="Its password; empty = the registry is open (no authentication). The connect and "
+        "reader identities fall back to the admin's when their password is empty.",
+    )
+    schema_registry_connect_user: str = Field(
+        "connect",
+        description="Registry user of Connect's converters (developer role: the CDC source registers).",
+    )
+    schema_registry_connect_password: SecretStr = Field(SecretStr(""), description="Its password.")
+    schema_registry_reader_user: str = Field(
+        "reader", description="Registry user of the readers (read-only role): producer, Spark job, monitor."
+    )
+    schema_registry_reader_password: SecretStr = Field(SecretStr(""), description="Its password.")
     # --- Kafka Connect -------------------------------------------------------------------------
     connect_url: str = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
+    connect_user: str = Field("admin", description="Connect REST (and its Jolokia agent's) basic auth user.")
+    connect_password: SecretStr = Field(
+        SecretStr(""),
+        description="Connect REST (and Jolokia) basic auth password; empty = no authentication.",
+    )
     connect_jolokia_url: str = Field(
         "http://127.0.0.1:8778/jolokia",
         description="Jolokia endpoint of the Connect worker's JVM: its JMX metrics, the InfluxDB sink's "
@@ -73,22 +168,26 @@ class Settings(BaseSettings):
     mysql_port: int = Field(3306, ge=1, le=65535, description="MariaDB/MySQL port.")
     mysql_database: str = Field("shopstream", description="Database holding the demographics table.")
     mysql_user: str = Field("shopstream", description="Application user (read/write on the database).")
-    mysql_password: SecretStr = Field(
-        SecretStr("shopstream-local"), description="Application user's password."
-    )
+    mysql_password: SecretStr = Field(SecretStr(""), description="Application user's password.")
     mysql_cdc_user: str = Field(
         "shopstream_cdc", description="Least-privilege replication user for the CDC source connector."
     )
-    mysql_cdc_password: SecretStr = Field(
-        SecretStr("shopstream-cdc-local"), description="Replication user's password."
-    )
+    mysql_cdc_password: SecretStr = Field(SecretStr(""), description="Replication user's password.")
     # --- InfluxDB 1.x --------------------------------------------------------------------------
     influxdb_url: str = Field("http://127.0.0.1:8086", description="InfluxDB 1.x HTTP API URL.")
     influxdb_database: str = Field("shopstream", description="InfluxDB database for KPI points.")
-    influxdb_user: str = Field("shopstream", description="InfluxDB admin user (auth is enabled).")
-    influxdb_password: SecretStr = Field(
-        SecretStr("shopstream-influx-local"), description="InfluxDB user's password."
+    influxdb_admin_user: str = Field(
+        "admin", description="InfluxDB admin: only setup (users, grants, databases, retention policies)."
     )
+    influxdb_admin_password: SecretStr = Field(SecretStr(""), description="InfluxDB admin's password.")
+    influxdb_writer_user: str = Field(
+        "writer", description="InfluxDB user with WRITE on the database: the sink connectors, telemetry."
+    )
+    influxdb_writer_password: SecretStr = Field(SecretStr(""), description="InfluxDB writer's password.")
+    influxdb_reader_user: str = Field(
+        "reader", description="InfluxDB user with READ on the database: Grafana, the live view, KPIs."
+    )
+    influxdb_reader_password: SecretStr = Field(SecretStr(""), description="InfluxDB reader's password.")
     influxdb_gzip: bool = Field(
         False,
         description="Whether the InfluxDB sink gzips its writes: worth it across a network; on loopback "
@@ -178,6 +277,10 @@ class Settings(BaseSettings):
     stack_timeout_s: float = Field(
         120.0, gt=0, description="How long `stack up` waits for one service to become healthy."
     )
+    # --- Grafana (Compose) ---------------------------------------------------------------------
+    grafana_admin_password: SecretStr = Field(
+        SecretStr(""), description="Grafana's admin password under Compose (required there: no default)."
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -211,6 +314,58 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("kafka_ssl_ca_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("kafka_ssl_ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    # --- Identities (one per role and service; errors name their settings) ---------------------
+    @property
+    def kafka_sasl(self) -> bool:
+        """Whether Kafka clients authenticate (SASL_PLAINTEXT, SASL_SSL)."""
+        return self.kafka_security_protocol.startswith("SASL")
+
+    def kafka_login(self, role: KafkaRole) -> Login:
+        user, password = f"kafka_{role}_user", f"kafka_{role}_password"
+        return Login("Kafka", getattr(self, user), getattr(self, password), _env(user), _env(password))
+
+    def registry_login(self, role: RegistryRole) -> Login | None:
+        """The registry identity of a role (None: an open registry, the admin's password empty): its
+        own, or the admin's when its password is empty (a remote registry with one API key sets only
+        the admin's). Basic auth's user info is USER:PASSWORD of it."""
+        if not self.schema_registry_admin_password.get_secret_value():
+            return None
+        chosen = role
+        if not getattr(self, f"schema_registry_{role}_password").get_secret_value():
+            chosen = "admin"
+        user, password = f"schema_registry_{chosen}_user", f"schema_registry_{chosen}_password"
+        return Login(
+            "schema registry", getattr(self, user), getattr(self, password), _env(user), _env(password)
+        )
+
+    def influxdb_login(self, role: InfluxRole) -> Login:
+        user, password = f"influxdb_{role}_user", f"influxdb_{role}_password"
+        return Login("InfluxDB", getattr(self, user), getattr(self, password), _env(user), _env(password))
+
+    def connect_login(self) -> Login | None:
+        """Connect REST's basic auth identity (None: no authentication)."""
+        if not self.connect_password.get_secret_value():
+            return None
+        return Login(
+            "Kafka Connect", self.connect_user, self.connect_password, _env("connect_user"),
+            _env("connect_password"),
+        )  # fmt: skip
 
     # --- Derived (not settable: they follow from the URLs above) -------------------------------
     @property
@@ -264,19 +419,39 @@ class Settings(BaseSettings):
         """The topic names as SHOPSTREAM_* variables, for child processes."""
         return {f"SHOPSTREAM_{name.upper()}": topic for name, topic in self._topics().items()}
 
-    def as_env(self) -> dict[str, str]:
+    def as_env(self, secrets: Collection[str] | None = None) -> dict[str, str]:
         """Every setting as its SHOPSTREAM_* variable: a child process built from these has the same
-        settings as this one (secrets included: the environment is the child's only input)."""
+        settings as this one. ``secrets`` (field names) limits the secrets passed on to those the
+        child's identity needs: the others are set empty, so that the child does not read them from
+        .env either (a registry identity is passed as the one it resolves to, fallback included)."""
         env = {}
         for name, value in self.model_dump().items():
             if value is None:
                 continue
             text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            if isinstance(value, SecretStr) and secrets is not None and name not in secrets:
+                text = ""
             env[f"SHOPSTREAM_{name.upper()}"] = text
+        roles: tuple[RegistryRole, ...] = ("connect", "reader")
+        for role in roles:  # a registry password falls back to the admin's
+            login = self.registry_login(role)
+            field = f"schema_registry_{role}_password"
+            if secrets is not None and field in secrets and login is not None:
+                env[_env(f"schema_registry_{role}_user")] = login.user
+                env[_env(field)] = login.secret
         return env
 
     def _topics(self) -> dict[str, str]:
         return dict(zip(self.topic_fields(), self.all_topics, strict=True))
+
+
+def _env(field: str) -> str:
+    return f"SHOPSTREAM_{field.upper()}"
+
+
+def secret_fields() -> list[str]:
+    """The settings that hold secrets (passwords, USER:PASSWORD user infos)."""
+    return [name for name, f in Settings.model_fields.items() if f.annotation is SecretStr]
 
 
 def settings_error(exc: ValidationError) -> SettingsError:

@@ -25,11 +25,12 @@ from typing import Any
 import fastavro
 from confluent_kafka import Consumer
 
-from shopstream.clients.kafka import end_offset_total, ensure_topics
-from shopstream.clients.registry import Registry
+from shopstream.clients.kafka import client_config, end_offset_total
+from shopstream.clients.kafka_acls import ensure_pipeline
+from shopstream.clients.registry import registry_client
 from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
 from shopstream.errors import ProcessFailed, Timeout
-from shopstream.ops.jobs import KPI_NICE, KPIS, Job, spark_jobs
+from shopstream.ops.jobs import KPI_NICE, KPIS, PRODUCER_SECRETS, Job, spark_jobs
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.scratch import scratch
 from shopstream.retry import wait_until
@@ -66,7 +67,7 @@ class LatencyProbe:
     def _run(self) -> None:
         consumer = Consumer(
             {
-                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                **client_config(self.settings, "admin"),  # the benchmark's probe
                 "group.id": f"{self.settings.topic_enriched}.latency-probe",  # removed with the topics
                 "auto.offset.reset": "earliest",
             }
@@ -120,7 +121,7 @@ def _percentile(values: list[int], q: float) -> float:
 
 
 def _register(settings: Settings) -> None:
-    registry = Registry(settings.schema_registry_url)
+    registry = registry_client(settings, "admin")
     for contract in CONTRACTS:
         for schema_file in contract.files:
             registry.register(contract.subject(settings), load_schema(schema_file))
@@ -162,7 +163,7 @@ def _bench(
     kpis: bool,
     mode: str,
 ) -> dict[str, Any]:
-    ensure_topics(bench)
+    ensure_pipeline(bench)
     _register(bench)
     env = {"SHOPSTREAM_SPARK_MASTER": master} if master else {}
     args = ["--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"), "--mode", mode]
@@ -189,7 +190,12 @@ def _bench(
             args = ["produce", "--rate", str(rate), "--duration", str(step_s), "--stats-interval", "1000"]
             # a step is one run: a failed producer fails the step, the supervisor does not rerun it
             producer = Job(
-                bench, f"{name}-producer", args, log=workdir / f"producer-{rate}.log", restart=False
+                bench,
+                f"{name}-producer",
+                args,
+                log=workdir / f"producer-{rate}.log",
+                restart=False,
+                secrets=PRODUCER_SECRETS,
             )
             producer.start()
             status = producer.wait_exit(step_s + 120)

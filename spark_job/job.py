@@ -31,6 +31,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import to_avro
 from pyspark.sql.streaming import StreamingQuery
 
+from shopstream.clients.kafka import java_security_config
+from shopstream.clients.registry import registry_client
 from shopstream.contracts import (
     ENRICHED_SCHEMA_FILE,
     EVENT_SCHEMA_FILES,
@@ -76,16 +78,16 @@ class StreamingJob:
         self.spark = spark
         self.settings = settings
         self.options = options
-        url = settings.schema_registry_url
-        self.writers = SchemaCache(url, subject(settings.topic_events))
+        registry = registry_client(settings, "reader")  # the job only reads the registry
+        self.writers = SchemaCache(registry, subject(settings.topic_events))
         self.enriched_id, self.enriched_schema = registered_id(
-            url, subject(settings.topic_enriched), ENRICHED_SCHEMA_FILE
+            registry, subject(settings.topic_enriched), ENRICHED_SCHEMA_FILE
         )
         self.campaign_id, self.campaign_schema = registered_id(
-            url, subject(settings.topic_kpi_campaign), KPI_SCHEMA_FILES[Topic.KPI_CAMPAIGN]
+            registry, subject(settings.topic_kpi_campaign), KPI_SCHEMA_FILES[Topic.KPI_CAMPAIGN]
         )
         self.segment_id, self.segment_schema = registered_id(
-            url, subject(settings.topic_kpi_segment), KPI_SCHEMA_FILES[Topic.KPI_SEGMENT]
+            registry, subject(settings.topic_kpi_segment), KPI_SCHEMA_FILES[Topic.KPI_SEGMENT]
         )
         self.demographics = DemographicsTable(spark, settings)
         self.realtime = options.realtime
@@ -94,10 +96,20 @@ class StreamingJob:
         self._planned: dict[str, int] = {}
 
     # --- stage 1 ---------------------------------------------------------------------------------
+    def _kafka(self) -> dict[str, str]:
+        """The Kafka client options of every source and sink: the bootstrap servers and the Spark
+        role's security (``kafka.`` + Kafka's Java keys; the JAAS line is built here, at run time, from
+        the settings: it is in no command line, and ``spark_session`` redacts it from plans and logs)."""
+        security = java_security_config(self.settings, "spark")
+        return {
+            "kafka.bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            **{f"kafka.{key}": value for key, value in security.items()},
+        }
+
     def _read(self, topic: str, starting_offsets: str, max_per_batch: int | None = None) -> DataFrame:
         reader = (
             self.spark.readStream.format("kafka")
-            .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap_servers)
+            .options(**self._kafka())
             .option("subscribe", topic)
             .option("startingOffsets", starting_offsets)
             .option("failOnDataLoss", "false")
@@ -138,7 +150,7 @@ class StreamingJob:
 
     def _kafka_options(self) -> dict[str, str]:
         return {
-            "kafka.bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            **self._kafka(),
             "includeHeaders": "true",
             "kafka.linger.ms": "5",
             "kafka.compression.type": "lz4",
@@ -232,7 +244,7 @@ class StreamingJob:
             out.writeStream.queryName("kpis")
             .format("kafka")
             .outputMode("update")
-            .option("kafka.bootstrap.servers", s.kafka_bootstrap_servers)
+            .options(**self._kafka())
             .option("checkpointLocation", str(self.options.checkpoint_dir / "kpis"))
             .trigger(processingTime=f"{self.options.kpi_trigger_s} seconds")
             .start()

@@ -13,8 +13,8 @@ from shopstream.errors import RegistryError
 class SchemaCache:
     """id -> writer schema JSON for one subject; `refresh` picks up versions registered since."""
 
-    def __init__(self, registry_url: str, subject: str, every_s: float = 5.0) -> None:
-        self.registry = Registry(registry_url)
+    def __init__(self, registry: Registry, subject: str, every_s: float = 5.0) -> None:
+        self.registry = registry
         self.subject = subject
         self.every_s = every_s
         self.by_id: dict[int, str] = {}
@@ -45,10 +45,10 @@ class SchemaCache:
         return schema_id in self.by_id
 
 
-def registered_id(registry_url: str, subject: str, schema_file: str) -> tuple[int, str]:
+def registered_id(registry: Registry, subject: str, schema_file: str) -> tuple[int, str]:
     """(id, schema JSON) of an output contract, which must be registered (`shopstream schemas register`)."""
     schema = load_schema(schema_file)
-    found = Registry(registry_url).lookup(subject, schema)
+    found = registry.lookup(subject, schema)
     if found is None:
         raise RegistryError(
             f"{schema_file} is not registered under {subject}", "run `shopstream schemas register`"

@@ -75,7 +75,7 @@ def choose_master(settings: Settings, master: str, mode: str, wanted: tuple[str,
     if mode != "realtime" or "enrich" not in wanted:
         return master
     master, why = realtime_master(
-        master, partitions(settings, settings.topic_events), with_kpis=len(wanted) > 1
+        master, partitions(settings, settings.topic_events, role="spark"), with_kpis=len(wanted) > 1
     )
     report(f"Real-time Mode on {master}: {why}")
     return master

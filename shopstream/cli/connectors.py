@@ -23,7 +23,7 @@ Folder = Annotated[
 
 
 def _client(ctx: typer.Context) -> ConnectClient:
-    return ConnectClient(settings_of(ctx).connect_url)
+    return ConnectClient(settings_of(ctx))
 
 
 def _specs(ctx: typer.Context, names: list[str] | None, folder: Path | None) -> list[ConnectorSpec]:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from shopstream.cli.common import out, settings_of
-from shopstream.clients.registry import Registry
+from shopstream.clients.registry import Registry, registry_client
 from shopstream.errors import RegistryError
 from shopstream.ops import schemas
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="Avro contracts in the schema registry (any Confluent-API
 
 
 def _registry(ctx: typer.Context) -> Registry:
-    return Registry(settings_of(ctx).schema_registry_url)
+    return registry_client(settings_of(ctx), "admin")
 
 
 def _report(line: str) -> None:

@@ -42,7 +42,8 @@ def run(
     from spark_job.run import RunOptions, run_job
 
     settings = settings_of(ctx)
-    require(settings, "kafka", "registry", "mariadb")  # before a Spark session takes seconds to fail
+    # before a Spark session takes seconds to fail; Kafka as the job's own identity
+    require(settings, "kafka", "registry", "mariadb", kafka_as="spark")
 
     options = RunOptions(
         master=master,

@@ -1,4 +1,7 @@
-"""Kafka Connect's REST API: requests with a retry while the worker group rebalances (409)."""
+"""Kafka Connect's REST API: requests with a retry while the worker group rebalances (409), with the
+REST basic auth identity of the settings (Kafka's ``BasicAuthSecurityRestExtension`` on the local
+worker); and the secrets a worker's environment must hold for the shipped connector configs.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,30 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from shopstream.clients import http
 from shopstream.errors import ConnectError
+from shopstream.settings import Settings
+
+# ${env:NAME} references of the connector configs: the worker's EnvVarConfigProvider resolves them,
+# so that no secret reaches Connect's config topic or its REST answers
+KAFKA_PASSWORD_ENV = "SHOPSTREAM_KAFKA_CONNECT_PASSWORD"
+REGISTRY_PASSWORD_ENV = "SHOPSTREAM_SCHEMA_REGISTRY_CONNECT_PASSWORD"  # (or the admin's: its fallback)
+CDC_PASSWORD_ENV = "SHOPSTREAM_MYSQL_CDC_PASSWORD"
+INFLUXDB_PASSWORD_ENV = "SHOPSTREAM_INFLUXDB_WRITER_PASSWORD"
+
+
+def env_ref(name: str) -> str:
+    return f"${{env:{name}}}"
+
+
+def worker_secrets(settings: Settings) -> dict[str, str]:
+    """NAME -> value of every secret the connector configs reference as ``${env:NAME}``: what the
+    environment of a Connect worker running them must hold."""
+    registry = settings.registry_login("connect")
+    return {
+        KAFKA_PASSWORD_ENV: settings.kafka_connect_password.get_secret_value(),
+        REGISTRY_PASSWORD_ENV: registry.secret if registry else "",
+        CDC_PASSWORD_ENV: settings.mysql_cdc_password.get_secret_value(),
+        INFLUXDB_PASSWORD_ENV: settings.influxdb_writer_password.get_secret_value(),
+    }
 
 
 class Rebalancing(ConnectError):
@@ -17,9 +44,11 @@ class Rebalancing(ConnectError):
 
 
 class ConnectClient:
-    def __init__(self, url: str, timeout_s: float = 30) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, settings: Settings, timeout_s: float = 30, url: str | None = None) -> None:
+        self.url = (url or settings.connect_url).rstrip("/")
         self.timeout_s = timeout_s
+        self.login = settings.connect_login()
+        self.auth = (self.login.user, self.login.secret) if self.login else None
 
     @retry(
         retry=retry_if_exception_type(Rebalancing),
@@ -30,13 +59,20 @@ class ConnectClient:
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
             resp = requests.request(
-                method, f"{self.url}{path}", timeout=http.timeout(self.timeout_s), **kwargs
+                method, f"{self.url}{path}", timeout=http.timeout(self.timeout_s), auth=self.auth, **kwargs
             )
         except requests.RequestException as exc:
             raise ConnectError(
                 f"Kafka Connect unreachable at {self.url} ({http.reason(exc)})",
                 "is it running (`shopstream stack status`) and is SHOPSTREAM_CONNECT_URL right?",
             ) from exc
+        if resp.status_code == 401:  # the body is plain text under a JSON content type
+            if self.login is None:
+                raise ConnectError(
+                    f"Kafka Connect at {self.url} requires authentication (HTTP 401)",
+                    "set SHOPSTREAM_CONNECT_USER and SHOPSTREAM_CONNECT_PASSWORD",
+                )
+            raise ConnectError(self.login.refused(self.url, "HTTP 401"), self.login.hint)
         if resp.status_code == 409 or (resp.status_code == 500 and "rebalance is expected" in resp.text):
             # 409: rebalancing; 500 "a rebalance is expected": the worker has not caught up with one
             raise Rebalancing(f"{method} {path}: {resp.status_code} {resp.text.strip()}")

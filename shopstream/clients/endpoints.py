@@ -10,19 +10,20 @@ that a wrong address is one line, not a stream of retries.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 from shopstream.clients import kafka, mariadb
 from shopstream.clients.connect import ConnectClient
 from shopstream.clients.influx import InfluxClient
-from shopstream.clients.registry import Registry
-from shopstream.settings import Settings
+from shopstream.clients.registry import registry_client
+from shopstream.settings import KafkaRole, Settings
 
 Endpoint = Literal["kafka", "registry", "connect", "influxdb", "mariadb"]
 
 
 def _connect(settings: Settings) -> None:
-    ConnectClient(settings.connect_url, timeout_s=10).json("GET", "/")
+    ConnectClient(settings, timeout_s=10).json("GET", "/")
 
 
 def _influxdb(settings: Settings) -> None:
@@ -35,14 +36,19 @@ def _influxdb(settings: Settings) -> None:
 
 CHECKS: dict[Endpoint, Callable[[Settings], object]] = {
     "kafka": kafka.check_reachable,
-    "registry": lambda settings: Registry(settings.schema_registry_url, timeout_s=5).check_reachable(),
+    "registry": lambda settings: registry_client(settings, "reader", timeout_s=5).check_reachable(),
     "connect": _connect,
     "influxdb": _influxdb,
     "mariadb": mariadb.check_reachable,
 }
 
 
-def require(settings: Settings, *endpoints: Endpoint) -> None:
-    """Check each endpoint in turn; the first that does not answer raises its ShopstreamError."""
+def require(settings: Settings, *endpoints: Endpoint, kafka_as: KafkaRole = "admin") -> None:
+    """Check each endpoint in turn (Kafka as the command's role: a refused password is one line naming
+    its setting); the first that does not answer raises its ShopstreamError."""
+    checks: dict[Endpoint, Callable[[Settings], object]] = {
+        **CHECKS,
+        "kafka": partial(kafka.check_reachable, role=kafka_as),
+    }
     for endpoint in endpoints:
-        CHECKS[endpoint](settings)
+        checks[endpoint](settings)

@@ -1,4 +1,10 @@
-"""InfluxDB 1.x over its plain HTTP API (line protocol in, JSON out) with `requests`."""
+"""InfluxDB 1.x over its plain HTTP API (line protocol in, JSON out) with `requests`.
+
+Every client speaks as one InfluxDB role of the settings, by Basic auth: the admin (setup only:
+users, grants, databases, retention policies), the writer (WRITE on a pipeline's database: the sink
+connectors, the telemetry sampler), the reader (READ: Grafana, the live view, KPI reads). A refused
+login (401) and a refused statement (403) are one error naming the settings.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import requests
 
 from shopstream.clients import http
 from shopstream.errors import InfluxError
-from shopstream.settings import Settings
+from shopstream.settings import InfluxRole, Settings
 
 
 @dataclass(frozen=True)
@@ -50,17 +56,32 @@ def line(
 
 
 class InfluxClient:
-    def __init__(self, settings: Settings, database: str | None = None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: str | None = None,
+        timeout_s: float = 5.0,
+        role: InfluxRole = "reader",
+    ) -> None:
         self.url = settings.influxdb_url
         self.database = database or settings.influxdb_database
         self.timeout_s = timeout_s
+        self.login = settings.influxdb_login(role)
         self.session = requests.Session()
         # Basic auth, not the u/p query parameters: InfluxDB's access log records URLs
-        self.session.auth = (settings.influxdb_user, settings.influxdb_password.get_secret_value())
+        self.session.auth = (self.login.user, self.login.secret)
 
-    def _post(self, path: str, params: dict[str, str], data: str | None = None) -> requests.Response:
+    def _post(
+        self, path: str, params: dict[str, str], data: str | dict[str, str] | None = None
+    ) -> requests.Response:
+        if not self.login.secret:
+            raise InfluxError(
+                f"no password for the InfluxDB user '{self.login.user}' ({self.login.password_setting} "
+                "is empty)",
+                self.login.hint,
+            )
         try:
-            return self.session.post(
+            resp = self.session.post(
                 f"{self.url}{path}",
                 params=params,
                 data=data,
@@ -68,6 +89,14 @@ class InfluxClient:
             )
         except requests.RequestException as exc:
             raise self._unreachable(http.reason(exc)) from exc
+        if resp.status_code == 401:
+            raise InfluxError(self.login.refused(self.url, f"HTTP 401 {_error_of(resp)}"), self.login.hint)
+        if resp.status_code == 403:
+            raise InfluxError(
+                f"InfluxDB refused user '{self.login.user}' ({self.login.settings}): {_error_of(resp)}",
+                "that takes another InfluxDB user (admin: setup; writer: writes; reader: queries)",
+            )
+        return resp
 
     def _unreachable(self, reason: str) -> InfluxError:
         return InfluxError(
@@ -97,7 +126,8 @@ class InfluxClient:
     def query(self, q: str, epoch: str = "ms") -> list[Series]:
         """Run one InfluxQL statement (times as epoch ``epoch``: ns, u, ms, s); every series of its
         result."""
-        resp = self._post("/query", {"db": self.database, "q": q, "epoch": epoch})
+        # the statement in the body, not the URL: CREATE USER and SET PASSWORD carry passwords
+        resp = self._post("/query", {"db": self.database, "epoch": epoch}, {"q": q})
         body = resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else {}
         if resp.status_code != 200 or "error" in body:
             raise InfluxError(f"query {q!r}: {resp.status_code} {body.get('error') or resp.text[:300]}")
@@ -113,3 +143,57 @@ class InfluxClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _error_of(resp: requests.Response) -> str:
+    try:
+        return str(resp.json().get("error", resp.text.strip()))
+    except ValueError:
+        return resp.text.strip()[:300]
+
+
+def _quote(value: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def ensure_users(settings: Settings) -> None:
+    """The writer and the reader exist with the settings' passwords (created, or their password set:
+    a password changed in .env takes effect here). As the admin."""
+    admin = InfluxClient(settings, role="admin", timeout_s=10)
+    try:
+        existing = {str(row["user"]) for s in admin.query("SHOW USERS") for row in s.rows}
+        roles: tuple[InfluxRole, ...] = ("writer", "reader")
+        for role in roles:
+            login = settings.influxdb_login(role)
+            if not login.secret:
+                raise InfluxError(f"{login.password_setting} is empty", login.hint)
+            if login.user in existing:
+                admin.query(f'SET PASSWORD FOR "{login.user}" = {_quote(login.secret)}')
+            else:
+                admin.query(f'CREATE USER "{login.user}" WITH PASSWORD {_quote(login.secret)}')
+    finally:
+        admin.close()
+
+
+def provision_database(settings: Settings, database: str | None = None) -> str:
+    """A pipeline's database as its programs need it, made by the admin (the others may not): the
+    database, the per-event retention policy (the sink writes into it, it may not create it), WRITE
+    for the writer and READ for the reader. Idempotent; returns the database."""
+    name = database or settings.influxdb_database
+    admin = InfluxClient(settings, name, role="admin", timeout_s=30)
+    try:
+        admin.query(f'CREATE DATABASE "{name}"')
+        policies = {
+            str(row["name"]) for s in admin.query(f'SHOW RETENTION POLICIES ON "{name}"') for row in s.rows
+        }
+        if settings.influxdb_events_rp not in policies:
+            admin.query(
+                f'CREATE RETENTION POLICY "{settings.influxdb_events_rp}" ON "{name}" '
+                f"DURATION {settings.influxdb_events_rp_duration} REPLICATION 1"
+            )
+        admin.query(f'GRANT WRITE ON "{name}" TO "{settings.influxdb_writer_user}"')
+        admin.query(f'GRANT READ ON "{name}" TO "{settings.influxdb_reader_user}"')
+    finally:
+        admin.close()
+    return name

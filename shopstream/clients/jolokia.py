@@ -1,4 +1,5 @@
-"""The Connect worker's JMX metrics over HTTP, through its Jolokia agent (JSON over POST).
+"""The Connect worker's JMX metrics over HTTP, through its Jolokia agent (JSON over POST), with the
+Connect REST identity of the settings (the local worker's agent asks for the same basic auth).
 
 The InfluxDB sink registers its metrics as KIP-877 plugin metrics: one MBean per task,
 ``kafka.connect:type=plugins,connector=<name>,task=<id>`` (see connectors/influxdb-sink/README.md).
@@ -12,6 +13,7 @@ from typing import Any
 import requests
 
 from shopstream.errors import ConnectError
+from shopstream.settings import Settings
 
 _TASK = re.compile(r"[,:]task=(\d+)(?:,|$)")
 
@@ -22,7 +24,8 @@ def sink_mbean(connector: str, task: int | str = "*") -> str:
 
 
 class JolokiaClient:
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, settings: Settings, timeout_s: float = 5.0) -> None:
+        url = settings.connect_jolokia_url
         if not url:
             raise ConnectError(
                 "no Jolokia endpoint configured", "set SHOPSTREAM_CONNECT_JOLOKIA_URL to the worker's agent"
@@ -30,6 +33,9 @@ class JolokiaClient:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.session = requests.Session()
+        self.login = settings.connect_login()
+        if self.login is not None:
+            self.session.auth = (self.login.user, self.login.secret)
 
     def read(self, mbean: str) -> dict[str, dict[str, Any]]:
         """Every attribute of each MBean the name (or pattern) matches, by full MBean name; empty
@@ -41,6 +47,13 @@ class JolokiaClient:
                 f"Jolokia unreachable at {self.url}: {exc}",
                 "is Connect running with its agent (`shopstream stack status`)?",
             ) from exc
+        if resp.status_code == 401:
+            if self.login is None:
+                raise ConnectError(
+                    f"Jolokia at {self.url} requires authentication (HTTP 401)",
+                    "set SHOPSTREAM_CONNECT_USER and SHOPSTREAM_CONNECT_PASSWORD",
+                )
+            raise ConnectError(self.login.refused(self.url, "HTTP 401"), self.login.hint)
         if not resp.ok:
             raise ConnectError(f"Jolokia read {mbean}: HTTP {resp.status_code} {resp.text[:300]}")
         body = resp.json()

@@ -1,8 +1,14 @@
-"""Kafka's admin side: reachability, the project's topics, partitions and offsets (confluent-kafka).
+"""Kafka's admin side: reachability, the project's topics, partitions and offsets (confluent-kafka);
+and the ONE place where a Kafka client's security comes from (``security_config``: librdkafka's keys;
+``java_security_config``: the same for Java clients, i.e. Connect, Debezium, Spark, Kafka's tools).
+
+Every client connects as one role (``KafkaRole``: admin, producer, spark, connect), with that role's
+credentials from the settings, over ``SHOPSTREAM_KAFKA_SECURITY_PROTOCOL``.
 
 librdkafka retries a dead broker forever and logs each attempt to stderr; the clients made here log
 nothing themselves (``log_level`` 0), and ``check_reachable`` asks for the cluster's metadata for a
-bounded time, turning "no broker answers" into one error naming the address and the setting.
+bounded time, turning "no broker answers" into one error naming the address and the setting, and a
+refused password (librdkafka reports it only through ``error_cb``) into one naming the user's settings.
 """
 
 from __future__ import annotations
@@ -15,27 +21,96 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic, OffsetSpec
 
-from shopstream.errors import KafkaUnavailable
+from shopstream.errors import KafkaAuthError, KafkaUnavailable
 from shopstream.retry import NotYet, wait_until
-from shopstream.settings import Settings
+from shopstream.settings import KafkaRole, Settings
 
 PartitionRange = tuple[int, int]  # (start offset, end offset)
 PROBE_TIMEOUT_S = 5.0
 HINT = "is it running (`shopstream stack status`) and is SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS right?"
+PROTOCOL_HINT = "does SHOPSTREAM_KAFKA_SECURITY_PROTOCOL match the broker's listener?"
+LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
 
 
-def client_config(settings: Settings, **config: Any) -> dict[str, Any]:
-    """librdkafka settings of every client of the project: the bootstrap servers, its own log lines
-    off (failures reach the code as errors: ``error_cb``, delivery reports, exceptions)."""
-    return {"bootstrap.servers": settings.kafka_bootstrap_servers, "log_level": 0, **config}
+def security_config(settings: Settings, role: KafkaRole, *, need_password: bool = True) -> dict[str, str]:
+    """How a client of ``role`` connects, in librdkafka's keys: ``security.protocol``, and with SASL
+    the mechanism and the role's user and password, with TLS the CA file (none: the system's trust
+    store). A SASL role without a password fails naming its setting."""
+    config: dict[str, str] = {"security.protocol": settings.kafka_security_protocol}
+    if settings.kafka_sasl:
+        login = settings.kafka_login(role)
+        if need_password and not login.secret:
+            raise KafkaAuthError(
+                f"no password for the Kafka user '{login.user}' ({login.password_setting} is empty)",
+                login.hint,
+            )
+        config |= {
+            "sasl.mechanism": settings.kafka_sasl_mechanism,
+            "sasl.username": login.user,
+            "sasl.password": login.secret,
+        }
+    if settings.kafka_security_protocol.endswith("SSL") and settings.kafka_ssl_ca_file is not None:
+        config["ssl.ca.location"] = str(settings.kafka_ssl_ca_file)
+    return config
 
 
-def admin_client(settings: Settings, **config: Any) -> AdminClient:
-    return AdminClient(client_config(settings, **config))
+def jaas_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def java_security_config(settings: Settings, role: KafkaRole, password: str | None = None) -> dict[str, str]:
+    """``security_config`` for a Java client (Connect, Debezium, Spark's ``kafka.`` options, Kafka's
+    tools): ``sasl.jaas.config`` holds the user and ``password`` (default: the role's own; a worker
+    passes ``${env:NAME}`` so that its config provider resolves it), the CA file is a PEM trust store."""
+    base = security_config(settings, role, need_password=password is None)
+    config = {"security.protocol": base["security.protocol"]}
+    if "sasl.mechanism" in base:
+        mechanism = base["sasl.mechanism"]
+        secret = base["sasl.password"] if password is None else password
+        config["sasl.mechanism"] = mechanism
+        config["sasl.jaas.config"] = (
+            f"{LOGIN_MODULES[mechanism]} required "
+            f"username={jaas_quote(base['sasl.username'])} password={jaas_quote(secret)};"
+        )
+    if "ssl.ca.location" in base:
+        config |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": base["ssl.ca.location"]}
+    return config
+
+
+def client_config(settings: Settings, role: KafkaRole, **config: Any) -> dict[str, Any]:
+    """librdkafka settings of every client of the project: the bootstrap servers, the role's security,
+    its own log lines off (failures reach the code as errors: ``error_cb``, delivery reports,
+    exceptions)."""
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "log_level": 0,
+        **security_config(settings, role),
+        **config,
+    }
+
+
+def admin_client(settings: Settings, role: KafkaRole = "admin", **config: Any) -> AdminClient:
+    return AdminClient(client_config(settings, role, **config))
 
 
 def unreachable(settings: Settings, reason: str) -> KafkaUnavailable:
     return KafkaUnavailable(f"Kafka unreachable at {settings.kafka_bootstrap_servers} ({reason})", HINT)
+
+
+def refused(settings: Settings, role: KafkaRole, error: KafkaError) -> KafkaAuthError:
+    """An authentication failure reported by librdkafka, as one line naming the user's settings."""
+    login = settings.kafka_login(role)
+    reason = re.sub(r"^sasl authentication error: ", "", error_reason(error), flags=re.IGNORECASE)
+    hint = login.hint
+    if "invalid credentials" in reason:
+        reason = f"invalid credentials ({settings.kafka_sasl_mechanism})"
+    elif "mechanism" in reason.lower():  # e.g. "Unsupported SASL mechanism: broker's supported ..."
+        hint = f"does SHOPSTREAM_KAFKA_SASL_MECHANISM ({settings.kafka_sasl_mechanism}) match the broker's?"
+    return KafkaAuthError(login.refused(settings.kafka_bootstrap_servers, reason), hint)
 
 
 def error_reason(error: KafkaError) -> str:
@@ -49,11 +124,14 @@ def error_reason(error: KafkaError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def check_reachable(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> ClusterMetadata:
-    """The cluster's metadata, asked for at most ``timeout_s``; ``KafkaUnavailable`` naming the
-    address and the setting when no broker answers (at once when every broker refuses)."""
+def check_reachable(
+    settings: Settings, timeout_s: float = PROBE_TIMEOUT_S, role: KafkaRole = "admin"
+) -> ClusterMetadata:
+    """The cluster's metadata as ``role``, asked for at most ``timeout_s``; ``KafkaUnavailable``
+    naming the address and the setting when no broker answers (at once when every broker refuses),
+    ``KafkaAuthError`` naming the user's settings when the broker refuses the credentials (~0.3 s)."""
     errors: list[KafkaError] = []
-    admin = admin_client(settings, error_cb=errors.append)
+    admin = admin_client(settings, role, error_cb=errors.append)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -63,11 +141,18 @@ def check_reachable(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> C
         except KafkaException:
             pass
         admin.poll(0)  # serves error_cb
+        denied = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+        if denied:
+            raise refused(settings, role, denied[-1])
         down = any(e.code() == KafkaError._ALL_BROKERS_DOWN for e in errors)
         if down or time.monotonic() >= deadline:
             failures = [e for e in errors if e.code() in (KafkaError._TRANSPORT, KafkaError._RESOLVE)]
-            reason = error_reason(failures[-1]) if failures else f"no broker answered within {timeout_s:g} s"
-            raise unreachable(settings, reason)
+            if failures:
+                raise unreachable(settings, error_reason(failures[-1]))
+            if down:  # connected, then hung up on: a SASL listener does that to a PLAINTEXT client
+                where, protocol = settings.kafka_bootstrap_servers, settings.kafka_security_protocol
+                raise KafkaUnavailable(f"Kafka at {where} closed every {protocol} connection", PROTOCOL_HINT)
+            raise unreachable(settings, f"no broker answered within {timeout_s:g} s")
 
 
 def ensure_topics(settings: Settings) -> list[str]:
@@ -92,9 +177,10 @@ def ensure_topics(settings: Settings) -> list[str]:
     return created
 
 
-def partitions(settings: Settings, topic: str) -> int:
-    """How many partitions the topic has; fails naming the fix when it does not exist."""
-    found = check_reachable(settings).topics.get(topic)
+def partitions(settings: Settings, topic: str, role: KafkaRole = "admin") -> int:
+    """How many partitions the topic has (asked as ``role``); fails naming the fix when it does not
+    exist (or ``role`` may not see it)."""
+    found = check_reachable(settings, role=role).topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise KafkaUnavailable(
             f"topic {topic} not found", "run `shopstream stack up` (it creates the topics)"
@@ -120,9 +206,9 @@ def topic_offsets(admin: AdminClient, topics: Sequence[str]) -> dict[str, dict[i
     return result
 
 
-def end_offset_total(settings: Settings, topic: str) -> int:
-    """The sum of the topic's end offsets over its partitions."""
-    ranges = topic_offsets(admin_client(settings), [topic])
+def end_offset_total(settings: Settings, topic: str, role: KafkaRole = "admin") -> int:
+    """The sum of the topic's end offsets over its partitions (asked as ``role``)."""
+    ranges = topic_offsets(admin_client(settings, role), [topic])
     if topic not in ranges:
         raise KafkaUnavailable(
             f"topic {topic} not found", "run `shopstream stack up` (it creates the topics)"

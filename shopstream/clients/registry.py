@@ -1,7 +1,10 @@
 """Talking to a Confluent-API schema registry (Apicurio's ccompat/v7 locally, any other by URL).
 
 The Confluent REST calls are made directly: confluent-kafka's client hides what these commands
-need (the registry's compatibility *reasons*, per-subject configuration, plain 404s).
+need (the registry's compatibility *reasons*, per-subject configuration, plain 404s). Each client
+speaks as one registry role of the settings (basic auth: admin, connect, reader; none when the
+registry is open); a refused login (401, Apicurio answers it with an empty body) and a refused
+operation (403) are one error naming the setting.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from confluent_kafka.serialization import SerializationContext
 
 from shopstream.clients import http
 from shopstream.errors import RegistryError
+from shopstream.settings import Login, RegistryRole, Settings
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 Deserialize = Callable[[bytes | None, SerializationContext], Any]
@@ -37,21 +41,41 @@ class SubjectInfo:
 
 
 class Registry:
-    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 10.0, login: Login | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self.login = login
+        self.auth = (login.user, login.secret) if login else None
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
-            return requests.request(
+            resp = requests.request(
                 method,
                 f"{self.url}{path}",
                 timeout=http.timeout(self.timeout_s),
                 headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
+                auth=self.auth,
                 **kwargs,
             )
         except requests.RequestException as exc:
             raise self._unreachable(http.reason(exc)) from exc
+        self._check_auth(resp, f"{method} {path}")
+        return resp
+
+    def _check_auth(self, resp: requests.Response, what: str) -> None:
+        if resp.status_code == 401:
+            if self.login is None:
+                raise RegistryError(
+                    f"the schema registry at {self.url} requires authentication (HTTP 401)",
+                    "set SHOPSTREAM_SCHEMA_REGISTRY_ADMIN_USER / _PASSWORD (and the connect and reader ones)",
+                )
+            raise RegistryError(self.login.refused(self.url, "HTTP 401"), self.login.hint)
+        if resp.status_code == 403:
+            who = f"user '{self.login.user}' ({self.login.settings})" if self.login else "anonymous"
+            raise RegistryError(
+                f"the schema registry refused {what} to {who}: HTTP 403 {resp.text.strip()[:200]}",
+                "that needs a user with a higher registry role (registering: developer or admin)",
+            )
 
     def _unreachable(self, reason: str) -> RegistryError:
         return RegistryError(
@@ -121,7 +145,9 @@ class Registry:
             params={"dryRun": "true"},
             json={"content": {"content": schema_str, "contentType": "application/json"}},
             timeout=self.timeout_s,
+            auth=self.auth,
         )
+        self._check_auth(resp, "a dry-run registration")
         if resp.ok or "causes" not in resp.text:
             return []
         return [f"{c.get('description')} at {c.get('context')}" for c in resp.json()["causes"]]
@@ -159,12 +185,28 @@ class Registry:
         return SubjectInfo(subject, versions, latest, self.compatibility_level(subject))
 
 
-def avro_deserializer(url: str, timeout_s: float = 10.0) -> Deserialize:
+def registry_client(settings: Settings, role: RegistryRole, timeout_s: float = 10.0) -> Registry:
+    """The registry of the settings, as ``role``."""
+    return Registry(settings.schema_registry_url, timeout_s, settings.registry_login(role))
+
+
+def client_conf(settings: Settings, role: RegistryRole, timeout_s: float = 10.0) -> dict[str, Any]:
+    """confluent-kafka's ``SchemaRegistryClient`` config of ``role`` (with ``basic.auth.user.info``)."""
+    conf: dict[str, Any] = {"url": settings.schema_registry_url, "timeout": timeout_s}
+    login = settings.registry_login(role)
+    if login is not None:
+        conf["basic.auth.user.info"] = f"{login.user}:{login.secret}"
+    return conf
+
+
+def avro_deserializer(
+    settings: Settings, role: RegistryRole = "reader", timeout_s: float = 10.0
+) -> Deserialize:
     """confluent-kafka's AvroDeserializer as this registry needs it: the topic subject strategy
     (2.16's default first asks an ``/associations`` API that Apicurio lacks) and a client timeout
     (a registry call without one can hang a reader forever)."""
     deserialize: Deserialize = AvroDeserializer(
-        SchemaRegistryClient({"url": url, "timeout": timeout_s}),
+        SchemaRegistryClient(client_conf(settings, role, timeout_s)),
         conf={"subject.name.strategy": topic_subject_name_strategy},
     )
     return deserialize

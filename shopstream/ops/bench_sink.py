@@ -36,12 +36,14 @@ from urllib.parse import urlsplit
 
 import psutil
 import requests
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AclOperation, NewTopic, ResourceType
 
 from shopstream.clients.connect import ConnectClient
-from shopstream.clients.influx import InfluxClient
+from shopstream.clients.influx import InfluxClient, provision_database
 from shopstream.clients.jolokia import JolokiaClient
-from shopstream.clients.registry import Registry
+from shopstream.clients.kafka import admin_client
+from shopstream.clients.kafka_acls import Grant, delete_acls, ensure_acls
+from shopstream.clients.registry import registry_client
 from shopstream.contracts import subject
 from shopstream.errors import ConnectError, InfluxError, ShopstreamError, Timeout
 from shopstream.ops.connectors import load_spec, wait_running
@@ -108,6 +110,7 @@ class BenchSetup:
     created_topics: list[str] = field(default_factory=list)
     created_subject: bool = False
     created_dbs: list[str] = field(default_factory=list)
+    created_acls: list[str] = field(default_factory=list)
     deployed: bool = False
 
 
@@ -188,9 +191,9 @@ class SinkBench:
             sink_db=f"bench_{run_id}_sink",
             connector=f"bench-{run_id}-sink",
         )
-        self.connect = ConnectClient(settings.connect_url)
-        self.registry = Registry(settings.schema_registry_url)
-        self.admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        self.connect = ConnectClient(settings)
+        self.registry = registry_client(settings, "admin")
+        self.admin = admin_client(settings)
         self.expected_sums: dict[str, int] = {}
         self.window = (0, 0)  # times (write precision) of the earliest points
 
@@ -292,24 +295,20 @@ class SinkBench:
 
     # --- 2. direct write -------------------------------------------------------------------------------
     def _create_db(self, name: str) -> InfluxClient:
-        client = InfluxClient(self.settings, database=name, timeout_s=120)
-        client.query(f'CREATE DATABASE "{name}"')
+        """The database with the retention policies and grants of a pipeline's (the writer writes)."""
         self.setup.created_dbs.append(name)
-        return client
+        provision_database(self.settings, name)
+        return InfluxClient(self.settings, database=name, timeout_s=120, role="admin")
 
     def _direct(self, bodies: list[bytes]) -> tuple[DirectFigures, list[dict[str, Any]]]:
         s, m = self.setup, self.mapping
-        client = self._create_db(s.direct_db)
+        client = self._create_db(s.direct_db)  # with the connector's retention policy
         rp = m.rp(self.settings)
-        if rp:
-            duration = m.rp_duration(self.settings)
-            client.query(
-                f'CREATE RETENTION POLICY "{rp}" ON "{s.direct_db}" DURATION {duration} REPLICATION 1'
-            )
         params = {"db": s.direct_db, "precision": {"ns": "n", "us": "u", "ms": "ms"}[m.precision]}
         if rp:
             params["rp"] = rp
-        auth = (self.settings.influxdb_user, self.settings.influxdb_password.get_secret_value())
+        login = self.settings.influxdb_login("writer")  # the sink connector's identity
+        auth = (login.user, login.secret)
         url = f"{self.settings.influxdb_url}/write"
         writers = self.partitions
         pending = iter(range(len(bodies)))
@@ -402,10 +401,18 @@ class SinkBench:
     def _connector(self) -> tuple[ConnectorFigures, list[dict[str, Any]]]:
         s = self.setup
         config = self._connector_config()
-        jolokia = JolokiaClient(self.settings.connect_jolokia_url)
-        s.created_dbs.append(s.sink_db)  # the sink creates it (auto-create); dropped afterwards
+        jolokia = JolokiaClient(self.settings)
+        self._create_db(s.sink_db).close()  # the sink may write, not create; dropped afterwards
         s.created_topics.append(s.dlq_topic)
         influx_cpu, connect_cpu = CpuMeter(self.settings.influxdb_url), CpuMeter(self.settings.connect_url)
+        # the Connect role reads the topic and writes (and creates) the DLQ; the ACLs go afterwards
+        s.created_acls = [s.topic, s.dlq_topic]
+        op, topic = AclOperation, ResourceType.TOPIC
+        grants = [
+            Grant("connect", topic, s.topic, (op.READ, op.DESCRIBE)),
+            Grant("connect", topic, s.dlq_topic, (op.CREATE, op.WRITE, op.DESCRIBE)),
+        ]
+        ensure_acls(self.settings, grants)
         deployed_at = time.perf_counter()
         resp = self.connect.request("PUT", f"/connectors/{s.connector}/config", json=config)
         if not resp.ok:
@@ -495,6 +502,9 @@ class SinkBench:
             )
         if s.created_subject:
             steps.append((f"subject {s.subject}", lambda: self.registry.delete_subject(s.subject)))
+        if s.created_acls:
+            acls = s.created_acls
+            steps.append((f"ACLs on {', '.join(acls)}", lambda: delete_acls(self.settings, acls)))
         for what, step in steps:
             try:
                 step()
@@ -519,7 +529,7 @@ class SinkBench:
                 time.sleep(0.5)
 
     def _drop_db(self, name: str) -> None:
-        client = InfluxClient(self.settings, database=name, timeout_s=60)
+        client = InfluxClient(self.settings, database=name, timeout_s=60, role="admin")
         try:
             client.query(f'DROP DATABASE "{name}"')
         finally:

@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from shopstream.clients.influx import InfluxClient
-from shopstream.clients.kafka import end_offset_total
+from shopstream.clients.kafka import client_config, end_offset_total
 from shopstream.clients.registry import avro_deserializer
 from shopstream.contracts import kpi_campaign, shop_events
 from shopstream.errors import InfluxError, ShopstreamError, Timeout
@@ -155,9 +155,9 @@ class Verdict:
 def source_events(trial: Trial) -> list[dict[str, Any]]:
     """Every event in the trial's events topic, decoded (what Kafka acknowledged; dead letters out)."""
     s = trial.settings
-    config = {"bootstrap.servers": s.kafka_bootstrap_servers, "group.id": f"{trial.prefix}-verdict"}
-    consumer = Consumer({**config, "enable.auto.commit": False, "log_level": 0})
-    decode = avro_deserializer(s.schema_registry_url)
+    config = client_config(s, "admin", **{"group.id": f"{trial.prefix}-verdict"})
+    consumer = Consumer({**config, "enable.auto.commit": False})
+    decode = avro_deserializer(s)
     context = SerializationContext(s.topic_events, MessageField.VALUE)
     metadata = consumer.list_topics(s.topic_events, timeout=10).topics[s.topic_events]
     ends = {}

@@ -11,7 +11,8 @@ import time
 
 import requests
 
-from shopstream.clients.kafka import end_offset_total, ensure_topics
+from shopstream.clients.kafka import end_offset_total
+from shopstream.clients.kafka_acls import ensure_pipeline
 from shopstream.errors import ShopstreamError
 from shopstream.settings import Settings
 
@@ -21,7 +22,7 @@ class Unhealthy(ShopstreamError):
 
 
 def topics(settings: Settings) -> str:
-    created = ensure_topics(settings)
+    created = ensure_pipeline(settings)
     return f"topics created: {', '.join(created) or 'none (all exist)'}"
 
 
@@ -39,9 +40,9 @@ def health_spark(settings: Settings) -> str:
 
 def health_producer(settings: Settings) -> str:
     """The events topic grows: the producer is sending and the broker is taking its records."""
-    before = end_offset_total(settings, settings.topic_events)
+    before = end_offset_total(settings, settings.topic_events, role="producer")  # its container's only
     time.sleep(3)
-    after = end_offset_total(settings, settings.topic_events)
+    after = end_offset_total(settings, settings.topic_events, role="producer")
     if after <= before:
         raise Unhealthy(f"{settings.topic_events} did not grow in 3 s (end offset {after})")
     return f"{settings.topic_events}: +{after - before} records in 3 s"

@@ -1,8 +1,14 @@
 """Declarative Kafka Connect deployment: the JSON files in ``connectors/`` are the desired state.
 
 Placeholders ``${settings:FIELD}`` are resolved here, at deploy time, from the settings object
-(endpoints, names). ``${env:NAME}`` is left to the Connect worker's ``EnvVarConfigProvider`` so
-that secrets never sit in a file, in git or in the connector config Connect stores.
+(endpoints, names; never a secret: that fails). ``${env:NAME}`` is left to the Connect worker's
+``EnvVarConfigProvider`` so that secrets never sit in a file, in git or in the connector config
+Connect stores.
+
+Deploy adds the client security the settings ask for (``client_security``): the Kafka clients that a
+connector builds itself (Debezium's schema history producer and consumer; the worker's ``producer.``,
+``consumer.`` and ``admin.`` keys do not reach them) connect as the Connect role, and every Apicurio
+converter authenticates as the registry's connect user; their passwords as ``${env:...}`` references.
 """
 
 from __future__ import annotations
@@ -13,14 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shopstream.clients.connect import ConnectClient
+from pydantic import SecretStr
+
+from shopstream.clients.connect import KAFKA_PASSWORD_ENV, REGISTRY_PASSWORD_ENV, ConnectClient, env_ref
+from shopstream.clients.kafka import java_security_config
 from shopstream.errors import ConnectError
 from shopstream.resources import project_file
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 
 _PLACEHOLDER = re.compile(r"\$\{settings:([a-z_]+)\}")
-_SECRET_KEYS = re.compile(r"password|secret|token", re.IGNORECASE)
+_SECRET_KEYS = re.compile(r"password|secret|token|jaas", re.IGNORECASE)
+HISTORY_CLIENT_PREFIXES = ("schema.history.internal.producer.", "schema.history.internal.consumer.")
+HISTORY_BOOTSTRAP = "schema.history.internal.kafka.bootstrap.servers"
+APICURIO_CONVERTER = "io.apicurio.registry.utils.converter.AvroConverter"
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,13 @@ def resolve(value: str, settings: Settings, where: str) -> str:
         if field not in Settings.model_fields and not hasattr(settings, field):
             raise ConnectError(f"{where}: unknown placeholder ${{settings:{field}}}")
         found = getattr(settings, field)
-        return str(found.get_secret_value() if hasattr(found, "get_secret_value") else found)
+        if isinstance(found, SecretStr):
+            raise ConnectError(
+                f"{where}: ${{settings:{field}}} is a secret",
+                "reference it as ${env:NAME}: the worker resolves it, so it never reaches Connect's "
+                "config topic or its REST answers",
+            )
+        return str(found)
 
     return _PLACEHOLDER.sub(lookup, value)
 
@@ -58,7 +76,23 @@ def load_spec(settings: Settings, path: Path) -> ConnectorSpec:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConnectError(f"{path}: expected {{'name': ..., 'config': {{...}}}} ({exc})") from exc
     resolved = {key: resolve(str(value), settings, f"{path.name}: {key}") for key, value in config.items()}
-    return ConnectorSpec(name, {**resolved, "name": name}, path)
+    return ConnectorSpec(name, {**client_security(settings, resolved), **resolved, "name": name}, path)
+
+
+def client_security(settings: Settings, config: dict[str, str]) -> dict[str, str]:
+    """What deploy adds to a connector's config (keys the file sets itself win): SASL (and TLS) for the
+    Kafka clients of Debezium's schema history, as the Connect role; basic auth for its Apicurio
+    converters, as the registry's connect user. Passwords are ``${env:...}`` references."""
+    extra: dict[str, str] = {}
+    if HISTORY_BOOTSTRAP in config:
+        security = java_security_config(settings, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
+        extra |= {f"{prefix}{k}": v for prefix in HISTORY_CLIENT_PREFIXES for k, v in security.items()}
+    login = settings.registry_login("connect")
+    for key in ("key.converter", "value.converter"):
+        if login is not None and config.get(key) == APICURIO_CONVERTER:
+            extra[f"{key}.apicurio.auth.username"] = login.user
+            extra[f"{key}.apicurio.auth.password"] = env_ref(REGISTRY_PASSWORD_ENV)
+    return extra
 
 
 def load_specs(settings: Settings, directory: Path | None = None) -> list[ConnectorSpec]:

@@ -2,7 +2,11 @@
 supervisord: one way to start, stop, restart and log a process.
 
 Each runs the ``shopstream`` command (``python -m shopstream ...``, this interpreter) with the whole
-settings object in its environment, so the child's settings are the parent's. Readiness is a real
+settings object in its environment, so the child's settings are the parent's, except for secrets: a
+job gets those of its own identities only (``secrets``; the Spark job: Kafka's spark user, the
+registry reader, MariaDB's application user; the producer: Kafka's producer user and the registry
+reader; the telemetry sampler: Kafka's admin, Connect's REST user, InfluxDB's writer), the others are
+set empty so that it does not read them from .env either. Readiness is a real
 signal, not a log line: a Spark application is ready when its own UI (on a port its process tree
 listens on) lists it as running; the producer when supervisord has kept it running past its start.
 
@@ -18,8 +22,9 @@ import os
 import signal
 import sys
 import xmlrpc.client
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import psutil
 import requests
@@ -38,6 +43,10 @@ SPARK_PORT_RETRIES = 16  # spark.port.maxRetries: a busy UI port makes Spark tak
 # a job's start is watched by Job.start itself: no silent retries of a start that fails
 QUERIES_RUNNING = "running "  # how the Spark job's log line starts once its queries are started
 JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)
+# the secrets (settings fields) each kind of job's identities need
+SPARK_SECRETS = ("kafka_spark_password", "schema_registry_reader_password", "mysql_password")
+PRODUCER_SECRETS = ("kafka_producer_password", "schema_registry_reader_password")
+TELEMETRY_SECRETS = ("kafka_admin_password", "connect_password", "influxdb_writer_password")
 
 
 def shopstream_command(*args: str) -> list[str]:
@@ -47,9 +56,11 @@ def shopstream_command(*args: str) -> list[str]:
 
 class Job:
     """One program of the pipeline under the stack's supervisord, logging to ``log``; restarted after
-    a crash under ``restart`` (default: ``DEFAULT_RESTART``; False: never)."""
+    a crash under ``restart`` (default: ``DEFAULT_RESTART``; False: never); given only the ``secrets``
+    named (default: ``DEFAULT_SECRETS``; None: all)."""
 
     DEFAULT_RESTART = JOB_RESTART
+    DEFAULT_SECRETS: Collection[str] | None = None
 
     def __init__(
         self,
@@ -62,6 +73,7 @@ class Job:
         nice: int = 0,
         stop_wait_s: int = 90,
         restart: RestartPolicy | bool = True,
+        secrets: Collection[str] | Literal["default"] | None = "default",
     ) -> None:
         self.settings = settings.replace(**_fields_of(env or {}))
         self.name = name
@@ -73,7 +85,7 @@ class Job:
         self.program = Program(
             name,
             command,
-            environment=self.settings.as_env(),
+            environment=self.settings.as_env(self.DEFAULT_SECRETS if secrets == "default" else secrets),
             directory=settings.state_dir,
             stop_wait_s=stop_wait_s,
             log=self.log,
@@ -170,6 +182,7 @@ class SparkJob(Job):
     log says its queries run (they are planned and started: the demographics were read)."""
 
     DEFAULT_RESTART = RestartPolicy(startsecs=10, startretries=0)  # a Python driver starting a JVM
+    DEFAULT_SECRETS = SPARK_SECRETS
 
     def ready(self) -> bool:
         pid = self.pid
@@ -241,7 +254,7 @@ def telemetry_job(
     args = ["pipeline", "telemetry", "--interval", f"{interval_s:g}"]
     if checkpoint_dir is not None:
         args += ["--checkpoint-dir", str(checkpoint_dir)]
-    return Job(settings, name, args)
+    return Job(settings, name, args, secrets=TELEMETRY_SECRETS)
 
 
 def _fields_of(env: Mapping[str, str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from shopstream.clients.influx import InfluxClient
+from shopstream.clients.kafka import client_config
 from shopstream.clients.registry import avro_deserializer
 from shopstream.contracts import CAMPAIGN_MEASUREMENT, SEGMENT_MEASUREMENT
 from shopstream.errors import InfluxError
@@ -282,13 +283,13 @@ class KafkaKpiReader:
         self.topics = {settings.topic_kpi_campaign: "campaign", settings.topic_kpi_segment: "segment"}
         self.consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                **client_config(settings, "admin"),  # the monitor: an operator's tool
                 "group.id": f"shopstream-monitor-{uuid.uuid4().hex[:8]}",  # never commits
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
             }
         )
-        self.deserializer = avro_deserializer(settings.schema_registry_url)
+        self.deserializer = avro_deserializer(settings)
         self.campaigns: Latest[CampaignKpi] = Latest()
         self.segments: Latest[SegmentKpi] = Latest()
         self.next_offset: dict[tuple[str, int], int] = {}

@@ -387,9 +387,9 @@ class Monitor:
         self.rate_window_s = rate_window_s
         self.probe_spark = probe_spark
         self.admin = admin_client(settings)
-        self.connect = ConnectClient(settings.connect_url, timeout_s=5)
+        self.connect = ConnectClient(settings, timeout_s=5)
         url = settings.connect_jolokia_url
-        self.jolokia = JolokiaClient(url, timeout_s=3) if url else None
+        self.jolokia = JolokiaClient(settings, timeout_s=3) if url else None
         self.history: deque[_Counts] = deque()
         self._spark_port: int | None = None
 

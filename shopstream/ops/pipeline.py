@@ -16,7 +16,7 @@ from shopstream.clients.connect import ConnectClient
 from shopstream.errors import ProcessFailed
 from shopstream.ops import demographics, schemas
 from shopstream.ops.connectors import deploy, load_specs
-from shopstream.ops.jobs import Job, spark_jobs, telemetry_job
+from shopstream.ops.jobs import PRODUCER_SECRETS, Job, spark_jobs, telemetry_job
 from shopstream.ops.live_view import watch
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
@@ -35,7 +35,7 @@ def prepare(settings: Settings, report: Report) -> None:
     report("[demographics] load")
     report(demographics.summary(settings, demographics.load(settings)))
     report("[connectors] deploy")
-    for line in deploy(ConnectClient(settings.connect_url), load_specs(settings)):
+    for line in deploy(ConnectClient(settings), load_specs(settings)):
         report(line)
 
 
@@ -44,7 +44,7 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
     until Ctrl-C (or ``duration``); the producer and the job are stopped, the stack stays up."""
     prepare(settings, report)
     jobs: list[Job] = [*spark_jobs(settings, []), telemetry_job(settings)]
-    producer = Job(settings, "producer", ["produce", "--rate", str(rate)])
+    producer = Job(settings, "producer", ["produce", "--rate", str(rate)], secrets=PRODUCER_SECRETS)
     started = time.monotonic()
     try:
         for job in jobs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from shopstream.clients.registry import Compatibility, Registry
+from shopstream.clients.registry import Compatibility, registry_client
 from shopstream.contracts import CONTRACTS, Contract, contract_for_subject, load_schema
 from shopstream.errors import RegistryError
 from shopstream.settings import Settings
@@ -16,7 +16,7 @@ Report = Callable[[str], None]
 
 def register(settings: Settings, report: Report) -> None:
     """Set BACKWARD compatibility on every value subject and register each contract's first version."""
-    registry = Registry(settings.schema_registry_url)
+    registry = registry_client(settings, "admin")
     for contract in CONTRACTS:
         subject = contract.subject(settings)
         registry.set_compatibility(subject, COMPATIBILITY)
@@ -31,7 +31,7 @@ def register(settings: Settings, report: Report) -> None:
 def evolve(settings: Settings, report: Report, subject: str | None = None) -> None:
     """Register the next version of each contract (or of SUBJECT's), after the registry confirms it
     is compatible."""
-    registry = Registry(settings.schema_registry_url)
+    registry = registry_client(settings, "admin")
     contracts: tuple[Contract, ...] = CONTRACTS
     if subject is not None:
         found = contract_for_subject(settings, subject)
@@ -56,4 +56,4 @@ def evolve(settings: Settings, report: Report, subject: str | None = None) -> No
 
 def check(settings: Settings, file: Path, subject: str) -> Compatibility:
     """Whether the candidate schema file is compatible with the subject's latest version."""
-    return Registry(settings.schema_registry_url).check(subject, load_schema(file.resolve()))
+    return registry_client(settings, "admin").check(subject, load_schema(file.resolve()))

@@ -1,9 +1,10 @@
 """Throwaway resources of tests and benchmarks, found and removed by the prefix they are named with.
 
 A benchmark or a test names everything it creates with one prefix (``bench.spark.1a2b3c4d``,
-``test.9f8e7d6c``): topics, registry subjects (``<topic>-value``), consumer groups (also Connect's
-``connect-<connector>``), connectors and InfluxDB databases. ``scratch`` removes them when its block
-ends, however it ends (an error, Ctrl-C); ``find`` lists what is left.
+``test.9f8e7d6c``): topics, the ACLs granted on them, registry subjects (``<topic>-value``), consumer
+groups (also Connect's ``connect-<connector>``), connectors and InfluxDB databases. ``scratch``
+removes them when its block ends, however it ends (an error, Ctrl-C); ``find`` lists what is left.
+Everything here runs as each service's admin identity.
 """
 
 from __future__ import annotations
@@ -12,21 +13,23 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal
 
-from shopstream.clients import kafka
+from shopstream.clients import kafka, kafka_acls
 from shopstream.clients.connect import ConnectClient
 from shopstream.clients.influx import InfluxClient
-from shopstream.clients.registry import Registry
+from shopstream.clients.registry import registry_client
 from shopstream.settings import Settings
 
-Kind = Literal["topics", "subjects", "groups", "connectors", "databases"]
-KAFKA_KINDS: tuple[Kind, ...] = ("topics", "subjects", "groups")
+Kind = Literal["topics", "acls", "subjects", "groups", "connectors", "databases"]
+KAFKA_KINDS: tuple[Kind, ...] = ("topics", "acls", "subjects", "groups")
 ALL_KINDS: tuple[Kind, ...] = (*KAFKA_KINDS, "connectors", "databases")
 
 
 def _matches(name: str, prefixes: Sequence[str], kind: Kind) -> bool:
     names = [name]
-    if kind == "groups":  # a sink connector's group is connect-<connector name>
+    if kind in ("groups", "acls"):  # a sink connector's group is connect-<connector name>
         names.append(name.removeprefix("connect-"))
+    if kind == "acls":  # the ACLs of a pipeline's CDC source name its schema history topic
+        names.append(name.removeprefix(kafka_acls.SCHEMA_HISTORY_PREFIX))
     return any(n.startswith(prefix) for n in names for prefix in prefixes)
 
 
@@ -37,14 +40,16 @@ def find(
     listed: dict[Kind, list[str]] = {}
     if "topics" in kinds:
         listed["topics"] = sorted(kafka.check_reachable(settings).topics)
+    if "acls" in kinds:
+        listed["acls"] = kafka_acls.acl_names(settings)
     if "subjects" in kinds:
-        listed["subjects"] = Registry(settings.schema_registry_url).subjects()
+        listed["subjects"] = registry_client(settings, "admin").subjects()
     if "groups" in kinds:
         listed["groups"] = kafka.consumer_groups(settings)
     if "connectors" in kinds:
-        listed["connectors"] = ConnectClient(settings.connect_url).connectors()
+        listed["connectors"] = ConnectClient(settings).connectors()
     if "databases" in kinds:
-        client = InfluxClient(settings)
+        client = InfluxClient(settings, role="admin")
         try:
             listed["databases"] = [str(r["name"]) for s in client.query("SHOW DATABASES") for r in s.rows]
         finally:
@@ -59,16 +64,17 @@ def remove(
     """Delete everything ``find`` finds (connectors first: they hold groups and write to topics);
     returns what was removed."""
     found = find(settings, prefixes, kinds)
-    connect = ConnectClient(settings.connect_url)
+    connect = ConnectClient(settings)
     for name in found.get("connectors", []):
         connect.request("DELETE", f"/connectors/{name}")
     kafka.delete_groups(settings, found.get("groups", []))
     kafka.delete_topics(settings, found.get("topics", []))
-    registry = Registry(settings.schema_registry_url)
+    kafka_acls.delete_acls(settings, found.get("acls", []))
+    registry = registry_client(settings, "admin")
     for subject in found.get("subjects", []):
         registry.delete_subject(subject)
     if found.get("databases"):
-        client = InfluxClient(settings)
+        client = InfluxClient(settings, role="admin")
         try:
             for database in found["databases"]:
                 client.query(f'DROP DATABASE "{database}"')

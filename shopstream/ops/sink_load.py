@@ -28,6 +28,7 @@ import fastavro
 from confluent_kafka import KafkaError, Message, Producer
 
 from shopstream.clients.influx import escape_tag, field_value
+from shopstream.clients.kafka import client_config
 from shopstream.contracts import CONTRACTS, Contract, load_schema, schema_fields
 from shopstream.errors import ContractError, KafkaUnavailable
 from shopstream.ops.connectors import connectors_dir
@@ -296,7 +297,7 @@ def produce(
     how many; fails naming the first delivery error."""
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **client_config(settings, "admin"),  # the benchmark's loader, in the Spark job's place
             "acks": "all",
             "enable.idempotence": True,
             "compression.type": "lz4",

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shopstream.clients.connect import ConnectClient
-from shopstream.clients.influx import InfluxClient
-from shopstream.clients.kafka import ensure_topics
+from shopstream.clients.influx import InfluxClient, provision_database
+from shopstream.clients.kafka_acls import ensure_pipeline
 from shopstream.contracts import SINK_CONNECTOR_CLASS, shop_events
 from shopstream.errors import InfluxError
 from shopstream.ops import demographics, schemas
 from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
-from shopstream.ops.jobs import Job, SparkJob, spark_jobs, telemetry_job
+from shopstream.ops.jobs import PRODUCER_SECRETS, Job, SparkJob, spark_jobs, telemetry_job
 from shopstream.ops.scratch import ALL_KINDS, remove
 from shopstream.settings import Settings
 
@@ -52,19 +52,16 @@ class Trial:
 
     def setup(self, telemetry_s: float = 5.0, ui_port: int | None = None) -> None:
         s = self.settings
-        ensure_topics(s)
+        ensure_pipeline(s)
         schemas.register(s, lambda _line: None)
         schemas.evolve(s, lambda _line: None)
         demographics.load(s)
-        client = InfluxClient(s)
-        try:
-            client.query(f'CREATE DATABASE "{self.database}"')  # the telemetry writes from the start
-        finally:
-            client.close()
+        # the database, the events' retention policy and the grants: the telemetry writes from the start
+        provision_database(s, self.database)
         sinks = [spec for spec in load_specs(s) if spec.connector_class == SINK_CONNECTOR_CLASS]
         renamed = [_renamed(spec, f"{self.prefix}-{spec.name}") for spec in sinks]
         self.connectors = [spec.name for spec in renamed]
-        for line in deploy(ConnectClient(s.connect_url), renamed):
+        for line in deploy(ConnectClient(s), renamed):
             self.report(f"  {line}")
         self.jobs = [
             telemetry_job(
@@ -91,6 +88,7 @@ class Trial:
             [*args, "--stats-interval", "1000"],
             log=self.workdir / f"{name}.log",
             restart=False,
+            secrets=PRODUCER_SECRETS,
         )
 
     def event_points(self, client: InfluxClient, start_ms: int = 0, end_ms: int | None = None) -> int:
@@ -102,7 +100,7 @@ class Trial:
             rows = [row for series in client.query(q) for row in series.rows]
         except InfluxError as exc:
             if "retention policy not found" in exc.message:
-                return 0  # the events sink creates it with its first write
+                return 0  # not provisioned (yet)
             raise
         return int(rows[0]["count"]) if rows else 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,3 +34,12 @@ class StackPaths:
 
     def log(self, service: str) -> Path:
         return self.logs / f"{service}.log"
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """Write a file only its owner can read (mode 600 from its creation on, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(text)
+    return path

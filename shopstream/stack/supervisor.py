@@ -31,7 +31,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from shopstream.errors import StackError
 from shopstream.retry import wait_until
-from shopstream.stack.paths import StackPaths
+from shopstream.stack.paths import StackPaths, write_secret
 from shopstream.stack.restarts import LISTENER, LIVE_STATES, ProgramRecord, RestartBook, RestartPolicy
 
 
@@ -165,9 +165,10 @@ class Supervisor:
         """Write the config; start supervisord, or make a running one pick up new programs. Returns
         the running programs whose configuration changed: they keep the old one until restarted."""
         self.paths.logs.mkdir(parents=True, exist_ok=True)
+        self.paths.state.chmod(0o700)  # configs, data and logs of the stack: its owner's only
         for program in programs:
             self._register(program)
-        self.config.write_text(render_config(self.paths, programs))
+        write_secret(self.config, render_config(self.paths, programs))  # programs' environments
         if self.is_running():
             return self._reload()
         # a supervisord still stopping its programs (its socket already gone) removes the socket
@@ -210,8 +211,7 @@ class Supervisor:
         folder = programs_dir(self.paths)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{program.name}.conf"
-        path.touch(mode=0o600)  # the environment may hold passwords
-        path.write_text("\n".join(render_program(self.paths, program)) + "\n")
+        write_secret(path, "\n".join(render_program(self.paths, program)) + "\n")  # env: passwords
         self._register(program)
         [[added, changed, _]] = self._rpc.reloadConfig()
         if program.name in changed:

@@ -15,7 +15,7 @@ from shopstream.stack.stack import Stack
 from tests.integration.conftest import leaves_nothing_behind, settings, stack  # noqa: F401
 from tests.integration.grafana.influx import InfluxDB
 
-UI_PORT = 4091
+UI_OFFSET = 51  # the run's Spark UIs: the settings' UI port + 51 (4091 with the default 4040)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pipeline(stack: Stack, settings: Settings) -> Iterator[FaultPipeline]:  # noqa: F811
     trial = Trial(settings, "test")
     try:
-        trial.setup(telemetry_s=2, ui_port=UI_PORT)
+        trial.setup(telemetry_s=2, ui_port=settings.spark_ui_port + UI_OFFSET)
         yield FaultPipeline(trial)
     finally:
         trial.teardown()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message
 
+from shopstream.clients.kafka import client_config
 from shopstream.ops import scratch
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
@@ -53,13 +54,13 @@ def stack(settings: Settings) -> Iterator[Stack]:
 def isolated_topics(stack: Stack, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Fresh topic names (and so fresh subjects) for this test, created on the broker; the env
     carries them to the CLI commands run in-process. Topics and subjects are removed afterwards."""
-    from shopstream.clients.kafka import ensure_topics
+    from shopstream.clients.kafka_acls import ensure_pipeline
 
     prefix = f"test.{token()}"
     isolated = settings.with_topic_prefix(prefix)
     for name, value in isolated.topic_env().items():
         monkeypatch.setenv(name, value)
-    ensure_topics(isolated)
+    ensure_pipeline(isolated)
     yield isolated
     _drop(settings, prefix)
 
@@ -68,7 +69,7 @@ def _drop(settings: Settings, prefix: str) -> None:
     """Delete the test's connectors, consumer groups, topics (a CDC connector's schema history too)
     and (for good) subjects."""
     prefixes = [prefix, f"_schema-history.{prefix}"]
-    scratch.remove(settings, prefixes, ("connectors", "groups", "topics", "subjects"))
+    scratch.remove(settings, prefixes, ("connectors", "groups", "topics", "acls", "subjects"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -96,7 +97,7 @@ def read_topic(settings: Settings) -> ReadTopic:
         group = f"test-reader-{token()}"
         consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                **client_config(settings, "admin"),
                 "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,

@@ -1,10 +1,10 @@
 """What an integration session leaves behind on the services, checked when the session ends.
 
 Test resources are recognisable by their names: ``test.*`` topics (also a CDC connector's
-``_schema-history.test.*``) and registry subjects, ``test_*`` (or ``*_test_*``) InfluxDB databases,
-``test*`` connectors and consumer groups (also Connect's ``connect-test*``), ``test-*`` programs of
-the stack's supervisor. At the end of a session every such name that did not exist at its start
-must be gone again.
+``_schema-history.test.*``), Kafka ACLs on such names, registry subjects, ``test_*`` (or
+``*_test_*``) InfluxDB databases, ``test*`` connectors and consumer groups (also Connect's
+``connect-test*``), ``test-*`` programs of the stack's supervisor. At the end of a session every such
+name that did not exist at its start must be gone again.
 
 Others may run test sessions on the same stack at the same time (the stack is shared): their
 resources would look like ours. Each session therefore writes a marker (``<state>/test-sessions``)
@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopstream.clients import kafka
+from shopstream.clients import kafka, kafka_acls
 from shopstream.clients.connect import ConnectClient
 from shopstream.clients.influx import InfluxClient
-from shopstream.clients.registry import Registry
+from shopstream.clients.registry import registry_client
 from shopstream.errors import ShopstreamError
 from shopstream.ops import scratch
 from shopstream.retry import NotYet, wait_until
@@ -46,7 +46,7 @@ def token() -> str:
 
 
 def is_test_name(kind: str, name: str) -> bool:
-    if kind in ("topics", "subjects"):
+    if kind in ("topics", "subjects", "acls"):
         return name.removeprefix("_schema-history.").startswith("test.")
     if kind == "groups":
         return name.removeprefix("connect-").startswith("test")
@@ -58,7 +58,7 @@ def is_test_name(kind: str, name: str) -> bool:
 
 
 def _influx_databases(settings: Settings) -> list[str]:
-    client = InfluxClient(settings)
+    client = InfluxClient(settings, role="admin")
     try:
         return [str(row["name"]) for series in client.query("SHOW DATABASES") for row in series.rows]
     finally:
@@ -70,9 +70,10 @@ def resources_now(settings: Settings) -> dict[str, set[str]]:
     one may be restarting when the session ends)."""
     listers: dict[str, Callable[[], Iterable[str]]] = {
         "topics": lambda: kafka.check_reachable(settings).topics,
-        "subjects": Registry(settings.schema_registry_url).subjects,
+        "acls": lambda: kafka_acls.acl_names(settings),
+        "subjects": registry_client(settings, "admin").subjects,
         "groups": lambda: kafka.consumer_groups(settings),
-        "connectors": ConnectClient(settings.connect_url, timeout_s=10).connectors,
+        "connectors": ConnectClient(settings, timeout_s=10).connectors,
         "databases": lambda: _influx_databases(settings),
         "programs": Supervisor(StackPaths.of(settings)).programs,
     }

@@ -12,11 +12,11 @@ import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
-from shopstream.settings import Settings
+from shopstream.settings import Settings, secret_fields
 
 if TYPE_CHECKING:
     from shopstream.stack.stack import Stack
@@ -30,35 +30,37 @@ class Endpoints:
     """Everything a test needs to reach the services; field names are those of ``Settings``."""
 
     kafka_bootstrap_servers: str
+    kafka_security_protocol: str
     schema_registry_url: str
+    schema_registry_admin_password: str
+    schema_registry_connect_password: str
+    schema_registry_reader_password: str
     connect_url: str
+    connect_password: str
     mysql_host: str
     mysql_port: int
     mysql_user: str
     mysql_password: str
     influxdb_url: str
-    influxdb_user: str
-    influxdb_password: str
+    influxdb_admin_user: str
+    influxdb_admin_password: str
+    influxdb_writer_user: str
+    influxdb_writer_password: str
+    influxdb_reader_user: str
+    influxdb_reader_password: str
 
     @classmethod
     def of(cls, settings: Settings) -> Endpoints:
-        return cls(
-            kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
-            schema_registry_url=settings.schema_registry_url,
-            connect_url=settings.connect_url,
-            mysql_host=settings.mysql_host,
-            mysql_port=settings.mysql_port,
-            mysql_user=settings.mysql_user,
-            mysql_password=settings.mysql_password.get_secret_value(),
-            influxdb_url=settings.influxdb_url,
-            influxdb_user=settings.influxdb_user,
-            influxdb_password=settings.influxdb_password.get_secret_value(),
-        )
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            value = getattr(settings, f.name)
+            values[f.name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return cls(**values)
 
     def apply(self, settings: Settings) -> Settings:
         """``settings`` pointing at these endpoints (names, topics and the rest unchanged)."""
         update = {f.name: getattr(self, f.name) for f in fields(self)}
-        update |= {k: SecretStr(v) for k, v in update.items() if k.endswith("_password")}
+        update |= {k: SecretStr(v) for k, v in update.items() if k in secret_fields()}
         # validated anew (not model_copy): derived values such as kafka_port must follow the URLs
         return Settings.model_validate({**settings.model_dump(), **update})
 

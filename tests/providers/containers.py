@@ -25,7 +25,7 @@ from testcontainers.core.docker_client import DockerClient
 from testcontainers.core.image import DockerImage
 from testcontainers.core.network import Network
 
-from shopstream.clients.kafka import ensure_topics
+from shopstream.clients.kafka_acls import ensure_pipeline
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
 from tests.providers import Endpoints
@@ -80,8 +80,8 @@ def probe(name: str, e: Endpoints, database: str) -> Callable[[], object]:
         return True
 
     def influxdb() -> object:
-        params = {"u": e.influxdb_user, "p": e.influxdb_password, "q": "SHOW DATABASES"}
-        resp = requests.get(f"{e.influxdb_url}/query", params=params, timeout=5)
+        auth = (e.influxdb_reader_user, e.influxdb_reader_password)
+        resp = requests.get(f"{e.influxdb_url}/query", params={"q": "SHOW DATABASES"}, auth=auth, timeout=5)
         resp.raise_for_status()
         assert database in resp.text, resp.text  # the image creates it at first start
         return True
@@ -142,7 +142,7 @@ class TestcontainersProvider:
                 )
             # a fresh state dir: nothing of the local stack's .state is touched
             settings = at.apply(base).model_copy(update={"state_dir": Path(state)})
-            ensure_topics(settings)  # as `stack up` does; the broker does not auto-create
+            ensure_pipeline(settings)  # as `stack up` does; the broker does not auto-create
             yield settings
 
     @contextmanager

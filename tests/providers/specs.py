@@ -8,6 +8,9 @@ Connect runs on the host network: connector configs are rendered from the same `
 use (``${settings:mysql_host}``, the registry URL, the schema-history bootstrap servers), so Connect
 must reach every service at the addresses the test process uses. For the same reason Kafka's host
 listener is published on a port chosen before the start and advertised as such.
+
+These containers run without Kafka, registry and Connect REST security (PLAINTEXT, open APIs: the
+settings say so, and the security tests skip); InfluxDB has its admin, writer and reader.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any
 
 import yaml
 
+from shopstream.clients.connect import CDC_PASSWORD_ENV, INFLUXDB_PASSWORD_ENV
 from shopstream.resources import project_dir
-from shopstream.settings import Settings
+from shopstream.settings import InfluxRole, Settings
 from shopstream.stack.services.mariadb import REGISTRY_DATABASE
 from tests.providers import Endpoints
 
@@ -63,7 +67,8 @@ def container_specs(base: Settings, host: str, kafka_port: int, connect_port: in
     ``kafka_port`` and ``connect_port`` are free ports on it."""
     app_password = base.mysql_password.get_secret_value()
     cdc_password = base.mysql_cdc_password.get_secret_value()
-    influx_password = base.influxdb_password.get_secret_value()
+    roles: tuple[InfluxRole, ...] = ("admin", "writer", "reader")
+    influx = {role: base.influxdb_login(role) for role in roles}
     mariadb = ContainerSpec(
         "mariadb",
         _image("mariadb"),
@@ -87,8 +92,13 @@ def container_specs(base: Settings, host: str, kafka_port: int, connect_port: in
             "INFLUXDB_HTTP_AUTH_ENABLED": "true",
             "INFLUXDB_REPORTING_DISABLED": "true",
             "INFLUXDB_DB": base.influxdb_database,
-            "INFLUXDB_ADMIN_USER": base.influxdb_user,
-            "INFLUXDB_ADMIN_PASSWORD": influx_password,
+            "INFLUXDB_ADMIN_USER": influx["admin"].user,
+            "INFLUXDB_ADMIN_PASSWORD": influx["admin"].secret,
+            # the image grants them WRITE and READ on INFLUXDB_DB
+            "INFLUXDB_WRITE_USER": influx["writer"].user,
+            "INFLUXDB_WRITE_USER_PASSWORD": influx["writer"].secret,
+            "INFLUXDB_READ_USER": influx["reader"].user,
+            "INFLUXDB_READ_USER_PASSWORD": influx["reader"].secret,
         },
         ports=(8086,),
     )
@@ -140,8 +150,9 @@ def container_specs(base: Settings, host: str, kafka_port: int, connect_port: in
             "CONNECT_REST_ADVERTISED_HOST_NAME": host,
             "CONNECT_REST_ADVERTISED_PORT": str(connect_port),
             "KAFKA_HEAP_OPTS": f"-Xmx{base.connect_heap}",
-            "SHOPSTREAM_MYSQL_CDC_PASSWORD": cdc_password,
-            "SHOPSTREAM_INFLUXDB_PASSWORD": influx_password,
+            # what ${env:...} in the connector configs resolve to
+            CDC_PASSWORD_ENV: cdc_password,
+            INFLUXDB_PASSWORD_ENV: influx["writer"].secret,
         },
         host_network=True,
     )
@@ -155,13 +166,22 @@ def endpoints(
     port of its one exposed port (0 for a container not started yet)."""
     return Endpoints(
         kafka_bootstrap_servers=f"{host}:{kafka_port}",
+        kafka_security_protocol="PLAINTEXT",
         schema_registry_url=f"http://{host}:{published.get('registry', 0)}/apis/ccompat/v7",
+        schema_registry_admin_password="",
+        schema_registry_connect_password="",
+        schema_registry_reader_password="",
         connect_url=f"http://{host}:{connect_port}",
+        connect_password="",
         mysql_host=host,
         mysql_port=published.get("mariadb", 0),
         mysql_user=base.mysql_user,
         mysql_password=base.mysql_password.get_secret_value(),
         influxdb_url=f"http://{host}:{published.get('influxdb', 0)}",
-        influxdb_user=base.influxdb_user,
-        influxdb_password=base.influxdb_password.get_secret_value(),
+        influxdb_admin_user=base.influxdb_admin_user,
+        influxdb_admin_password=base.influxdb_admin_password.get_secret_value(),
+        influxdb_writer_user=base.influxdb_writer_user,
+        influxdb_writer_password=base.influxdb_writer_password.get_secret_value(),
+        influxdb_reader_user=base.influxdb_reader_user,
+        influxdb_reader_password=base.influxdb_reader_password.get_secret_value(),
     )

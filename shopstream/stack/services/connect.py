@@ -4,22 +4,41 @@ Each plugin sits in its own folder (linked from the artefact cache, or, for shop
 sink, from its build) under ``plugin.path``; the ``env`` config provider lets connector configs say
 ``${env:NAME}`` instead of holding secrets. The Jolokia agent serves the worker's JMX metrics (the
 sink's points, latency percentiles and dead letters among them) over HTTP on loopback.
+
+Security: the worker's own Kafka clients and its connectors' producers, consumers and admin clients
+(``producer.``/``consumer.``/``admin.``: the top-level keys do not reach the first two) connect as the
+Connect role, the password resolved from the environment by the worker (``${env:...}``). The REST API
+asks for basic auth (Kafka's ``BasicAuthSecurityRestExtension``: a JAAS file naming a mode-600
+credentials file), and so does the Jolokia agent (its options come from a mode-600 properties file:
+the agent's command-line options would show the password to every local user).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shopstream.clients.connect import ConnectClient
+from shopstream.clients.connect import KAFKA_PASSWORD_ENV, ConnectClient, env_ref, worker_secrets
+from shopstream.clients.kafka import java_security_config
 from shopstream.stack.artifacts import ensure_sink_plugin, sink_sources_digest
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
-from shopstream.stack.services.jvm import java_command, write_properties
+from shopstream.stack.services.jvm import java_command, properties_value, write_properties, write_secret
 from shopstream.stack.supervisor import Program
+
+REST_EXTENSION = "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
+REST_LOGIN_MODULE = "org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule"
+CLIENT_PREFIXES = ("", "producer.", "consumer.", "admin.")
+
+
+def worker_security(ctx: StackContext) -> dict[str, str]:
+    """The Kafka client security of the worker and of its connectors' clients, as the Connect role."""
+    security = java_security_config(ctx.settings, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
+    return {f"{prefix}{key}": value for prefix in CLIENT_PREFIXES for key, value in security.items()}
 
 
 def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | int]:
     s = ctx.settings
+    rest = {"rest.extension.classes": REST_EXTENSION} if s.connect_login() else {}
     return {
         "bootstrap.servers": s.kafka_bootstrap_servers,
         "group.id": "shopstream-connect",
@@ -38,7 +57,41 @@ def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | i
         "plugin.path": str(plugin_path),
         "config.providers": "env",
         "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        **worker_security(ctx),
+        **rest,
     }
+
+
+def _rest_auth_files(ctx: StackContext) -> list[str]:
+    """The REST API's JAAS file and its credentials file (mode 600): ``-D`` system properties naming the
+    JAAS file (none when Connect runs without REST authentication)."""
+    login = ctx.settings.connect_login()
+    if login is None:
+        return []
+    home = ctx.paths.service_dir("connect")
+    # an empty credentials file would let every request in (PropertyFileLoginModule): never empty
+    credentials = write_secret(
+        home / "rest-credentials.properties",
+        f"{properties_value(login.user)}={properties_value(login.secret)}\n",
+    )
+    jaas = home / "rest-jaas.conf"
+    jaas.write_text(f'KafkaConnect {{\n  {REST_LOGIN_MODULE} required\n  file="{credentials}";\n}};\n')
+    return [f"java.security.auth.login.config={jaas}"]
+
+
+def _jolokia_agent(ctx: StackContext) -> list[str]:
+    """The Jolokia agent on loopback, its options (basic auth with the REST identity) in a mode-600
+    file: the command line names only the file."""
+    port = ctx.settings.connect_jolokia_port
+    if not port:
+        return []
+    options = {"host": "127.0.0.1", "port": str(port)}
+    login = ctx.settings.connect_login()
+    if login is not None:
+        options |= {"user": login.user, "password": login.secret}
+    config = ctx.paths.service_dir("connect") / "jolokia.properties"
+    write_secret(config, "".join(f"{k}={properties_value(v)}\n" for k, v in options.items()))
+    return [f"{ctx.artifacts.jolokia_agent}=config={config}"]
 
 
 def _link_plugins(ctx: StackContext) -> Path:
@@ -58,7 +111,7 @@ def _link_plugins(ctx: StackContext) -> Path:
 
 
 def _probe(ctx: StackContext) -> str:
-    client = ConnectClient(ctx.settings.connect_url, timeout_s=10)  # names address and setting
+    client = ConnectClient(ctx.settings, timeout_s=10)  # names address and setting (and a refused login)
     root = client.json("GET", "/")
     client.json("GET", "/connector-plugins")
     return str(root.get("version", "?"))
@@ -75,8 +128,6 @@ def service(ctx: StackContext) -> Service:
 
     def program() -> Program:
         ensure_sink_plugin()
-        jolokia = ctx.settings.connect_jolokia_port
-        agents = [f"{ctx.artifacts.jolokia_agent}=host=127.0.0.1,port={jolokia}"] if jolokia else []
         return Program(
             "connect",
             java_command(
@@ -86,13 +137,14 @@ def service(ctx: StackContext) -> Service:
                 ctx.artifacts.kafka_libs,
                 "org.apache.kafka.connect.cli.ConnectDistributed",
                 str(config),
-                agents=agents,
+                agents=_jolokia_agent(ctx),
+                properties=_rest_auth_files(ctx),
             ),
             environment={
                 # changes when the sink is rebuilt, so that `stack up` restarts Connect to load it
                 "SHOPSTREAM_SINK_BUILD": sink_sources_digest()[:16],
-                "SHOPSTREAM_MYSQL_CDC_PASSWORD": ctx.settings.mysql_cdc_password.get_secret_value(),
-                "SHOPSTREAM_INFLUXDB_PASSWORD": ctx.settings.influxdb_password.get_secret_value(),
+                # what ${env:...} in the worker's and the connectors' configs resolve to
+                **worker_secrets(ctx.settings),
             },
             restart=RestartPolicy(startsecs=10),
         )

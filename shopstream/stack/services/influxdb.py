@@ -1,10 +1,15 @@
-"""InfluxDB 1.x (Debian's influxdb) with its own dirs, HTTP on 127.0.0.1, authentication on."""
+"""InfluxDB 1.x (Debian's influxdb) with its own dirs, HTTP on 127.0.0.1, authentication on.
+
+Users: the admin (created at the first start: the one statement InfluxDB takes without credentials),
+used only for setup; the writer (WRITE on the database) and the reader (READ), created or updated by
+every bootstrap. Requests authenticate by Basic auth, never by URL parameters (the HTTP log is off).
+"""
 
 from __future__ import annotations
 
 import requests
 
-from shopstream.clients.influx import InfluxClient
+from shopstream.clients.influx import InfluxClient, ensure_users, provision_database
 from shopstream.errors import StackError
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext, require_binary
@@ -42,31 +47,30 @@ bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
 
 def _query(ctx: StackContext, q: str, *, auth: bool = True) -> requests.Response:
     s = ctx.settings
-    params = {"q": q}
-    if auth:
-        params |= {"u": s.influxdb_user, "p": s.influxdb_password.get_secret_value()}
-    return requests.post(f"{s.influxdb_url}/query", params=params, timeout=10)
+    login = s.influxdb_login("admin")
+    credentials = (login.user, login.secret) if auth else None
+    return requests.post(f"{s.influxdb_url}/query", data={"q": q}, auth=credentials, timeout=10)
 
 
 def _bootstrap(ctx: StackContext) -> None:
     s = ctx.settings
+    admin = s.influxdb_login("admin")
+    if not admin.secret:
+        raise StackError(f"{admin.password_setting} is empty", admin.hint)
     if _query(ctx, "SHOW USERS").status_code != 200:
         # With auth on, InfluxDB accepts exactly one unauthenticated statement: creating the first admin.
+        password = admin.secret.replace("\\", "\\\\").replace("'", "\\'")
         resp = _query(
-            ctx,
-            f"CREATE USER \"{s.influxdb_user}\" WITH PASSWORD '{s.influxdb_password.get_secret_value()}'"
-            " WITH ALL PRIVILEGES",
-            auth=False,
+            ctx, f"CREATE USER \"{admin.user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES", auth=False
         )
         if resp.status_code != 200 or "error" in resp.text:
             raise StackError(
                 f"InfluxDB admin user could not be created ({resp.status_code} {resp.text.strip()}); "
                 f"an admin with another password exists",
-                "set SHOPSTREAM_INFLUXDB_PASSWORD to it or `stack down --purge`",
+                f"set {admin.user_setting} / {admin.password_setting} to it or `stack down --purge`",
             )
-    resp = _query(ctx, f'CREATE DATABASE "{s.influxdb_database}"')
-    if resp.status_code != 200 or '"error"' in resp.text:
-        raise StackError(f"InfluxDB: CREATE DATABASE failed: {resp.status_code} {resp.text.strip()}")
+    ensure_users(s)
+    provision_database(s)
 
 
 def _ping(ctx: StackContext) -> str:
@@ -75,9 +79,13 @@ def _ping(ctx: StackContext) -> str:
 
 def _probe(ctx: StackContext) -> str:
     version = _ping(ctx)
-    resp = _query(ctx, "SHOW DATABASES")
-    if resp.status_code != 200 or ctx.settings.influxdb_database not in resp.text:
-        raise StackError(f"InfluxDB SHOW DATABASES: {resp.status_code} {resp.text.strip()[:200]}")
+    client = InfluxClient(ctx.settings, timeout_s=3)  # as the reader: it sees only its databases
+    try:
+        names = [str(row["name"]) for s in client.query("SHOW DATABASES") for row in s.rows]
+    finally:
+        client.close()
+    if ctx.settings.influxdb_database not in names:
+        raise StackError(f"InfluxDB: the reader cannot see {ctx.settings.influxdb_database} ({names})")
     return version
 
 

@@ -14,6 +14,7 @@ import pymysql
 
 from shopstream.clients.mariadb import check_reachable
 from shopstream.errors import StackError
+from shopstream.settings import SETUP_HINT
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext, require_binary
 from shopstream.stack.supervisor import Program
@@ -80,6 +81,9 @@ def _bootstrap(ctx: StackContext) -> None:
     s = ctx.settings
     app_pw = s.mysql_password.get_secret_value()
     cdc_pw = s.mysql_cdc_password.get_secret_value()
+    for name, value in (("SHOPSTREAM_MYSQL_PASSWORD", app_pw), ("SHOPSTREAM_MYSQL_CDC_PASSWORD", cdc_pw)):
+        if not value:
+            raise StackError(f"{name} is empty", f"set it ({SETUP_HINT})")
     statements = [f"CREATE DATABASE IF NOT EXISTS `{db}`" for db in (s.mysql_database, REGISTRY_DATABASE)]
     for host in ("127.0.0.1", "localhost"):
         app, cdc = f"'{s.mysql_user}'@'{host}'", f"'{s.mysql_cdc_user}'@'{host}'"

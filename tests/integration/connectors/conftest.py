@@ -1,5 +1,6 @@
 """Fixtures of the InfluxDB sink connector's tests on the real stack (Connect, InfluxDB, Kafka, the
-registry): each test gets its own InfluxDB database (dropped afterwards) and deploys the project's
+registry): each test gets its own InfluxDB database (provisioned as a pipeline's: the events' retention
+policy, WRITE for the sink's writer user; dropped afterwards) and deploys the project's
 connector files under names carrying its topic prefix (deleted afterwards, with their consumer
 groups)."""
 
@@ -16,10 +17,10 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, Message, P
 from confluent_kafka.admin import AdminClient
 
 from shopstream.clients.connect import ConnectClient
-from shopstream.clients.influx import InfluxClient, Series
+from shopstream.clients.influx import InfluxClient, Series, provision_database
 from shopstream.clients.jolokia import JolokiaClient
-from shopstream.clients.kafka import topic_offsets
-from shopstream.clients.registry import Registry
+from shopstream.clients.kafka import client_config, topic_offsets
+from shopstream.clients.registry import registry_client
 from shopstream.contracts import load_schema, subject
 from shopstream.errors import ConnectError
 from shopstream.ops.connectors import connectors_dir, load_spec, wait_running
@@ -83,7 +84,7 @@ class Sink:
 
     def committed(self, name: str, topic: str) -> dict[int, int]:
         """The connector's committed offsets of the topic (its consumer group ``connect-<name>``)."""
-        admin = AdminClient({"bootstrap.servers": self.base.kafka_bootstrap_servers})
+        admin = AdminClient(client_config(self.base, "admin"))
         group = f"connect-{name}"
         future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
         result = future[group].result()
@@ -94,7 +95,7 @@ class Sink:
         }
 
     def wait_committed_to_end(self, name: str, topic: str, timeout_s: float = 60) -> dict[int, int]:
-        admin = AdminClient({"bootstrap.servers": self.base.kafka_bootstrap_servers})
+        admin = AdminClient(client_config(self.base, "admin"))
         ends = {p: end for p, (_, end) in topic_offsets(admin, [topic])[topic].items() if end > 0}
 
         def at_end() -> dict[int, int]:
@@ -122,7 +123,7 @@ class Sink:
         resp = self.connect.request("DELETE", f"/connectors/{name}")
         if not resp.ok and resp.status_code != 404:
             raise ConnectError(f"DELETE {name}: {resp.status_code} {resp.text}")
-        admin = AdminClient({"bootstrap.servers": self.base.kafka_bootstrap_servers})
+        admin = AdminClient(client_config(self.base, "admin"))
         group = f"connect-{name}"
 
         def group_gone() -> bool:
@@ -141,13 +142,14 @@ def sink(isolated_topics: Settings, settings: Settings) -> Iterator[Sink]:
     prefix = isolated_topics.topic_events.removesuffix(f".{settings.topic_events}")
     database = f"test_sink_{uuid.uuid4().hex[:8]}"
     test_settings = isolated_topics.replace(influxdb_database=database)
+    provision_database(test_settings)
     helper = Sink(
         settings,
         test_settings,
         prefix,
-        ConnectClient(settings.connect_url),
-        JolokiaClient(settings.connect_jolokia_url),
-        InfluxClient(test_settings, timeout_s=30),
+        ConnectClient(settings),
+        JolokiaClient(settings),
+        InfluxClient(test_settings, timeout_s=30, role="admin"),
     )
     yield helper
     for name in helper.deployed:
@@ -160,7 +162,7 @@ def sink(isolated_topics: Settings, settings: Settings) -> Iterator[Sink]:
 
 def register(settings: Settings, topic: str, schema_file: str) -> int:
     """Register the schema under the topic's value subject (the test's, removed afterwards)."""
-    return Registry(settings.schema_registry_url).register(subject(topic), load_schema(schema_file))
+    return registry_client(settings, "admin").register(subject(topic), load_schema(schema_file))
 
 
 def produce(
@@ -172,7 +174,7 @@ def produce(
     """Send (key, value) records, each acknowledged; returns how many."""
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **client_config(settings, "admin"),
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",

@@ -26,7 +26,8 @@ import requests
 from typer.testing import CliRunner
 
 from shopstream.cli import app
-from shopstream.clients.registry import Registry
+from shopstream.clients.kafka import client_config
+from shopstream.clients.registry import registry_client
 from shopstream.contracts import (
     contract_for_subject,
     kpi_campaign,
@@ -121,7 +122,7 @@ def stop_reset_resume(sink: Sink, name: str, topic: str) -> None:
 def test_connector_plugins_lists_the_sink_with_its_version(sink: Sink) -> None:
     pom = ET.parse(connectors_dir() / "influxdb-sink" / "pom.xml").getroot()
     version = pom.findtext("{http://maven.apache.org/POM/4.0.0}version")
-    plugins = requests.get(f"{sink.base.connect_url}/connector-plugins", timeout=10).json()
+    plugins = sink.connect.json("GET", "/connector-plugins")
     assert {"class": SINK_CLASS, "type": "sink", "version": version} in plugins
 
 
@@ -196,7 +197,7 @@ def test_a_type_conflict_sends_that_record_alone_to_the_dlq(sink: Sink, read_top
     for f in conflicting["fields"]:
         if f["name"] == "views":
             f["type"] = "double"
-    bad_id = Registry(s.schema_registry_url).register(subject(topic), json.dumps(conflicting))
+    bad_id = registry_client(s, "admin").register(subject(topic), json.dumps(conflicting))
     assert bad_id != good_id
     bad_record = {**kpi_record(mapping.schema_file, {"campaign_id": "cmp-bad"}, start, rng), "views": 2.5}
     out = io.BytesIO(struct.pack(">bI", 0, bad_id))
@@ -239,9 +240,7 @@ def _enriched_producer(
     """Produce enriched events at ``rate`` per second until ``stop`` is set (each acknowledged)."""
     from confluent_kafka import Producer
 
-    producer = Producer(
-        {"bootstrap.servers": sink.base.kafka_bootstrap_servers, "acks": "all", "linger.ms": 5}
-    )
+    producer = Producer({**client_config(sink.base, "admin"), "acks": "all", "linger.ms": 5})
     records = enriched_records(10_000_000, seed=3, start_ms=now_ms() - 600_000, span_ms=600_000_000)
     began = time.monotonic()
     while not stop.is_set():
@@ -328,12 +327,12 @@ def test_a_wrong_password_fails_the_task_naming_the_user(sink: Sink) -> None:
     [cause] = [line for line in task["trace"].splitlines() if line.startswith("Caused by:")]
     assert cause == (
         "Caused by: org.apache.kafka.connect.errors.ConnectException: InfluxDB at "
-        f"{s.influxdb_url} refused the credentials of user '{s.influxdb_user}' (HTTP 401: authorization "
-        "failed); check influxdb.username and influxdb.password"
+        f"{s.influxdb_url} refused the credentials of user '{s.influxdb_writer_user}' (HTTP 401: "
+        "authorization failed); check influxdb.username and influxdb.password"
     )
     assert wrong not in task["trace"]
-    # nothing was written: the database the sink would have created on a 404 does not exist
-    assert s.influxdb_database not in [r["name"] for r in sink.rows("SHOW DATABASES")]
+    # nothing was written
+    assert sink.rows("SHOW MEASUREMENTS") == []
 
 
 def test_a_config_with_three_mistakes_lists_all_three_and_deploys_nothing(sink: Sink, tmp_path: Path) -> None:

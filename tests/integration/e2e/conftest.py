@@ -23,6 +23,7 @@ from confluent_kafka import Producer
 from producer.run import RunLimits, run
 from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
+from shopstream.clients.kafka import client_config
 from shopstream.ops import demographics
 from shopstream.ops.trial import Trial
 from shopstream.settings import Settings
@@ -33,7 +34,7 @@ from tests.integration.grafana.influx import InfluxDB
 N = 20_000  # records produced in all, the corrupt ones included
 V1_EVENTS = 4_000
 SPAN_S = 180  # event time covered by the N events: three to four one-minute windows
-UI_PORT = 4081
+UI_OFFSET = 41  # the run's Spark UIs: the settings' UI port + 41 (4081 with the default 4040)
 MIN_TELEMETRY_S = 65
 
 
@@ -89,7 +90,7 @@ def _produce(s: Settings, t0: int) -> tuple[dict[str, dict[str, Any]], list[byte
     v1 = _traffic(31, 1, V1_EVENTS, t0, v1_span)
     v2 = _traffic(32, 2, N - V1_EVENTS - len(corrupt), t0 + int(v1_span * 1000), SPAN_S - v1_span)
     _send(s, v1, 1)
-    producer = Producer({"bootstrap.servers": s.kafka_bootstrap_servers})
+    producer = Producer(client_config(s, "admin"))
     for value in corrupt:
         producer.produce(s.topic_events, value=value, key=b"bad")
     assert producer.flush(10) == 0
@@ -117,7 +118,7 @@ def pipeline_run(stack: Stack, settings: Settings) -> Iterator[PipelineRun]:
     influx = InfluxDB(s, s.influxdb_database)
     try:
         telemetry_from = time.monotonic()
-        trial.setup(telemetry_s=2, ui_port=UI_PORT)
+        trial.setup(telemetry_s=2, ui_port=settings.spark_ui_port + UI_OFFSET)
         started_ms = int(time.time() * 1000)
         events, corrupt = _produce(s, started_ms - (SPAN_S + 30) * 1000)
         with demographics.connect(s) as conn, conn.cursor() as cur:

@@ -13,8 +13,9 @@ from typing import Any
 
 import requests
 
+from shopstream.clients.influx import provision_database
 from shopstream.contracts import measurements
-from shopstream.settings import Settings
+from shopstream.settings import InfluxRole, Settings
 
 Json = dict[str, Any]
 Row = tuple[Any, ...]
@@ -61,13 +62,21 @@ class Point:
 
 
 class InfluxDB:
-    """One database on the InfluxDB of the settings, with the settings' (admin) credentials."""
+    """One database on the InfluxDB of the settings, each request as the identity that makes it in
+    production: created and dropped by the admin (with the pipeline's grants), written by the writer,
+    read by the reader (Grafana's datasource user)."""
 
     def __init__(self, settings: Settings, database: str) -> None:
+        self.settings = settings
         self.url = settings.influxdb_url
         self.database = database
-        self.session = requests.Session()
-        self.session.auth = (settings.influxdb_user, settings.influxdb_password.get_secret_value())
+        self.sessions: dict[str, requests.Session] = {}
+        roles: tuple[InfluxRole, ...] = ("admin", "writer", "reader")
+        for role in roles:
+            login = settings.influxdb_login(role)
+            self.sessions[role] = requests.Session()
+            self.sessions[role].auth = (login.user, login.secret)
+        self.session = self.sessions["reader"]
 
     def _results(self, response: requests.Response, statement: str) -> list[Json]:
         assert response.status_code == 200, f"{statement}: HTTP {response.status_code} {response.text}"
@@ -78,11 +87,11 @@ class InfluxDB:
 
     def execute(self, statement: str) -> None:
         """A statement that changes the server (POST, no database needed)."""
-        response = self.session.post(f"{self.url}/query", data={"q": statement}, timeout=30)
+        response = self.sessions["admin"].post(f"{self.url}/query", data={"q": statement}, timeout=30)
         self._results(response, statement)
 
     def create(self) -> None:
-        self.execute(f'CREATE DATABASE "{self.database}"')
+        provision_database(self.settings, self.database)
 
     def drop(self) -> None:
         self.execute(f'DROP DATABASE "{self.database}"')
@@ -92,7 +101,7 @@ class InfluxDB:
 
     def write(self, points: Iterable[Point]) -> None:
         body = "\n".join(point.line() for point in points)
-        response = self.session.post(
+        response = self.sessions["writer"].post(
             f"{self.url}/write", params={"db": self.database, "precision": "ms"}, data=body, timeout=30
         )
         assert response.status_code == 204, f"write: HTTP {response.status_code} {response.text}"

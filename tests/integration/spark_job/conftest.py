@@ -39,7 +39,9 @@ def job(job_env: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> It
         job_env,
         f"test-spark-{uuid.uuid4().hex[:8]}",
         ["spark", "run", *args],
-        env={"SHOPSTREAM_SPARK_UI_PORT": "4061", "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": str(REFRESH_S),
+        # a UI port of its own, next to the settings' (a second stack on the machine has other ones)
+        env={"SHOPSTREAM_SPARK_UI_PORT": str(job_env.spark_ui_port + 21),
+             "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": str(REFRESH_S),
              "SHOPSTREAM_SPARK_KPI_TRIGGER_S": "1"},
         log=tmp_path / "job.log",
     )  # fmt: skip

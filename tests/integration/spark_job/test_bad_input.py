@@ -23,6 +23,7 @@ from confluent_kafka import Message, Producer
 from producer.avro_codec import compile_encoder
 from producer.sender import EventSender, InvalidRecord
 from producer.traffic import TrafficConfig, TrafficModel
+from shopstream.clients.kafka import client_config
 from shopstream.ops import demographics
 from shopstream.ops.jobs import SparkJob
 from shopstream.settings import Settings
@@ -65,7 +66,7 @@ def _good_events(seed: int) -> list[Event]:
 
 
 def _produce_raw(settings: Settings, values: list[bytes | None]) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    producer = Producer(client_config(settings, "admin"))
     for value in values:
         producer.produce(settings.topic_events, value=value, key=KEY)
     assert producer.flush(10) == 0

@@ -16,7 +16,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from producer.run import RunLimits, run
 from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
-from shopstream.clients.registry import Registry, avro_deserializer
+from shopstream.clients.kafka import client_config
+from shopstream.clients.registry import avro_deserializer, registry_client
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
 from shopstream.ops import demographics
 from shopstream.ops.jobs import SparkJob
@@ -35,7 +36,7 @@ def _send(settings: Settings, events: list[dict[str, Any]], version: int) -> Non
 
 
 def _decoder(settings: Settings, topic: str) -> Callable[[Message], dict[str, Any]]:
-    deserializer = avro_deserializer(settings.schema_registry_url)
+    deserializer = avro_deserializer(settings)
     ctx = SerializationContext(topic, MessageField.VALUE)
 
     def decode(message: Message) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
         b"\x00" + v2_id.to_bytes(4, "big") + b"\x48\x01\x02",  # truncated body
         b"xy",
     ]
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    producer = Producer(client_config(settings, "admin"))
     for value in corrupt:
         producer.produce(settings.topic_events, value=value, key=b"bad")
     assert producer.flush(10) == 0
@@ -222,10 +223,10 @@ def test_a_schema_version_registered_while_running_is_decoded_not_dead_lettered(
 
     v3 = json.loads(load_schema(EVENT_SCHEMA_FILES[2]))
     v3["fields"].append({"name": "referrer", "type": ["null", "string"], "default": None})
-    v3_id = Registry(settings.schema_registry_url).register(f"{settings.topic_events}-value", json.dumps(v3))
+    v3_id = registry_client(settings, "admin").register(f"{settings.topic_events}-value", json.dumps(v3))
     writer = fastavro.parse_schema(v3)
     after = TrafficModel(TrafficConfig(seed=42, schema_version=2)).take(200)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    producer = Producer(client_config(settings, "admin"))
     for event in after:
         body = io.BytesIO()
         fastavro.schemaless_writer(body, writer, {**event, "referrer": "newsletter"})

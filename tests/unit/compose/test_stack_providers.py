@@ -84,8 +84,10 @@ def test_influxdb_has_auth_on_and_the_settings_database(specs: dict[str, Contain
     assert influxdb.ports == (8086,)
     assert influxdb.env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
     assert influxdb.env["INFLUXDB_DB"] == s.influxdb_database
-    assert influxdb.env["INFLUXDB_ADMIN_USER"] == s.influxdb_user
-    assert influxdb.env["INFLUXDB_ADMIN_PASSWORD"] == s.influxdb_password.get_secret_value()
+    assert influxdb.env["INFLUXDB_ADMIN_USER"] == s.influxdb_admin_user
+    assert influxdb.env["INFLUXDB_ADMIN_PASSWORD"] == s.influxdb_admin_password.get_secret_value()
+    assert influxdb.env["INFLUXDB_WRITE_USER"] == s.influxdb_writer_user
+    assert influxdb.env["INFLUXDB_READ_USER"] == s.influxdb_reader_user
 
 
 def test_connect_shares_the_host_network_and_reaches_kafka_where_the_tests_do(

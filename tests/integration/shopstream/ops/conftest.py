@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from shopstream.clients.influx import InfluxClient
+from shopstream.clients.influx import InfluxClient, provision_database
+from shopstream.clients.kafka import client_config
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
 from tests.integration.leftovers import token
@@ -16,10 +17,11 @@ from tests.integration.leftovers import token
 
 @pytest.fixture
 def influx_db(stack: Stack, settings: Settings) -> Iterator[str]:
-    """A fresh InfluxDB database on the real server, dropped afterwards."""
+    """A fresh InfluxDB database on the real server (provisioned as a pipeline's: the writer may write,
+    the reader read), dropped afterwards."""
     name = f"test_{token()}"
-    client = InfluxClient(settings)
-    client.query(f'CREATE DATABASE "{name}"')
+    client = InfluxClient(settings, role="admin")
+    provision_database(settings, name)
     yield name
     client.query(f'DROP DATABASE "{name}"')
     client.close()
@@ -27,7 +29,7 @@ def influx_db(stack: Stack, settings: Settings) -> Iterator[str]:
 
 def produce(settings: Settings, counts: dict[str, list[int]]) -> None:
     """topic -> records per partition: that many small records into each partition, acknowledged."""
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all"})
+    producer = Producer({**client_config(settings, "admin"), "acks": "all"})
     errors: list[KafkaError] = []
 
     def delivered(error: KafkaError | None, _message: Message) -> None:
@@ -45,7 +47,7 @@ def produce(settings: Settings, counts: dict[str, list[int]]) -> None:
 
 def commit(settings: Settings, group: str, topic: str, offsets: dict[int, int]) -> None:
     """Commit offsets for a consumer group, as a Connect sink task would."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": group})
+    consumer = Consumer({**client_config(settings, "admin"), "group.id": group})
     try:
         consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
     finally:
@@ -67,6 +69,6 @@ def group(stack: Stack, settings: Settings) -> Iterator[str]:
 
     name = f"test-monitor-{token()}"
     yield name
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(settings, "admin"))
     for future in admin.delete_consumer_groups([name], request_timeout=10).values():
         future.result()

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from confluent_kafka.serialization import MessageField, SerializationContext
 from typer.testing import CliRunner
 
 from shopstream.cli import app
+from shopstream.clients.connect import ConnectClient
 from shopstream.clients.registry import avro_deserializer
 from shopstream.ops import demographics
 from shopstream.ops.connectors import connectors_dir
@@ -32,7 +32,7 @@ def source_dir(isolated_topics: Settings, tmp_path: Path) -> Iterator[Path]:
     spec["config"]["database.server.id"] = str(random.randint(10_000, 60_000))
     (tmp_path / "demographics-source.json").write_text(json.dumps(spec))
     yield tmp_path
-    requests.delete(f"{isolated_topics.connect_url}/connectors/{spec['name']}", timeout=30)
+    ConnectClient(isolated_topics).request("DELETE", f"/connectors/{spec['name']}")
     demographics.load(isolated_topics)  # restore rows the test changed
 
 
@@ -53,7 +53,7 @@ def test_source_snapshots_100k_rows_then_streams_update_and_delete(
     snapshot = read_topic(settings.topic_demographics, expected=100_000, timeout_s=180)
     assert len(snapshot) == 100_000
     assert sorted(_key(m.key()) for m in snapshot) == list(range(1, 100_001))
-    deserializer = avro_deserializer(settings.schema_registry_url)
+    deserializer = avro_deserializer(settings)
     ctx = SerializationContext(settings.topic_demographics, MessageField.VALUE)
     expected = {row[0]: row for row in demographics.generate(100_000, 42)}
     for message in snapshot:
@@ -117,5 +117,5 @@ def test_invalid_configs_fail_naming_the_field_and_deploy_nothing(
     assert f"{missing['name']}: topic.prefix: The 'topic.prefix' value is invalid: A value is required" in (
         result.output
     )
-    deployed = requests.get(f"{isolated_topics.connect_url}/connectors", timeout=10).json()
+    deployed = ConnectClient(isolated_topics).connectors()
     assert unknown["name"] not in deployed and missing["name"] not in deployed

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from shopstream.cli import app
 from shopstream.clients.influx import InfluxClient, line
+from shopstream.clients.kafka import client_config
+from shopstream.clients.registry import client_conf
 from shopstream.contracts import load_schema
 from shopstream.ops.kpis import KpiSource, epoch_ms
 from shopstream.settings import Settings
@@ -54,7 +56,7 @@ class KpiWriter:
         self.settings = settings
         # a client timeout and TopicNameStrategy said explicitly: confluent-kafka's default first asks
         # an /associations API that Apicurio lacks, and a call without a timeout can hang forever
-        registry = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
+        registry = SchemaRegistryClient(client_conf(settings, "admin"))
         conf = {"auto.register.schemas": False, "subject.name.strategy": topic_subject_name_strategy}
         self.serializers = {
             settings.topic_kpi_campaign: AvroSerializer(
@@ -62,7 +64,7 @@ class KpiWriter:
             ),
             settings.topic_kpi_segment: AvroSerializer(registry, load_schema("kpi_segment.avsc"), conf=conf),
         }
-        self.producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        self.producer = Producer(client_config(settings, "admin"))
 
     def send(self, topic: str, record: dict[str, Any], dims: tuple[str, ...]) -> None:
         key = "|".join([*(str(record[d]) for d in dims), str(epoch_ms(record["window_start"]))])
@@ -132,7 +134,7 @@ def test_kpis_from_kafka_keep_the_latest_record_per_key(isolated_topics: Setting
 
 
 def test_kpis_come_from_influxdb_once_it_has_points(isolated_topics: Settings, influx_db: str) -> None:
-    client = InfluxClient(isolated_topics, influx_db)
+    client = InfluxClient(isolated_topics, influx_db, role="writer")  # as the sink writes them
     fields: dict[str, int | float | str | bool] = {
         "views": 100, "clicks": 20, "add_to_carts": 5, "purchases": 2, "revenue_cents": 2_500,
         "units": 2, "active_users": 9, "conversion_rate": 0.1, "avg_order_value_cents": 1250.0,

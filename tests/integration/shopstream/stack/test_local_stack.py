@@ -12,6 +12,9 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, topic_
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from shopstream.clients.connect import ConnectClient
+from shopstream.clients.kafka import client_config
+from shopstream.clients.registry import client_conf
 from shopstream.ops.scratch import scratch
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
@@ -44,7 +47,7 @@ def test_every_service_is_healthy_and_listens_on_loopback_only(stack: Stack) -> 
 
 
 def test_broker_metadata_lists_the_node_and_project_topics(stack: Stack, settings: Settings) -> None:
-    metadata = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers}).list_topics(timeout=10)
+    metadata = AdminClient(client_config(settings, "admin")).list_topics(timeout=10)
     brokers = {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()}
     assert brokers == {1: settings.kafka_bootstrap_servers}
     for topic in settings.all_topics:
@@ -55,7 +58,7 @@ def test_avro_round_trip_through_the_registry(
     stack: Stack, settings: Settings, read_topic: ReadTopic
 ) -> None:
     topic = f"test.roundtrip.{token()}"
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(settings, "admin"))
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
     with scratch(settings, topic):  # the topic and its subject go afterwards
         _round_trip(settings, topic, read_topic)
@@ -64,7 +67,7 @@ def test_avro_round_trip_through_the_registry(
 def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
     # TopicNameStrategy said explicitly and a client timeout: confluent-kafka's default first asks an
     # /associations API that Apicurio lacks, and a call without a timeout can hang the test forever
-    registry = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
+    registry = SchemaRegistryClient(client_conf(settings, "admin"))
     strategy = {"subject.name.strategy": topic_subject_name_strategy}
     serializer = AvroSerializer(registry, PROBE_SCHEMA, conf=strategy)
     deserializer = AvroDeserializer(registry, conf=strategy)
@@ -73,7 +76,7 @@ def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
     payload = serializer(record, ctx)
     assert payload is not None
 
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all"})
+    producer = Producer({**client_config(settings, "admin"), "acks": "all"})
     producer.produce(topic, value=payload)
     assert producer.flush(10) == 0
 
@@ -87,7 +90,7 @@ def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
 
 
 def test_registry_keeps_a_schema_across_stack_down_and_up(stack: Stack, settings: Settings) -> None:
-    registry = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
+    registry = SchemaRegistryClient(client_conf(settings, "admin"))
     subject = f"test.persist.{token()}-value"
     with scratch(settings, subject):  # the subject goes afterwards
         _survives_down_and_up(stack, settings, registry, subject)
@@ -104,7 +107,7 @@ def _survives_down_and_up(
         requests.get(f"{settings.schema_registry_url}/subjects", timeout=2)
     stack.up()
 
-    fresh = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 10})
+    fresh = SchemaRegistryClient(client_conf(settings, "admin"))
     latest = fresh.get_latest_version(subject)
     assert (latest.schema_id, latest.version) == (schema_id, 1)
     assert "StackProbe" in str(latest.schema.schema_str)
@@ -113,16 +116,17 @@ def _survives_down_and_up(
 def test_connect_lists_the_source_plugin_and_loads_the_apicurio_converter(
     stack: Stack, settings: Settings
 ) -> None:
-    plugins = requests.get(f"{settings.connect_url}/connector-plugins", timeout=10).json()
+    connect = ConnectClient(settings)
+    plugins = connect.json("GET", "/connector-plugins")
     classes = {p["class"]: p["type"] for p in plugins}
     assert classes["io.debezium.connector.mariadb.MariaDbConnector"] == "source"
 
     def converter_errors(converter: str) -> list[str]:
         cls = "io.debezium.connector.mariadb.MariaDbConnector"
-        resp = requests.put(
-            f"{settings.connect_url}/connector-plugins/{cls}/config/validate",
+        resp = connect.request(
+            "PUT",
+            f"/connector-plugins/{cls}/config/validate",
             json={"connector.class": cls, "value.converter": converter},
-            timeout=30,
         )
         resp.raise_for_status()
         [entry] = [c["value"] for c in resp.json()["configs"] if c["value"]["name"] == "value.converter"]
@@ -164,13 +168,11 @@ def test_influxdb_answers_ping_and_rejects_unauthenticated_queries(stack: Stack,
     assert ping.status_code == 204 and ping.headers["X-Influxdb-Version"].startswith("1.")
     anonymous = requests.get(f"{settings.influxdb_url}/query", params={"q": "SHOW DATABASES"}, timeout=5)
     assert anonymous.status_code == 401
+    reader = settings.influxdb_login("reader")
     authed = requests.get(
         f"{settings.influxdb_url}/query",
-        params={
-            "q": "SHOW DATABASES",
-            "u": settings.influxdb_user,
-            "p": settings.influxdb_password.get_secret_value(),
-        },
+        params={"q": "SHOW DATABASES"},
+        auth=(reader.user, reader.secret),
         timeout=5,
     )
     assert authed.status_code == 200
