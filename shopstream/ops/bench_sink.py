@@ -398,14 +398,9 @@ class SinkBench:
         config = {**spec.config, "name": s.connector, "tasks.max": str(self.partitions), **self.extra_config}
         return config
 
-    def _connector(self) -> tuple[ConnectorFigures, list[dict[str, Any]]]:
+    def _grant_connect(self) -> None:
+        """The Connect role reads the topic and writes (and creates) the DLQ; the ACLs go afterwards."""
         s = self.setup
-        config = self._connector_config()
-        jolokia = JolokiaClient(self.settings)
-        self._create_db(s.sink_db).close()  # the sink may write, not create; dropped afterwards
-        s.created_topics.append(s.dlq_topic)
-        influx_cpu, connect_cpu = CpuMeter(self.settings.influxdb_url), CpuMeter(self.settings.connect_url)
-        # the Connect role reads the topic and writes (and creates) the DLQ; the ACLs go afterwards
         s.created_acls = [s.topic, s.dlq_topic]
         op, topic = AclOperation, ResourceType.TOPIC
         grants = [
@@ -413,6 +408,15 @@ class SinkBench:
             Grant("connect", topic, s.dlq_topic, (op.CREATE, op.WRITE, op.DESCRIBE)),
         ]
         ensure_acls(self.settings, grants)
+
+    def _connector(self) -> tuple[ConnectorFigures, list[dict[str, Any]]]:
+        s = self.setup
+        config = self._connector_config()
+        jolokia = JolokiaClient(self.settings)
+        self._create_db(s.sink_db).close()  # the sink may write, not create; dropped afterwards
+        s.created_topics.append(s.dlq_topic)
+        influx_cpu, connect_cpu = CpuMeter(self.settings.influxdb_url), CpuMeter(self.settings.connect_url)
+        self._grant_connect()
         deployed_at = time.perf_counter()
         resp = self.connect.request("PUT", f"/connectors/{s.connector}/config", json=config)
         if not resp.ok:

@@ -250,7 +250,7 @@ def test_a_version_registered_while_running_is_loaded_before_its_records_come(
     wait_until(lambda: "running enrich, kpis" in job.log.read_text(), 60, "both queries started")
     v3 = json.loads(load_schema(EVENT_SCHEMA_FILES[2]))
     v3["fields"].append({"name": "referrer", "type": ["null", "string"], "default": None})
-    v3_id = Registry(settings.schema_registry_url).register(f"{settings.topic_events}-value", json.dumps(v3))
+    v3_id = registry_client(settings, "admin").register(f"{settings.topic_events}-value", json.dumps(v3))
     restarted = [f"query {name}: schema id {v3_id} {NEW_VERSION}" for name in ("enrich", "kpis")]
     wait_until(lambda: all(line in job.log.read_text() for line in restarted), 60, "restarts with v3")
 

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from typer.testing import CliRunner
 
 from shopstream.resources import project_dir
-from shopstream.settings import Settings
+from shopstream.settings import Settings, secret_fields
 from shopstream.stack.artifacts import SINK_PLUGIN, pom_properties, sink_module
 from shopstream.stack.services.base import StackContext
 from shopstream.stack.services.connect import worker_properties
@@ -42,10 +42,14 @@ IN_NETWORK = {
     "SHOPSTREAM_MYSQL_HOST": "mariadb",
     "SHOPSTREAM_MYSQL_PORT": "3306",
     "SHOPSTREAM_INFLUXDB_URL": "http://influxdb:8086",
+    "SHOPSTREAM_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # Kafka is secured in the local stack only
 }
+# every secret is required (no default): what scripts/setup.sh's .env holds
+SECRETS = {f"SHOPSTREAM_{name.upper()}": f"test-{name}" for name in secret_fields()}
+SECRETS_ENV = "".join(f"{var}={value}\n" for var, value in SECRETS.items())
 
 
-def compose_config(tmp_path: Path, env_file_text: str = "") -> dict[str, Any]:
+def compose_run(tmp_path: Path, env_file_text: str) -> subprocess.CompletedProcess[str]:
     """`docker-compose config` with only ``env_file_text`` as .env and no SHOPSTREAM_* from the shell."""
     binary = shutil.which("docker-compose")
     if binary is None:
@@ -55,13 +59,18 @@ def compose_config(tmp_path: Path, env_file_text: str = "") -> dict[str, Any]:
     env_file = tmp_path / "compose.env"
     env_file.write_text(env_file_text)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
-    result = subprocess.run(
+    return subprocess.run(
         [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
+
+
+def compose_config(tmp_path: Path, env_file_text: str = SECRETS_ENV) -> dict[str, Any]:
+    """The resolved configuration with ``env_file_text`` as .env (by default: only the secrets)."""
+    result = compose_run(tmp_path, env_file_text)
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = yaml.safe_load(result.stdout)
     return config
@@ -132,8 +141,9 @@ def test_grafana_mounts_the_provisioning_and_gets_every_variable_it_expands(
 def test_shopstream_variables_are_settings_with_the_local_defaults(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    """Every SHOPSTREAM_* name is a field of Settings; without a .env each value is the field's
-    default (no other secret) except the in-network endpoints; the app's settings validate."""
+    """Every SHOPSTREAM_* name is a field of Settings; with a .env of secrets only, each value is the
+    field's default except the in-network endpoints and the secrets (.env's); the app's settings
+    validate."""
     fields = Settings.model_fields
     for name, service in services.items():
         for var, value in service.get("environment", {}).items():
@@ -141,6 +151,9 @@ def test_shopstream_variables_are_settings_with_the_local_defaults(
                 continue
             field = fields.get(var.removeprefix("SHOPSTREAM_").lower())
             assert field is not None and field.annotation is not None, f"{name}: {var} is not a setting"
+            if var in SECRETS:
+                assert value == SECRETS[var], (name, var)
+                continue
             assert TypeAdapter(field.annotation).validate_python(value) == field.default, (name, var)
     for name in APP_SERVICES:
         env = services[name]["environment"]
@@ -151,7 +164,8 @@ def test_shopstream_variables_are_settings_with_the_local_defaults(
 def test_env_file_sets_credentials_but_not_the_in_network_endpoints(tmp_path: Path) -> None:
     services = compose_config(
         tmp_path,
-        "SHOPSTREAM_MYSQL_PASSWORD=from-env-file\nSHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092\n",
+        SECRETS_ENV
+        + "SHOPSTREAM_MYSQL_PASSWORD=from-env-file\nSHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092\n",
     )["services"]
     assert services["mariadb"]["environment"]["MARIADB_PASSWORD"] == "from-env-file"
     assert services["registry"]["environment"]["APICURIO_DATASOURCE_PASSWORD"] == "from-env-file"
@@ -299,7 +313,7 @@ def test_connect_build_context_sends_its_sources_but_nothing_local_or_built() ->
     assert _ignored("connectors/influxdb-events.json", allowlist) and _ignored("README.md", allowlist)
 
 
-def test_connect_workers_properties_are_the_local_stacks(tmp_path: Path) -> None:
+def test_connect_workers_properties_are_the_local_stacks(clean_env: Path, tmp_path: Path) -> None:
     """The image's start script, run for real with the Dockerfile's ENV defaults plus the endpoints,
     writes the worker properties the local stack writes (endpoints aside)."""
     env_block = re.search(r"^ENV (CONNECT_.*?)(?=^\S)", (CONNECT_DIR / "Dockerfile").read_text(), re.M | re.S)
@@ -317,7 +331,12 @@ def test_connect_workers_properties_are_the_local_stacks(tmp_path: Path) -> None
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     written = dict(line.split("=", 1) for line in result.stdout.splitlines())
-    local = {k: str(v) for k, v in worker_properties(StackContext(Settings()), Path("/plugins")).items()}
+    local = {
+        k: str(v)
+        for k, v in worker_properties(
+            StackContext(Settings(kafka_security_protocol="PLAINTEXT")), Path("/plugins")
+        ).items()
+    }
     endpoint_keys = {"bootstrap.servers", "listeners", "rest.advertised.host.name", "rest.advertised.port"}
     shared = set(local) - endpoint_keys - {"plugin.path"}
     assert {k: written[k] for k in shared} == {k: local[k] for k in shared}
@@ -351,4 +370,24 @@ def test_influxdb_has_auth_on_and_the_database(services: dict[str, dict[str, Any
     defaults = Settings.model_fields
     assert env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
     assert env["INFLUXDB_DB"] == defaults["influxdb_database"].default
-    assert env["INFLUXDB_ADMIN_USER"] == defaults["influxdb_user"].default
+    assert env["INFLUXDB_ADMIN_USER"] == defaults["influxdb_admin_user"].default
+    assert env["INFLUXDB_ADMIN_PASSWORD"] == SECRETS["SHOPSTREAM_INFLUXDB_ADMIN_PASSWORD"]
+    assert env["INFLUXDB_WRITE_USER"] == defaults["influxdb_writer_user"].default
+    assert env["INFLUXDB_READ_USER"] == defaults["influxdb_reader_user"].default
+    assert "-password" not in str(services["influxdb"]["healthcheck"]["test"])
+    grafana = services["grafana"]["environment"]
+    assert grafana["SHOPSTREAM_INFLUXDB_READER_USER"] == defaults["influxdb_reader_user"].default
+
+
+def test_every_secret_is_required_grafanas_admin_password_included(tmp_path: Path) -> None:
+    """No secret has a default: without one, Compose refuses to start and names it."""
+    services = compose_config(tmp_path)["services"]
+    assert (
+        services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+        == SECRETS["SHOPSTREAM_GRAFANA_ADMIN_PASSWORD"]
+    )
+    for var in ("SHOPSTREAM_GRAFANA_ADMIN_PASSWORD", "SHOPSTREAM_INFLUXDB_WRITER_PASSWORD"):
+        text = "".join(line for line in SECRETS_ENV.splitlines(keepends=True) if not line.startswith(var))
+        result = compose_run(tmp_path, text)
+        assert result.returncode != 0 and var in result.stderr, (var, result.stderr)
+    assert "-local}" not in COMPOSE_FILE.read_text()  # the former fixed passwords
