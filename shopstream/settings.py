@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     )
     schema_registry_admin_password: SecretStr = Field(
         SecretStr(""),
-        description="Its password; empty = the registry is open (no authentication). The connect and "
+        description="Its password; empty: the local registry runs open (no authentication). The connect and "
         "reader identities fall back to the admin's when their password is empty.",
     )
     schema_registry_connect_user: str = Field(
@@ -341,14 +341,15 @@ class Settings(BaseSettings):
         return Login("Kafka", getattr(self, user), getattr(self, password), _env(user), _env(password))
 
     def registry_login(self, role: RegistryRole) -> Login | None:
-        """The registry identity of a role (None: an open registry, the admin's password empty): its
-        own, or the admin's when its password is empty (a remote registry with one API key sets only
-        the admin's). Basic auth's user info is USER:PASSWORD of it."""
-        if not self.schema_registry_admin_password.get_secret_value():
-            return None
+        """The registry identity of a role: its own, or the admin's when its password is empty (a
+        remote registry with one API key sets only the admin's); None when neither is set (an open
+        registry). A job's process gets only its own role's password, so its own comes first. Basic
+        auth's user info is USER:PASSWORD of it."""
         chosen = role
         if not getattr(self, f"schema_registry_{role}_password").get_secret_value():
             chosen = "admin"
+        if not getattr(self, f"schema_registry_{chosen}_password").get_secret_value():
+            return None
         user, password = f"schema_registry_{chosen}_user", f"schema_registry_{chosen}_password"
         return Login(
             "schema registry", getattr(self, user), getattr(self, password), _env(user), _env(password)
