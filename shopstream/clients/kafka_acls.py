@@ -10,9 +10,10 @@ a benchmark gets the same grants on its own names, removed with it by ``shopstre
   topics (all with DESCRIBE). Spark's Kafka source assigns partitions and keeps offsets in its
   checkpoint: no consumer group.
 * connect: its worker's group and internal topics (``_connect-*``), its sink connectors' groups
-  (``connect-*``), and its connectors' topics: the CDC source writes (and creates) the demographics
-  topic and its schema history (read back through the group ``<topic.prefix>-schemahistory`` after a
-  restart); the sinks read the KPI and enriched topics and write (and create) their DLQs.
+  (``connect-*``: read, and delete when a sink's offsets are reset), and its connectors' topics: the CDC
+  source writes (and creates) the demographics topic and its schema history (read back through the group
+  ``<topic.prefix>-schemahistory`` after a restart); the sinks read the KPI and enriched topics and
+  write (and create) their DLQs.
 
 Without SASL (``SHOPSTREAM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT``) the local broker runs no authorizer
 and nothing is granted.
@@ -104,7 +105,8 @@ def worker_grants() -> list[Grant]:
     return [
         Grant("connect", ResourceType.GROUP, CONNECT_GROUP, (R,)),
         Grant("connect", ResourceType.TOPIC, CONNECT_INTERNAL_PREFIX, (C, R, W, D, DC), prefixed=True),
-        Grant("connect", ResourceType.GROUP, SINK_GROUP_PREFIX, (R,), prefixed=True),
+        # DELETE: resetting a sink connector's offsets (KIP-875) deletes its consumer group
+        Grant("connect", ResourceType.GROUP, SINK_GROUP_PREFIX, (R, AclOperation.DELETE), prefixed=True),
     ]
 
 
