@@ -256,7 +256,7 @@ def test_a_version_registered_while_running_is_loaded_before_its_records_come(
 
     writer = fastavro.parse_schema(v3)
     events = TrafficModel(TrafficConfig(seed=43, schema_version=2)).take(200)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    producer = Producer(client_config(settings, "admin"))
     for event in events:
         body = io.BytesIO()
         fastavro.schemaless_writer(body, writer, {**event, "referrer": "newsletter"})
