@@ -221,10 +221,13 @@ class _Sampler:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def _sample(self) -> None:
+        with contextlib.suppress(Exception):
+            self.backlog.samples.append((self.elapsed(), self.produced(), self.landed()))
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                self.backlog.samples.append((self.elapsed(), self.produced(), self.landed()))
+            self._sample()
             self._stop.wait(1.0)
 
     def __enter__(self) -> _Sampler:
@@ -234,6 +237,7 @@ class _Sampler:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._sample()  # the drained state: the last tick may predate the end of the catch-up
 
 
 def run_fault(
