@@ -20,7 +20,7 @@ from shopstream.clients.kafka import client_config
 from shopstream.clients.registry import avro_deserializer, registry_client
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
 from shopstream.ops import demographics
-from shopstream.ops.jobs import SparkJob
+from shopstream.ops.jobs import QUERIES_RUNNING, SparkJob
 from shopstream.retry import wait_until
 from shopstream.settings import Settings
 from spark_job.run import NEW_VERSION
@@ -210,6 +210,24 @@ def test_a_killed_job_restarts_from_its_checkpoint_and_loses_nothing(
     assert _wait_for_kpis(settings, read_topic, expected) == expected  # repeats are not double-counted
 
 
+def _register_v3(settings: Settings) -> tuple[dict[str, Any], int]:
+    """A v3 of the event contract (v2 plus an optional ``referrer``), registered: (schema, id)."""
+    v3 = json.loads(load_schema(EVENT_SCHEMA_FILES[2]))
+    v3["fields"].append({"name": "referrer", "type": ["null", "string"], "default": None})
+    return v3, registry_client(settings, "admin").register(f"{settings.topic_events}-value", json.dumps(v3))
+
+
+def _send_v3(settings: Settings, v3: dict[str, Any], v3_id: int, events: list[dict[str, Any]]) -> None:
+    """The events written with v3 (``referrer`` set), Confluent-framed with its id."""
+    writer = fastavro.parse_schema(v3)
+    producer = Producer(client_config(settings, "admin"))
+    for event in events:
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, writer, {**event, "referrer": "newsletter"})
+        producer.produce(settings.topic_events, value=b"\x00" + v3_id.to_bytes(4, "big") + body.getvalue())
+    assert producer.flush(10) == 0
+
+
 def test_a_schema_version_registered_while_running_is_decoded_not_dead_lettered(
     job_env: Settings, job: SparkJob, read_topic: ReadTopic
 ) -> None:
@@ -221,17 +239,9 @@ def test_a_schema_version_registered_while_running_is_decoded_not_dead_lettered(
     job.start()
     read_topic(settings.topic_enriched, expected=len(before), timeout_s=120)
 
-    v3 = json.loads(load_schema(EVENT_SCHEMA_FILES[2]))
-    v3["fields"].append({"name": "referrer", "type": ["null", "string"], "default": None})
-    v3_id = registry_client(settings, "admin").register(f"{settings.topic_events}-value", json.dumps(v3))
-    writer = fastavro.parse_schema(v3)
+    v3, v3_id = _register_v3(settings)
     after = TrafficModel(TrafficConfig(seed=42, schema_version=2)).take(200)
-    producer = Producer(client_config(settings, "admin"))
-    for event in after:
-        body = io.BytesIO()
-        fastavro.schemaless_writer(body, writer, {**event, "referrer": "newsletter"})
-        producer.produce(settings.topic_events, value=b"\x00" + v3_id.to_bytes(4, "big") + body.getvalue())
-    assert producer.flush(10) == 0
+    _send_v3(settings, v3, v3_id, after)
 
     decode = _decoder(settings, settings.topic_enriched)
     enriched = _read_all(read_topic, settings.topic_enriched, len(before) + len(after))
@@ -247,21 +257,13 @@ def test_a_version_registered_while_running_is_loaded_before_its_records_come(
     its registration, so its records never stop a query (nor reach the DLQ)."""
     settings = job_env
     job.start()
-    wait_until(lambda: "running enrich, kpis" in job.log.read_text(), 60, "both queries started")
-    v3 = json.loads(load_schema(EVENT_SCHEMA_FILES[2]))
-    v3["fields"].append({"name": "referrer", "type": ["null", "string"], "default": None})
-    v3_id = registry_client(settings, "admin").register(f"{settings.topic_events}-value", json.dumps(v3))
+    wait_until(lambda: f"{QUERIES_RUNNING}enrich, kpis" in job.log.read_text(), 60, "both queries started")
+    v3, v3_id = _register_v3(settings)
     restarted = [f"query {name}: schema id {v3_id} {NEW_VERSION}" for name in ("enrich", "kpis")]
     wait_until(lambda: all(line in job.log.read_text() for line in restarted), 60, "restarts with v3")
 
-    writer = fastavro.parse_schema(v3)
     events = TrafficModel(TrafficConfig(seed=43, schema_version=2)).take(200)
-    producer = Producer(client_config(settings, "admin"))
-    for event in events:
-        body = io.BytesIO()
-        fastavro.schemaless_writer(body, writer, {**event, "referrer": "newsletter"})
-        producer.produce(settings.topic_events, value=b"\x00" + v3_id.to_bytes(4, "big") + body.getvalue())
-    assert producer.flush(10) == 0
+    _send_v3(settings, v3, v3_id, events)
 
     decode = _decoder(settings, settings.topic_enriched)
     enriched = _read_all(read_topic, settings.topic_enriched, len(events))

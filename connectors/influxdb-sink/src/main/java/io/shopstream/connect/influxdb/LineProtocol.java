@@ -182,11 +182,7 @@ public final class LineProtocol {
             }
             first++;
         }
-        if (first == s.length()) {
-            sb.append(s); // one bulk copy
-        } else {
-            sb.append(s, 0, first);
-        }
+        sb.append(s, 0, first); // the part needing no escape, in one bulk copy
         for (int i = first; i < s.length(); i++) {
             char c = s.charAt(i);
             if (c == ',' || c == ' ' || (escapeEquals && c == '=')) {
@@ -202,11 +198,7 @@ public final class LineProtocol {
         while (first < s.length() && s.charAt(first) != '"' && s.charAt(first) != '\\') {
             first++;
         }
-        if (first == s.length()) {
-            sb.append(s); // one bulk copy
-        } else {
-            sb.append(s, 0, first);
-        }
+        sb.append(s, 0, first); // the part needing no escape, in one bulk copy
         for (int i = first; i < s.length(); i++) {
             char c = s.charAt(i);
             if (c == '"' || c == '\\') {
