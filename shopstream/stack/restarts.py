@@ -2,21 +2,27 @@
 
 Who does what:
 
-* supervisord restarts. Every supervised program has ``autorestart=unexpected`` with
-  ``exitcodes=0``: a crash (a non-zero exit status or a signal) is restarted at once, an exit with
-  status 0 (``produce --duration``, ``spark run --duration``) is a finish, and a stop through
-  supervisord (`stack down`, ``Job.stop``) ends STOPPED and is never restarted. A program that
-  dies before ``startsecs`` has not started: supervisord retries it ``startretries`` times, 1 s,
-  2 s, 3 s ... apart, then gives up (FATAL).
+* supervisord runs the programs and never restarts one by itself (``autorestart=false``,
+  ``exitcodes=0``), except for a start that died before ``startsecs``: it has not started, and
+  supervisord retries it ``startretries`` times, 1 s, 2 s, 3 s ... apart, then gives up (FATAL).
 * This module's listener (``python -m shopstream.stack.restarts STATE_DIR``, an
   ``[eventlistener:supervision]`` of the same supervisord, subscribed to PROCESS_STATE and TICK_5)
-  keeps the books and the limits supervisord lacks: a crash after ``startsecs`` is restarted by
-  supervisord without limit, so the listener counts restarts per program, records each exit (time,
-  status or signal, how long the process ran) and, past ``max_restarts`` restarts within
-  ``window_s``, stops the program and marks it as given up. Repeated crashes are spaced out: the
-  first restart in the window is supervisord's immediate one; before each further one the listener
-  holds the program stopped for ``backoff_s``, doubling up to ``backoff_max_s``, and starts it again
-  on a TICK_5 event (so delays are rounded up to supervisord's 5-second ticks).
+  restarts every program that has a policy in the books (``RestartBook.set_policy``, done when the
+  program is added) after a crash: a non-zero exit status or a signal after ``startsecs``. An exit
+  with status 0 (``produce --duration``, ``spark run --duration``) is a finish, and a stop through
+  supervisord (`stack down`, ``Job.stop``) ends STOPPED and is never restarted. The first restart
+  within ``window_s`` is made at once; before each further one the program is held back (it stays
+  EXITED, nothing is stopped) for ``backoff_s``, doubling up to ``backoff_max_s``, and started on the
+  first TICK_5 event after the hold ends, whatever state it passed through meanwhile (a start is
+  retried on every tick until the program is STOPPED or EXITED, or someone else started it). Past
+  ``max_restarts`` restarts within ``window_s`` the next crash leaves it EXITED, marked "gave up"
+  with the reason. The listener also counts restarts and records each exit (time, status or signal,
+  how long the process ran). On each tick it checks that no supervised program sits EXITED after a
+  crash with neither a restart under way nor a "gave up" mark (an event lost while the listener
+  itself restarted): such a program is restarted like any crash.
+
+So a program is always running, being restarted (``restart_in_s`` in the books, shown by `stack
+status`), or marked "gave up" with why.
 
 The books are one JSON file in the state dir (``supervision/restarts.json``), written under a file
 lock by the listener and read by `stack status` / `pipeline status`. Counts are those of the
@@ -261,6 +267,10 @@ def _exit_record(at: float, how: str, pid: int | None, spawned: float | None, ex
 
 
 # --- the listener -------------------------------------------------------------------------------
+RESTARTABLE_STATES = frozenset({"EXITED", "STOPPED", "FATAL", "BACKOFF"})
+LOST_EVENT_AFTER_S = 15.0  # an unexpected EXITED this old, with nothing under way: its event was lost
+
+
 class Rpc(Protocol):
     """The part of supervisord's XML-RPC namespace ``supervisor`` the listener uses."""
 
@@ -271,7 +281,7 @@ class Rpc(Protocol):
 
 @dataclass
 class Listener:
-    """Turns supervisord's events into the books and the limits' actions (stop, start after a hold)."""
+    """Turns supervisord's events into the books and the restarts (at once, or after a hold)."""
 
     book: RestartBook
     rpc: Rpc
@@ -289,7 +299,9 @@ class Listener:
         state = event.removeprefix("PROCESS_STATE_")
         actions: list[tuple[str, str]] = []
         with self.book.edit() as programs:
-            record = programs.setdefault(name, ProgramRecord())
+            record = programs.get(name)
+            if record is None:  # no restart policy (``restart=None``): not supervised
+                return
             if state == "STARTING":
                 self._starting(name, record, payload.get("from_state", ""))
             elif state == "EXITED":
@@ -308,11 +320,7 @@ class Listener:
 
     # --- events ----------------------------------------------------------------------------------
     def _starting(self, name: str, record: ProgramRecord, from_state: str) -> None:
-        automatic = (
-            record.listener_start
-            or from_state == "BACKOFF"
-            or (from_state == "EXITED" and record.last_exit is not None and not record.last_exit.expected)
-        )
+        automatic = record.listener_start or from_state == "BACKOFF"
         record.listener_start = False
         if not automatic:  # started by hand: a new run, new counts
             record.restarts, record.restart_times = 0, []
@@ -326,7 +334,7 @@ class Listener:
         self.log(f"{name}: exited ({record.last_exit.how}{'' if expected else ', unexpected'})")
         if expected:
             return []
-        return self._decide(name, record, supervisord_restarted=True)
+        return self._decide(name, record)
 
     def _backoff(self, name: str, record: ProgramRecord, tries: int) -> list[tuple[str, str]]:
         """Died before startsecs: supervisord retries by itself while tries <= startretries."""
@@ -334,23 +342,18 @@ class Listener:
         if tries > record.policy.startretries:
             return []  # FATAL follows
         self.log(f"{name}: exited {record.last_exit.how} while starting (try {tries})")
-        return self._decide(name, record, supervisord_restarted=True, supervisord_backoff=True)
+        return self._decide(name, record, supervisord_retries=True)
 
     def _fatal(self, name: str, record: ProgramRecord) -> None:
+        record.held_until = None
         if record.last_exit is not None and record.last_exit.status == 0:
             return  # it finished before startsecs: nothing gave up
         tries = record.policy.startretries + 1
         record.gave_up = f"did not stay up {record.policy.startsecs} s in {tries} start(s)"
         self.log(f"{name}: FATAL, {record.gave_up}")
 
-    def _decide(
-        self,
-        name: str,
-        record: ProgramRecord,
-        *,
-        supervisord_restarted: bool,
-        supervisord_backoff: bool = False,
-    ) -> list[tuple[str, str]]:
+    def _decide(self, name: str, record: ProgramRecord, *, supervisord_retries: bool = False) -> list[tuple[str, str]]:
+        """After a crash: give up, restart now, or hold the restart back (the program stays down)."""
         now = self.clock()
         recent = record.recent(now)
         policy = record.policy
@@ -359,37 +362,66 @@ class Listener:
             minutes = policy.window_s / 60
             record.gave_up = f"{recent + 1} crashes within {minutes:g} min"
             record.held_until = None
-            record.listener_stop = True
-            self.log(f"{name}: {record.gave_up}: stopped, not restarted again")
-            return [("stop", name)]
-        delay = 0.0 if supervisord_backoff else policy.backoff(recent)
-        record.restart_times.append(now)
-        if delay <= 0:
-            record.restarts += 1  # supervisord restarts it right away
+            self.log(f"{name}: {record.gave_up}: not restarted again")
+            if supervisord_retries:  # stop supervisord's own start retries
+                record.listener_stop = True
+                return [("stop", name)]
             return []
+        record.restart_times.append(now)
+        if supervisord_retries:
+            record.restarts += 1  # supervisord retries the start by itself, at once
+            return []
+        delay = policy.backoff(recent)
+        if delay <= 0:
+            record.restarts += 1
+            record.listener_start = True
+            return [("start", name)]
         record.held_until = now + delay
-        record.listener_stop = supervisord_restarted
         self.log(f"{name}: restart {recent + 1} within {policy.window_s / 60:g} min: held back {delay:g} s")
-        return [("stop", name)]
+        return []
 
     def _tick(self) -> None:
         now = self.clock()
         due: list[str] = []
         with self.book.edit() as programs:
             for name, record in programs.items():
-                if record.held_until is None or record.held_until > now:
+                if record.gave_up is not None:
                     continue
-                record.held_until = None
-                state = self._state(name)
-                if state == "STOPPED":
+                info = self._info(name)
+                if info is None:  # removed from supervisord meanwhile
+                    record.held_until, record.listener_start = None, False
+                    continue
+                state = str(info["statename"])
+                if record.held_until is None:
+                    if self._lost_crash(record, info, now):
+                        self.log(f"{name}: EXITED after a crash with no restart under way: restarting it")
+                        actions = self._decide(name, record)
+                        due.extend(target for action, target in actions if action == "start")
+                    continue
+                if record.held_until > now:
+                    continue
+                if state in ("RUNNING", "STARTING"):  # started by someone else meanwhile
+                    record.held_until = None
+                elif state in RESTARTABLE_STATES:
+                    record.held_until = None
                     record.listener_start = True
                     record.restarts += 1
                     due.append(name)
-                elif state is None:
-                    record.listener_start = False
+                # STOPPING (or any other passing state): the hold stays; retried at the next tick
         for name in due:
-            self.log(f"{name}: backoff over, starting it again")
+            self.log(f"{name}: restarting it")
             self._act("start", name)
+
+    @staticmethod
+    def _lost_crash(record: ProgramRecord, info: Mapping[str, Any], now: float) -> bool:
+        """EXITED after a crash long enough ago that its event must have been handled, yet no restart
+        is under way and nothing gave up: the listener missed the event (it was restarting)."""
+        if info.get("statename") != "EXITED" or int(info.get("exitstatus", 0)) == 0:
+            return False
+        if record.listener_start:
+            return False
+        stopped_at = float(info.get("stop", 0) or 0)
+        return stopped_at > 0 and now - stopped_at >= LOST_EVENT_AFTER_S
 
     # --- supervisord -----------------------------------------------------------------------------
     def _exit(self, name: str, pid: int | None, expected: bool) -> ExitRecord:
@@ -401,9 +433,9 @@ class Listener:
             status = int(self.rpc.getProcessInfo(name)["exitstatus"])
         return ExitRecord(at=self.clock(), pid=pid, status=status, expected=expected)
 
-    def _state(self, name: str) -> str | None:
+    def _info(self, name: str) -> Mapping[str, Any] | None:
         try:
-            return str(self.rpc.getProcessInfo(name)["statename"])
+            return self.rpc.getProcessInfo(name)
         except xmlrpc.client.Fault:
             return None  # removed meanwhile
 
@@ -415,10 +447,12 @@ class Listener:
                 self.rpc.startProcess(name, False)
         except xmlrpc.client.Fault as fault:  # already stopped/started, or removed: nothing to do
             self.log(f"{name}: {action} refused: {fault.faultString}")
-            if action == "stop":
-                with self.book.edit() as programs:
-                    if name in programs:
+            with self.book.edit() as programs:
+                if name in programs:
+                    if action == "stop":
                         programs[name].listener_stop = False
+                    else:
+                        programs[name].listener_start = False
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,10 +9,11 @@ producer): ``add`` writes one program file under ``programs/`` (included by the 
 adds its group after a config reread; ``remove`` takes it away again. One way to start, stop,
 restart and log a process.
 
-Supervision (``shopstream.stack.restarts``): every program with a restart policy is restarted by
-supervisord after a crash (``autorestart=unexpected``, ``exitcodes=0``; ``startsecs`` and
-``startretries`` from its policy); the ``supervision`` event listener, part of the same config,
-counts the restarts, records the last exit and enforces the policy's limit and backoff.
+Supervision (``shopstream.stack.restarts``): supervisord never restarts a program by itself
+(``autorestart=false``, ``exitcodes=0``; ``startsecs`` and ``startretries`` from its policy, for
+starts that die at once); the ``supervision`` event listener, part of the same config, restarts every
+program with a restart policy after a crash, counts the restarts, records the last exit and enforces
+the policy's backoff and limit.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def render_program(paths: StackPaths, program: Program) -> list[str]:
         f"[program:{program.name}]",
         f"command={_escape(shlex.join(program.command))}",
         "autostart=false",
-        # a crash (non-zero status, a signal) is restarted; exit 0 is a finish; a stop is a stop
-        f"autorestart={'unexpected' if policy else 'false'}",
+        # the supervision listener restarts a crash (non-zero status, a signal) of a program with a
+        # policy, at once or after a hold; exit 0 is a finish; a stop is a stop
+        "autorestart=false",
         "exitcodes=0",
         f"startsecs={policy.startsecs if policy else 1}",
         f"startretries={policy.startretries if policy else 0}",
@@ -271,7 +273,7 @@ class Supervisor:
         if record is not None and record.held_until is not None and not record.gave_up:
             return None  # stopped for a backoff: the listener starts it again
         if state == "EXITED" and record is not None and int(info["exitstatus"]) != 0 and not record.gave_up:
-            return None  # a crash: supervisord is restarting it
+            return None  # a crash: the supervision listener is restarting it
         if record is not None and record.gave_up:
             return f"{state}: the supervisor gave up ({record.gave_up})"
         return state

@@ -36,12 +36,13 @@ class Supervisord:
 
     def __init__(self) -> None:
         self.states: dict[str, str] = {}
+        self.stopped_at: dict[str, float] = {}
         self.calls: list[tuple[str, str]] = []
 
     def getProcessInfo(self, name: str) -> dict[str, Any]:  # noqa: N802 (supervisord's name)
         if name not in self.states:
             raise xmlrpc.client.Fault(10, f"BAD_NAME: {name}")
-        return {"statename": self.states[name], "exitstatus": 3}
+        return {"statename": self.states[name], "exitstatus": 3, "stop": self.stopped_at.get(name, 0)}
 
     def startProcess(self, name: str, wait: bool) -> bool:  # noqa: N802
         self.calls.append(("start", name))
@@ -77,18 +78,29 @@ class World:
         self._line(f"INFO spawned: '{name}' with pid {self.pid}")
         self.supervisord.states[name] = "STARTING"
         self.event("STARTING", name, from_state=from_state, tries="0")
+        self.supervisord.states[name] = "RUNNING"
 
     def crash(self, name: str = "app", how: str = "exit status 3", after_s: float = 30) -> None:
-        """The process ran ``after_s`` and died; supervisord logs it and restarts it at once."""
+        """The process ran ``after_s`` and died; supervisord logs it and leaves it EXITED; when the
+        listener asks for a start at once, supervisord spawns it."""
         self.now += after_s
         self._line(f"WARN exited: {name} ({how}; not expected)")
         self.supervisord.states[name] = "EXITED"
+        self.supervisord.stopped_at[name] = self.now
+        calls = len(self.supervisord.calls)
         self.event("EXITED", name, from_state="RUNNING", expected="0", pid=str(self.pid))
-        self.spawn(name, from_state="EXITED")
+        self.follow(name, calls, from_state="EXITED")
 
-    def tick(self, after_s: float) -> None:
+    def tick(self, after_s: float, name: str = "app") -> None:
         self.now += after_s
+        calls = len(self.supervisord.calls)
         self.listener.handle("TICK_5", {"when": str(int(self.now))})
+        self.follow(name, calls, from_state=self.supervisord.states.get(name, "STOPPED"))
+
+    def follow(self, name: str, calls: int, from_state: str) -> None:
+        """supervisord carries out a start the listener asked for since ``calls``."""
+        if ("start", name) in self.supervisord.calls[calls:]:
+            self.spawn(name, from_state=from_state)
 
     def _line(self, message: str) -> None:
         with self.log.open("a") as handle:
@@ -112,7 +124,8 @@ def test_a_crash_is_restarted_at_once_and_recorded_with_its_signal_and_run_time(
     world.crash(how="terminated by SIGKILL", after_s=125.5)
     record = world.record()
     assert record.restarts == 1 and record.gave_up is None and record.held_until is None
-    assert world.supervisord.calls == []  # supervisord's own autorestart did it
+    assert world.supervisord.calls == [("start", "app")]  # the listener's restart, at once
+    assert world.supervisord.states["app"] == "RUNNING"
     assert record.last_exit is not None
     assert (record.last_exit.signal, record.last_exit.status) == (signal.SIGKILL, None)
     assert record.last_exit.ran_s == pytest.approx(125.5, abs=0.01)
@@ -123,65 +136,104 @@ def test_a_crash_is_restarted_at_once_and_recorded_with_its_signal_and_run_time(
 
 def test_repeated_crashes_are_held_back_then_given_up(world: World) -> None:
     world.crash()  # restart 1: immediate
-    world.crash()  # restart 2: held back 5 s
+    world.crash()  # restart 2: held back 5 s; the program stays EXITED, nothing is stopped
     record = world.record()
-    assert world.supervisord.calls == [("stop", "app")]
+    assert world.supervisord.calls == [("start", "app")]
+    assert world.supervisord.states["app"] == "EXITED"
     assert record.held_until == pytest.approx(world.now + 5) and record.restarts == 1
     assert record.restarts_text(world.now) == "1, next in 5 s"
-    world.supervisord.states["app"] = "STOPPED"
-    world.event("STOPPED", from_state="STOPPING")  # the listener's own stop: the hold stays
-    assert world.record().held_until is not None
 
     world.tick(3)
-    assert world.supervisord.calls == [("stop", "app")]  # not due yet
+    assert world.supervisord.calls == [("start", "app")]  # not due yet
     world.tick(3)
-    assert world.supervisord.calls[-1] == ("start", "app")
-    world.spawn(from_state="STOPPED")  # the listener's start: not by hand, counts stay
-    assert world.record().restarts == 2
+    assert world.supervisord.calls == [("start", "app")] * 2
+    assert world.supervisord.states["app"] == "RUNNING"  # the listener's start: not by hand, counts stay
+    assert world.record().restarts == 2 and world.record().held_until is None
 
     world.crash()  # restart 3: held back 10 s
     assert world.record().held_until == pytest.approx(world.now + 10)
-    world.supervisord.states["app"] = "STOPPED"
-    world.event("STOPPED", from_state="STOPPING")
     world.tick(10)
-    world.spawn(from_state="STOPPED")
+    assert world.supervisord.states["app"] == "RUNNING"
     assert world.record().restarts == 3
 
-    world.crash()  # the fourth crash within 10 minutes: stopped for good
+    world.crash()  # the fourth crash within 10 minutes: left down for good, with the reason
     record = world.record()
-    assert world.supervisord.calls[-1] == ("stop", "app")
+    assert world.supervisord.calls == [("start", "app")] * 3 and world.supervisord.states["app"] == "EXITED"
     assert record.gave_up == "4 crashes within 10 min" and record.restarts == 3
     assert record.restarts_text(world.now) == "3, gave up"
     summary = record.summary(world.now)
     assert summary["restarts"] == 3 and summary["gave_up"] == "4 crashes within 10 min"
     assert summary["last_exit"]["status"] == 3 and summary["last_exit"]["how"] == "exit 3"
+    world.tick(120)  # given up: never restarted, not even as a "lost" crash
+    assert world.supervisord.calls == [("start", "app")] * 3
+
+
+def test_a_held_restart_due_while_the_program_is_stopping_is_made_once_it_stopped(world: World) -> None:
+    """The broker case: the hold came due while a stop was still under way (a JVM taking its
+    stop wait). The hold must survive such ticks and the start be made when the stop is over."""
+    world.crash()
+    world.crash()  # held back 5 s
+    world.supervisord.states["app"] = "STOPPING"  # e.g. a slow stop of the process group
+    world.tick(5)
+    world.tick(5)
+    world.tick(30)
+    assert world.supervisord.calls == [("start", "app")]  # not started over a stopping process
+    assert world.record().held_until is not None
+    assert world.record().restarts_text(world.now) == "1, restart due"
+    world.supervisord.states["app"] = "EXITED"  # the stop wait ran out: SIGKILL, EXITED
+    world.tick(5)
+    assert world.supervisord.calls == [("start", "app")] * 2
+    assert world.supervisord.states["app"] == "RUNNING" and world.record().restarts == 2
+
+
+def test_two_kills_a_minute_apart_leave_the_program_running(world: World) -> None:
+    world.crash(how="terminated by SIGKILL", after_s=120)
+    world.crash(how="terminated by SIGKILL", after_s=60)
+    for _ in range(3):
+        world.tick(5)
+    assert world.supervisord.states["app"] == "RUNNING"
+    record = world.record()
+    assert record.restarts == 2 and record.held_until is None and record.gave_up is None
+
+
+def test_a_crash_whose_event_was_lost_is_restarted_on_a_tick(world: World) -> None:
+    """The listener missed the EXITED event (it was itself restarting): a tick finds the program
+    EXITED after a crash with nothing under way, and restarts it like any crash."""
+    world.now += 30
+    world._line("WARN exited: app (terminated by SIGKILL; not expected)")
+    world.supervisord.states["app"] = "EXITED"
+    world.supervisord.stopped_at["app"] = world.now
+    world.tick(5)  # too recent: its event may still be on its way
+    assert world.supervisord.calls == []
+    world.tick(15)
+    assert world.supervisord.calls == [("start", "app")]
+    assert world.supervisord.states["app"] == "RUNNING" and world.record().restarts == 1
 
 
 def test_crashes_outside_the_window_do_not_count(world: World) -> None:
     world.crash()
     world.crash(after_s=601)  # the first restart is out of the window: immediate again
-    assert world.supervisord.calls == [] and world.record().restarts == 2
+    assert world.supervisord.calls == [("start", "app")] * 2 and world.record().restarts == 2
 
 
 def test_a_start_by_hand_resets_the_counts_and_keeps_the_last_exit(world: World) -> None:
     world.crash()
     world.crash()
-    world.supervisord.states["app"] = "STOPPED"
-    world.event("STOPPED", from_state="STOPPING")
-    world.spawn(from_state="STOPPED")  # `stack up` while the restart is held back
+    world.spawn(from_state="EXITED")  # `stack up` while the restart is held back
     record = world.record()
     assert (record.restarts, record.restart_times, record.held_until) == (0, [], None)
     assert record.last_exit is not None and record.last_exit.status == 3
+    world.tick(60)
+    assert world.supervisord.calls == [("start", "app")]  # the hold went with the start by hand
 
 
 def test_a_stop_by_hand_cancels_a_held_restart(world: World) -> None:
     world.crash()
     world.crash()
+    world.book.cancel_hold("app")  # Supervisor.stop of a program held back
     world.supervisord.states["app"] = "STOPPED"
-    world.event("STOPPED", from_state="STOPPING")
-    world.book.cancel_hold("app")  # Supervisor.stop of a program already stopped for the backoff
     world.tick(60)
-    assert world.supervisord.calls == [("stop", "app")]  # no start
+    assert world.supervisord.calls == [("start", "app")]  # no second start
     assert world.record().restarts_text(world.now) == "1"
 
 
@@ -194,7 +246,9 @@ def test_an_exit_with_status_0_is_a_finish_and_a_stop_is_a_stop(world: World) ->
     assert record.restarts == 0 and record.last_exit is not None and record.last_exit.expected
     world.spawn(from_state="EXITED")  # started again by hand after a finish
     world.event("STOPPING", from_state="RUNNING")
+    world.supervisord.states["app"] = "STOPPED"
     world.event("STOPPED", from_state="STOPPING")
+    world.tick(60)
     assert world.record().restarts == 0 and world.supervisord.calls == []
 
 
@@ -205,10 +259,13 @@ def test_start_failures_are_supervisords_retries_then_its_fatal(world: World) ->
         world.event("BACKOFF", from_state="STARTING", tries=str(tries))
         if tries <= 3:
             world.spawn(from_state="BACKOFF")
+    world.supervisord.states["app"] = "FATAL"
     world.event("FATAL", from_state="BACKOFF")
     record = world.record()
     assert record.restarts == 3 and world.supervisord.calls == []
     assert record.gave_up == "did not stay up 5 s in 4 start(s)"
+    world.tick(60)
+    assert world.supervisord.calls == []
 
 
 def test_a_finish_before_startsecs_is_no_failure(world: World) -> None:
@@ -219,14 +276,17 @@ def test_a_finish_before_startsecs_is_no_failure(world: World) -> None:
     assert world.record().gave_up is None
 
 
-def test_the_listeners_own_events_and_removed_programs_are_ignored(world: World) -> None:
+def test_the_listeners_own_events_unsupervised_and_removed_programs_are_ignored(world: World) -> None:
     world.listener.handle("PROCESS_STATE_RUNNING", {"processname": "supervision", "groupname": "supervision"})
     assert "supervision" not in world.book.read()
+    world.supervisord.states["once"] = "EXITED"  # a program without a restart policy
+    world.event("EXITED", "once", from_state="RUNNING", expected="0", pid="7")
+    assert "once" not in world.book.read() and world.supervisord.calls == []
     world.crash()
     world.crash()
     del world.supervisord.states["app"]  # removed while held back
     world.tick(60)
-    assert world.supervisord.calls == [("stop", "app")]
+    assert world.supervisord.calls == [("start", "app")]
 
 
 def test_parse_exit_matches_the_spawn_by_pid() -> None:
@@ -274,7 +334,8 @@ def test_program_config_restarts_crashes_not_finishes(tmp_path: Path) -> None:
     supervised = "\n".join(
         render_program(paths, Program("svc", ["run"], restart=RestartPolicy(startsecs=10)))
     )
-    assert "autorestart=unexpected\nexitcodes=0\nstartsecs=10\nstartretries=3" in supervised
+    # supervisord never restarts by itself: the supervision listener does
+    assert "autorestart=false\nexitcodes=0\nstartsecs=10\nstartretries=3" in supervised
     unsupervised = "\n".join(render_program(paths, Program("once", ["run"], restart=None)))
     assert "autorestart=false" in unsupervised and "startretries=0" in unsupervised
     config = render_config(paths, [])
