@@ -352,7 +352,9 @@ class Listener:
         record.gave_up = f"did not stay up {record.policy.startsecs} s in {tries} start(s)"
         self.log(f"{name}: FATAL, {record.gave_up}")
 
-    def _decide(self, name: str, record: ProgramRecord, *, supervisord_retries: bool = False) -> list[tuple[str, str]]:
+    def _decide(
+        self, name: str, record: ProgramRecord, *, supervisord_retries: bool = False
+    ) -> list[tuple[str, str]]:
         """After a crash: give up, restart now, or hold the restart back (the program stays down)."""
         now = self.clock()
         recent = record.recent(now)
