@@ -266,7 +266,21 @@ class Settings(BaseSettings):
         description="Most enriched records one KPI micro-batch reads (bounds a backlog's batches).",
     )
     spark_window: str = Field("1 minute", description="Tumbling event-time window of the KPIs.")
-    spark_watermark: str = Field("2 minutes", description="How late an event may arrive and still count.")
+    spark_watermark: str = Field(
+        "2 minutes",
+        description="How late an event may arrive and still count; also how long an event id is remembered "
+        "to drop its duplicates (until the watermark passes its event time plus this delay).",
+    )
+    spark_kpi_dedup: bool = Field(
+        True,
+        description="Count each event_id once in the KPIs (a duplicate arriving within the watermark counts "
+        "nowhere); false only to measure what the de-duplication costs.",
+    )
+    spark_state_store: Literal["rocksdb", "hdfs"] = Field(
+        "rocksdb",
+        description="State store of the KPI query: RocksDB with changelog checkpointing, or Spark's "
+        "in-memory HDFS-backed store (a checkpoint keeps the store it was started with).",
+    )
     spark_demographics_refresh_s: float = Field(
         60.0,
         gt=0,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -30,7 +29,8 @@ from shopstream.clients.kafka_acls import ensure_pipeline
 from shopstream.clients.registry import registry_client
 from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
 from shopstream.errors import ProcessFailed, Timeout
-from shopstream.ops.jobs import KPI_NICE, KPIS, PRODUCER_SECRETS, Job, spark_jobs
+from shopstream.jobstatus import read_status
+from shopstream.ops.jobs import ENRICH, KPI_NICE, KPIS, PRODUCER_SECRETS, Job, spark_jobs
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.scratch import scratch
 from shopstream.retry import wait_until
@@ -166,9 +166,17 @@ def _bench(
     ensure_pipeline(bench)
     _register(bench)
     env = {"SHOPSTREAM_SPARK_MASTER": master} if master else {}
-    args = ["--trigger", str(trigger_s), "--checkpoint-dir", str(workdir / "cp"), "--mode", mode]
+    args = ["--trigger", str(trigger_s), "--mode", mode]
     name = f"bench-{workdir.name}"
-    jobs = spark_jobs(bench, args, prefix=name, env=env, logs=workdir, ui_port=settings.spark_ui_port + 10)
+    jobs = spark_jobs(
+        bench,
+        args,
+        prefix=name,
+        env=env,
+        logs=workdir,
+        ui_port=settings.spark_ui_port + 10,
+        checkpoint_dir=workdir / "cp",
+    )
     jobs = jobs[: 2 if kpis else 1]
     producer: Job | None = None
     probe = LatencyProbe(bench)
@@ -177,8 +185,8 @@ def _bench(
     try:
         for job in jobs:
             job.start()
-        used = re.search(r" on (\S+); UI", jobs[0].log.read_text())
-        master = used.group(1) if used else master
+        enrich = read_status(jobs[0].checkpoint_dir, ENRICH, pid=jobs[0].pid)
+        master = enrich.master if enrich else master
         report(
             f"enrichment on {master} ({os.cpu_count()} cores here) in {mode} mode"
             + (f"; KPI queries in a second Spark app, nice {KPI_NICE}" if kpis else "")

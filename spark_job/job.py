@@ -46,7 +46,7 @@ from shopstream.rules import Rules
 from shopstream.settings import Settings
 from spark_job.decode import NOT_LOADED, decode, dlq_headers
 from spark_job.enrich import DemographicsTable, enrich
-from spark_job.kpi import CAMPAIGN, SEGMENT_DIMS, kpi_rows
+from spark_job.kpi import CAMPAIGN, EVENT_KEY, SEGMENT_DIMS, distinct_events, event_key, kpi_rows
 from spark_job.registry import SchemaCache, registered_id
 from spark_job.rules import wall_clock
 
@@ -202,7 +202,8 @@ class StreamingJob:
     # --- stage 2 ---------------------------------------------------------------------------------
     def kpi_events(self) -> DataFrame:
         """The source events for the KPIs: decoded by schema id (what cannot be decoded or breaks a
-        business rule is left out: the enrichment dead-letters it, judged alike), joined with the
+        business rule is left out: the enrichment dead-letters it, judged alike), each event id once
+        (``spark_kpi_dedup``: a duplicate within the watermark counts nowhere), joined with the
         demographics, watermarked.
 
         Writer schemas are those known at (re)start: an id above them fails the query, and the runner
@@ -217,10 +218,13 @@ class StreamingJob:
         events = (
             decode(raw, writers, READER_SCHEMA, self.writers.newest_id, self.writers.missing, self.rules)
             .where(F.col("error").isNull())
-            .select(*(f"event.{c}" for c in used))
+            .select(*(f"event.{c}" for c in used), event_key(F.col("event.event_id")).alias(EVENT_KEY))
         )
-        joined = enrich(events, self.demographics.for_stream())
-        return joined.withWatermark("event_time", self.options.watermark)
+        if s.spark_kpi_dedup:
+            events = distinct_events(events, self.options.watermark).drop(EVENT_KEY)
+        else:
+            events = events.drop(EVENT_KEY).withWatermark("event_time", self.options.watermark)
+        return enrich(events, self.demographics.for_stream())
 
     def start_kpis(self) -> StreamingQuery:
         """Both KPI families in one stateful query; each row names its topic, key and schema."""

@@ -18,6 +18,25 @@ from shopstream.contracts import KPI_SCHEMA_FILES, Topic, field_names, kpi_segme
 UNKNOWN = "unknown"
 CAMPAIGN, SEGMENT = "campaign", "segment"
 SEGMENT_DIMS = kpi_segment().tags  # gender, age band, state
+EVENT_KEY = "event_key"
+_UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_NOT_A_UUID = b"\x00" * 17  # before any other id's UTF-8 bytes: such a key is never 16 bytes long
+
+
+def event_key(event_id: Column) -> Column:
+    """The key that identifies an event for de-duplication: a UUID (the contract's ids, in any case)
+    as its 16 bytes instead of a 36-character string; any other id as 17 zero bytes and its UTF-8
+    bytes, so that no two ids share a key."""
+    as_uuid = F.unhex(F.regexp_replace(event_id, "-", ""))
+    other = F.concat(F.lit(_NOT_A_UUID), F.encode(event_id, "UTF-8"))
+    return F.when(event_id.rlike(_UUID), as_uuid).otherwise(other)
+
+
+def distinct_events(events: DataFrame, watermark: str) -> DataFrame:
+    """Each event once: a row whose ``event_key`` was seen is dropped while its first occurrence is
+    within the watermark (Spark keeps the key until the watermark passes its event time plus
+    ``watermark``); a row older than the watermark is dropped as late, like every late event."""
+    return events.withWatermark("event_time", watermark).dropDuplicatesWithinWatermark([EVENT_KEY])
 
 
 def _is(tag: str) -> Column:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from shopstream.clients.kafka import partitions
 from shopstream.errors import ShopstreamError
-from shopstream.ops.jobs import QUERIES_RUNNING
+from shopstream.jobstatus import Failure, SchemaRestart
 from shopstream.settings import Settings
+from spark_job.progress import Tracker
 from spark_job.slots import realtime_master
 
 if TYPE_CHECKING:
@@ -109,22 +110,29 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
     )
     spark = spark_session(settings, master=master)
     running: dict[str, StreamingQuery] = {}
+    trackers: dict[str, Tracker] = {}
     try:
         job = StreamingJob(spark, settings, job_options)
         starters = job.starters()
         running = {name: starters[name]() for name in wanted}
+        context = spark.sparkContext
+        master, ui = context.master or "", context.uiWebUrl
+        trackers = {name: Tracker(job_options.checkpoint_dir, name, master, ui) for name in running}
         report(
-            f"{QUERIES_RUNNING}{', '.join(running)} on {spark.sparkContext.master}; "
-            f"UI {spark.sparkContext.uiWebUrl}; checkpoints {job_options.checkpoint_dir}"
+            f"running {', '.join(running)} on {context.master}; UI {context.uiWebUrl}; "
+            f"checkpoints {job_options.checkpoint_dir}"
         )
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            _supervise(job, running, starters, options.duration_s, report)
+            _supervise(job, running, starters, trackers, options.duration_s, report)
         except KeyboardInterrupt:
             report("stopping")
     finally:
         for query in running.values():
             query.stop()
+        for tracker in trackers.values():
+            if tracker.status.state != "failed":
+                tracker.state("stopped")
         spark.stop()
 
 
@@ -132,6 +140,7 @@ def _supervise(
     job: StreamingJob,
     running: dict[str, StreamingQuery],
     starters: dict[str, Callable[[], StreamingQuery]],
+    trackers: dict[str, Tracker],
     duration: float | None,
     report: Report,
 ) -> None:
@@ -153,12 +162,18 @@ def _supervise(
                 running[name].stop()
                 running[name] = starters[name]()
                 restarts[name] = 0
+                trackers[name].schema_restart(
+                    SchemaRestart(schema_id=job.writers.newest_id, cause="registered")
+                )
         for name, query in list(running.items()):
+            tracker = trackers[name]
+            tracker.progress(query.lastProgress, lambda q=query: list(q.recentProgress))  # type: ignore[misc]
             failure = query.exception()
             if failure is None:
                 if restarts[name] and query.lastProgress:  # a batch completed since its last failure
                     restarts[name] = 0
                 continue
+            message = str(failure).splitlines()[0][:500]
             schema_id = job.reload_schema(str(failure))
             if schema_id is not None:
                 report(
@@ -166,14 +181,21 @@ def _supervise(
                     + (NEW_VERSION if schema_id in job.writers.by_id
                        else "is no version of the subject: restarting; its records go to the DLQ")
                 )  # fmt: skip
+                tracker.state(
+                    "restarting", Failure(kind="schema_not_loaded", message=message, schema_id=schema_id)
+                )
                 running[name] = starters[name]()
                 restarts[name] = 0
+                tracker.schema_restart(SchemaRestart(schema_id=schema_id, cause="record"))
                 continue
             # e.g. SPARK-55271 (4.1.1): an NPE in progress metrics after re-running the batch a crash
             # left uncommitted; the batch itself is committed, so a restart resumes cleanly.
             if restarts[name] >= MAX_RESTARTS:
+                tracker.state("failed", Failure(kind="error", message=message))
                 raise SparkJobError(f"query {name} failed {restarts[name] + 1} times: {failure}")
             restarts[name] += 1
-            report(f"query {name} failed ({str(failure).splitlines()[0][:200]}); restart {restarts[name]}")
+            report(f"query {name} failed ({message[:200]}); restart {restarts[name]}")
+            tracker.state("restarting", Failure(kind="error", message=message))
             running[name] = starters[name]()
+            tracker.state("running", restarted=True)
         time.sleep(0.5)

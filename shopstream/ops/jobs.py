@@ -7,8 +7,9 @@ job gets those of its own identities only (``secrets``; the Spark job: Kafka's s
 registry reader, MariaDB's application user; the producer: Kafka's producer user and the registry
 reader; the telemetry sampler: Kafka's admin, Connect's REST user, InfluxDB's writer), the others are
 set empty so that it does not read them from .env either. Readiness is a real
-signal, not a log line: a Spark application is ready when its own UI (on a port its process tree
-listens on) lists it as running; the producer when supervisord has kept it running past its start.
+signal, not a log line: a Spark application is ready when the status file of each of its queries
+(``shopstream.jobstatus``, written by the job) says that this run of it is running; the producer
+when supervisord has kept it running past its start.
 
 Every job is supervised like the stack's services (``shopstream.stack.restarts``): a crash is
 restarted by supervisord (a Spark application resumes from its checkpoints), counted, held back
@@ -24,12 +25,10 @@ import sys
 import xmlrpc.client
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
-
-import psutil
-import requests
+from typing import Any, Literal
 
 from shopstream.errors import ProcessFailed
+from shopstream.jobstatus import default_checkpoint_dir, read_status
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 from shopstream.stack.paths import StackPaths
@@ -39,9 +38,7 @@ from shopstream.stack.supervisor import Program, Supervisor
 FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN", "NOT_RUNNING"}
 ENRICH, KPIS = "enrich", "kpis"
 KPI_NICE = 10  # below the enrichment, above anything else niced on the machine
-SPARK_PORT_RETRIES = 16  # spark.port.maxRetries: a busy UI port makes Spark take one of the next
 # a job's start is watched by Job.start itself: no silent retries of a start that fails
-QUERIES_RUNNING = "running "  # how the Spark job's log line starts once its queries are started
 JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)
 # the secrets (settings fields) each kind of job's identities need
 SPARK_SECRETS = ("kafka_spark_password", "schema_registry_reader_password", "mysql_password")
@@ -178,33 +175,39 @@ class Job:
 
 
 class SparkJob(Job):
-    """`shopstream spark run ARGS` as a program: ready once its own Spark UI lists it running and its
-    log says its queries run (they are planned and started: the demographics were read)."""
+    """`shopstream spark run ARGS --queries Q --checkpoint-dir D` as a program: ready once the status
+    file of each of its queries says that this run of it is running (started: the demographics were
+    read and the query planned)."""
 
     DEFAULT_RESTART = RestartPolicy(startsecs=10, startretries=0)  # a Python driver starting a JVM
     DEFAULT_SECRETS = SPARK_SECRETS
+
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        args: Sequence[str] = (),
+        *,
+        queries: Sequence[str] = (ENRICH, KPIS),
+        checkpoint_dir: Path | None = None,
+        **options: Any,
+    ) -> None:
+        self.queries = tuple(queries)
+        self.checkpoint_dir = checkpoint_dir or default_checkpoint_dir(settings)
+        command = ["spark", "run", *args, "--queries", ",".join(self.queries)]
+        super().__init__(settings, name, [*command, "--checkpoint-dir", str(self.checkpoint_dir)], **options)
 
     def ready(self) -> bool:
         pid = self.pid
         if pid is None:
             return False
-        first = self.settings.spark_ui_port
-        for port in sorted(p for p in _listening_ports(pid) if first <= p <= first + SPARK_PORT_RETRIES):
-            try:
-                apps = requests.get(f"http://127.0.0.1:{port}/api/v1/applications", timeout=2).json()
-            except (requests.RequestException, ValueError):
-                continue
-            if any(not attempt.get("completed") for app in apps for attempt in app.get("attempts", [])):
-                return self._queries_running()
-        raise NotYet(f"no Spark UI of pid {pid} lists a running application yet")
-
-    def _queries_running(self) -> bool:
-        with self.log.open("rb") as log:
-            log.seek(self.log_offset)
-            lines = log.read().decode(errors="replace").splitlines()
-        if any(line.startswith(QUERIES_RUNNING) for line in lines):
-            return True
-        raise NotYet(f"{self.name}: its Spark application runs, its queries have not started yet")
+        for query in self.queries:
+            status = read_status(self.checkpoint_dir, query, pid=pid)
+            if status is None or status.state != "running":
+                raise NotYet(
+                    f"{self.name}: query {query} not running yet ({status.state if status else 'no status'})"
+                )
+        return True
 
 
 def spark_jobs(
@@ -215,6 +218,7 @@ def spark_jobs(
     env: Mapping[str, str] | None = None,
     logs: Path | None = None,
     ui_port: int | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> list[SparkJob]:
     """The job as two Spark applications: enrichment (latency-bound) and the KPI queries
     (throughput-bound, niced), so that KPI batches never take the CPU from records in flight."""
@@ -228,14 +232,18 @@ def spark_jobs(
         SparkJob(
             settings,
             f"{prefix}-{ENRICH}",
-            ["spark", "run", *args, "--queries", ENRICH],
+            args,
+            queries=[ENRICH],
+            checkpoint_dir=checkpoint_dir,
             env={**base, "SHOPSTREAM_SPARK_UI_PORT": str(port)},
             log=log(ENRICH),
         ),
         SparkJob(
             settings,
             f"{prefix}-{KPIS}",
-            ["spark", "run", *args, "--queries", KPIS],
+            args,
+            queries=[KPIS],
+            checkpoint_dir=checkpoint_dir,
             env={**base, "SHOPSTREAM_SPARK_UI_PORT": str(port + 1)},
             log=log(KPIS),
             nice=KPI_NICE,
@@ -260,21 +268,6 @@ def telemetry_job(
 def _fields_of(env: Mapping[str, str]) -> dict[str, str]:
     """SHOPSTREAM_* variables as settings fields (``replace`` validates them)."""
     return {name.removeprefix("SHOPSTREAM_").lower(): value for name, value in env.items()}
-
-
-def _listening_ports(pid: int) -> set[int]:
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return set()
-    ports = set()
-    for process in tree:
-        try:
-            ports |= {c.laddr.port for c in process.net_connections("inet") if c.status == psutil.CONN_LISTEN}
-        except psutil.Error:
-            continue
-    return ports
 
 
 def _group_alive(pgid: int) -> bool:

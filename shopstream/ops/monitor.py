@@ -37,6 +37,7 @@ from shopstream.clients.jolokia import JolokiaClient
 from shopstream.clients.kafka import PartitionRange, admin_client, topic_offsets
 from shopstream.contracts import CAMPAIGN_MEASUREMENT, SEGMENT_MEASUREMENT, SINK_CONNECTOR_CLASS, Topic
 from shopstream.errors import ConnectError
+from shopstream.jobstatus import default_checkpoint_dir
 from shopstream.settings import Settings
 
 
@@ -62,11 +63,6 @@ STAGES: tuple[Stage, ...] = (
     Stage(Topic.ENRICHED_DLQ, "enriched DLQ", dlq=True),
     Stage(Topic.DEMOGRAPHICS, "demographics", telemetry=False),
 )
-
-
-def default_checkpoint_dir(settings: Settings) -> Path:
-    """Where `shopstream spark run` checkpoints unless told otherwise."""
-    return settings.state_dir / "spark" / "checkpoints"
 
 
 def stage_topics(settings: Settings) -> dict[str, str]:

@@ -69,10 +69,11 @@ class Trial:
             ),
             *spark_jobs(
                 s,
-                ["--checkpoint-dir", str(self.checkpoints)],
+                [],
                 prefix=self.name,
                 logs=self.workdir,
                 ui_port=ui_port or self.root.spark_ui_port + 20,
+                checkpoint_dir=self.checkpoints,
             ),
         ]
         for job in self.jobs:

@@ -34,11 +34,11 @@ REFRESH_S = 5  # demographics refresh; in realtime mode also the checkpoint inte
 def job(job_env: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SparkJob]:
     """The job, not started yet; enrichment in realtime mode unless parametrized with "microbatch"."""
     mode = getattr(request, "param", "realtime")
-    args = ["--trigger", "0.5", "--checkpoint-dir", str(tmp_path / "checkpoints"), "--mode", mode]
     process = SparkJob(
         job_env,
         f"test-spark-{uuid.uuid4().hex[:8]}",
-        ["spark", "run", *args],
+        ["--trigger", "0.5", "--mode", mode],
+        checkpoint_dir=tmp_path / "checkpoints",
         # a UI port of its own, next to the settings' (a second stack on the machine has other ones)
         env={"SHOPSTREAM_SPARK_UI_PORT": str(job_env.spark_ui_port + 21),
              "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": str(REFRESH_S),

@@ -30,11 +30,11 @@ from shopstream.settings import Settings
 from spark_job.decode import NEW_IDS
 from tests.integration import oracle
 from tests.integration.conftest import ReadTopic
-from tests.integration.spark_job.test_job import (
-    _decoder,
-    _header,
-    _latest_segment_kpis,
-    _wait_for_kpis,
+from tests.integration.spark_job.kpi_reads import (
+    decoder,
+    header,
+    latest_segment_kpis,
+    wait_for_kpis,
 )
 
 N = 600
@@ -88,19 +88,19 @@ def _assert_exact_outcome(
     """N enriched in order, k dead letters in order with their reasons, KPIs of the good only,
     nothing restarted."""
     enriched = _read_exactly(read_topic, settings.topic_enriched, len(good))
-    decode = _decoder(settings, settings.topic_enriched)
+    decode = decoder(settings, settings.topic_enriched)
     assert [decode(m)["event_id"] for m in enriched] == [e["event_id"] for e in good]  # each once, in order
 
     dlq = _read_exactly(read_topic, settings.topic_events_dlq, len(bad))
-    assert [(m.value(), _header(m, "dlq.reason")) for m in dlq] == [(b.value, b.reason) for b in bad]
-    offsets = [int(_header(m, "dlq.source.offset")) for m in dlq]
+    assert [(m.value(), header(m, "dlq.reason")) for m in dlq] == [(b.value, b.reason) for b in bad]
+    offsets = [int(header(m, "dlq.source.offset")) for m in dlq]
     assert offsets == sorted(offsets)
     assert len(enriched) + len(dlq) == len(good) + len(bad)  # good + DLQ = produced
 
     expected = oracle.campaign_kpis(good)
-    assert _wait_for_kpis(settings, read_topic, expected) == expected
+    assert wait_for_kpis(settings, read_topic, expected) == expected
     people = {row[0]: row for row in demographics.generate(100_000, 42)}
-    assert _latest_segment_kpis(settings, read_topic) == oracle.segment_kpis(good, people)
+    assert latest_segment_kpis(settings, read_topic) == oracle.segment_kpis(good, people)
 
     # no query stopped and was restarted (the runner says "query <name> failed ...; restart n" or
     # "query <name>: schema id ... restarting"), nor the job's process

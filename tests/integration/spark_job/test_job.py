@@ -5,108 +5,35 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import fastavro
 import pytest
-from confluent_kafka import Message, Producer
-from confluent_kafka.serialization import MessageField, SerializationContext
+from confluent_kafka import Producer
 
 from producer.run import RunLimits, run
 from producer.sender import EventSender
 from producer.traffic import TrafficConfig, TrafficModel
 from shopstream.clients.kafka import client_config
-from shopstream.clients.registry import avro_deserializer, registry_client
+from shopstream.clients.registry import registry_client
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
+from shopstream.jobstatus import QueryStatus, SchemaRestart, read_status
 from shopstream.ops import demographics
-from shopstream.ops.jobs import QUERIES_RUNNING, SparkJob
+from shopstream.ops.jobs import SparkJob
 from shopstream.retry import wait_until
 from shopstream.settings import Settings
-from spark_job.run import NEW_VERSION
-from tests.integration import oracle
 from tests.integration.conftest import ReadTopic
 from tests.integration.spark_job.conftest import REFRESH_S
-
-
-def _send(settings: Settings, events: list[dict[str, Any]], version: int) -> None:
-    sender = EventSender(settings, schema_version=version)
-    result = run(sender, iter(events), RunLimits(count=len(events)), report=lambda _l: None)
-    assert result.counters["acked"] == len(events)
-
-
-def _decoder(settings: Settings, topic: str) -> Callable[[Message], dict[str, Any]]:
-    deserializer = avro_deserializer(settings)
-    ctx = SerializationContext(topic, MessageField.VALUE)
-
-    def decode(message: Message) -> dict[str, Any]:
-        value = deserializer(message.value(), ctx)
-        assert isinstance(value, dict)
-        return value
-
-    return decode
-
-
-def _header(message: Message, name: str) -> str:
-    value = dict(message.headers() or [])[name]
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _expected_campaign_kpis(events: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
-    return oracle.campaign_kpis(events)
-
-
-def _epoch_ms(kpi: dict[str, Any]) -> dict[str, Any]:
-    """A decoded KPI record with its newest event time in epoch ms, as the oracle states it."""
-    return {**kpi, "last_event_time": int(kpi["last_event_time"].timestamp() * 1000)}
-
-
-def _latest_campaign_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, int], dict[str, Any]]:
-    decode = _decoder(settings, settings.topic_kpi_campaign)
-    latest = {}
-    for message in read_topic(settings.topic_kpi_campaign, quiet_s=2, timeout_s=20):
-        kpi = decode(message)
-        key = (kpi["campaign_id"], int(kpi["window_start"].timestamp() * 1000))
-        latest[key] = {
-            k: v for k, v in _epoch_ms(kpi).items() if k not in ("campaign_id", "window_start", "window_end")
-        }
-    return latest
-
-
-def _expected_segment_kpis(
-    events: list[dict[str, Any]], people: dict[int, tuple[Any, ...]]
-) -> dict[tuple[str, str, str, int], dict[str, Any]]:
-    return oracle.segment_kpis(events, people)
-
-
-def _latest_segment_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, str, str, int], Any]:
-    decode = _decoder(settings, settings.topic_kpi_segment)
-    latest = {}
-    for message in read_topic(settings.topic_kpi_segment, quiet_s=2, timeout_s=20):
-        kpi = decode(message)
-        window = int(kpi["window_start"].timestamp() * 1000)
-        key = (kpi["gender"], kpi["age_band"], kpi["state"], window)
-        latest[key] = {
-            k: _epoch_ms(kpi)[k] for k in ("revenue_cents", "purchases", "users", "last_event_time")
-        }
-    return latest
-
-
-def _read_all(read_topic: ReadTopic, topic: str, at_least: int) -> list[Message]:
-    """Everything in the topic once it holds ``at_least`` records and went quiet."""
-    read_topic(topic, expected=at_least, timeout_s=180)
-    return read_topic(topic, quiet_s=3, timeout_s=60)
-
-
-def _wait_for_kpis(settings: Settings, read_topic: ReadTopic, expected: dict[Any, Any]) -> dict[Any, Any]:
-    deadline = time.monotonic() + 120
-    latest: dict[Any, Any] = {}
-    while time.monotonic() < deadline:
-        latest = _latest_campaign_kpis(settings, read_topic)
-        if latest == expected:
-            break
-        time.sleep(2)
-    return latest
+from tests.integration.spark_job.kpi_reads import (
+    decoder,
+    expected_campaign_kpis,
+    expected_segment_kpis,
+    header,
+    latest_segment_kpis,
+    read_all,
+    send,
+    wait_for_kpis,
+)
 
 
 @pytest.mark.parametrize("job", ["realtime", "microbatch"], indirect=True)
@@ -117,8 +44,8 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
     # users up to 120,000: ids above 100,000 have no demographics and must be kept, unenriched
     v1 = TrafficModel(TrafficConfig(seed=21, schema_version=1, users=120_000)).take(400)
     v2 = TrafficModel(TrafficConfig(seed=22, schema_version=2, users=120_000)).take(400)
-    _send(settings, v1, 1)
-    _send(settings, v2, 2)
+    send(settings, v1, 1)
+    send(settings, v2, 2)
     v2_id = EventSender(settings, schema_version=2).schema_id
     corrupt = [
         b"\x01not-confluent-framed",
@@ -133,8 +60,8 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
     job.start()
 
     events = {e["event_id"]: e for e in v1 + v2}
-    enriched = _read_all(read_topic, settings.topic_enriched, len(events))
-    decode = _decoder(settings, settings.topic_enriched)
+    enriched = read_all(read_topic, settings.topic_enriched, len(events))
+    decode = decoder(settings, settings.topic_enriched)
     rows = {row[0]: row for row in demographics.generate(100_000, 42)}
     # in realtime mode the id 32767 stops the first run, which the restart replays: the Kafka sink is
     # at-least-once, so an event may be written twice (the KPI queries drop the repeats)
@@ -156,11 +83,11 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
 
     dlq = list(
         {
-            (_header(m, "dlq.source.partition"), _header(m, "dlq.source.offset")): m
-            for m in _read_all(read_topic, settings.topic_events_dlq, len(corrupt))
+            (header(m, "dlq.source.partition"), header(m, "dlq.source.offset")): m
+            for m in read_all(read_topic, settings.topic_events_dlq, len(corrupt))
         }.values()
     )  # one per source record
-    reasons = sorted(_header(m, "dlq.reason") for m in dlq)
+    reasons = sorted(header(m, "dlq.reason") for m in dlq)
     assert reasons == sorted([
         "bad magic byte: not Confluent-framed Avro",
         "unknown schema id 32767",
@@ -169,10 +96,10 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
     ])  # fmt: skip
     assert sorted(bytes(m.value() or b"") for m in dlq) == sorted(corrupt)
 
-    expected = _expected_campaign_kpis(list(events.values()))
-    assert _wait_for_kpis(settings, read_topic, expected) == expected
+    expected = expected_campaign_kpis(list(events.values()))
+    assert wait_for_kpis(settings, read_topic, expected) == expected
     # the same query's other family, settled by now
-    assert _latest_segment_kpis(settings, read_topic) == _expected_segment_kpis(list(events.values()), rows)
+    assert latest_segment_kpis(settings, read_topic) == expected_segment_kpis(list(events.values()), rows)
 
 
 def test_a_demographic_update_reaches_later_events(
@@ -185,8 +112,8 @@ def test_a_demographic_update_reaches_later_events(
         conn.commit()
     time.sleep(REFRESH_S + 5)  # the refresh interval and a margin
     events = [{**e, "user_id": 42} for e in TrafficModel(TrafficConfig(seed=5)).take(20)]
-    _send(settings, events, 2)
-    decode = _decoder(settings, settings.topic_enriched)
+    send(settings, events, 2)
+    decode = decoder(settings, settings.topic_enriched)
     enriched = [decode(m) for m in read_topic(settings.topic_enriched, expected=20, timeout_s=120)]
     assert {(d["state"], d["age"], d["age_band"]) for d in enriched} == {("ZZ", 19, "18-24")}
 
@@ -203,11 +130,17 @@ def test_a_killed_job_restarts_from_its_checkpoint_and_loses_nothing(
     run(sender, iter(events[3_000:]), RunLimits(rate=2_000, count=3_000), report=lambda _l: None)
     job.start()
 
-    decode = _decoder(settings, settings.topic_enriched)
+    decode = decoder(settings, settings.topic_enriched)
     ids = [decode(m)["event_id"] for m in read_topic(settings.topic_enriched, expected=6_000, timeout_s=180)]
     assert set(ids) == {e["event_id"] for e in events}  # none missing (a replayed batch may repeat some)
-    expected = _expected_campaign_kpis(events)
-    assert _wait_for_kpis(settings, read_topic, expected) == expected  # repeats are not double-counted
+    expected = expected_campaign_kpis(events)
+    assert wait_for_kpis(settings, read_topic, expected) == expected  # repeats are not double-counted
+
+
+def _status(job: SparkJob, query: str) -> QueryStatus:
+    status = read_status(job.checkpoint_dir, query, pid=job.pid)
+    assert status is not None, f"no status of query {query} of this run"
+    return status
 
 
 def _register_v3(settings: Settings) -> tuple[dict[str, Any], int]:
@@ -235,7 +168,7 @@ def test_a_schema_version_registered_while_running_is_decoded_not_dead_lettered(
     with it. Nothing of the new version may land in the DLQ."""
     settings = job_env
     before = TrafficModel(TrafficConfig(seed=41, schema_version=2)).take(200)
-    _send(settings, before, 2)
+    send(settings, before, 2)
     job.start()
     read_topic(settings.topic_enriched, expected=len(before), timeout_s=120)
 
@@ -243,11 +176,12 @@ def test_a_schema_version_registered_while_running_is_decoded_not_dead_lettered(
     after = TrafficModel(TrafficConfig(seed=42, schema_version=2)).take(200)
     _send_v3(settings, v3, v3_id, after)
 
-    decode = _decoder(settings, settings.topic_enriched)
-    enriched = _read_all(read_topic, settings.topic_enriched, len(before) + len(after))
+    decode = decoder(settings, settings.topic_enriched)
+    enriched = read_all(read_topic, settings.topic_enriched, len(before) + len(after))
     assert {decode(m)["event_id"] for m in enriched} == {e["event_id"] for e in before + after}
     assert read_topic(settings.topic_events_dlq, quiet_s=3, timeout_s=10) == []
-    assert f"schema id {v3_id} registered since the start: restarting to decode it" in job.log.read_text()
+    restarted = [r.schema_id for q in job.queries for r in _status(job, q).schema_restarts]
+    assert v3_id in restarted
 
 
 def test_a_version_registered_while_running_is_loaded_before_its_records_come(
@@ -256,22 +190,25 @@ def test_a_version_registered_while_running_is_loaded_before_its_records_come(
     """The runner polls the subject: both queries are restarted with a new version within seconds of
     its registration, so its records never stop a query (nor reach the DLQ)."""
     settings = job_env
-    job.start()
-    wait_until(lambda: f"{QUERIES_RUNNING}enrich, kpis" in job.log.read_text(), 60, "both queries started")
+    job.start()  # both queries running (their status files say so)
     v3, v3_id = _register_v3(settings)
-    restarted = [f"query {name}: schema id {v3_id} {NEW_VERSION}" for name in ("enrich", "kpis")]
-    wait_until(lambda: all(line in job.log.read_text() for line in restarted), 60, "restarts with v3")
+    registered = [SchemaRestart(schema_id=v3_id, cause="registered")]
+
+    def restarted_with_v3() -> bool:
+        return all(_status(job, q).schema_restarts == registered for q in ("enrich", "kpis"))
+
+    wait_until(restarted_with_v3, 60, "both queries restarted with v3")
 
     events = TrafficModel(TrafficConfig(seed=43, schema_version=2)).take(200)
     _send_v3(settings, v3, v3_id, events)
 
-    decode = _decoder(settings, settings.topic_enriched)
-    enriched = _read_all(read_topic, settings.topic_enriched, len(events))
+    decode = decoder(settings, settings.topic_enriched)
+    enriched = read_all(read_topic, settings.topic_enriched, len(events))
     assert sorted(decode(m)["event_id"] for m in enriched) == sorted(
         e["event_id"] for e in events
     )  # once each
     assert read_topic(settings.topic_events_dlq, quiet_s=3, timeout_s=10) == []
-    expected = _expected_campaign_kpis(events)
-    assert _wait_for_kpis(settings, read_topic, expected) == expected
-    lines = job.log.read_text().splitlines()
-    assert [line for line in lines if NEW_VERSION in line] == restarted  # once each, not on a record
+    expected = expected_campaign_kpis(events)
+    assert wait_for_kpis(settings, read_topic, expected) == expected
+    # once each, before the records came: never on a record
+    assert all(_status(job, q).schema_restarts == registered for q in ("enrich", "kpis"))

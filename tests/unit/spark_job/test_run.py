@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shopstream.jobstatus import SchemaRestart, read_status
+from spark_job.progress import Tracker
 from spark_job.run import MAX_RESTARTS, NEW_VERSION, SparkJobError, _supervise
 
 
@@ -60,6 +63,16 @@ def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("spark_job.run.time.sleep", lambda _s: None)
 
 
+@pytest.fixture(autouse=True)
+def checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the runner's status files go (the module-level default for _supervised)."""
+    monkeypatch.setattr(f"{__name__}.CHECKPOINTS", tmp_path)
+    return tmp_path
+
+
+CHECKPOINTS = Path()
+
+
 def _supervised(job: FakeJob, runs: list[FakeQuery]) -> tuple[dict[str, Any], list[str], list[FakeQuery]]:
     """Supervise one query "kpis" for 0.2 s; its successive runs are ``runs``, then healthy ones."""
     started: list[FakeQuery] = []
@@ -70,13 +83,20 @@ def _supervised(job: FakeJob, runs: list[FakeQuery]) -> tuple[dict[str, Any], li
 
     running: dict[str, Any] = {"kpis": start()}
     lines: list[str] = []
-    _supervise(job, running, {"kpis": start}, 0.2, lines.append)  # type: ignore[arg-type,dict-item]
+    trackers = {"kpis": Tracker(CHECKPOINTS, "kpis")}
+    _supervise(job, running, {"kpis": start}, trackers, 0.2, lines.append)  # type: ignore[arg-type,dict-item]
     return running, lines, started
 
 
-def test_failures_in_a_row_give_up_after_the_limit() -> None:
+def test_failures_in_a_row_give_up_after_the_limit(checkpoints: Path) -> None:
     with pytest.raises(SparkJobError, match=f"query kpis failed {MAX_RESTARTS + 1} times: boom"):
         _supervised(FakeJob(), [FakeQuery("boom") for _ in range(MAX_RESTARTS + 1)])
+    status = read_status(checkpoints, "kpis")
+    assert status is not None and status.state == "failed" and status.restarts == MAX_RESTARTS
+    assert status.last_failure is not None and (status.last_failure.kind, status.last_failure.message) == (
+        "error",
+        "boom",
+    )
 
 
 def test_failures_with_a_completed_batch_in_between_do_not_add_up() -> None:
@@ -92,6 +112,8 @@ def test_a_query_planned_before_a_new_version_is_restarted_with_it() -> None:
     running, lines, started = _supervised(job, [])
     assert lines == [f"query kpis: schema id 5 {NEW_VERSION}"]
     assert started[0].stopped and running["kpis"] is started[1] and not started[1].stopped
+    status = read_status(CHECKPOINTS, "kpis")
+    assert status is not None and status.schema_restarts == [SchemaRestart(schema_id=5, cause="registered")]
 
 
 DLQ = "its records go to the DLQ"

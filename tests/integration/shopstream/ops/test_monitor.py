@@ -153,7 +153,9 @@ def test_spark_lag_comes_from_the_job_checkpoint(
     job = SparkJob(
         settings,
         f"test-monitor-{port}",
-        ["spark", "run", "--checkpoint-dir", str(checkpoints), "--queries", "enrich", "--trigger", "0.5"],
+        ["--trigger", "0.5"],
+        queries=["enrich"],
+        checkpoint_dir=checkpoints,
         env={"SHOPSTREAM_SPARK_UI_PORT": str(port), "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": "5"},
         log=tmp_path / "job.log",
     )
