@@ -10,11 +10,13 @@ failure kinds as fields, never a log line or an exception text to parse.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+from shopstream.errors import ShopstreamError
 from shopstream.settings import Settings
 
 QueryState = Literal["running", "restarting", "failed", "stopped"]
@@ -102,3 +104,29 @@ def read_status(checkpoint_dir: Path, query: str, pid: int | None = None) -> Que
     if pid is not None and status.pid != pid:
         return None
     return status
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reset_checkpoint(checkpoint_dir: Path, query: str) -> bool:
+    """Remove the query's checkpoint (offsets and state) and status, so that it starts afresh; False
+    when there was none. Refused while an application still runs the query."""
+    status = read_status(checkpoint_dir, query)
+    if status is not None and status.state in ("running", "restarting") and _alive(status.pid):
+        raise ShopstreamError(
+            f"query {query} still runs (pid {status.pid}) on {checkpoint_dir / query}",
+            "stop the Spark job first (Ctrl-C of `shopstream run`, or `shopstream spark run`'s own)",
+        )
+    folder = checkpoint_dir / query
+    found = folder.exists()
+    shutil.rmtree(folder, ignore_errors=True)
+    status_path(checkpoint_dir, query).unlink(missing_ok=True)
+    return found

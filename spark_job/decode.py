@@ -16,10 +16,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
 
 from shopstream.rules import Rules
+from spark_job.failures import stop_schema_not_loaded
 from spark_job.rules import broken_rules
 
 MAGIC = b"\x00"
-NOT_LOADED = "schema id not loaded, restart to decode it: "
 NEW_IDS = 10_000
 """How far above the newest writer id a query knows a record's schema id may be and still be taken
 for a version registered since the query started (registries number schemas in sequence; Apicurio
@@ -48,7 +48,7 @@ def decode(
 
     ``raw`` is a Kafka DataFrame (key, value, topic, partition, offset, timestamp, ...). With
     ``fail_above``, an unknown id above it, by at most ``NEW_IDS`` (and not in ``missing``, the ids
-    the registry lacks), fails the query with "schema id N is not loaded": a plan's schemas are
+    the registry lacks), fails the query (``failures.stop_schema_not_loaded``): a plan's schemas are
     fixed, so a version registered since the start needs a restart, not the DLQ. With ``rules``, a
     decoded event that breaks one gets the reason (``rule violated: ...``, judged by the row's Kafka
     ``timestamp``) as its error: dead-lettered like an undecodable record, never counted.
@@ -63,7 +63,7 @@ def decode(
     if fail_above is not None:
         id_ = F.col("_schema_id")
         unseen = id_.between(fail_above + 1, fail_above + NEW_IDS) & ~id_.isin(list(missing))
-        stop = F.raise_error(F.concat(F.lit(NOT_LOADED), F.col("_schema_id").cast("string")))
+        stop = stop_schema_not_loaded(F.col("_schema_id"))
         known = F.when(F.col("_magic_ok") & ~known & unseen, stop.cast("boolean")).otherwise(known)
     with_event = framed.withColumn("event", F.when(F.col("_magic_ok") & known, decoded))
     error = (

@@ -21,10 +21,10 @@ Each query checkpoints under the checkpoint dir; a restart resumes where it stop
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -42,10 +42,12 @@ from shopstream.contracts import (
     subject,
 )
 from shopstream.errors import RegistryError
+from shopstream.jobstatus import Failure
 from shopstream.rules import Rules
 from shopstream.settings import Settings
-from spark_job.decode import NOT_LOADED, decode, dlq_headers
+from spark_job.decode import decode, dlq_headers
 from spark_job.enrich import DemographicsTable, enrich
+from spark_job.failures import failure_of
 from spark_job.kpi import CAMPAIGN, EVENT_KEY, SEGMENT_DIMS, distinct_events, event_key, kpi_rows
 from spark_job.registry import SchemaCache, registered_id
 from spark_job.rules import wall_clock
@@ -270,15 +272,19 @@ class StreamingJob:
         newest = self.writers.newest_id
         return [name for name, known in self._planned.items() if newest > known]
 
-    def reload_schema(self, failure: str) -> int | None:
-        """If a query stopped on a schema id it had not loaded: that id (now loaded, or marked
-        missing so that it is dead-lettered); None for any other failure."""
-        found = re.search(re.escape(NOT_LOADED) + r"(\d+)", failure)
-        if found is None:
-            return None
-        schema_id = int(found.group(1))
+    @staticmethod
+    def failure_of(exception: Any) -> Failure:
+        """The kind of a query's failure, from Spark's error conditions (spark_job/failures.py)."""
+        return failure_of(exception)
+
+    def checkpoint(self, query: str) -> Path:
+        return self.options.checkpoint_dir / query
+
+    def load_schema(self, schema_id: int) -> bool:
+        """A query stopped on a schema id it had not loaded: load it (True), or mark it missing so
+        that its records are dead-lettered (False)."""
         self.writers.resolve(schema_id)
-        return schema_id
+        return schema_id in self.writers.by_id
 
     def starters(self) -> dict[str, Callable[[], StreamingQuery]]:
         """Query name -> how to (re)start it; the runner restarts a failed query from its checkpoint."""

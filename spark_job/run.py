@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shopstream.clients.kafka import partitions
 from shopstream.errors import ShopstreamError
-from shopstream.jobstatus import Failure, SchemaRestart
+from shopstream.jobstatus import SchemaRestart
 from shopstream.settings import Settings
 from spark_job.progress import Tracker
 from spark_job.slots import realtime_master
@@ -35,6 +35,18 @@ Report = Callable[[str], None]
 
 class SparkJobError(ShopstreamError):
     """The Spark job could not start, or a query kept failing."""
+
+
+class CheckpointIncompatible(SparkJobError):
+    """A query's checkpoint holds state of another plan: the query cannot resume from it."""
+
+    def __init__(self, query: str, checkpoint: Path, reason: str) -> None:
+        super().__init__(
+            f"query {query} cannot resume from its checkpoint {checkpoint}: its state was written by an "
+            f"earlier plan of the query ({reason})",
+            f"start it from a fresh checkpoint: `shopstream spark reset {query}` (the query then reads the "
+            "events Kafka still holds again; KPI points of windows rebuilt from them are overwritten)",
+        )
 
 
 @dataclass(frozen=True)
@@ -168,34 +180,38 @@ def _supervise(
         for name, query in list(running.items()):
             tracker = trackers[name]
             tracker.progress(query.lastProgress, lambda q=query: list(q.recentProgress))  # type: ignore[misc]
-            failure = query.exception()
-            if failure is None:
+            exception = query.exception()
+            if exception is None:
                 if restarts[name] and query.lastProgress:  # a batch completed since its last failure
                     restarts[name] = 0
                 continue
-            message = str(failure).splitlines()[0][:500]
-            schema_id = job.reload_schema(str(failure))
-            if schema_id is not None:
+            failure = job.failure_of(exception)
+            if failure.kind == "schema_not_loaded" and failure.schema_id is not None:
+                loaded = job.load_schema(failure.schema_id)
                 report(
-                    f"query {name}: schema id {schema_id} "
-                    + (NEW_VERSION if schema_id in job.writers.by_id
-                       else "is no version of the subject: restarting; its records go to the DLQ")
-                )  # fmt: skip
-                tracker.state(
-                    "restarting", Failure(kind="schema_not_loaded", message=message, schema_id=schema_id)
+                    f"query {name}: schema id {failure.schema_id} "
+                    + (
+                        NEW_VERSION
+                        if loaded
+                        else "is no version of the subject: restarting; its records go to the DLQ"
+                    )
                 )
+                tracker.state("restarting", failure)
                 running[name] = starters[name]()
                 restarts[name] = 0
-                tracker.schema_restart(SchemaRestart(schema_id=schema_id, cause="record"))
+                tracker.schema_restart(SchemaRestart(schema_id=failure.schema_id, cause="record"))
                 continue
+            if failure.kind == "checkpoint_incompatible":
+                tracker.state("failed", failure)
+                raise CheckpointIncompatible(name, job.checkpoint(name), failure.message)
             # e.g. SPARK-55271 (4.1.1): an NPE in progress metrics after re-running the batch a crash
             # left uncommitted; the batch itself is committed, so a restart resumes cleanly.
             if restarts[name] >= MAX_RESTARTS:
-                tracker.state("failed", Failure(kind="error", message=message))
-                raise SparkJobError(f"query {name} failed {restarts[name] + 1} times: {failure}")
+                tracker.state("failed", failure)
+                raise SparkJobError(f"query {name} failed {restarts[name] + 1} times: {failure.message}")
             restarts[name] += 1
-            report(f"query {name} failed ({message[:200]}); restart {restarts[name]}")
-            tracker.state("restarting", Failure(kind="error", message=message))
+            report(f"query {name} failed ({failure.message[:200]}); restart {restarts[name]}")
+            tracker.state("restarting", failure)
             running[name] = starters[name]()
             tracker.state("running", restarted=True)
         time.sleep(0.5)

@@ -60,6 +60,26 @@ def run(
     run_job(settings, options, report=lambda line: err.print(line, markup=False, highlight=False))
 
 
+@app.command("reset")
+def reset(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="The query whose checkpoint goes: enrich or kpis.")],
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="Default: <state dir>/spark/checkpoints.")
+    ] = None,
+) -> None:
+    """Remove a query's checkpoint (offsets and state): it starts afresh at its next start, reading
+    the events Kafka still holds from the earliest. Needed when its state was written by an earlier
+    plan of the query (the job says so)."""
+    from shopstream.jobstatus import default_checkpoint_dir, reset_checkpoint
+
+    if query not in ("enrich", "kpis"):
+        raise typer.BadParameter("enrich or kpis", param_hint="QUERY")
+    folder = checkpoint_dir or default_checkpoint_dir(settings_of(ctx))
+    removed = reset_checkpoint(folder, query)
+    err.print(f"checkpoint of {query} {'removed' if removed else 'absent'}: {folder / query}")
+
+
 def bench(
     ctx: typer.Context,
     rates: Annotated[str, typer.Option(help="Comma-separated producer rates (events/s), one step each.")] = (

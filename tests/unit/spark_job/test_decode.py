@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from pyspark.sql import SparkSession
@@ -12,7 +11,8 @@ from pyspark.sql import functions as F
 from producer.avro_codec import compile_encoder
 from producer.traffic import TrafficConfig, TrafficModel
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
-from spark_job.decode import NEW_IDS, NOT_LOADED, decode, dlq_headers
+from spark_job.decode import NEW_IDS, decode, dlq_headers
+from spark_job.failures import failure_of
 
 V1, V2 = load_schema(EVENT_SCHEMA_FILES[1]), load_schema(EVENT_SCHEMA_FILES[2])
 WRITERS = {3: V1, 7: V2}
@@ -96,8 +96,10 @@ def test_realtime_decoding_stops_on_an_id_above_the_known_ones_unless_known_miss
 
     decoded = decode(_raw(spark, [below]), WRITERS, V2, fail_above=7)  # type: ignore[arg-type]
     assert [r["error"] for r in decoded.collect()] == ["unknown schema id 5"]  # no newer version: DLQ
-    with pytest.raises(Exception, match=re.escape(NOT_LOADED) + "8"):
+    with pytest.raises(Exception) as stopped:
         decode(_raw(spark, [above]), WRITERS, V2, fail_above=7).collect()  # type: ignore[arg-type]
+    failure = failure_of(stopped.value)  # Spark's error condition and parameters, not the text
+    assert (failure.kind, failure.schema_id) == ("schema_not_loaded", 8)
     missing = decode(_raw(spark, [above]), WRITERS, V2, fail_above=7, missing={8})  # type: ignore[arg-type]
     assert [r["error"] for r in missing.collect()] == ["unknown schema id 8"]
 
@@ -113,6 +115,7 @@ def test_an_id_far_above_the_known_ones_is_dead_lettered_without_stopping(spark:
         f"unknown schema id {beyond}",
         "unknown schema id 4294967295",
     ]
-    with pytest.raises(Exception, match=re.escape(NOT_LOADED) + str(last_new)):
+    with pytest.raises(Exception) as stopped:
         raw = _raw(spark, [b"\x00" + last_new.to_bytes(4, "big") + body])
         decode(raw, WRITERS, V2, fail_above=7).collect()  # type: ignore[arg-type]
+    assert failure_of(stopped.value).schema_id == last_new

@@ -8,22 +8,22 @@ from typing import Any
 
 import pytest
 
-from shopstream.jobstatus import SchemaRestart, read_status
+from shopstream.jobstatus import Failure, SchemaRestart, read_status
 from spark_job.progress import Tracker
-from spark_job.run import MAX_RESTARTS, NEW_VERSION, SparkJobError, _supervise
+from spark_job.run import MAX_RESTARTS, NEW_VERSION, CheckpointIncompatible, SparkJobError, _supervise
 
 
 @dataclass
 class FakeQuery:
     """One run of a query: completes a batch if ``progress``; fails with ``failure`` once it has
-    been looked at ``polls_before_failing`` times."""
+    been looked at ``polls_before_failing`` times (the fake job classifies a failure as itself)."""
 
-    failure: str | None = None
+    failure: Failure | None = None
     polls_before_failing: int = 0
     progress: bool = False
     stopped: bool = False
 
-    def exception(self) -> str | None:
+    def exception(self) -> Failure | None:
         if self.failure is None or self.polls_before_failing > 0:
             self.polls_before_failing -= 1
             return None
@@ -54,8 +54,23 @@ class FakeJob:
     def outdated(self) -> list[str]:
         return self.outdated_queries.pop(0) if self.outdated_queries else []
 
-    def reload_schema(self, failure: str) -> int | None:
-        return int(failure.rsplit(maxsplit=1)[-1]) if failure.startswith("not loaded") else None
+    @staticmethod
+    def failure_of(exception: Failure) -> Failure:
+        return exception
+
+    def load_schema(self, schema_id: int) -> bool:
+        return schema_id in self.writers.by_id
+
+    def checkpoint(self, query: str) -> Path:
+        return CHECKPOINTS / query
+
+
+def boom() -> Failure:
+    return Failure(kind="error", message="boom")
+
+
+def not_loaded(schema_id: int) -> Failure:
+    return Failure(kind="schema_not_loaded", message=f"schema id {schema_id} not loaded", schema_id=schema_id)
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +105,7 @@ def _supervised(job: FakeJob, runs: list[FakeQuery]) -> tuple[dict[str, Any], li
 
 def test_failures_in_a_row_give_up_after_the_limit(checkpoints: Path) -> None:
     with pytest.raises(SparkJobError, match=f"query kpis failed {MAX_RESTARTS + 1} times: boom"):
-        _supervised(FakeJob(), [FakeQuery("boom") for _ in range(MAX_RESTARTS + 1)])
+        _supervised(FakeJob(), [FakeQuery(boom()) for _ in range(MAX_RESTARTS + 1)])
     status = read_status(checkpoints, "kpis")
     assert status is not None and status.state == "failed" and status.restarts == MAX_RESTARTS
     assert status.last_failure is not None and (status.last_failure.kind, status.last_failure.message) == (
@@ -101,7 +116,7 @@ def test_failures_in_a_row_give_up_after_the_limit(checkpoints: Path) -> None:
 
 def test_failures_with_a_completed_batch_in_between_do_not_add_up() -> None:
     """E.g. SPARK-55271 failing a query once after each of many restarts: it works in between."""
-    runs = [FakeQuery("boom", polls_before_failing=2, progress=True) for _ in range(2 * MAX_RESTARTS)]
+    runs = [FakeQuery(boom(), polls_before_failing=2, progress=True) for _ in range(2 * MAX_RESTARTS)]
     _running, lines, started = _supervised(FakeJob(), runs)
     assert lines == ["query kpis failed (boom); restart 1"] * (2 * MAX_RESTARTS)
     assert len(started) == 2 * MAX_RESTARTS + 1
@@ -123,7 +138,7 @@ def test_a_restart_on_a_schema_id_starts_the_count_of_failures_anew() -> None:
     """Each stop on an unknown id is followed by a SPARK-55271 failure: that is no crash loop."""
     runs: list[FakeQuery] = []
     for schema_id in range(100, 100 + 2 * MAX_RESTARTS):
-        runs += [FakeQuery(f"not loaded {schema_id}"), FakeQuery("boom")]
+        runs += [FakeQuery(not_loaded(schema_id)), FakeQuery(boom())]
     _running, lines, started = _supervised(FakeJob(), runs)
     assert lines == [
         line
@@ -134,3 +149,13 @@ def test_a_restart_on_a_schema_id_starts_the_count_of_failures_anew() -> None:
         )
     ]
     assert len(started) == 4 * MAX_RESTARTS + 1
+
+
+def test_a_checkpoint_of_another_plan_fails_at_once_with_the_fix() -> None:
+    incompatible = Failure(kind="checkpoint_incompatible", message="operators differ")
+    with pytest.raises(CheckpointIncompatible) as raised:
+        _supervised(FakeJob(), [FakeQuery(incompatible)])
+    assert "shopstream spark reset kpis" in (raised.value.hint or "")
+    status = read_status(CHECKPOINTS, "kpis")
+    assert status is not None and status.state == "failed" and status.restarts == 0
+    assert status.last_failure == incompatible
