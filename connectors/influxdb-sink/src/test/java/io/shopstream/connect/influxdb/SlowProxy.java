@@ -30,6 +30,7 @@ final class SlowProxy implements AutoCloseable {
     private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final String target;
     private final AtomicInteger held = new AtomicInteger();
+    private final AtomicInteger writes = new AtomicInteger();
     private volatile CountDownLatch gate;
 
     SlowProxy(String target) throws IOException {
@@ -57,6 +58,11 @@ final class SlowProxy implements AutoCloseable {
         }
     }
 
+    /** @return /write requests received so far */
+    int writes() {
+        return writes.get();
+    }
+
     /** @return /write requests waiting right now */
     int held() {
         return held.get();
@@ -65,8 +71,12 @@ final class SlowProxy implements AutoCloseable {
     private void handle(HttpExchange ex) throws IOException {
         try (ex) {
             byte[] body = ex.getRequestBody().readAllBytes();
+            boolean write = ex.getRequestURI().getPath().endsWith("/write");
+            if (write) {
+                writes.incrementAndGet();
+            }
             CountDownLatch g = gate;
-            if (g != null && ex.getRequestURI().getPath().endsWith("/write")) {
+            if (g != null && write) {
                 held.incrementAndGet();
                 try {
                     g.await(5, TimeUnit.MINUTES);
