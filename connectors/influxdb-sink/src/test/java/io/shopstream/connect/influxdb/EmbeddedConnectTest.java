@@ -59,6 +59,8 @@ class EmbeddedConnectTest {
         workerProps.put("task.shutdown.graceful.timeout.ms", "1000");
         workerProps.put("scheduled.rebalance.max.delay.ms", "1000");
         workerProps.put("connector.client.config.override.policy", "All");
+        workerProps.put("session.timeout.ms", "6000"); // the workers' group, too, notices a broker bounce quickly
+        workerProps.put("heartbeat.interval.ms", "1000");
         Properties brokerProps = new Properties();
         brokerProps.put("auto.create.topics.enable", "false");
         connect = new EmbeddedConnectCluster.Builder().name("shopstream-influxdb-sink").numBrokers(1).numWorkers(1)
@@ -148,11 +150,15 @@ class EmbeddedConnectTest {
         return null;
     }
 
+    private static String describe(ConnectorStateInfo.TaskState t) {
+        return t == null ? "(no task)" : t.state() + (t.trace() == null ? "" : ": " + t.trace());
+    }
+
     private static void awaitTaskState(String connector, String state) throws InterruptedException {
         TestUtils.waitForCondition(() -> {
             ConnectorStateInfo.TaskState t = task(connector, 0);
             return t != null && t.state().equals(state);
-        }, WAIT_MS, () -> "task 0 of " + connector + " never reached " + state + ": " + task(connector, 0));
+        }, WAIT_MS, () -> "task 0 of " + connector + " never reached " + state + ": " + describe(task(connector, 0)));
     }
 
     private static void startConnector(String name, Map<String, String> config, int tasks) throws InterruptedException {
@@ -193,7 +199,7 @@ class EmbeddedConnectTest {
             int writesBefore = counter.writes();
             connect.restartTask(name, 0);
             TestUtils.waitForCondition(() -> counter.writes() > writesBefore && "FAILED".equals(task(name, 0).state()), WAIT_MS,
-                    () -> "the restarted task did not meet the record again: " + task(name, 0));
+                    () -> "the restarted task did not meet the record again: " + describe(task(name, 0)));
             assertTrue(task(name, 0).trace().contains("Record t-none-0@50 cannot be written"), task(name, 0).trace());
             assertEquals(50L, committed(name, topic, 1));
             assertEquals(150L, points(topic));
@@ -265,7 +271,7 @@ class EmbeddedConnectTest {
             TestUtils.waitForCondition(() -> proxy.held() > 0, WAIT_MS, "a write hanging in InfluxDB");
             connect.restartTask(name, 0); // the worker gives up waiting for the old instance after 1 s and starts a new one
             TestUtils.waitForCondition(() -> tagged(jmx, any) != null, WAIT_MS,
-                    () -> "no second instance registered its metrics: " + jmx.queryNames(any, null) + "; task " + task(name, 0));
+                    () -> "no second instance registered its metrics: " + jmx.queryNames(any, null) + "; task " + describe(task(name, 0)));
             awaitTaskState(name, "RUNNING");
             assertTrue(jmx.isRegistered(plain), "the hanging instance still holds the plain name");
 
@@ -326,7 +332,9 @@ class EmbeddedConnectTest {
         String name = "sink-bounce";
         connect.kafka().createTopic(topic, 1);
         try {
-            startConnector(name, sink(topic, influxd.url()), 1);
+            // a consumer that notices the broker's return within seconds, not the default 45 s session
+            startConnector(name, sink(topic, influxd.url(), "consumer.override.session.timeout.ms", "6000",
+                    "consumer.override.heartbeat.interval.ms", "1000"), 1);
             produce(topic, 1, 0, 100);
             awaitCommittedAndPoints(name, topic, 1, 100, 100);
             connect.kafka().stopOnlyBrokers();
