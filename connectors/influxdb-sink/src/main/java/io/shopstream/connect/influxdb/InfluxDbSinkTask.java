@@ -255,17 +255,19 @@ public class InfluxDbSinkTask extends SinkTask {
         metrics.partialWrites(outcome.partialWrites());
         adjustMaxBytes(outcome);
         boolean resolved = true;
+        Map<PointBuffer.RecordRef, String> reasons = new LinkedHashMap<>(); // a record of several refused points: reported once
+        List<PointBuffer.Entry> refused = new ArrayList<>();
         for (Map.Entry<Integer, String> rejected : outcome.rejected().entrySet()) {
             PointBuffer.Entry entry = batch.get(rejected.getKey());
             if (entry.parts().size() > 1) {
                 resolved &= split(entry, lastStart);
                 continue;
             }
-            Map<PointBuffer.RecordRef, String> reasons = new LinkedHashMap<>();
-            reasons.put(entry.refs().get(0), rejected.getValue() + "; line: " + abbreviate(entry.line()));
-            reportAll(reasons);
-            buffer.complete(List.of(entry));
+            reasons.putIfAbsent(entry.refs().get(0), rejected.getValue() + "; line: " + abbreviate(entry.line()));
+            refused.add(entry);
         }
+        reportAll(reasons);
+        buffer.complete(refused);
         return resolved;
     }
 

@@ -16,6 +16,7 @@ import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -152,7 +153,7 @@ public final class RecordMapper {
         LinkedHashMap<String, Object> fields = p == null ? fields(value) : fields(struct, p);
         if (!tagsMapField.isEmpty()) {
             // a field with the key of a tag from the tags map: InfluxQL could not tell the two apart
-            for (java.util.Iterator<String> it = fields.keySet().iterator(); it.hasNext();) {
+            for (Iterator<String> it = fields.keySet().iterator(); it.hasNext();) {
                 String key = it.next();
                 if (tags.containsKey(key)) {
                     listener.unsupportedSkipped(key, "a tag has the same key");
