@@ -212,7 +212,7 @@ public class InfluxDbSinkTask extends SinkTask {
             throw new RetriableException("Waiting " + (nextAttemptAt - start) + " ms before attempt " + (consecutiveFailures + 1)
                     + " to write to " + writer.writeUrl() + "; last error: " + lastError);
         }
-        long lastStart = start + putBudgetMs - config.timeoutMs();
+        long lastStart = start + Math.max(0L, putBudgetMs - config.timeoutMs()); // validation keeps it positive; one request at least
         while (buffer.ready(clock.getAsLong(), batchSize, effectiveMaxBytes, lingerMs)) {
             List<PointBuffer.Entry> batch = buffer.nextBatch(batchSize, effectiveMaxBytes);
             List<String> lines = new ArrayList<>(batch.size());

@@ -9,6 +9,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -327,8 +329,10 @@ public final class PointBuffer {
         for (Iterator<Reported> it = reported.iterator(); it.hasNext();) {
             Reported r = it.next();
             if (r.future.isDone()) {
-                done(r.ref);
-                it.remove();
+                if (acknowledged(r.future)) {
+                    done(r.ref);
+                }
+                it.remove(); // a failed report stays pending: the record reached no DLQ
             }
         }
         Map<TopicPartition, OffsetAndMetadata> result = new HashMap<>();
@@ -342,6 +346,18 @@ public final class PointBuffer {
             }
         }
         return result;
+    }
+
+    private static boolean acknowledged(Future<?> done) {
+        try {
+            done.get();
+            return true;
+        } catch (ExecutionException | CancellationException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     /**

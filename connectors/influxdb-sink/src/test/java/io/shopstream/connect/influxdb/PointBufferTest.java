@@ -132,6 +132,15 @@ class PointBufferTest {
     }
 
     @Test
+    void aReportThatFailedKeepsTheRecordPending() {
+        CompletableFuture<Void> failed = new CompletableFuture<>();
+        buffer.reported(ref(P0, 4), failed);
+        failed.completeExceptionally(new IllegalStateException("DLQ topic unavailable"));
+        assertEquals(offsets("t", 0, 4L), buffer.committable(offsets("t", 0, 5L)));
+        assertEquals(offsets("t", 0, 4L), buffer.committable(offsets("t", 0, 5L)));
+    }
+
+    @Test
     void offsetsThatGoBackwardsArePendingAsOftenAsTheyAreAdded() {
         add(P0, 7, point("a", 1, "f", 1L), 0);
         add(P0, 7, point("b", 1, "f", 1L), 0); // a second point of the same record (line protocol value)
