@@ -65,31 +65,12 @@ public final class InfluxDbWriter {
         void onRequest(int status, long latencyMs, long bodyBytes, int lines);
     }
 
-    /** Why the write stopped before every line was written or rejected. */
-    public static final class Failure {
-        private final boolean retriable;
-        private final String message;
-        private final Long retryAfterMs;
-
-        Failure(boolean retriable, String message, Long retryAfterMs) {
-            this.retriable = retriable;
-            this.message = message;
-            this.retryAfterMs = retryAfterMs;
-        }
-
-        public boolean retriable() {
-            return retriable;
-        }
-
-        public String message() {
-            return message;
-        }
-
-        /** @return the delay InfluxDB (or a proxy) asked for with Retry-After, or null */
-        public Long retryAfterMs() {
-            return retryAfterMs;
-        }
-
+    /**
+     * Why the write stopped before every line was written or rejected.
+     *
+     * @param retryAfterMs the delay InfluxDB (or a proxy) asked for with Retry-After, or null
+     */
+    public record Failure(boolean retriable, String message, Long retryAfterMs) {
         @Override
         public String toString() {
             return (retriable ? "retriable: " : "fatal: ") + message;

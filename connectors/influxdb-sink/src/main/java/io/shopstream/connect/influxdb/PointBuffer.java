@@ -112,23 +112,14 @@ public final class PointBuffer {
         }
     }
 
-    /** What happened when a point was added. */
-    public static final class AddResult {
-        private final boolean merged;
-        private final String earlierDisambiguation;
-        private final String laterDisambiguation;
-
-        AddResult(boolean merged, String earlierDisambiguation, String laterDisambiguation) {
-            this.merged = merged;
-            this.earlierDisambiguation = earlierDisambiguation;
-            this.laterDisambiguation = laterDisambiguation;
-        }
-
-        /** @return true when the point joined an existing point of the same series and time */
-        public boolean merged() {
-            return merged;
-        }
-
+    /**
+     * What happened when a point was added.
+     *
+     * @param merged                true when the point joined an existing point of the same series and time
+     * @param earlierDisambiguation the disambiguation value of another event already in the merged point, or null
+     * @param laterDisambiguation   the added point's disambiguation value, or null
+     */
+    public record AddResult(boolean merged, String earlierDisambiguation, String laterDisambiguation) {
         /**
          * @return true when the point merged into a point of another event (a different disambiguation value, not
          * already part of the merged point): two events collided
@@ -136,14 +127,6 @@ public final class PointBuffer {
         public boolean collision() {
             return merged && earlierDisambiguation != null && laterDisambiguation != null
                     && !earlierDisambiguation.equals(laterDisambiguation);
-        }
-
-        public String earlierDisambiguation() {
-            return earlierDisambiguation;
-        }
-
-        public String laterDisambiguation() {
-            return laterDisambiguation;
         }
     }
 
