@@ -240,7 +240,9 @@ def test_connect_image_adds_the_three_plugins_at_the_local_stacks_versions(
 def test_connect_image_builds_the_influxdb_sink_from_the_same_sources_with_its_tests() -> None:
     """A Maven stage builds connectors/influxdb-sink as the local stack does (`mvn package`: JUnit tests
     through Surefire, then the plugin folder), and the plugin folder lands on the worker's plugin.path
-    under the local stack's folder name. No third-party InfluxDB sink is fetched."""
+    under the local stack's folder name. The stage has no influxd, so it leaves out exactly the tests
+    that need one, by the module's explicit switch (its pom's without-influxd profile), and nothing
+    else. No third-party InfluxDB sink is fetched."""
     dockerfile = (CONNECT_DIR / "Dockerfile").read_text()
     module = sink_module().relative_to(REPO_ROOT).as_posix()
     assert module == "connectors/influxdb-sink"
@@ -249,6 +251,17 @@ def test_connect_image_builds_the_influxdb_sink_from_the_same_sources_with_its_t
     assert f"COPY {module}/src influxdb-sink/src" in dockerfile
     [package] = re.findall(r"^RUN mvn (.*-f influxdb-sink/pom.xml package.*)$", dockerfile, re.MULTILINE)
     assert "skipTests" not in package and "maven.test.skip" not in package
+    assert (
+        "-Dinfluxd.tests=exclude" in package and "-Dtest=" not in package and "excludedGroups" not in package
+    )
+    profiles = {
+        p.findtext("m:id", namespaces=POM_NS): p
+        for p in ET.parse(sink_module() / "pom.xml").getroot().findall("m:profiles/m:profile", POM_NS)
+    }
+    switch = profiles["without-influxd"]
+    assert switch.findtext("m:activation/m:property/m:name", namespaces=POM_NS) == "influxd.tests"
+    assert switch.findtext("m:activation/m:property/m:value", namespaces=POM_NS) == "exclude"
+    assert switch.findtext("m:properties/m:influxd.excludedGroups", namespaces=POM_NS) == "influxd"
     sink_pom = ET.parse(sink_module() / "pom.xml").getroot()
     plugin_dir_name = sink_pom.findtext("m:properties/m:plugin.dir.name", namespaces=POM_NS)
     assert plugin_dir_name == SINK_PLUGIN

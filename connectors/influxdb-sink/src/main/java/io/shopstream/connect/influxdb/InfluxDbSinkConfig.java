@@ -54,10 +54,14 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
     // --- Mapping
     public static final String MEASUREMENT_FORMAT = "measurement.name.format";
     public static final String MEASUREMENT_FIELD = "measurement.field";
+    public static final String MEASUREMENT_FIELD_MISSING = "measurement.field.missing";
     public static final String TAGS_FIELDS = "tags.fields";
     public static final String TAGS_KEY_FIELDS = "tags.key.fields";
     public static final String TAGS_KEY_NAME = "tags.key.name";
     public static final String TAGS_TOPIC = "tags.topic";
+    public static final String TAGS_MAP_FIELD = "tags.map.field";
+    public static final String TAGS_HEADERS = "tags.headers";
+    public static final String TAGS_STATIC = "tags.static";
     public static final String FIELDS_INCLUDE = "fields.include";
     public static final String FIELDS_EXCLUDE = "fields.exclude";
     public static final String FLATTEN_SEPARATOR = "fields.flatten.separator";
@@ -66,11 +70,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
     public static final String TIME_FIELD = "event.time.fieldname";
     public static final String TIME_UNIT = "event.time.unit";
     public static final String DISAMBIGUATE_FIELD = "event.time.disambiguate.field";
-
-    /** Not ours: the worker's consumer setting, read to bound how long put() may block. */
-    public static final String MAX_POLL_INTERVAL_OVERRIDE = "consumer.override.max.poll.interval.ms";
-    /** The consumer's default {@code max.poll.interval.ms}. */
-    public static final long DEFAULT_MAX_POLL_INTERVAL_MS = 300_000L;
+    public static final String LINE_PROTOCOL_PRECISION = "line.protocol.precision";
 
     public static final String TOPIC_PLACEHOLDER = "${topic}";
     /** InfluxDB 1.x's default {@code max-body-size}. */
@@ -145,9 +145,11 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                         + "Works with config providers, e.g. ${env:INFLUX_PASSWORD}.",
                 GROUP_CONNECTION, ++order, Width.MEDIUM, "Password");
         def.define(TIMEOUT_MS, Type.INT, 30_000, ConfigDef.Range.between(100, 600_000), Importance.MEDIUM,
-                "Connect and request timeout of each HTTP request, in ms. Must be at most a quarter of the consumer's "
-                        + "max.poll.interval.ms (consumer.override.max.poll.interval.ms, default 300000), so that put() never "
-                        + "blocks past it.",
+                "Connect and request timeout of each HTTP request (its whole answer included), in ms. Must be at most a "
+                        + "quarter of the consumer's max.poll.interval.ms: put() writes for at most half of that, and starts no "
+                        + "request that could end later. The task reads max.poll.interval.ms from "
+                        + "consumer.override.max.poll.interval.ms, else from consumer.max.poll.interval.ms in the worker "
+                        + "properties file named on the worker's command line, else assumes the consumer default 300000.",
                 GROUP_CONNECTION, ++order, Width.SHORT, "HTTP timeout (ms)");
         def.define(GZIP, Type.BOOLEAN, true, Importance.LOW,
                 "Compress request bodies with gzip (Content-Encoding: gzip).",
@@ -190,9 +192,10 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                 GROUP_BATCHING, ++order, Width.SHORT, "Linger (ms)");
 
         order = 0;
-        def.define(MAX_RETRIES, Type.INT, 10, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+        def.define(MAX_RETRIES, Type.INT, 10, ConfigDef.Range.atLeast(-1), Importance.MEDIUM,
                 "Consecutive failed attempts (5xx, 429, timeout, connection refused) retried before the task fails with "
-                        + "the last error. Retries never sleep inside put(): the task asks the worker to call again later.",
+                        + "the last error; -1 = retry until the write succeeds. Retries never sleep inside put(): the task "
+                        + "asks the worker to call again later.",
                 GROUP_RETRIES, ++order, Width.SHORT, "Max retries");
         def.define(RETRY_BACKOFF_MS, Type.LONG, 1_000L, ConfigDef.Range.between(0, 3_600_000), Importance.LOW,
                 "Backoff after the first failed attempt, in ms; doubled after each further consecutive failure. A "
@@ -210,6 +213,10 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                 "Top-level value field holding the measurement name; when set it replaces measurement.name.format and a "
                         + "record without it is an error record. Not written as a field unless listed in fields.include.",
                 GROUP_MAPPING, ++order, Width.MEDIUM, "Measurement field");
+        def.define(MEASUREMENT_FIELD_MISSING, Type.STRING, "fail", new OneOf("fail", "format"), Importance.LOW,
+                "What a record without measurement.field (missing, null) gets: fail = it is an error record; format = "
+                        + "the measurement.name.format name (Confluent's InfluxDB sink behaves so with its 'measurement' field).",
+                GROUP_MAPPING, ++order, Width.SHORT, "Missing measurement field");
         def.define(TAGS_FIELDS, Type.LIST, "", Importance.HIGH,
                 "Top-level value fields written as tags (tag key = field name). Null or empty values are omitted; "
                         + "non-string values are rendered as strings. Never also written as fields.",
@@ -223,6 +230,20 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
         def.define(TAGS_TOPIC, Type.STRING, "", Importance.LOW,
                 "Tag key under which the record's topic is written; empty = no topic tag.",
                 GROUP_MAPPING, ++order, Width.MEDIUM, "Topic tag");
+        def.define(TAGS_MAP_FIELD, Type.STRING, "", Importance.MEDIUM,
+                "Top-level value field holding a Map (or Struct) of tags: each entry is a tag (key = entry key, value "
+                        + "rendered like tags.fields; null or empty values omitted), and the field is never written as fields. "
+                        + "Set to tags for the record shape of Confluent's InfluxDB sink ({\"measurement\": ..., \"tags\": "
+                        + "{...}, fields...}). Empty = no such field.",
+                GROUP_MAPPING, ++order, Width.MEDIUM, "Tags map field");
+        def.define(TAGS_HEADERS, Type.LIST, "", Importance.LOW,
+                "Record header keys written as tags (tag key = header key; the last header of a key wins; its value "
+                        + "rendered like tags.fields; absent, null or empty headers omitted).",
+                GROUP_MAPPING, ++order, Width.LONG, "Tags from headers");
+        def.define(TAGS_STATIC, Type.LIST, "", Importance.LOW,
+                "Constant tags added to every point, as key=value pairs (split at the first '='), e.g. "
+                        + "env=prod,region=eu-west.",
+                GROUP_MAPPING, ++order, Width.LONG, "Static tags");
         def.define(FIELDS_INCLUDE, Type.LIST, "", Importance.HIGH,
                 "Top-level value fields written as fields; empty = all value fields except tags, the event time field and "
                         + "the measurement field (those two are written only when listed here).",
@@ -254,6 +275,11 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                         + "time do not overwrite each other while a replay of an event overwrites itself. Needs "
                         + "influxdb.precision finer than that unit.",
                 GROUP_TIME, ++order, Width.MEDIUM, "Disambiguation field");
+        def.define(LINE_PROTOCOL_PRECISION, Type.STRING, "ns", new OneOf(Precision.configNames()), Importance.LOW,
+                "Unit of the timestamps of records that are already line protocol (a string or bytes value, e.g. from "
+                        + "Telegraf's Kafka output, whose default is ns); converted exactly to influxdb.precision (floor). A "
+                        + "line without a timestamp gets the Kafka record timestamp.",
+                GROUP_TIME, ++order, Width.SHORT, "Line protocol precision");
         return def;
     }
 
@@ -394,23 +420,27 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
             if (!ok(TIMEOUT_MS)) {
                 return;
             }
-            long maxPoll;
+            PollInterval maxPoll;
             try {
-                maxPoll = maxPollIntervalMs(props);
+                maxPoll = PollInterval.of(props);
             } catch (NumberFormatException e) {
-                error(TIMEOUT_MS, MAX_POLL_INTERVAL_OVERRIDE + " is not a number: cannot check the timeout against it");
+                error(TIMEOUT_MS, PollInterval.OVERRIDE + " is not a number: cannot check the timeout against it");
                 return;
             }
             int timeout = (Integer) results.get(TIMEOUT_MS).value();
-            if ((long) timeout * 4 > maxPoll) {
-                error(TIMEOUT_MS, "(" + timeout + " ms) must be at most a quarter of max.poll.interval.ms (" + maxPoll
-                        + " ms, from " + MAX_POLL_INTERVAL_OVERRIDE + " or the consumer default): put() may issue several "
-                        + "requests and must return before the consumer is considered dead");
+            if ((long) timeout * 4 > maxPoll.ms()) {
+                error(TIMEOUT_MS, "(" + timeout + " ms) must be at most a quarter of max.poll.interval.ms (" + maxPoll.ms()
+                        + " ms, from " + maxPoll.source() + "): put() may issue several requests and must return before the "
+                        + "consumer is considered dead");
             }
         }
 
         private void checkMeasurement() {
             String field = ok(MEASUREMENT_FIELD) ? str(MEASUREMENT_FIELD) : "";
+            boolean fallback = ok(MEASUREMENT_FIELD_MISSING) && str(MEASUREMENT_FIELD_MISSING).equalsIgnoreCase("format");
+            if (fallback && ok(MEASUREMENT_FIELD) && field.isEmpty()) {
+                error(MEASUREMENT_FIELD_MISSING, "=format only applies to " + MEASUREMENT_FIELD + ", which is not set");
+            }
             if (!ok(MEASUREMENT_FORMAT)) {
                 return;
             }
@@ -418,6 +448,9 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
             if (format.isEmpty()) {
                 if (field.isEmpty()) {
                     error(MEASUREMENT_FORMAT, "is empty and " + MEASUREMENT_FIELD + " is not set: no measurement name");
+                } else if (fallback) {
+                    error(MEASUREMENT_FORMAT, "is empty but " + MEASUREMENT_FIELD_MISSING + "=format uses it for records without "
+                            + MEASUREMENT_FIELD);
                 }
                 return;
             }
@@ -444,6 +477,9 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                     addTagNames(key, List.of(str(key)), tagSource);
                 }
             }
+            addTagNames(TAGS_HEADERS, ok(TAGS_HEADERS) ? list(TAGS_HEADERS) : List.of(), tagSource);
+            addTagNames(TAGS_STATIC, ok(TAGS_STATIC) ? staticTagKeys() : List.of(), tagSource);
+            checkTagsMapField();
             List<String> include = ok(FIELDS_INCLUDE) ? list(FIELDS_INCLUDE) : List.of();
             List<String> exclude = ok(FIELDS_EXCLUDE) ? list(FIELDS_EXCLUDE) : List.of();
             checkNames(FIELDS_INCLUDE, include, "field key");
@@ -476,6 +512,46 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
             }
             if (!timeField.isEmpty() && timeField.equals(measurementField)) {
                 error(MEASUREMENT_FIELD, "'" + measurementField + "' is also " + TIME_FIELD);
+            }
+        }
+
+        /** @return the keys of tags.static, after adding an error for each malformed pair */
+        private List<String> staticTagKeys() {
+            List<String> keys = new ArrayList<>();
+            for (String pair : list(TAGS_STATIC)) {
+                int eq = pair.indexOf('=');
+                if (eq <= 0 || eq == pair.length() - 1) {
+                    error(TAGS_STATIC, "'" + pair + "' is not a key=value pair with a non-empty key and value");
+                    continue;
+                }
+                String value = pair.substring(eq + 1).trim();
+                try {
+                    LineProtocol.checkName("tag value", value);
+                } catch (MappingException e) {
+                    error(TAGS_STATIC, e.getMessage());
+                }
+                keys.add(pair.substring(0, eq).trim());
+            }
+            return keys;
+        }
+
+        private void checkTagsMapField() {
+            if (!ok(TAGS_MAP_FIELD)) {
+                return;
+            }
+            String field = str(TAGS_MAP_FIELD);
+            if (field.isEmpty()) {
+                return;
+            }
+            for (String other : List.of(TAGS_FIELDS, FIELDS_INCLUDE)) {
+                if (ok(other) && list(other).contains(field)) {
+                    error(TAGS_MAP_FIELD, "'" + field + "' is also listed in " + other);
+                }
+            }
+            for (String other : List.of(MEASUREMENT_FIELD, TIME_FIELD)) {
+                if (ok(other) && str(other).equals(field)) {
+                    error(TAGS_MAP_FIELD, "'" + field + "' is also " + other);
+                }
             }
         }
 
@@ -596,12 +672,6 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
         return null;
     }
 
-    /** @return the consumer's max.poll.interval.ms for this connector (override or default) */
-    static long maxPollIntervalMs(Map<String, String> props) {
-        String v = props.get(MAX_POLL_INTERVAL_OVERRIDE);
-        return v == null || v.isBlank() ? DEFAULT_MAX_POLL_INTERVAL_MS : Long.parseLong(v.trim());
-    }
-
     // ---- typed getters
 
     public String url() {
@@ -697,6 +767,33 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
         return getString(TAGS_TOPIC).trim();
     }
 
+    /** @return true when a record without measurement.field gets measurement.name.format's name */
+    public boolean measurementFieldFallback() {
+        return getString(MEASUREMENT_FIELD_MISSING).trim().equalsIgnoreCase("format");
+    }
+
+    public String tagsMapField() {
+        return getString(TAGS_MAP_FIELD).trim();
+    }
+
+    public List<String> tagHeaders() {
+        return trimmed(getList(TAGS_HEADERS));
+    }
+
+    /** @return the static tags, in the order given */
+    public Map<String, String> staticTags() {
+        Map<String, String> tags = new LinkedHashMap<>();
+        for (String pair : trimmed(getList(TAGS_STATIC))) {
+            int eq = pair.indexOf('=');
+            tags.put(pair.substring(0, eq).trim(), pair.substring(eq + 1).trim());
+        }
+        return tags;
+    }
+
+    public Precision lineProtocolPrecision() {
+        return Precision.parse(getString(LINE_PROTOCOL_PRECISION));
+    }
+
     public List<String> fieldsInclude() {
         return trimmed(getList(FIELDS_INCLUDE));
     }
@@ -725,9 +822,9 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
         return getString(DISAMBIGUATE_FIELD).trim();
     }
 
-    /** @return the consumer's max.poll.interval.ms this task runs under */
-    public long maxPollIntervalMs() {
-        return maxPollIntervalMs(originalsStrings());
+    /** @return the consumer's max.poll.interval.ms this task runs under, as far as the task can see it */
+    public PollInterval maxPollInterval() {
+        return PollInterval.of(originalsStrings());
     }
 
     private static List<String> trimmed(List<String> values) {

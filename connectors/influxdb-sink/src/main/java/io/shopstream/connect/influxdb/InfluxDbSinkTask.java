@@ -3,6 +3,7 @@ package io.shopstream.connect.influxdb;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Future;
@@ -25,12 +26,17 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>A batch is written as soon as it is full (points or bytes) or its oldest point has lingered {@code linger.ms};
  *       otherwise {@code context.timeout()} makes the worker call {@code put()} again in time.</li>
+ *   <li>Only {@code put()} writes, within a time budget of half the consumer's {@code max.poll.interval.ms} counted
+ *       from its start (the worker polls right before each {@code put()}); {@code preCommit}, {@code close} and
+ *       {@code stop} never write, so they return at once and nothing between two polls outlasts the budget. What is
+ *       not written stays uncommitted and is read again by whoever owns the partition next.</li>
  *   <li>A retriable failure keeps the buffer, asks the worker (context.timeout) to come back after the backoff and
  *       throws {@link RetriableException}: the worker pauses the partitions and redelivers the same records, which
- *       the buffer recognises as already seen. Nothing sleeps inside {@code put()}. After {@code max.retries}
- *       consecutive failures the task fails with the last error.</li>
+ *       the task recognises ({@link Redelivery}). Nothing sleeps inside {@code put()}. After {@code max.retries}
+ *       consecutive failures (never with -1) the task fails with the last error.</li>
  *   <li>Records that cannot be mapped, and points InfluxDB refuses, go to the errant record reporter (DLQ) with the
- *       reason; without one the task fails naming the record.</li>
+ *       reason; without one, or when it refuses them (errors.tolerance=none), the task fails naming the record, whose
+ *       offset is then never committed.</li>
  *   <li>{@code preCommit} commits, per original topic partition, only up to the first record not yet written or
  *       reported.</li>
  * </ul>
@@ -48,6 +54,7 @@ public class InfluxDbSinkTask extends SinkTask {
     private InfluxDbWriter writer;
     private SinkMetrics metrics;
     private ErrantRecordReporter reporter;
+    private final Redelivery redelivery = new Redelivery();
     private long putBudgetMs;
     private int effectiveMaxBytes;
     private int batchSize;
@@ -80,22 +87,26 @@ public class InfluxDbSinkTask extends SinkTask {
         config = new InfluxDbSinkConfig(props);
         buffer = new PointBuffer();
         reporter = errantRecordReporter();
-        metrics = new SinkMetrics(pluginMetrics(), config.timeoutMs(), () -> buffer.size(), () -> buffer.bytes(),
+        metrics = SinkMetrics.register(pluginMetrics(), config.timeoutMs(), () -> buffer.size(), () -> buffer.bytes(),
                 () -> consecutiveFailures);
         mapper = new RecordMapper(config, metrics);
         writer = new InfluxDbWriter(config, clock, metrics);
-        putBudgetMs = config.maxPollIntervalMs() / 2;
+        PollInterval maxPoll = config.maxPollInterval();
+        putBudgetMs = maxPoll.ms() / 2;
         effectiveMaxBytes = config.batchMaxBytes();
         batchSize = config.batchSize();
         lingerMs = config.lingerMs();
         consecutiveFailures = 0;
         fatal = null;
+        redelivery.clear();
         lastSummaryAt = clock.getAsLong();
         log.info("InfluxDB sink task {} writing to url={} db={} rp={} precision={} (user={}, gzip={} (level {}), batch.size={}, "
-                        + "batch.max.bytes={}, linger.ms={}, max.retries={}, errant record reporter={})",
+                        + "batch.max.bytes={}, linger.ms={}, max.retries={}, errant record reporter={}, put() budget {} ms = half of "
+                        + "max.poll.interval.ms {} from {}, metrics {})",
                 Version.get(), config.url(), config.db(), config.rp().isEmpty() ? "(default)" : config.rp(),
                 config.precision().configName(), config.username().isEmpty() ? "(none)" : config.username(), config.gzip(),
-                config.gzipLevel(), config.batchSize(), config.batchMaxBytes(), config.lingerMs(), config.maxRetries(), reporter != null);
+                config.gzipLevel(), config.batchSize(), config.batchMaxBytes(), config.lingerMs(), config.maxRetries(), reporter != null,
+                putBudgetMs, maxPoll.ms(), maxPoll.source(), metrics.registration());
     }
 
     private ErrantRecordReporter errantRecordReporter() {
@@ -121,28 +132,44 @@ public class InfluxDbSinkTask extends SinkTask {
         if (fatal != null) {
             throw fatal;
         }
-        long now = clock.getAsLong();
-        for (SinkRecord record : records) {
-            PointBuffer.RecordRef ref = PointBuffer.RecordRef.of(record);
-            if (!buffer.accept(ref)) {
-                continue; // redelivered after a RetriableException: already buffered, written or reported
-            }
-            if (record.value() == null) {
-                if (config.failOnTombstone()) {
-                    fatal = new ConnectException("Record " + ref + " has a null value (tombstone) and "
-                            + InfluxDbSinkConfig.TOMBSTONES + "=fail");
-                    throw fatal;
+        long start = clock.getAsLong(); // the worker polled right before: the budget counts from here
+        try {
+            boolean redelivered = !redelivery.isEmpty();
+            for (SinkRecord record : records) {
+                PointBuffer.RecordRef ref = PointBuffer.RecordRef.of(record);
+                if (redelivered && redelivery.isRedelivered(ref)) {
+                    continue; // taken before the RetriableException: buffered, written or reported already
                 }
-                metrics.tombstone();
-                continue;
+                take(ref, record, start);
             }
-            Point point;
-            try {
-                point = mapper.map(record);
-            } catch (MappingException e) {
-                report(ref, e);
-                continue;
+            writeReady(start);
+            redelivery.clear();
+        } catch (RetriableException e) {
+            redelivery.expect(records);
+            throw e;
+        }
+        scheduleNextCall();
+        maybeLogSummary();
+    }
+
+    private void take(PointBuffer.RecordRef ref, SinkRecord record, long now) {
+        if (record.value() == null) {
+            if (config.failOnTombstone()) {
+                buffer.hold(ref);
+                fatal = new ConnectException("Record " + ref + " has a null value (tombstone) and " + InfluxDbSinkConfig.TOMBSTONES + "=fail");
+                throw fatal;
             }
+            metrics.tombstone();
+            return;
+        }
+        List<Point> points;
+        try {
+            points = mapper.map(record);
+        } catch (MappingException e) {
+            report(ref, e);
+            return;
+        }
+        for (Point point : points) {
             PointBuffer.AddResult added = buffer.add(ref, point, now);
             if (added.merged()) {
                 metrics.merged(added.collision());
@@ -153,9 +180,6 @@ public class InfluxDbSinkTask extends SinkTask {
                 }
             }
         }
-        writeReady(now, false);
-        scheduleNextCall();
-        maybeLogSummary();
     }
 
     /** Makes the worker's next poll return in time to write what is buffered (put() is called even with no records). */
@@ -172,45 +196,51 @@ public class InfluxDbSinkTask extends SinkTask {
     }
 
     /**
-     * Writes batches while one is ready (or, with {@code force}, until the buffer is empty).
+     * Writes batches while one is ready and the budget allows another request: none is started later than the
+     * budget's end less one request timeout, so put() returns within {@code putBudgetMs} of {@code start}.
      *
      * @throws RetriableException after a retriable failure (or while backing off), the buffer kept
      * @throws ConnectException   on a fatal failure, or when max.retries is exhausted
      */
-    private void writeReady(long now, boolean force) {
+    private void writeReady(long start) {
         if (buffer.isEmpty()) {
             consecutiveFailures = 0;
             return;
         }
-        if (consecutiveFailures > 0 && now < nextAttemptAt) {
-            context.timeout(nextAttemptAt - now);
-            throw new RetriableException("Waiting " + (nextAttemptAt - now) + " ms before attempt " + (consecutiveFailures + 1)
+        if (consecutiveFailures > 0 && start < nextAttemptAt) {
+            context.timeout(nextAttemptAt - start);
+            throw new RetriableException("Waiting " + (nextAttemptAt - start) + " ms before attempt " + (consecutiveFailures + 1)
                     + " to write to " + writer.writeUrl() + "; last error: " + lastError);
         }
-        long deadline = now + putBudgetMs;
-        while (!buffer.isEmpty() && (force || buffer.ready(clock.getAsLong(), batchSize, effectiveMaxBytes, lingerMs))) {
-            if (clock.getAsLong() >= deadline) {
-                return;
-            }
+        long lastStart = start + Math.max(0L, putBudgetMs - config.timeoutMs()); // validation keeps it positive; one request at least
+        while (buffer.ready(clock.getAsLong(), batchSize, effectiveMaxBytes, lingerMs)) {
             List<PointBuffer.Entry> batch = buffer.nextBatch(batchSize, effectiveMaxBytes);
             List<String> lines = new ArrayList<>(batch.size());
             for (PointBuffer.Entry e : batch) {
                 lines.add(e.line());
             }
-            InfluxDbWriter.Outcome outcome = writer.write(lines, deadline);
-            apply(batch, outcome);
+            InfluxDbWriter.Outcome outcome = writer.write(lines, lastStart);
+            boolean resolved = apply(batch, outcome, lastStart);
             if (outcome.failure() != null) {
                 fail(outcome.failure());
             }
             consecutiveFailures = 0;
-            if (outcome.budgetExhausted()) {
+            if (outcome.budgetExhausted() || !resolved) {
                 log.debug("put() time budget of {} ms used up; writing on at the next call", putBudgetMs);
                 return;
             }
         }
     }
 
-    private void apply(List<PointBuffer.Entry> batch, InfluxDbWriter.Outcome outcome) {
+    /**
+     * Applies a write's outcome: written entries leave the buffer; refused ones are reported first and leave it only
+     * then (a report that fails the task leaves them pending, so their offsets are never committed). A refused entry
+     * merged from several records is split into the records' own points, written again, and only the records whose
+     * own points InfluxDB refuses are reported.
+     *
+     * @return false when splitting a refused merge ran out of budget or failed (the entry stays buffered)
+     */
+    private boolean apply(List<PointBuffer.Entry> batch, InfluxDbWriter.Outcome outcome, long lastStart) {
         BitSet written = outcome.written();
         if (!written.isEmpty()) {
             List<PointBuffer.Entry> done = new ArrayList<>(written.cardinality());
@@ -223,13 +253,62 @@ public class InfluxDbSinkTask extends SinkTask {
             metrics.batchWritten(done.size(), records);
         }
         metrics.partialWrites(outcome.partialWrites());
+        adjustMaxBytes(outcome);
+        boolean resolved = true;
+        Map<PointBuffer.RecordRef, String> reasons = new LinkedHashMap<>(); // a record of several refused points: reported once
+        List<PointBuffer.Entry> refused = new ArrayList<>();
         for (Map.Entry<Integer, String> rejected : outcome.rejected().entrySet()) {
             PointBuffer.Entry entry = batch.get(rejected.getKey());
-            buffer.complete(List.of(entry));
-            for (PointBuffer.RecordRef ref : entry.refs()) {
-                report(ref, new DataException(rejected.getValue() + "; line: " + abbreviate(entry.line())));
+            if (entry.parts().size() > 1) {
+                resolved &= split(entry, lastStart);
+                continue;
             }
+            reasons.putIfAbsent(entry.refs().get(0), rejected.getValue() + "; line: " + abbreviate(entry.line()));
+            refused.add(entry);
         }
+        reportAll(reasons);
+        buffer.complete(refused);
+        return resolved;
+    }
+
+    /** Writes the records' own points of a refused merge; reports the refused ones. @return false when unresolved */
+    private boolean split(PointBuffer.Entry entry, long lastStart) {
+        List<String> lines = new ArrayList<>(entry.parts().size());
+        for (Point part : entry.parts()) {
+            lines.add(LineProtocol.encode(part));
+        }
+        log.debug("InfluxDB refused a point merged from {} records: writing each record's own point", lines.size());
+        InfluxDbWriter.Outcome outcome = writer.write(lines, lastStart);
+        metrics.partialWrites(outcome.partialWrites());
+        if (outcome.failure() != null || outcome.budgetExhausted()) {
+            if (outcome.failure() != null) {
+                fail(outcome.failure());
+            }
+            return false; // the merged entry stays buffered and is tried again
+        }
+        Map<PointBuffer.RecordRef, String> reasons = new LinkedHashMap<>();
+        for (Map.Entry<Integer, String> rejected : outcome.rejected().entrySet()) {
+            reasons.putIfAbsent(entry.refs().get(rejected.getKey()), rejected.getValue() + "; line: " + abbreviate(lines.get(rejected.getKey())));
+        }
+        reportAll(reasons);
+        buffer.take(entry);
+        for (PointBuffer.RecordRef ref : entry.refs()) {
+            buffer.done(ref);
+        }
+        int parts = outcome.written().cardinality();
+        if (parts > 0) {
+            metrics.batchWritten(parts, parts);
+        }
+        return true;
+    }
+
+    private void reportAll(Map<PointBuffer.RecordRef, String> reasons) {
+        for (Map.Entry<PointBuffer.RecordRef, String> r : reasons.entrySet()) {
+            report(r.getKey(), new DataException(r.getValue()));
+        }
+    }
+
+    private void adjustMaxBytes(InfluxDbWriter.Outcome outcome) {
         if (outcome.tooLargeBytes() > 0) {
             int reduced = Math.max(1, Math.min(effectiveMaxBytes, outcome.tooLargeBytes() / 2));
             if (reduced < effectiveMaxBytes) {
@@ -249,16 +328,17 @@ public class InfluxDbSinkTask extends SinkTask {
         consecutiveFailures++;
         lastError = failure.message();
         metrics.retry();
-        if (consecutiveFailures > config.maxRetries()) {
+        int maxRetries = config.maxRetries();
+        if (maxRetries >= 0 && consecutiveFailures > maxRetries) {
             fatal = new ConnectException("Giving up after " + consecutiveFailures + " consecutive failed attempts to write to "
-                    + writer.writeUrl() + " (" + InfluxDbSinkConfig.MAX_RETRIES + "=" + config.maxRetries() + "); last error: " + lastError);
+                    + writer.writeUrl() + " (" + InfluxDbSinkConfig.MAX_RETRIES + "=" + maxRetries + "); last error: " + lastError);
             throw fatal;
         }
         long backoff = backoffMs(consecutiveFailures, failure.retryAfterMs());
         nextAttemptAt = clock.getAsLong() + backoff;
         context.timeout(Math.max(1L, backoff));
-        log.warn("Write failed (attempt {} of at most {}), {} points kept, next attempt in {} ms: {}", consecutiveFailures,
-                config.maxRetries() + 1, buffer.size(), backoff, lastError);
+        log.warn("Write failed (attempt {} of {}), {} points kept, next attempt in {} ms: {}", consecutiveFailures,
+                maxRetries < 0 ? "unlimited" : "at most " + (maxRetries + 1), buffer.size(), backoff, lastError);
         throw new RetriableException(lastError);
     }
 
@@ -274,51 +354,46 @@ public class InfluxDbSinkTask extends SinkTask {
         return Math.min(delay, max);
     }
 
+    /**
+     * Hands the record to the errant record reporter and tracks the report until it is acknowledged. Without a
+     * reporter, or when the reporter refuses it (errors.tolerance=none: "Tolerance exceeded"), the task fails and the
+     * record's offset is held: never committed by this task.
+     */
     private void report(PointBuffer.RecordRef ref, DataException reason) {
-        metrics.dlq();
         if (reporter == null) {
+            buffer.hold(ref);
             fatal = new ConnectException("Record " + ref + " cannot be written to InfluxDB: " + reason.getMessage()
                     + ". Set errors.tolerance=all with errors.deadletterqueue.topic.name (or errors.log.enable=true) to route such "
                     + "records to a dead letter queue and keep going", reason);
             throw fatal;
         }
+        Future<Void> future;
+        try {
+            future = reporter.report(ref.record(), reason);
+        } catch (RuntimeException e) {
+            buffer.hold(ref);
+            fatal = new ConnectException("Record " + ref + " cannot be written to InfluxDB (" + reason.getMessage()
+                    + ") and the errant record reporter did not take it: " + e.getMessage(), e);
+            throw fatal;
+        }
+        metrics.dlq();
         if (warningsSinceSummary++ < WARNINGS_PER_SUMMARY) {
             log.warn("Record {} sent to the errant record reporter: {}", ref, reason.getMessage());
         } else {
             log.debug("Record {} sent to the errant record reporter: {}", ref, reason.getMessage());
         }
-        Future<Void> future = reporter.report(ref.record(), reason);
         buffer.reported(ref, future);
     }
 
     /**
-     * Tries to write what is buffered (unless backing off) and returns, per original topic partition, the offset up to
-     * which every record is written or reported. A failure here is not thrown (the worker would rewind): it counts as
-     * an attempt, and a fatal one fails the next {@code put()}.
+     * Returns, per original topic partition, the offset up to which every record is written or reported (and the
+     * report acknowledged). Writes nothing: it runs between two polls, and at close within the worker's graceful
+     * shutdown timeout. After a failure (the worker still commits while closing) it stops at the record the task
+     * failed on.
      */
     @Override
     public Map<TopicPartition, OffsetAndMetadata> preCommit(Map<TopicPartition, OffsetAndMetadata> currentOffsets) {
-        flushQuietly();
-        return buffer.committable(currentOffsets);
-    }
-
-    /** Not called by the worker (preCommit is overridden); writes what it can, like preCommit. */
-    @Override
-    public void flush(Map<TopicPartition, OffsetAndMetadata> currentOffsets) {
-        flushQuietly();
-    }
-
-    private void flushQuietly() {
-        if (fatal != null || buffer == null || buffer.isEmpty()) {
-            return;
-        }
-        try {
-            writeReady(clock.getAsLong(), true);
-        } catch (RetriableException e) {
-            log.debug("Buffered points not written at commit time, kept for the next attempt: {}", e.getMessage());
-        } catch (ConnectException e) {
-            log.error("Writing at commit time failed; the task fails at the next put(): {}", e.getMessage());
-        }
+        return buffer == null ? Map.of() : buffer.committable(currentOffsets);
     }
 
     @Override
@@ -326,11 +401,13 @@ public class InfluxDbSinkTask extends SinkTask {
         if (buffer != null) {
             buffer.forget(partitions);
         }
+        redelivery.forget(partitions);
     }
 
-    /** Drops what is buffered for revoked partitions: their records are redelivered from the committed offset. */
+    /** Drops what is buffered for revoked partitions (writes nothing): their records are redelivered from the committed offset. */
     @Override
     public void close(Collection<TopicPartition> partitions) {
+        redelivery.forget(partitions);
         if (buffer == null) {
             return;
         }
@@ -345,6 +422,7 @@ public class InfluxDbSinkTask extends SinkTask {
         }
     }
 
+    /** Writes nothing: what is buffered is not committed and is read again by the next owner of its partitions. */
     @Override
     public void stop() {
         if (metrics != null) {
@@ -380,5 +458,9 @@ public class InfluxDbSinkTask extends SinkTask {
 
     int consecutiveFailures() {
         return consecutiveFailures;
+    }
+
+    long putBudgetMs() {
+        return putBudgetMs;
     }
 }

@@ -19,6 +19,10 @@ import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.LongSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -46,6 +50,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class InfluxDbWriter {
     private static final Logger log = LoggerFactory.getLogger(InfluxDbWriter.class);
+    /** The most of an answer's body that is read: InfluxDB's answers are short JSON documents. */
+    static final int MAX_RESPONSE_BYTES = 64 * 1024;
     private static final Pattern ERROR_FIELD = Pattern.compile("\"error\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
 
     /** Receives one call per HTTP request to /write, for metrics. */
@@ -59,31 +65,12 @@ public final class InfluxDbWriter {
         void onRequest(int status, long latencyMs, long bodyBytes, int lines);
     }
 
-    /** Why the write stopped before every line was written or rejected. */
-    public static final class Failure {
-        private final boolean retriable;
-        private final String message;
-        private final Long retryAfterMs;
-
-        Failure(boolean retriable, String message, Long retryAfterMs) {
-            this.retriable = retriable;
-            this.message = message;
-            this.retryAfterMs = retryAfterMs;
-        }
-
-        public boolean retriable() {
-            return retriable;
-        }
-
-        public String message() {
-            return message;
-        }
-
-        /** @return the delay InfluxDB (or a proxy) asked for with Retry-After, or null */
-        public Long retryAfterMs() {
-            return retryAfterMs;
-        }
-
+    /**
+     * Why the write stopped before every line was written or rejected.
+     *
+     * @param retryAfterMs the delay InfluxDB (or a proxy) asked for with Retry-After, or null
+     */
+    public record Failure(boolean retriable, String message, Long retryAfterMs) {
         @Override
         public String toString() {
             return (retriable ? "retriable: " : "fatal: ") + message;
@@ -200,21 +187,31 @@ public final class InfluxDbWriter {
     /**
      * Writes the lines, splitting on 400 and 413 as described above.
      *
-     * @param deadlineMs no new request is started at or after this time ({@link Outcome#budgetExhausted()})
+     * @param lastStartMs no request is started after this time ({@link Outcome#budgetExhausted()}): the caller's poll
+     *                    budget less one request timeout
      */
-    public Outcome write(List<String> lines, long deadlineMs) {
+    public Outcome write(List<String> lines, long lastStartMs) {
         Outcome outcome = new Outcome();
-        writeRange(lines, 0, lines.size(), deadlineMs, outcome, new boolean[2]);
+        writeRange(lines, 0, lines.size(), lastStartMs, outcome, new boolean[2]);
         return outcome;
     }
 
-    private void writeRange(List<String> lines, int from, int to, long deadlineMs, Outcome outcome, boolean[] created) {
-        if (outcome.stopped() || from >= to) {
-            return;
+    /**
+     * Sends lines [from, to) (and, on 400 or 413, parts of them).
+     *
+     * @return how many of the lines InfluxDB refused, or -1 when writing stopped (failure or budget) before every line
+     * was known to be written or refused
+     */
+    private int writeRange(List<String> lines, int from, int to, long lastStartMs, Outcome outcome, boolean[] created) {
+        if (outcome.stopped()) {
+            return -1;
         }
-        if (clock.getAsLong() >= deadlineMs) {
+        if (from >= to) {
+            return 0;
+        }
+        if (clock.getAsLong() > lastStartMs) {
             outcome.budgetExhausted = true;
-            return;
+            return -1;
         }
         int rawLength = encode(lines, from, to);
         Response r = post(rawLength, to - from);
@@ -222,88 +219,134 @@ public final class InfluxDbWriter {
         int n = to - from;
         if (r.status == 204 || r.status == 200) {
             outcome.written.set(from, to);
-            return;
+            return 0;
         }
         if (r.status == -1) {
             outcome.failure = new Failure(true, "no answer from " + writeUrl() + ": " + r.error, null);
-            return;
+            return -1;
         }
         String error = r.errorMessage();
         switch (r.status) {
-            case 400:
+            case 400 -> {
                 outcome.partialWrites++;
                 if (n == 1) {
                     outcome.rejected.put(from, "InfluxDB refused the point (HTTP 400): " + error);
-                    return;
+                    return 1;
+                }
+                int dropped = droppedCount(error);
+                if (dropped >= n) {
+                    // every point refused (e.g. all beyond the retention policy): one request, no bisection
+                    rejectAll(from, to, error, outcome);
+                    return n;
                 }
                 log.debug("HTTP 400 for {} lines ({}): bisecting to find the refused points", n, error);
-                bisect(lines, from, to, deadlineMs, outcome, created);
-                return;
-            case 413:
+                return bisect(lines, from, to, Math.max(0, dropped), error, lastStartMs, outcome, created);
+            }
+            case 413 -> {
                 outcome.tooLargeBytes = outcome.tooLargeBytes < 0 ? rawLength : Math.min(outcome.tooLargeBytes, rawLength);
                 if (n == 1) {
                     outcome.rejected.put(from, "the point (" + rawLength + " bytes) is larger than InfluxDB's max-body-size (HTTP 413)");
-                    return;
+                    return 1;
                 }
-                bisect(lines, from, to, deadlineMs, outcome, created);
-                return;
-            case 401:
+                return bisect(lines, from, to, 0, error, lastStartMs, outcome, created);
+            }
+            case 401 -> {
                 outcome.failure = new Failure(false, "InfluxDB at " + baseUrl + " refused the credentials of user '" + username
                         + "' (HTTP 401: " + error + "); check " + InfluxDbSinkConfig.USERNAME + " and " + InfluxDbSinkConfig.PASSWORD, null);
-                return;
-            case 403:
+                return -1;
+            }
+            case 403 -> {
                 outcome.failure = new Failure(false, "InfluxDB at " + baseUrl + " does not let user '" + username + "' write to database '"
                         + db + "' (HTTP 403: " + error + "); grant WRITE on it or fix " + InfluxDbSinkConfig.USERNAME + "/"
                         + InfluxDbSinkConfig.PASSWORD, null);
-                return;
-            case 404:
+                return -1;
+            }
+            case 404 -> {
                 if (error.startsWith("database not found")) {
                     if (!autoCreate) {
                         outcome.failure = new Failure(false, "database '" + db + "' does not exist at " + baseUrl + " (HTTP 404: " + error
                                 + "); create it or set " + InfluxDbSinkConfig.DB_AUTO_CREATE + "=true", null);
-                        return;
+                        return -1;
                     }
                     if (created[0]) {
                         outcome.failure = new Failure(true, "database '" + db + "' still not found after CREATE DATABASE (HTTP 404)", null);
-                        return;
+                        return -1;
                     }
                     created[0] = true;
                     if (!createDatabase(outcome)) {
-                        return;
+                        return -1;
                     }
-                    writeRange(lines, from, to, deadlineMs, outcome, created);
-                    return;
+                    return writeRange(lines, from, to, lastStartMs, outcome, created);
                 }
-                break;
-            default:
-                break;
+            }
+            default -> {
+                // classified below
+            }
         }
         if (r.status == 500 && error.startsWith("retention policy not found")) {
             if (!autoCreate || rpDuration.isEmpty() || created[1]) {
                 outcome.failure = new Failure(false, "retention policy '" + rp + "' (" + InfluxDbSinkConfig.RP + ") does not exist in database '"
                         + db + "' at " + baseUrl + " (HTTP 500: " + error + "); create it, fix " + InfluxDbSinkConfig.RP + ", or set "
                         + InfluxDbSinkConfig.RP_DURATION + " with " + InfluxDbSinkConfig.DB_AUTO_CREATE + "=true", null);
-                return;
+                return -1;
             }
             created[1] = true;
             if (!createRetentionPolicy(outcome)) {
-                return;
+                return -1;
             }
-            writeRange(lines, from, to, deadlineMs, outcome, created);
-            return;
+            return writeRange(lines, from, to, lastStartMs, outcome, created);
         }
         if (r.status >= 500 || r.status == 429) {
             outcome.failure = new Failure(true, "InfluxDB at " + writeUrl() + " answered HTTP " + r.status + ": " + error,
                     r.retryAfterMs(clock.getAsLong()));
-            return;
+            return -1;
         }
         outcome.failure = new Failure(false, "unexpected answer from " + writeUrl() + ": HTTP " + r.status + ": " + error, null);
+        return -1;
     }
 
-    private void bisect(List<String> lines, int from, int to, long deadlineMs, Outcome outcome, boolean[] created) {
+    /**
+     * Sends the left half, then the right half unless the left's answer proves every line of the right refused:
+     * {@code atLeastBad} lines of [from, to) are known to be refused (the {@code dropped=} count of the answer to the
+     * whole range; a lower bound, since InfluxDB leaves unparseable lines out of it).
+     */
+    private int bisect(List<String> lines, int from, int to, int atLeastBad, String error, long lastStartMs, Outcome outcome,
+                       boolean[] created) {
         int mid = from + (to - from) / 2;
-        writeRange(lines, from, mid, deadlineMs, outcome, created);
-        writeRange(lines, mid, to, deadlineMs, outcome, created);
+        int left = writeRange(lines, from, mid, lastStartMs, outcome, created);
+        if (left < 0) {
+            return -1;
+        }
+        if (atLeastBad - left >= to - mid) {
+            rejectAll(mid, to, error, outcome);
+            return left + (to - mid);
+        }
+        int right = writeRange(lines, mid, to, lastStartMs, outcome, created);
+        return right < 0 ? -1 : left + right;
+    }
+
+    private static void rejectAll(int from, int to, String error, Outcome outcome) {
+        for (int i = from; i < to; i++) {
+            outcome.rejected.put(i, "InfluxDB refused the point (HTTP 400): " + error);
+        }
+    }
+
+    private static final Pattern DROPPED = Pattern.compile("\\bdropped=(\\d+)\\s*$");
+
+    /**
+     * @return N of a 400 answer's "partial write: ... dropped=N", else -1. N counts the points InfluxDB parsed and
+     * refused; lines it could not parse are not counted (observed on 1.6.7), so N is a lower bound of the refused lines
+     */
+    static int droppedCount(String error) {
+        Matcher m = error == null ? null : DROPPED.matcher(error);
+        if (m == null || !m.find()) {
+            return -1;
+        }
+        try {
+            return Integer.parseInt(m.group(1));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     private boolean createDatabase(Outcome outcome) {
@@ -333,13 +376,9 @@ public final class InfluxDbWriter {
         }
         HttpResponse<String> resp;
         try {
-            resp = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            resp = exchange(b.build());
         } catch (IOException e) {
             outcome.failure = new Failure(true, "no answer from " + baseUrl + "/query to '" + statement + "': " + describe(e), null);
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            outcome.failure = new Failure(true, "interrupted while running '" + statement + "'", null);
             return false;
         }
         String error = errorMessage(resp.body());
@@ -427,13 +466,10 @@ public final class InfluxDbWriter {
         long start = clock.getAsLong();
         Response r;
         try {
-            HttpResponse<String> resp = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> resp = exchange(b.build());
             r = new Response(resp.statusCode(), resp.body(), resp.headers().firstValue("Retry-After").orElse(null), null);
         } catch (IOException e) {
             r = new Response(-1, "", null, describe(e));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            r = new Response(-1, "", null, "interrupted");
         }
         listener.onRequest(r.status, clock.getAsLong() - start, length, lines);
         if (r.status == -1) {
@@ -442,6 +478,29 @@ public final class InfluxDbWriter {
             gzipped = new byte[gzipped.length];
         }
         return r;
+    }
+
+    /**
+     * One request and its whole answer, bounded in time (the request timeout covers the body too, not just the
+     * headers) and in size (at most {@link #MAX_RESPONSE_BYTES} of the body are kept).
+     *
+     * @throws IOException on no answer, a timeout or an interrupt (the interrupt flag is kept)
+     */
+    private HttpResponse<String> exchange(HttpRequest request) throws IOException {
+        CompletableFuture<HttpResponse<String>> future = client.sendAsync(request, BoundedBody.handler(MAX_RESPONSE_BYTES));
+        try {
+            return future.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            future.cancel(true);
+            throw new HttpTimeoutException("no complete answer within " + timeout.toMillis() + " ms");
+        } catch (InterruptedException e) {
+            future.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            throw cause instanceof IOException io ? io : new IOException(String.valueOf(cause), cause);
+        }
     }
 
     private String describe(IOException e) {

@@ -63,6 +63,9 @@ public final class Point {
             if (!(v instanceof Long || v instanceof Double || v instanceof Boolean || v instanceof String)) {
                 throw new IllegalArgumentException("unsupported field value type " + (v == null ? "null" : v.getClass().getName()));
             }
+            if (v instanceof String text) {
+                LineProtocol.checkText("string field '" + field.getKey() + "'", text);
+            }
         }
     }
 

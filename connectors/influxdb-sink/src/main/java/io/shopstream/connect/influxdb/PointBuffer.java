@@ -8,7 +8,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.TreeSet;
+import java.util.TreeMap;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -19,29 +21,24 @@ import org.apache.kafka.connect.sink.SinkRecord;
  * The points waiting to be written, and which Kafka offsets they stand for.
  * <ul>
  *   <li>Points with the same measurement, tag set and time are merged as InfluxDB would store them (union of fields,
- *       the later value wins) into one entry that remembers every record it came from.</li>
+ *       the later value wins) into one entry that remembers every record (and every record's own point) it came
+ *       from, so that a merge InfluxDB refuses can be split again.</li>
  *   <li>Batches are taken from the front (oldest first) by point count and uncompressed bytes; entries leave the
- *       buffer only when {@link #complete} says they were written (or rejected and reported), so a failed write loses
+ *       buffer only when the task says they were written, or refused and reported, so a failed write loses
  *       nothing.</li>
- *   <li>Offsets are tracked per original topic partition: a partition can be committed up to its first record that
- *       is still pending (buffered, or reported to the DLQ and not yet acknowledged).</li>
- *   <li>Records already seen (offset not above the highest seen of its partition) are recognised, so the batch that
- *       the worker redelivers after a {@code RetriableException} is not buffered twice.</li>
+ *   <li>Offsets are tracked per original topic partition as a multiset of pending offsets (a record may stand behind
+ *       several points, and offsets may go backwards when a topic is recreated): a partition can be committed up to
+ *       its first record that is still pending (buffered, reported to the DLQ and not yet acknowledged, or
+ *       {@linkplain #hold held} because the task is failing on it).</li>
  * </ul>
  * Not thread-safe: used by the task thread only.
  */
 public final class PointBuffer {
 
     /** A record's identity in Kafka: original topic partition and offset (before any SMT). */
-    public static final class RecordRef {
-        private final TopicPartition partition;
-        private final long offset;
-        private final SinkRecord record;
-
-        public RecordRef(TopicPartition partition, long offset, SinkRecord record) {
-            this.partition = Objects.requireNonNull(partition);
-            this.offset = offset;
-            this.record = record;
+    public record RecordRef(TopicPartition partition, long offset, SinkRecord record) {
+        public RecordRef {
+            Objects.requireNonNull(partition);
         }
 
         /** @return a ref keyed by {@code originalTopic()}, {@code originalKafkaPartition()}, {@code originalKafkaOffset()} */
@@ -49,18 +46,6 @@ public final class PointBuffer {
             Integer partition = record.originalKafkaPartition();
             return new RecordRef(new TopicPartition(record.originalTopic(), partition == null ? -1 : partition),
                     record.originalKafkaOffset(), record);
-        }
-
-        public TopicPartition partition() {
-            return partition;
-        }
-
-        public long offset() {
-            return offset;
-        }
-
-        public SinkRecord record() {
-            return record;
         }
 
         @Override
@@ -98,8 +83,14 @@ public final class PointBuffer {
             return bytes;
         }
 
+        /** @return the records of the point, oldest first */
         public List<RecordRef> refs() {
             return refs;
+        }
+
+        /** @return each record's own point, aligned with {@link #refs()}: what the merged point was built from */
+        public List<Point> parts() {
+            return parts;
         }
 
         private void recompute() {
@@ -121,23 +112,14 @@ public final class PointBuffer {
         }
     }
 
-    /** What happened when a point was added. */
-    public static final class AddResult {
-        private final boolean merged;
-        private final String earlierDisambiguation;
-        private final String laterDisambiguation;
-
-        AddResult(boolean merged, String earlierDisambiguation, String laterDisambiguation) {
-            this.merged = merged;
-            this.earlierDisambiguation = earlierDisambiguation;
-            this.laterDisambiguation = laterDisambiguation;
-        }
-
-        /** @return true when the point joined an existing point of the same series and time */
-        public boolean merged() {
-            return merged;
-        }
-
+    /**
+     * What happened when a point was added.
+     *
+     * @param merged                true when the point joined an existing point of the same series and time
+     * @param earlierDisambiguation the disambiguation value of another event already in the merged point, or null
+     * @param laterDisambiguation   the added point's disambiguation value, or null
+     */
+    public record AddResult(boolean merged, String earlierDisambiguation, String laterDisambiguation) {
         /**
          * @return true when the point merged into a point of another event (a different disambiguation value, not
          * already part of the merged point): two events collided
@@ -146,29 +128,22 @@ public final class PointBuffer {
             return merged && earlierDisambiguation != null && laterDisambiguation != null
                     && !earlierDisambiguation.equals(laterDisambiguation);
         }
-
-        public String earlierDisambiguation() {
-            return earlierDisambiguation;
-        }
-
-        public String laterDisambiguation() {
-            return laterDisambiguation;
-        }
     }
 
+    /** Pending offsets of one partition, as a multiset: offset → how many times it is pending. */
     private static final class PartitionState {
-        long highestSeen = -1L;
-        final TreeSet<Long> pending = new TreeSet<>();
+        final TreeMap<Long, Integer> pending = new TreeMap<>();
+
+        void add(long offset) {
+            pending.merge(offset, 1, Integer::sum);
+        }
+
+        void remove(long offset) {
+            pending.computeIfPresent(offset, (o, n) -> n == 1 ? null : n - 1);
+        }
     }
 
-    private static final class Reported {
-        final RecordRef ref;
-        final Future<?> future;
-
-        Reported(RecordRef ref, Future<?> future) {
-            this.ref = ref;
-            this.future = future;
-        }
+    private record Reported(RecordRef ref, Future<?> future) {
     }
 
     private final LinkedHashMap<String, Entry> entries = new LinkedHashMap<>();
@@ -176,21 +151,7 @@ public final class PointBuffer {
     private final List<Reported> reported = new ArrayList<>();
     private long bytes;
 
-    /**
-     * Marks the record as seen.
-     *
-     * @return false when it was seen before (a redelivery): the caller must ignore it
-     */
-    public boolean accept(RecordRef ref) {
-        PartitionState state = partitions.computeIfAbsent(ref.partition(), tp -> new PartitionState());
-        if (ref.offset() <= state.highestSeen) {
-            return false;
-        }
-        state.highestSeen = ref.offset();
-        return true;
-    }
-
-    /** Adds the point of an accepted record, merging it into a buffered point of the same series and time. */
+    /** Adds the point of a record, merging it into a buffered point of the same series and time. */
     public AddResult add(RecordRef ref, Point point, long nowMs) {
         String key = LineProtocol.seriesTimeKey(point);
         Entry entry = entries.get(key);
@@ -226,23 +187,31 @@ public final class PointBuffer {
             entry.bytes = LineProtocol.lineBytes(entry.line);
         }
         bytes += entry.bytes;
-        pending(ref).add(ref.offset());
+        state(ref).add(ref.offset());
         return new AddResult(merged, earlier, point.disambiguation());
     }
 
     /**
-     * An accepted record was handed to the errant record reporter: its offset stays pending until the report is
-     * acknowledged ({@code future} done).
+     * The record was handed to the errant record reporter: its offset stays pending until the report is acknowledged
+     * ({@code future} done).
      */
     public void reported(RecordRef ref, Future<?> future) {
         if (future != null && !future.isDone()) {
-            pending(ref).add(ref.offset());
+            state(ref).add(ref.offset());
             reported.add(new Reported(ref, future));
         }
     }
 
-    private TreeSet<Long> pending(RecordRef ref) {
-        return partitions.computeIfAbsent(ref.partition(), tp -> new PartitionState()).pending;
+    /**
+     * The record was neither written nor reported and the task is failing on it: its offset stays pending for the
+     * rest of this task's life, so that no commit (the worker commits even after put() failed) passes it.
+     */
+    public void hold(RecordRef ref) {
+        state(ref).add(ref.offset());
+    }
+
+    private PartitionState state(RecordRef ref) {
+        return partitions.computeIfAbsent(ref.partition(), tp -> new PartitionState());
     }
 
     public boolean isEmpty() {
@@ -286,7 +255,7 @@ public final class PointBuffer {
 
     /**
      * @return the oldest entries, at most {@code maxPoints} of them and at most {@code maxBytes} bytes (but at least
-     * one entry, even when it alone is larger); the entries stay buffered until {@link #complete}
+     * one entry, even when it alone is larger); the entries stay buffered until {@link #complete} or {@link #take}
      */
     public List<Entry> nextBatch(int maxPoints, long maxBytes) {
         List<Entry> batch = new ArrayList<>();
@@ -301,36 +270,52 @@ public final class PointBuffer {
         return batch;
     }
 
-    /** The entries were written (or rejected and reported): they leave the buffer, their offsets are done. */
+    /** The entries were written: they leave the buffer and their records are done. */
     public void complete(Collection<Entry> done) {
         for (Entry e : done) {
-            if (entries.remove(e.key) == null) {
-                continue;
-            }
-            bytes -= e.bytes;
-            for (RecordRef ref : e.refs) {
-                PartitionState state = partitions.get(ref.partition());
-                if (state != null) {
-                    state.pending.remove(ref.offset());
+            if (take(e)) {
+                for (RecordRef ref : e.refs) {
+                    done(ref);
                 }
             }
         }
     }
 
     /**
+     * The entry leaves the buffer while its records stay pending, each until {@link #done} (used when a refused merged
+     * point is split into its records' own points).
+     *
+     * @return false when it had already left
+     */
+    public boolean take(Entry e) {
+        if (entries.remove(e.key) == null) {
+            return false;
+        }
+        bytes -= e.bytes;
+        return true;
+    }
+
+    /** One pending occurrence of the record is done (its point written, or its report started and tracked). */
+    public void done(RecordRef ref) {
+        PartitionState state = partitions.get(ref.partition());
+        if (state != null) {
+            state.remove(ref.offset());
+        }
+    }
+
+    /**
      * @param current the worker's offsets (next offset to read, per partition) as passed to preCommit
-     * @return for each partition of {@code current}: its first pending offset, or the worker's offset when nothing of it
-     * is pending
+     * @return for each partition of {@code current}: its first pending offset when lower than the worker's, else the
+     * worker's offset
      */
     public Map<TopicPartition, OffsetAndMetadata> committable(Map<TopicPartition, OffsetAndMetadata> current) {
         for (Iterator<Reported> it = reported.iterator(); it.hasNext();) {
             Reported r = it.next();
             if (r.future.isDone()) {
-                PartitionState state = partitions.get(r.ref.partition());
-                if (state != null) {
-                    state.pending.remove(r.ref.offset());
+                if (acknowledged(r.future)) {
+                    done(r.ref);
                 }
-                it.remove();
+                it.remove(); // a failed report stays pending: the record reached no DLQ
             }
         }
         Map<TopicPartition, OffsetAndMetadata> result = new HashMap<>();
@@ -339,11 +324,23 @@ public final class PointBuffer {
             if (state == null || state.pending.isEmpty()) {
                 result.put(e.getKey(), e.getValue());
             } else {
-                long first = state.pending.first();
+                long first = state.pending.firstKey();
                 result.put(e.getKey(), first < e.getValue().offset() ? new OffsetAndMetadata(first) : e.getValue());
             }
         }
         return result;
+    }
+
+    private static boolean acknowledged(Future<?> done) {
+        try {
+            done.get();
+            return true;
+        } catch (ExecutionException | CancellationException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     /**
@@ -383,9 +380,17 @@ public final class PointBuffer {
         }
     }
 
-    /** @return the highest offset seen of the partition, -1 when none (for tests and logs) */
-    public long highestSeen(TopicPartition tp) {
+    /** @return the pending offsets of the partition, lowest first, each as often as it is pending (for tests and logs) */
+    public List<Long> pending(TopicPartition tp) {
         PartitionState state = partitions.get(tp);
-        return state == null ? -1L : state.highestSeen;
+        List<Long> out = new ArrayList<>();
+        if (state != null) {
+            state.pending.forEach((offset, n) -> {
+                for (int i = 0; i < n; i++) {
+                    out.add(offset);
+                }
+            });
+        }
+        return out;
     }
 }

@@ -3,6 +3,8 @@ package io.shopstream.connect.influxdb;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -14,6 +16,7 @@ import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,6 +28,7 @@ import org.apache.kafka.connect.data.Field;
 import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.data.Struct;
 import org.apache.kafka.connect.data.Time;
+import org.apache.kafka.connect.header.Header;
 import org.apache.kafka.connect.sink.SinkRecord;
 
 /**
@@ -45,6 +49,11 @@ public final class RecordMapper {
 
     private final String measurementFormat;
     private final String measurementField;
+    private final boolean measurementFallback;
+    private final String tagsMapField;
+    private final List<String> tagHeaders;
+    private final Map<String, String> staticTags;
+    private final Precision linePrecision;
     private final List<String> tagFields;
     private final List<String> tagKeyFields;
     private final String tagKeyName;
@@ -66,6 +75,11 @@ public final class RecordMapper {
     public RecordMapper(InfluxDbSinkConfig config, Listener listener) {
         this.measurementFormat = config.measurementFormat();
         this.measurementField = config.measurementField();
+        this.measurementFallback = config.measurementFieldFallback();
+        this.tagsMapField = config.tagsMapField();
+        this.tagHeaders = config.tagHeaders();
+        this.staticTags = config.staticTags();
+        this.linePrecision = config.lineProtocolPrecision();
         this.tagFields = config.tagFields();
         this.tagKeyFields = config.tagKeyFields();
         this.tagKeyName = config.tagKeyName();
@@ -86,17 +100,25 @@ public final class RecordMapper {
         if (!tagTopic.isEmpty()) {
             tagKeys.add(tagTopic);
         }
+        tagKeys.addAll(tagHeaders);
+        tagKeys.addAll(staticTags.keySet());
         this.allTagKeys = tagKeys;
     }
 
     /**
+     * @return the record's points: one for a Struct or Map value, one per line for a value that already is line
+     * protocol (a String, or UTF-8 bytes)
      * @throws MappingException with the reason when the record cannot be written (the record is an error record)
      */
-    public Point map(SinkRecord record) {
+    public List<Point> map(SinkRecord record) {
         Object raw = record.value();
+        if (raw instanceof String || raw instanceof byte[]) {
+            return lineProtocol(record, raw);
+        }
         View value = View.of(raw);
         if (value == null) {
-            throw new MappingException("the record value is " + describe(raw) + ", expected a Struct or a Map");
+            throw new MappingException("the record value is " + describe(raw) + ", expected a Struct, a Map, or line protocol "
+                    + "(a String or bytes)");
         }
         // Struct values: the fields this config reads are resolved once per schema, not looked up by name per record
         Struct struct = raw instanceof Struct ? (Struct) raw : null;
@@ -112,8 +134,9 @@ public final class RecordMapper {
             }
         }
         keyTags(record, tags);
-        if (!tagTopic.isEmpty()) {
-            putTag(tags, tagTopic, null, record.topic(), "topic");
+        recordTags(record, tags);
+        if (!tagsMapField.isEmpty()) {
+            mapTags(value.get(tagsMapField), value.schema(tagsMapField), tags);
         }
         String disambiguation = null;
         if (!disambiguateField.isEmpty()) {
@@ -128,11 +151,91 @@ public final class RecordMapper {
                 ? time(record, timeField.isEmpty() ? null : value.get(timeField), value.schema(timeField), disambiguation)
                 : time(record, get(struct, p.time), schemaOf(p.time), disambiguation);
         LinkedHashMap<String, Object> fields = p == null ? fields(value) : fields(struct, p);
+        if (!tagsMapField.isEmpty()) {
+            // a field with the key of a tag from the tags map: InfluxQL could not tell the two apart
+            for (Iterator<String> it = fields.keySet().iterator(); it.hasNext();) {
+                String key = it.next();
+                if (tags.containsKey(key)) {
+                    listener.unsupportedSkipped(key, "a tag has the same key");
+                    it.remove();
+                }
+            }
+        }
         if (fields.isEmpty()) {
             throw new MappingException("no field left to write (fields need a non-null value of a supported type; tags, the event time "
                     + "and the measurement field are not fields unless listed in fields.include)");
         }
-        return Point.owning(measurement, tags, fields, time, disambiguation);
+        return List.of(Point.owning(measurement, tags, fields, time, disambiguation));
+    }
+
+    /** Tags of the record rather than its value: the topic, headers and the static tags. */
+    private void recordTags(SinkRecord record, TreeMap<String, String> tags) {
+        if (!tagTopic.isEmpty()) {
+            putTag(tags, tagTopic, null, record.topic(), "topic");
+        }
+        for (String key : tagHeaders) {
+            Header h = record.headers() == null ? null : record.headers().lastWithName(key);
+            if (h != null) {
+                putTag(tags, key, h.schema(), h.value(), "header");
+            }
+        }
+        for (Map.Entry<String, String> t : staticTags.entrySet()) {
+            putTag(tags, t.getKey(), null, t.getValue(), "static tag");
+        }
+    }
+
+    /** The entries of the tags map field (Confluent's record shape): each one a tag. */
+    private void mapTags(Object map, Schema schema, TreeMap<String, String> tags) {
+        if (map == null) {
+            return;
+        }
+        View view = View.of(map);
+        if (view == null) {
+            throw new MappingException("tags map field '" + tagsMapField + "' is a " + describe(map) + ", expected a Map or a Struct");
+        }
+        Schema valueSchema = schema != null && schema.type() == Schema.Type.MAP ? schema.valueSchema() : null;
+        for (String key : view.names()) {
+            putTag(tags, key, valueSchema != null ? valueSchema : view.schema(key), view.get(key), "tags map entry");
+        }
+    }
+
+    /** A value that already is line protocol: its lines, with the record's tags added, times in the write precision. */
+    private List<Point> lineProtocol(SinkRecord record, Object raw) {
+        String text = raw instanceof String str ? str : utf8((byte[]) raw);
+        List<LineProtocolParser.Line> lines = LineProtocolParser.parse(text);
+        if (lines.isEmpty()) {
+            throw new MappingException("the line protocol value holds no point (only blank or comment lines)");
+        }
+        List<Point> points = new ArrayList<>(lines.size());
+        for (LineProtocolParser.Line line : lines) {
+            TreeMap<String, String> tags = line.tags();
+            keyTags(record, tags);
+            recordTags(record, tags);
+            long time;
+            try {
+                if (line.time() != null) {
+                    time = precision.fromNanosFloor(linePrecision.toNanos(line.time()));
+                } else if (record.timestamp() != null) {
+                    time = precision.fromNanosFloor(Precision.MS.toNanos(record.timestamp()));
+                } else {
+                    throw new MappingException("a line has no timestamp and the record has no Kafka timestamp: no usable time");
+                }
+                checkRange(time);
+            } catch (ArithmeticException e) {
+                throw outOfRange();
+            }
+            points.add(Point.owning(line.measurement(), tags, line.fields(), time, null));
+        }
+        return points;
+    }
+
+    private static String utf8(byte[] bytes) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new MappingException("the bytes value is not valid UTF-8 line protocol (" + e + ")");
+        }
     }
 
     /** The fields of a Struct schema this config reads, resolved once. */
@@ -181,7 +284,8 @@ public final class RecordMapper {
         } else {
             for (Field f : schema.fields()) {
                 String name = f.name();
-                if (tagFields.contains(name) || name.equals(timeField) || name.equals(measurementField) || fieldsExclude.contains(name)) {
+                if (tagFields.contains(name) || name.equals(timeField) || name.equals(measurementField) || name.equals(tagsMapField)
+                        || fieldsExclude.contains(name)) {
                     continue;
                 }
                 fields.add(f);
@@ -224,6 +328,9 @@ public final class RecordMapper {
         if (!measurementField.isEmpty()) {
             Object m = value.get(measurementField);
             if (m == null) {
+                if (measurementFallback) {
+                    return measurementFormat.replace(InfluxDbSinkConfig.TOPIC_PLACEHOLDER, record.topic());
+                }
                 throw new MappingException("measurement field '" + measurementField + "' is missing or null");
             }
             String name = render(m, value.schema(measurementField), "measurement field '" + measurementField + "'");
@@ -264,7 +371,11 @@ public final class RecordMapper {
         }
         String rendered = render(v, schema, source + " '" + tagKey + "'");
         if (!rendered.isEmpty()) {
-            tags.put(tagKey, rendered);
+            String before = tags.put(tagKey, rendered);
+            if (before != null && !before.equals(rendered)) {
+                throw new MappingException("tag '" + tagKey + "' gets two values: '" + before + "' and '" + rendered + "' (from the "
+                        + source + ")");
+            }
         }
     }
 
@@ -325,15 +436,24 @@ public final class RecordMapper {
             } else {
                 time = precision.fromNanosFloor(nanos);
             }
-            long written = precision.toNanos(time);
-            if (written < Precision.MIN_NANOS || written > Precision.MAX_NANOS) {
-                throw new ArithmeticException("out of range");
-            }
+            checkRange(time);
             return time;
         } catch (ArithmeticException e) {
-            throw new MappingException("the event time is outside InfluxDB's time range (1677-09-21T00:12:43.145224194Z to "
-                    + "2262-04-11T23:47:16.854775806Z)");
+            throw outOfRange();
         }
+    }
+
+    /** @throws ArithmeticException when the time (in the write precision) is outside InfluxDB's range */
+    private void checkRange(long time) {
+        long written = precision.toNanos(time);
+        if (written < Precision.MIN_NANOS || written > Precision.MAX_NANOS) {
+            throw new ArithmeticException("out of range");
+        }
+    }
+
+    private static MappingException outOfRange() {
+        return new MappingException("the event time is outside InfluxDB's time range (1677-09-21T00:12:43.145224194Z to "
+                + "2262-04-11T23:47:16.854775806Z)");
     }
 
     private long eventTimeNanos(Object v, Schema schema) {
@@ -400,7 +520,8 @@ public final class RecordMapper {
         } else {
             names = new ArrayList<>();
             for (String name : value.names()) {
-                if (tagFields.contains(name) || name.equals(timeField) || name.equals(measurementField) || fieldsExclude.contains(name)) {
+                if (tagFields.contains(name) || name.equals(timeField) || name.equals(measurementField) || name.equals(tagsMapField)
+                        || fieldsExclude.contains(name)) {
                     continue;
                 }
                 if (allTagKeys.contains(name)) {

@@ -1,5 +1,6 @@
 package io.shopstream.connect.influxdb;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -87,57 +88,117 @@ public final class SinkMetrics implements RecordMapper.Listener, InfluxDbWriter.
     /** Sensors live in the worker's one Metrics registry, by name: each task instance needs its own names. */
     private static final AtomicLong INSTANCES = new AtomicLong();
 
+    /**
+     * Extra tag of the metrics of a task instance that started while an earlier instance of the same task still held
+     * the plain names (a predecessor that did not stop within the graceful shutdown timeout). Its value is unique to
+     * this instance, so the predecessor's eventual close (which removes metrics by name) leaves these alone.
+     */
+    static final String INSTANCE_TAG = "instance";
+
+    private final long instance;
     private final String sensorPrefix;
+    private final LinkedHashMap<String, String> extraTags;
+    private final List<String> sensors = new ArrayList<>();
+    private final List<MetricName> gauges = new ArrayList<>();
 
     /**
+     * Registers the task's metrics under the task's plain MBean name, or, when an earlier instance of the task still
+     * holds it, under the same name plus tag {@value #INSTANCE_TAG}: a task instance always starts.
+     *
      * @param pluginMetrics the worker's plugin metrics, or null to keep plain counters only
      * @param maxLatencyMs  upper end of the latency histogram (the HTTP timeout)
      */
-    public SinkMetrics(PluginMetrics pluginMetrics, long maxLatencyMs, LongSupplier bufferedPoints, LongSupplier bufferedBytes,
-                       LongSupplier consecutiveFailures) {
+    public static SinkMetrics register(PluginMetrics pluginMetrics, long maxLatencyMs, LongSupplier bufferedPoints,
+                                       LongSupplier bufferedBytes, LongSupplier consecutiveFailures) {
+        long instance = INSTANCES.incrementAndGet();
+        if (pluginMetrics == null) {
+            return new SinkMetrics(null, instance, new LinkedHashMap<>(), maxLatencyMs, bufferedPoints, bufferedBytes, consecutiveFailures);
+        }
+        try {
+            return new SinkMetrics(pluginMetrics, instance, new LinkedHashMap<>(), maxLatencyMs, bufferedPoints, bufferedBytes,
+                    consecutiveFailures);
+        } catch (IllegalArgumentException taken) {
+            LinkedHashMap<String, String> tags = new LinkedHashMap<>();
+            tags.put(INSTANCE_TAG, Long.toString(instance));
+            return new SinkMetrics(pluginMetrics, instance, tags, maxLatencyMs, bufferedPoints, bufferedBytes, consecutiveFailures);
+        }
+    }
+
+    private SinkMetrics(PluginMetrics pluginMetrics, long instance, LinkedHashMap<String, String> extraTags, long maxLatencyMs,
+                        LongSupplier bufferedPoints, LongSupplier bufferedBytes, LongSupplier consecutiveFailures) {
         this.pluginMetrics = pluginMetrics;
-        this.sensorPrefix = "shopstream-influxdb-sink-" + INSTANCES.incrementAndGet() + ".";
+        this.instance = instance;
+        this.extraTags = extraTags;
+        this.sensorPrefix = "shopstream-influxdb-sink-" + instance + (extraTags.isEmpty() ? "." : "-" + INSTANCE_TAG + ".");
         if (pluginMetrics == null) {
             pointsWrittenSensor = recordsWrittenSensor = batchesSensor = requestsSensor = bytesSensor = latencySensor = null;
             retriesSensor = partialSensor = dlqSensor = mergedSensor = collisionSensor = null;
             nonFiniteSensor = unsupportedSensor = tombstoneSensor = null;
             return;
         }
-        pointsWrittenSensor = sensor("points-written");
-        pointsWrittenSensor.add(name("points-written-total"), new CumulativeSum());
-        pointsWrittenSensor.add(name("points-written-rate"), new Rate());
-        recordsWrittenSensor = sensor("records-written");
-        recordsWrittenSensor.add(name("records-written-total"), new CumulativeSum());
-        batchesSensor = sensor("batches-written");
-        batchesSensor.add(name("batches-written-total"), new CumulativeCount());
-        batchesSensor.add(name("batches-written-rate"), new Rate(new WindowedCount()));
-        requestsSensor = sensor("write-requests");
-        requestsSensor.add(name("write-requests-total"), new CumulativeCount());
-        bytesSensor = sensor("bytes-sent");
-        bytesSensor.add(name("bytes-sent-total"), new CumulativeSum());
-        bytesSensor.add(name("bytes-sent-rate"), new Rate());
-        latencySensor = sensor("write-latency");
-        latencySensor.add(name("write-latency-avg"), new Avg());
-        latencySensor.add(name("write-latency-max"), new Max());
-        latencySensor.add(new Percentiles(4_000, 0.0, Math.max(1.0, maxLatencyMs), Percentiles.BucketSizing.LINEAR,
-                new Percentile(name("write-latency-p50"), 50.0),
-                new Percentile(name("write-latency-p95"), 95.0),
-                new Percentile(name("write-latency-p99"), 99.0)));
-        retriesSensor = counter("retries");
-        partialSensor = counter("partial-writes");
-        dlqSensor = counter("records-dlq");
-        mergedSensor = counter("points-merged");
-        collisionSensor = counter("collisions");
-        nonFiniteSensor = counter("fields-nonfinite-skipped");
-        unsupportedSensor = counter("fields-unsupported-skipped");
-        tombstoneSensor = counter("tombstones-skipped");
-        gauge("buffered-points", bufferedPoints);
-        gauge("buffered-bytes", bufferedBytes);
-        gauge("consecutive-failures", consecutiveFailures);
+        try {
+            pointsWrittenSensor = sensor("points-written");
+            pointsWrittenSensor.add(name("points-written-total"), new CumulativeSum());
+            pointsWrittenSensor.add(name("points-written-rate"), new Rate());
+            recordsWrittenSensor = sensor("records-written");
+            recordsWrittenSensor.add(name("records-written-total"), new CumulativeSum());
+            batchesSensor = sensor("batches-written");
+            batchesSensor.add(name("batches-written-total"), new CumulativeCount());
+            batchesSensor.add(name("batches-written-rate"), new Rate(new WindowedCount()));
+            requestsSensor = sensor("write-requests");
+            requestsSensor.add(name("write-requests-total"), new CumulativeCount());
+            bytesSensor = sensor("bytes-sent");
+            bytesSensor.add(name("bytes-sent-total"), new CumulativeSum());
+            bytesSensor.add(name("bytes-sent-rate"), new Rate());
+            latencySensor = sensor("write-latency");
+            latencySensor.add(name("write-latency-avg"), new Avg());
+            latencySensor.add(name("write-latency-max"), new Max());
+            latencySensor.add(new Percentiles(4_000, 0.0, Math.max(1.0, maxLatencyMs), Percentiles.BucketSizing.LINEAR,
+                    new Percentile(name("write-latency-p50"), 50.0),
+                    new Percentile(name("write-latency-p95"), 95.0),
+                    new Percentile(name("write-latency-p99"), 99.0)));
+            retriesSensor = counter("retries");
+            partialSensor = counter("partial-writes");
+            dlqSensor = counter("records-dlq");
+            mergedSensor = counter("points-merged");
+            collisionSensor = counter("collisions");
+            nonFiniteSensor = counter("fields-nonfinite-skipped");
+            unsupportedSensor = counter("fields-unsupported-skipped");
+            tombstoneSensor = counter("tombstones-skipped");
+            gauge("buffered-points", bufferedPoints);
+            gauge("buffered-bytes", bufferedBytes);
+            gauge("consecutive-failures", consecutiveFailures);
+        } catch (IllegalArgumentException taken) {
+            // a name is held by another instance: remove what this one registered (its own names only) and say so
+            unregister();
+            throw taken;
+        }
+    }
+
+    private void unregister() {
+        for (String s : sensors) {
+            pluginMetrics.removeSensor(s);
+        }
+        for (MetricName g : gauges) {
+            pluginMetrics.removeMetric(g);
+        }
+        sensors.clear();
+        gauges.clear();
+    }
+
+    /** @return how the metrics are registered, for the start-up log line */
+    public String registration() {
+        if (pluginMetrics == null) {
+            return "not registered (no plugin metrics)";
+        }
+        return extraTags.isEmpty() ? "registered under the task's MBean name"
+                : "registered with tag " + INSTANCE_TAG + "=" + instance + ": an earlier instance of this task still holds the plain names";
     }
 
     private Sensor sensor(String name) {
-        return pluginMetrics.addSensor(sensorPrefix + name);
+        Sensor s = pluginMetrics.addSensor(sensorPrefix + name);
+        sensors.add(sensorPrefix + name);
+        return s;
     }
 
     private Sensor counter(String base) {
@@ -147,11 +208,13 @@ public final class SinkMetrics implements RecordMapper.Listener, InfluxDbWriter.
     }
 
     private void gauge(String metric, LongSupplier value) {
-        pluginMetrics.addMetric(name(metric), (Measurable) (config, now) -> value.getAsLong());
+        MetricName name = name(metric);
+        pluginMetrics.addMetric(name, (Measurable) (config, now) -> value.getAsLong());
+        gauges.add(name);
     }
 
     private MetricName name(String metric) {
-        return pluginMetrics.metricName(metric, description(metric), new LinkedHashMap<>());
+        return pluginMetrics.metricName(metric, description(metric), new LinkedHashMap<>(extraTags));
     }
 
     static String description(String metric) {
@@ -165,7 +228,7 @@ public final class SinkMetrics implements RecordMapper.Listener, InfluxDbWriter.
 
     /** @return the names of all metrics, in README order */
     static List<String> names() {
-        List<String> names = new java.util.ArrayList<>();
+        List<String> names = new ArrayList<>();
         for (String[] m : METRICS) {
             names.add(m[0]);
         }

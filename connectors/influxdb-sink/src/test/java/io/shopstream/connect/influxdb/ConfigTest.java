@@ -47,7 +47,7 @@ class ConfigTest {
         InfluxDbSinkConfig parsed = new InfluxDbSinkConfig(good);
         assertEquals(Precision.NS, parsed.precision());
         assertEquals(List.of("shop", "country"), parsed.tagFields());
-        assertEquals(600_000L, parsed.maxPollIntervalMs());
+        assertEquals(new PollInterval(600_000L, PollInterval.OVERRIDE), parsed.maxPollInterval());
         assertEquals("${env:INFLUX_PASSWORD}", parsed.password().value(), "the worker resolves config providers before the task sees it");
     }
 
@@ -107,6 +107,37 @@ class ConfigTest {
     }
 
     @Test
+    void theNewSettingsAreValidatedEachOnItsOwnKey() {
+        Map<String, List<String>> errors = errors(config("tags.static", "env=prod,=x,flag,k=a\nb,shop=y", "tags.headers", "source,time",
+                "tags.fields", "shop", "tags.map.field", "tags", "fields.include", "tags,amount", "measurement.field.missing", "maybe",
+                "line.protocol.precision", "h", "max.retries", "-2"));
+        assertError(errors, "tags.static", "'=x' is not a key=value pair");
+        assertError(errors, "tags.static", "'flag' is not a key=value pair");
+        assertError(errors, "tags.static", "contains a newline");
+        assertError(errors, "tags.static", "tag key 'shop' is already defined by tags.fields");
+        assertError(errors, "tags.headers", "'time' cannot be used as a tag key");
+        assertError(errors, "tags.map.field", "'tags' is also listed in fields.include");
+        assertError(errors, "measurement.field.missing", "must be one of fail, format");
+        assertError(errors, "line.protocol.precision", "must be one of ns, us, ms, s");
+        assertError(errors, "max.retries", "Value must be at least -1");
+        assertEquals(6, errors.size(), errors.toString());
+        assertError(errors(config("measurement.field.missing", "format")), "measurement.field.missing", "only applies to measurement.field");
+        assertError(errors(config("measurement.field", "m", "measurement.field.missing", "format", "measurement.name.format", "")),
+                "measurement.name.format", "is empty but measurement.field.missing=format");
+        assertError(errors(config("tags.map.field", "at", "event.time.fieldname", "at")), "tags.map.field", "'at' is also event.time.fieldname");
+        Map<String, String> good = config("max.retries", "-1", "tags.static", "env=prod,region=eu", "tags.headers", "source",
+                "tags.map.field", "tags", "measurement.field", "measurement", "measurement.field.missing", "format", "line.protocol.precision", "s");
+        assertEquals(Map.of(), errors(good));
+        InfluxDbSinkConfig parsed = new InfluxDbSinkConfig(good);
+        assertEquals(-1, parsed.maxRetries());
+        assertEquals(Map.of("env", "prod", "region", "eu"), parsed.staticTags());
+        assertEquals(List.of("source"), parsed.tagHeaders());
+        assertEquals("tags", parsed.tagsMapField());
+        assertTrue(parsed.measurementFieldFallback());
+        assertEquals(Precision.S, parsed.lineProtocolPrecision());
+    }
+
+    @Test
     void startFailsFastWithTheSameMessages() {
         Map<String, String> bad = config("influxdb.url", "ftp://influx", "batch.size", "0", "tags.fields", "a", "fields.include", "a");
         ConfigException e = assertThrows(ConfigException.class, () -> new InfluxDbSinkConnector().start(bad));
@@ -122,7 +153,7 @@ class ConfigTest {
     @Test
     void everySettingIsFullyDescribedInTheConfigDef() {
         ConfigDef def = new InfluxDbSinkConnector().config();
-        assertEquals(31, def.configKeys().size());
+        assertEquals(36, def.configKeys().size());
         for (ConfigDef.ConfigKey key : def.configKeys().values()) {
             assertTrue(key.documentation != null && key.documentation.length() > 20, key.name);
             assertNotNull(key.group, key.name);

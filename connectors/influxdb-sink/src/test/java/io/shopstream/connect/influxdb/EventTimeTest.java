@@ -22,7 +22,7 @@ class EventTimeTest {
     private static final long KAFKA_TS = 1_600_000_000_000L;
 
     private static long time(SinkRecord record, String... config) {
-        return new RecordMapper(parsed(config), new TestSupport.Skips()).map(record).time();
+        return RecordMapperTest.single(new RecordMapper(parsed(config), new TestSupport.Skips()).map(record)).time();
     }
 
     private static SinkRecord withTime(Object t) {
@@ -120,7 +120,7 @@ class EventTimeTest {
         assertEquals(KAFKA_TS * 1_000_000L + 520_361L, time(a, cfg));
         assertEquals(time(a, cfg), time(json("m", 5, 99, map("id", "evt-1", "v", 7L), KAFKA_TS), cfg), "same event, same time");
         assertNotEquals(time(a, cfg), time(b, cfg), "distinct events, distinct times");
-        Point p = new RecordMapper(parsed(cfg), new TestSupport.Skips()).map(a);
+        Point p = RecordMapperTest.single(new RecordMapper(parsed(cfg), new TestSupport.Skips()).map(a));
         assertEquals("evt-1", p.disambiguation());
         assertEquals("m id=\"evt-1\",v=1i " + (KAFKA_TS * 1_000_000L + 520_361L), LineProtocol.encode(p),
                 "the disambiguation field stays a field unless excluded");

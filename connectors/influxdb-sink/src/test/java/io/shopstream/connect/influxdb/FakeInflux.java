@@ -92,6 +92,8 @@ final class FakeInflux implements AutoCloseable {
     private volatile String password = "s3cret";
     private volatile boolean hang;
     private volatile int maxBodySize = 25_000_000;
+    private volatile long retentionCutoff = Long.MIN_VALUE;
+    private volatile Runnable onWrite = () -> { };
 
     FakeInflux(String... dbs) throws IOException {
         databases.addAll(List.of(dbs));
@@ -114,6 +116,18 @@ final class FakeInflux implements AutoCloseable {
     /** Every later request waits (until close) without answering: the client times out. */
     FakeInflux hang() {
         this.hang = true;
+        return this;
+    }
+
+    /** Points with a time (as written) below this are refused: "points beyond retention policy". */
+    FakeInflux retentionCutoff(long time) {
+        this.retentionCutoff = time;
+        return this;
+    }
+
+    /** Runs on the server thread for every /write, before it is answered (e.g. to advance a test clock). */
+    FakeInflux onWrite(Runnable hook) {
+        this.onWrite = hook;
         return this;
     }
 
@@ -217,6 +231,9 @@ final class FakeInflux implements AutoCloseable {
                 }
                 return;
             }
+            if (path.endsWith("/write")) {
+                onWrite.run();
+            }
             Reply reply = path.endsWith("/write") ? nextScripted() : null;
             if (reply == null) {
                 reply = simulate(path, query, headers, raw, body);
@@ -264,12 +281,18 @@ final class FakeInflux implements AutoCloseable {
         }
         int dropped = 0;
         String conflict = null;
+        boolean beyondRetention = false;
         for (String line : splitLines(body)) {
             String[] parts = splitUnescaped(line, ' ');
             if (parts.length != 3) {
                 return new Reply(400, "{\"error\":\"unable to parse '" + line + "': bad line\"}", Map.of());
             }
             String measurement = splitUnescaped(parts[0], ',')[0];
+            if (Long.parseLong(parts[2]) < retentionCutoff) {
+                dropped++;
+                beyondRetention = true;
+                continue;
+            }
             Map<String, String> fields = new LinkedHashMap<>();
             boolean bad = false;
             for (String kv : splitUnescaped(parts[1], ',')) {
@@ -290,7 +313,8 @@ final class FakeInflux implements AutoCloseable {
             store.computeIfAbsent(parts[0] + " " + parts[2], k -> new LinkedHashMap<>()).putAll(fields);
         }
         if (dropped > 0) {
-            return new Reply(400, "{\"error\":\"partial write: field type conflict: " + conflict + " dropped=" + dropped + "\"}", Map.of());
+            String reason = beyondRetention ? "points beyond retention policy" : "field type conflict: " + conflict;
+            return new Reply(400, "{\"error\":\"partial write: " + reason + " dropped=" + dropped + "\"}", Map.of());
         }
         return new Reply(204, "", Map.of());
     }

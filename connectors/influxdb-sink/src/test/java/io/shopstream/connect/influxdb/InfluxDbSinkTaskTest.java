@@ -5,6 +5,7 @@ import static io.shopstream.connect.influxdb.TestSupport.map;
 import static io.shopstream.connect.influxdb.TestSupport.offsets;
 import static io.shopstream.connect.influxdb.TestSupport.routed;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -16,6 +17,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import javax.management.MBeanServer;
 import javax.management.ObjectName;
@@ -238,19 +240,16 @@ class InfluxDbSinkTaskTest {
     }
 
     @Test
-    void preCommitKeysOffsetsByOriginalTopicAndReturnsOnlyWrittenRecords() {
-        start("linger.ms", "60000");
+    void preCommitKeysOffsetsByOriginalTopicWritesNothingAndReturnsOnlyWrittenRecords() {
+        start("linger.ms", "100");
         task.put(List.of(routed("renamed", "raw", 0, 41, map("k", "a", "v", 1L), T0), routed("renamed", "raw", 0, 42, map("k", "b", "v", 1L), T0)));
         assertEquals(0, influx.writes().size(), "lingering");
-        // the flush at commit time fails: nothing is committed past the buffered records, nothing is lost
-        influx.reply(503, "{\"error\":\"down\"}");
-        assertEquals(offsets("raw", 0, 41L), task.preCommit(offsets("raw", 0, 43L)));
-        assertEquals(2, task.buffer().size());
         clock.now += 1_000;
+        assertEquals(offsets("raw", 0, 41L), task.preCommit(offsets("raw", 0, 43L)), "nothing written yet");
+        assertEquals(0, influx.writes().size(), "preCommit never writes: it runs between two polls and at close");
+        task.put(List.of());
         assertEquals(offsets("raw", 0, 43L), task.preCommit(offsets("raw", 0, 43L)));
         assertEquals(List.of("m,k=a v=1i" + TS, "m,k=b v=1i" + TS), influx.stored());
-        assertEquals(-1L, task.buffer().highestSeen(new TopicPartition("renamed", 0)));
-        assertEquals(42L, task.buffer().highestSeen(new TopicPartition("raw", 0)));
     }
 
     @Test
@@ -272,7 +271,10 @@ class InfluxDbSinkTaskTest {
         task.put(List.of(rec(0, 0, "a", 1L), rec(1, 0, "b", 1L), rec(0, 1, "shared", 1L), rec(1, 1, "shared", 2.0)));
         task.close(List.of(new TopicPartition("t", 1)));
         assertEquals(2, task.buffer().size());
-        assertEquals(-1L, task.buffer().highestSeen(new TopicPartition("t", 1)));
+        assertEquals(List.of(), task.buffer().pending(new TopicPartition("t", 1)));
+        assertEquals(0, influx.writes().size(), "close writes nothing");
+        clock.now += 60_000;
+        task.put(List.of());
         assertEquals(offsets("t", 0, 2L), task.preCommit(offsets("t", 0, 2L)));
         assertEquals(List.of("m,k=a v=1i" + TS, "m,k=shared v=1i" + TS), influx.stored(), "t-1's value of the shared point was dropped");
     }
@@ -326,11 +328,168 @@ class InfluxDbSinkTaskTest {
             tags1.put("connector", "influx-test");
             tags1.put("task", "1");
             try (PluginMetricsImpl pm1 = new PluginMetricsImpl(metrics, tags1)) {
-                SinkMetrics other = new SinkMetrics(pm1, 1_000, () -> 0, () -> 0, () -> 0);
+                SinkMetrics other = SinkMetrics.register(pm1, 1_000, () -> 0, () -> 0, () -> 0);
                 other.batchWritten(5, 5);
                 assertEquals(5.0, server.getAttribute(new ObjectName("kafka.connect:type=plugins,connector=influx-test,task=1"),
                         "points-written-total"));
                 assertEquals(2.0, server.getAttribute(name, "points-written-total"), "task 0 unchanged");
+            }
+        } finally {
+            metrics.close();
+        }
+    }
+
+    // ---- issue 17
+
+    /** The issue's scenario: no DLQ, a type-conflicting record at offset 50 among 151: nothing committed past it. */
+    @Test
+    void withoutAReporterARefusedRecordIsNeverCommittedPast() {
+        reporter = null;
+        influx.fieldType("m", "v", 'f');
+        start("linger.ms", "100");
+        List<SinkRecord> first = new ArrayList<>();
+        for (int i = 0; i < 50; i++) {
+            first.add(rec(0, i, "k" + i, 1.5));
+        }
+        List<SinkRecord> second = new ArrayList<>();
+        second.add(rec(0, 50, "bad", "a string"));
+        for (int i = 51; i < 151; i++) {
+            second.add(rec(0, i, "k" + i, 2.5));
+        }
+        task.put(first);
+        task.put(second); // both lingering: the worker's offsets move on to 151
+        clock.now += 100;
+        ConnectException e = assertThrows(ConnectException.class, () -> task.put(List.of()));
+        assertTrue(!(e instanceof RetriableException) && e.getMessage().startsWith("Record t-0@50 cannot be written to InfluxDB: InfluxDB refused"),
+                e.getMessage());
+        // the worker closes the partitions and commits what preCommit returns, even after put() failed
+        assertEquals(offsets("t", 0, 50L), task.preCommit(offsets("t", 0, 151L)));
+        assertEquals(150, influx.stored().size(), "the others are stored");
+        assertSame(e, assertThrows(ConnectException.class, () -> task.put(List.of())), "the task stays failed");
+        assertEquals(offsets("t", 0, 50L), task.preCommit(offsets("t", 0, 151L)));
+    }
+
+    /** errors.tolerance=none with errors.log.enable=true: a reporter exists but throws "Tolerance exceeded". */
+    @Test
+    void aReporterThatRefusesTheRecordFailsTheTaskAndHoldsItsOffset() {
+        reporter = new TestSupport.Reporter() {
+            @Override
+            public java.util.concurrent.Future<Void> report(SinkRecord record, Throwable error) {
+                throw new ConnectException("Tolerance exceeded in error handler", error);
+            }
+        };
+        influx.fieldType("m", "v", 'i');
+        start("linger.ms", "0");
+        ConnectException e = assertThrows(ConnectException.class,
+                () -> task.put(List.of(rec(0, 7, "a", 1L), rec(0, 8, "b", 2.5), rec(0, 9, "c", 3L))));
+        assertTrue(e.getMessage().contains("t-0@8") && e.getMessage().contains("Tolerance exceeded"), e.getMessage());
+        assertEquals(offsets("t", 0, 8L), task.preCommit(offsets("t", 0, 10L)));
+        assertEquals(0L, task.metrics().dlqRecords(), "nothing reached the DLQ");
+    }
+
+    @Test
+    void aMappingErrorWithoutAReporterIsHeldToo() {
+        reporter = null;
+        start("linger.ms", "0");
+        task.put(List.of(rec(0, 0, "a", 1L)));
+        assertThrows(ConnectException.class, () -> task.put(List.of(json("t", 0, 1, map("k", "x"), T0), rec(0, 2, "b", 1L))));
+        assertEquals(offsets("t", 0, 1L), task.preCommit(offsets("t", 0, 3L)));
+    }
+
+    @Test
+    void aRefusedMergeIsSplitAndOnlyTheConflictingRecordIsReported() {
+        influx.fieldType("m", "v", 'i');
+        start("linger.ms", "0");
+        // offsets 0 and 1 are one point (same series and time): the merge takes offset 1's string value and is refused
+        task.put(List.of(json("t", 0, 0, map("k", "a", "v", 1L, "w", 5L), T0), json("t", 0, 1, map("k", "a", "v", "text"), T0)));
+        assertEquals(List.of(1L), reporter.offsets(), "only the record whose own point is refused");
+        assertTrue(reporter.reasons.get(0).getMessage().contains("line: m,k=a v=\"text\"" + TS), reporter.reasons.get(0).getMessage());
+        assertEquals(List.of("m,k=a v=1i,w=5i" + TS), influx.stored(), "the good record's point is stored");
+        assertEquals(offsets("t", 0, 2L), task.preCommit(offsets("t", 0, 2L)));
+        assertTrue(task.buffer().isEmpty());
+    }
+
+    @Test
+    void recordsWhoseOffsetsGoBackwardsWithoutAReassignmentAreWritten() {
+        start("linger.ms", "0");
+        task.put(List.of(rec(0, 10, "a", 1L), rec(0, 11, "b", 1L)));
+        // the topic is recreated (or its offsets reset) while the task keeps the partition: offsets start again
+        task.put(List.of(rec(0, 0, "c", 1L), rec(0, 1, "d", 1L)));
+        assertEquals(List.of("m,k=a v=1i" + TS, "m,k=b v=1i" + TS, "m,k=c v=1i" + TS, "m,k=d v=1i" + TS), influx.stored());
+        assertEquals(offsets("t", 0, 2L), task.preCommit(offsets("t", 0, 2L)));
+    }
+
+    @Test
+    void maxRetriesMinusOneRetriesUntilTheWriteSucceeds() {
+        start("linger.ms", "0", "max.retries", "-1", "retry.backoff.ms", "1", "retry.backoff.max.ms", "1");
+        for (int i = 0; i < 25; i++) {
+            influx.reply(503, "{\"error\":\"down\"}");
+        }
+        List<SinkRecord> batch = List.of(rec(0, 0, "a", 1L));
+        for (int i = 0; i < 25; i++) {
+            assertThrows(RetriableException.class, () -> task.put(batch), "attempt " + (i + 1));
+            clock.now += 1;
+        }
+        task.put(batch);
+        assertEquals(List.of("m,k=a v=1i" + TS), influx.stored());
+        assertEquals(25, task.metrics().retries());
+        assertEquals(offsets("t", 0, 1L), task.preCommit(offsets("t", 0, 1L)));
+    }
+
+    /** Each request takes 30 s of the (test) clock: put() starts none that could end after half of max.poll.interval.ms. */
+    @Test
+    void putStaysWithinHalfOfMaxPollIntervalAndPreCommitWritesNothing() {
+        influx.onWrite(() -> clock.now += 30_000);
+        start("linger.ms", "0", "batch.size", "1", "influxdb.timeout.ms", "30000");
+        assertEquals(150_000L, task.putBudgetMs(), "half of the consumer default 300000");
+        List<SinkRecord> records = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            records.add(rec(0, i, "k" + i, 1L));
+        }
+        long start = clock.now;
+        task.put(records);
+        assertEquals(5, influx.writes().size(), "requests started at 0, 30, 60, 90 and 120 s");
+        assertTrue(clock.now - start <= 150_000L, "put() took " + (clock.now - start) + " ms");
+        assertEquals(1L, context.lastTimeout(), "the next put() comes at once");
+        assertEquals(offsets("t", 0, 5L), task.preCommit(offsets("t", 0, 10L)));
+        assertEquals(5, influx.writes().size(), "preCommit wrote nothing");
+        task.put(List.of());
+        assertEquals(10, influx.writes().size());
+    }
+
+    @Test
+    void theBudgetFollowsTheConnectorsConsumerOverride() {
+        start("consumer.override.max.poll.interval.ms", "60000", "influxdb.timeout.ms", "15000");
+        assertEquals(30_000L, task.putBudgetMs());
+    }
+
+    @Test
+    void aStuckPredecessorsMetricsDoNotStopANewInstanceAndItsCloseLeavesTheNewOnes() throws Exception {
+        Metrics metrics = new Metrics(new MetricConfig(), List.of(new JmxReporter()), Time.SYSTEM, new KafkaMetricsContext("kafka.connect"));
+        LinkedHashMap<String, String> tags = new LinkedHashMap<>();
+        tags.put("connector", "influx-stuck");
+        tags.put("task", "0");
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        ObjectName plain = new ObjectName("kafka.connect:type=plugins,connector=influx-stuck,task=0");
+        try {
+            PluginMetricsImpl old = new PluginMetricsImpl(metrics, new LinkedHashMap<>(tags));
+            SinkMetrics stuck = SinkMetrics.register(old, 1_000, () -> 0, () -> 0, () -> 0);
+            stuck.batchWritten(3, 3);
+            try (PluginMetricsImpl pm = new PluginMetricsImpl(metrics, new LinkedHashMap<>(tags))) {
+                pluginMetrics = pm;
+                start("linger.ms", "0"); // threw "A metric named ... already exists" before
+                task.put(List.of(rec(0, 0, "a", 1L)));
+                Set<ObjectName> names = server.queryNames(new ObjectName("kafka.connect:type=plugins,connector=influx-stuck,*"), null);
+                assertEquals(2, names.size(), names.toString());
+                ObjectName tagged = names.stream().filter(n -> n.getKeyProperty(SinkMetrics.INSTANCE_TAG) != null).findFirst().orElseThrow();
+                assertEquals("0", tagged.getKeyProperty("task"));
+                assertEquals(1.0, server.getAttribute(tagged, "points-written-total"));
+                assertEquals(3.0, server.getAttribute(plain, "points-written-total"), "the predecessor's own");
+                old.close(); // the predecessor finally stops: the worker closes its plugin metrics
+                assertFalse(server.isRegistered(plain));
+                assertEquals(1.0, server.getAttribute(tagged, "points-written-total"), "the new instance's metrics survive it");
+                task.put(List.of(rec(0, 1, "b", 1L)));
+                assertEquals(2.0, server.getAttribute(tagged, "points-written-total"));
             }
         } finally {
             metrics.close();

@@ -5,11 +5,17 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.net.InetAddress;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.net.ServerSocket;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicLong;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -125,15 +131,11 @@ class InfluxDbWriterTest {
         assertEquals(4, o.written().cardinality());
         assertTrue(o.written().get(0) && o.written().get(1) && o.written().get(3) && o.written().get(4));
         assertNull(o.failure());
-        // requests: all 6 (400) | 0-2 (204) | 3-5 (400) | 3 (204) | 4-5 (400) | 4 (204) | 5 (400)
-        // mid = from + n/2: [0,6) -> [0,3) [3,6); [0,3) -> [0,1) [1,3); ...
-        List<Integer> sizes = new ArrayList<>();
-        for (FakeInflux.Request r : influx.writes()) {
-            sizes.add(r.lines().size());
-        }
-        assertEquals(List.of(6, 3, 1, 2, 1, 1, 3, 1, 2, 1, 1), sizes);
-        assertEquals(List.of(400, 400, 204, 400, 204, 400, 400, 204, 400, 204, 400), statuses);
-        assertEquals(7, o.partialWrites());
+        // mid = from + n/2: [0,6) -> [0,3) [3,6); [0,3) -> [0,1) [1,3); ... A half is not sent when the dropped= count of
+        // its parent's answer, less what the other half held, proves all its lines refused: [2,3) and [5,6) here
+        assertEquals(List.of(6, 3, 1, 2, 1, 3, 1, 2, 1), sizes());
+        assertEquals(List.of(400, 400, 204, 400, 204, 400, 204, 400, 204), statuses);
+        assertEquals(5, o.partialWrites());
         // InfluxDB holds each good point once, the refused ones not at all
         assertEquals(List.of("m,k=0 f=0i 1", "m,k=1 f=1i 1", "m,k=3 f=3i 1", "m,k=4 f=4i 1"), influx.stored());
     }
@@ -273,6 +275,145 @@ class InfluxDbWriterTest {
         assertEquals("a \"q\" \\ é", InfluxDbWriter.errorMessage("{\"error\":\"a \\\"q\\\" \\\\ \\u00e9\"}"));
         assertNull(InfluxDbWriter.errorMessage("<html>bad gateway</html>"));
         assertEquals("\"we\\\"ird db\"", InfluxDbWriter.identifier("we\"ird db"));
+    }
+
+    private List<Integer> sizes() {
+        List<Integer> sizes = new ArrayList<>();
+        for (FakeInflux.Request r : influx.writes()) {
+            sizes.add(r.lines().size());
+        }
+        return sizes;
+    }
+
+    @Test
+    void aBatchInfluxRefusesWhollyTakesOneRequest() {
+        influx = newInflux("metrics").retentionCutoff(1_000);
+        List<String> old = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            old.add("m,k=" + i + " f=1i " + i);
+        }
+        InfluxDbWriter.Outcome o = writer().write(old, NO_DEADLINE);
+        assertEquals(List.of(64), sizes(), "not 2n-1 = 127 requests");
+        assertEquals(64, o.rejected().size());
+        assertEquals("InfluxDB refused the point (HTTP 400): partial write: points beyond retention policy dropped=64", o.rejected().get(63));
+        assertTrue(o.written().isEmpty());
+        assertNull(o.failure());
+    }
+
+    @Test
+    void theDroppedCountSparesTheHalvesItAccountsFor() {
+        influx = newInflux("metrics").retentionCutoff(1_000);
+        InfluxDbWriter.Outcome o = writer().write(lines("m,k=0 f=1i 1", "m,k=1 f=1i 2", "m,k=2 f=1i 5000", "m,k=3 f=1i 5001"), NO_DEADLINE);
+        assertEquals(List.of(4, 2, 2), sizes(), "[0,2) is refused whole in one answer; [2,4) must be sent: 204");
+        assertEquals(Set.of(0, 1), o.rejected().keySet());
+        assertEquals(2, o.written().cardinality());
+        assertEquals(List.of("m,k=2 f=1i 5000", "m,k=3 f=1i 5001"), influx.stored());
+        assertEquals(3, InfluxDbWriter.droppedCount("partial write: field type conflict: input field \"f\" ... dropped=3"));
+        assertEquals(0, InfluxDbWriter.droppedCount("partial write: unable to parse 'm f= 1': missing field value dropped=0"));
+        assertEquals(-1, InfluxDbWriter.droppedCount("unable to parse 'm7 f= 1': missing field value"));
+        assertEquals(-1, InfluxDbWriter.droppedCount(null));
+    }
+
+    /** A raw HTTP/1.1 server on loopback answering every connection with {@code answer}. */
+    private static final class RawServer implements AutoCloseable {
+        interface Answer {
+            void write(OutputStream out) throws IOException, InterruptedException;
+        }
+
+        final ServerSocket socket = new ServerSocket(0, 5, InetAddress.getLoopbackAddress());
+        final AtomicLong bytesWritten = new AtomicLong();
+        final Thread thread;
+
+        RawServer(Answer answer) throws IOException {
+            thread = new Thread(() -> {
+                while (!socket.isClosed()) {
+                    try (Socket s = socket.accept()) {
+                        InputStream in = s.getInputStream();
+                        byte[] buf = new byte[8192];
+                        StringBuilder head = new StringBuilder();
+                        while (!head.toString().contains("\r\n\r\n")) {
+                            int n = in.read(buf);
+                            if (n < 0) {
+                                break;
+                            }
+                            head.append(new String(buf, 0, n, StandardCharsets.ISO_8859_1));
+                        }
+                        OutputStream out = new CountingOutputStream(s.getOutputStream(), bytesWritten);
+                        answer.write(out);
+                    } catch (IOException | InterruptedException e) {
+                        // client went away, or the server is closing
+                    }
+                }
+            }, "raw-http-server");
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        String url() {
+            return "http://127.0.0.1:" + socket.getLocalPort();
+        }
+
+        @Override
+        public void close() throws IOException {
+            socket.close();
+            thread.interrupt();
+        }
+    }
+
+    private static final class CountingOutputStream extends java.io.FilterOutputStream {
+        private final AtomicLong count;
+
+        CountingOutputStream(OutputStream out, AtomicLong count) {
+            super(out);
+            this.count = count;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+            out.flush();
+            count.addAndGet(len);
+        }
+    }
+
+    private InfluxDbWriter rawWriter(RawServer server, String timeoutMs) {
+        return new InfluxDbWriter(parsed("influxdb.url", server.url(), "influxdb.timeout.ms", timeoutMs), System::currentTimeMillis,
+                (status, latency, bytes, lines) -> statuses.add(status));
+    }
+
+    @Test
+    void anEndlessAnswerIsReadOnlyUpToItsBound() throws IOException {
+        byte[] chunk = ("2000\r\n" + "x".repeat(0x2000) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+        try (RawServer server = new RawServer(out -> {
+            out.write("HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            for (int i = 0; i < 100_000; i++) { // 800 MB unless the client stops reading
+                out.write(chunk);
+            }
+        })) {
+            InfluxDbWriter.Outcome o = assertTimeoutPreemptively(Duration.ofSeconds(20),
+                    () -> rawWriter(server, "10000").write(lines("m f=1i 1"), NO_DEADLINE));
+            assertTrue(o.failure().retriable());
+            assertTrue(o.failure().message().contains("answered HTTP 500: xxx"), o.failure().message());
+            assertTrue(o.failure().message().length() < 1_000, "the message shows only the start of the body");
+            // of 800 MB, the client read 64 KiB; what else left the server sits in the loopback socket buffers
+            assertTrue(server.bytesWritten.get() < 32L << 20, "the client stopped reading: " + server.bytesWritten.get() + " bytes");
+        }
+    }
+
+    @Test
+    void anAnswerWhoseBodyNeverEndsTimesOutLikeNoAnswer() throws IOException {
+        try (RawServer server = new RawServer(out -> {
+            out.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 100000\r\n\r\n{\"error\":".getBytes(StandardCharsets.US_ASCII));
+            Thread.sleep(30_000); // the rest never comes
+        })) {
+            long start = System.nanoTime();
+            InfluxDbWriter.Outcome o = assertTimeoutPreemptively(Duration.ofSeconds(20),
+                    () -> rawWriter(server, "500").write(lines("m f=1i 1"), NO_DEADLINE));
+            assertTrue(o.failure().retriable());
+            assertTrue(o.failure().message().contains("timed out after 500 ms"), o.failure().message());
+            assertTrue(System.nanoTime() - start < 10_000_000_000L);
+            assertEquals(List.of(-1), statuses);
+        }
     }
 
     private static FakeInflux newInflux(String... dbs) {

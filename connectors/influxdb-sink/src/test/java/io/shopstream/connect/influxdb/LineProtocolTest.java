@@ -118,4 +118,33 @@ class LineProtocolTest {
         assertEquals("a\nb\n", new String(LineProtocol.body(List.of("a", "b")), StandardCharsets.UTF_8));
         assertEquals(4 + 1, LineProtocol.lineBytes("\uD83D\uDE00")); // one supplementary character = 4 UTF-8 bytes
     }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"#m", "#", "\tm", "\u0000m"})
+    void measurementsInfluxWouldDropOrRenameAreRefusedWithAReason(String bad) {
+        MappingException e = assertThrows(MappingException.class, () -> point(bad, Map.of(), fields("f", 1L), 1));
+        assertTrue(e.getMessage().startsWith("measurement '") && (e.getMessage().contains("comment") || e.getMessage().contains("strips")),
+                e.getMessage());
+        // elsewhere these characters are harmless
+        assertEquals("m#,t=#x #f=1i 1", LineProtocol.encode(point("m#", Map.of("t", "#x"), fields("#f", 1L), 1)));
+    }
+
+    @Test
+    void loneSurrogatesAreRefusedEverywhereAndPairsAreWritten() {
+        String lone = "a\uD83Db"; // a high surrogate without its low half: getBytes(UTF_8) would write '?'
+        String reversed = "\uDE00\uD83D";
+        for (String bad : List.of(lone, reversed, "\uDC00")) {
+            MappingException e = assertThrows(MappingException.class, () -> point(bad, Map.of(), fields("f", 1L), 1));
+            assertTrue(e.getMessage().contains("lone UTF-16 surrogate"), e.getMessage());
+            assertThrows(MappingException.class, () -> point("m", Map.of(bad, "v"), fields("f", 1L), 1));
+            assertThrows(MappingException.class, () -> point("m", Map.of("k", bad), fields("f", 1L), 1));
+            assertThrows(MappingException.class, () -> point("m", Map.of(), fields(bad, 1L), 1));
+            e = assertThrows(MappingException.class, () -> point("m", Map.of(), fields("s", bad), 1));
+            assertTrue(e.getMessage().startsWith("string field 's'"), e.getMessage());
+        }
+        String emoji = "ok \uD83D\uDE00";
+        String line = LineProtocol.encode(point("m", Map.of("t", emoji), fields("s", emoji), 1));
+        assertEquals("m,t=ok\\ \uD83D\uDE00 s=\"ok \uD83D\uDE00\" 1", line);
+        assertEquals(line.getBytes(StandardCharsets.UTF_8).length + 1, LineProtocol.lineBytes(line));
+    }
 }

@@ -33,9 +33,7 @@ class PointBufferTest {
     }
 
     private PointBuffer.AddResult add(TopicPartition tp, long offset, Point p, long now) {
-        PointBuffer.RecordRef r = ref(tp, offset);
-        assertTrue(buffer.accept(r));
-        return buffer.add(r, p, now);
+        return buffer.add(ref(tp, offset), p, now);
     }
 
     private static List<String> lines(List<PointBuffer.Entry> batch) {
@@ -61,13 +59,10 @@ class PointBufferTest {
 
     @Test
     void mergingPointsOfDifferentEventsIsACollision() {
-        buffer.accept(ref(P0, 0));
         buffer.add(ref(P0, 0), new Point("m", Map.of(), Map.of("v", 1L), 5, "evt-1"), 0);
-        buffer.accept(ref(P0, 1));
         PointBuffer.AddResult same = buffer.add(ref(P0, 1), new Point("m", Map.of(), Map.of("v", 1L), 5, "evt-1"), 0);
         assertTrue(same.merged());
         assertFalse(same.collision(), "a replay of the same event is not a collision");
-        buffer.accept(ref(P0, 2));
         PointBuffer.AddResult other = buffer.add(ref(P0, 2), new Point("m", Map.of(), Map.of("v", 2L), 5, "evt-2"), 0);
         assertTrue(other.collision());
         assertEquals("evt-1", other.earlierDisambiguation());
@@ -129,7 +124,6 @@ class PointBufferTest {
     @Test
     void reportedRecordsStayPendingUntilTheReportIsAcknowledged() {
         PointBuffer.RecordRef r = ref(P0, 4);
-        assertTrue(buffer.accept(r));
         CompletableFuture<Void> ack = new CompletableFuture<>();
         buffer.reported(r, ack);
         assertEquals(offsets("t", 0, 4L), buffer.committable(offsets("t", 0, 5L)));
@@ -138,12 +132,50 @@ class PointBufferTest {
     }
 
     @Test
-    void redeliveredRecordsAreRecognised() {
-        assertTrue(buffer.accept(ref(P0, 5)));
-        assertFalse(buffer.accept(ref(P0, 5)));
-        assertFalse(buffer.accept(ref(P0, 4)));
-        assertTrue(buffer.accept(ref(P1, 5)));
-        assertTrue(buffer.accept(ref(P0, 6)));
+    void aReportThatFailedKeepsTheRecordPending() {
+        CompletableFuture<Void> failed = new CompletableFuture<>();
+        buffer.reported(ref(P0, 4), failed);
+        failed.completeExceptionally(new IllegalStateException("DLQ topic unavailable"));
+        assertEquals(offsets("t", 0, 4L), buffer.committable(offsets("t", 0, 5L)));
+        assertEquals(offsets("t", 0, 4L), buffer.committable(offsets("t", 0, 5L)));
+    }
+
+    @Test
+    void offsetsThatGoBackwardsArePendingAsOftenAsTheyAreAdded() {
+        add(P0, 7, point("a", 1, "f", 1L), 0);
+        add(P0, 7, point("b", 1, "f", 1L), 0); // a second point of the same record (line protocol value)
+        add(P0, 2, point("c", 1, "f", 1L), 0); // the topic was recreated: offsets start again
+        assertEquals(List.of(2L, 7L, 7L), buffer.pending(P0));
+        assertEquals(offsets("t", 0, 2L), buffer.committable(offsets("t", 0, 8L)));
+        buffer.complete(buffer.nextBatch(2, 1_000_000)); // both points of offset 7
+        assertEquals(List.of(2L), buffer.pending(P0));
+        assertEquals(offsets("t", 0, 2L), buffer.committable(offsets("t", 0, 3L)));
+        buffer.complete(buffer.nextBatch(1, 1_000_000));
+        assertEquals(offsets("t", 0, 3L), buffer.committable(offsets("t", 0, 3L)));
+    }
+
+    @Test
+    void aHeldRecordIsNeverCommittable() {
+        add(P0, 3, point("a", 1, "f", 1L), 0);
+        buffer.hold(ref(P0, 1));
+        buffer.complete(buffer.nextBatch(1, 1_000_000));
+        assertEquals(offsets("t", 0, 1L), buffer.committable(offsets("t", 0, 4L)));
+        assertEquals(offsets("t", 1, 9L), buffer.committable(offsets("t", 1, 9L)), "other partitions are not held back");
+    }
+
+    @Test
+    void aTakenEntryKeepsItsRecordsPendingUntilEachIsDone() {
+        add(P0, 0, point("a", 1, "f", 1L), 0);
+        add(P0, 1, point("a", 1, "g", 2L), 0);
+        PointBuffer.Entry merged = buffer.nextBatch(1, 1_000_000).get(0);
+        assertEquals(2, merged.parts().size());
+        assertTrue(buffer.take(merged));
+        assertTrue(buffer.isEmpty());
+        assertEquals(0L, buffer.bytes());
+        buffer.done(merged.refs().get(1));
+        assertEquals(offsets("t", 0, 0L), buffer.committable(offsets("t", 0, 2L)));
+        buffer.done(merged.refs().get(0));
+        assertEquals(offsets("t", 0, 2L), buffer.committable(offsets("t", 0, 2L)));
     }
 
     @Test
@@ -155,8 +187,7 @@ class PointBufferTest {
         assertEquals(List.of("m,t=a g=2i 1", "m,t=b h=3i 1"), lines(buffer.nextBatch(10, 1_000_000)));
         assertEquals(50L, buffer.oldestAddedAt());
         assertEquals("m,t=a g=2i 1\n".length() + "m,t=b h=3i 1\n".length(), buffer.bytes());
-        assertEquals(-1L, buffer.highestSeen(P0), "a revoked partition starts afresh when it comes back");
-        assertTrue(buffer.accept(ref(P0, 0)));
+        assertEquals(List.of(), buffer.pending(P0), "a revoked partition starts afresh when it comes back");
         buffer.forget(List.of(P1));
         assertTrue(buffer.isEmpty());
         assertEquals(0L, buffer.bytes());

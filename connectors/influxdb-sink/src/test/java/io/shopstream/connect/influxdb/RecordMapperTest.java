@@ -32,7 +32,7 @@ class RecordMapperTest {
     private final TestSupport.Skips skips = new TestSupport.Skips();
 
     private String line(SinkRecord record, String... config) {
-        return LineProtocol.encode(new RecordMapper(parsed(config), skips).map(record));
+        return LineProtocol.encode(single(new RecordMapper(parsed(config), skips).map(record)));
     }
 
     private MappingException error(SinkRecord record, String... config) {
@@ -156,7 +156,10 @@ class RecordMapperTest {
 
     @Test
     void recordsThatCannotBeMappedAreErrorRecords() {
-        assertTrue(error(record("m", 0, 1, null, null, Schema.STRING_SCHEMA, "text", TS)).getMessage().contains("expected a Struct or a Map"));
+        assertTrue(error(record("m", 0, 1, null, null, Schema.STRING_SCHEMA, "text", TS)).getMessage().startsWith("invalid line protocol"),
+                "a string value is read as line protocol");
+        assertTrue(error(record("m", 0, 1, null, null, null, List.of(1, 2), TS)).getMessage()
+                .contains("expected a Struct, a Map, or line protocol"));
         assertTrue(error(json("m", 0, 1, map("n", 1L), TS), "tags.fields", "t", "fields.include", "x").getMessage().contains("no field left"));
         assertTrue(error(json("m", 0, 1, map("t", "a\nb", "n", 1L), TS), "tags.fields", "t").getMessage().contains("newline"));
         assertTrue(error(json("m\nx", 0, 1, map("n", 1L), TS)).getMessage().contains("newline"));
@@ -191,8 +194,72 @@ class RecordMapperTest {
                 "m,shop=d n=4i " + TS, "m,shop=e n=5i " + TS);
         for (int i = 0; i < values.size(); i++) {
             SinkRecord r = record("t", 0, i, null, null, values.get(i).schema(), values.get(i), TS);
-            assertEquals(expected.get(i), LineProtocol.encode(mapper.map(r)));
+            assertEquals(expected.get(i), LineProtocol.encode(single(mapper.map(r))));
             assertEquals(expected.get(i), line(r, config), "a fresh mapper agrees");
         }
+    }
+
+    // ---- Confluent's record shape, headers and static tags
+
+    private static final Schema CONFLUENT = SchemaBuilder.struct()
+            .field("measurement", Schema.OPTIONAL_STRING_SCHEMA)
+            .field("tags", SchemaBuilder.map(Schema.STRING_SCHEMA, Schema.STRING_SCHEMA).optional().build())
+            .field("sn", Schema.STRING_SCHEMA).field("value", Schema.FLOAT64_SCHEMA).build();
+
+    private static final String[] CONFLUENT_CONFIG = {"measurement.field", "measurement", "measurement.field.missing", "format",
+        "tags.map.field", "tags"};
+
+    @Test
+    void confluentsRecordShapeGivesTheSamePoints() {
+        // the Struct of Confluent's documented example (JsonConverter with schemas), with and without a measurement
+        Struct withoutMeasurement = new Struct(CONFLUENT).put("tags", Map.of("tagnum", "5")).put("sn", "FOO").put("value", 500.0);
+        assertEquals("testdata-json4,tagnum=5 sn=\"FOO\",value=500.0 " + TS_NS,
+                line(record("testdata-json4", 0, 0, null, null, CONFLUENT, withoutMeasurement, TS), CONFLUENT_CONFIG));
+        Struct withMeasurement = new Struct(CONFLUENT).put("measurement", "sensor").put("tags", Map.of("b", "2", "a", "1"))
+                .put("sn", "FOO").put("value", 1.5);
+        assertEquals("sensor,a=1,b=2 sn=\"FOO\",value=1.5 " + TS_NS,
+                line(record("testdata-json4", 0, 0, null, null, CONFLUENT, withMeasurement, TS), CONFLUENT_CONFIG));
+        // schemaless JSON, as in Confluent's record structure: {"measurement", "tags": {...}, fields...}
+        Map<String, Object> json = map("measurement", "cpu", "tags", map("hostname", "test", "ip", "10.2.3.4"), "cpu1", 10L, "cpu2", 5L);
+        assertEquals("cpu,hostname=test,ip=10.2.3.4 cpu1=10i,cpu2=5i " + TS_NS, line(json("t", 0, 0, json, TS), CONFLUENT_CONFIG));
+        assertEquals("t cpu1=10i " + TS_NS, line(json("t", 0, 0, map("cpu1", 10L), TS), CONFLUENT_CONFIG), "no tags, no measurement");
+        // without the new settings the map is flattened into fields, as before
+        assertEquals("cpu cpu1=10i,cpu2=5i,measurement=\"cpu\",tags_hostname=\"test\",tags_ip=\"10.2.3.4\" " + TS_NS,
+                sortedFields(line(json("cpu", 0, 0, json, TS))));
+    }
+
+    private static String sortedFields(String line) {
+        String[] parts = line.split(" ");
+        String[] fields = parts[1].split(",");
+        java.util.Arrays.sort(fields);
+        return parts[0] + " " + String.join(",", fields) + " " + parts[2];
+    }
+
+    @Test
+    void tagsMapProblemsAreErrorRecordsAndSharedKeysAreNotFields() {
+        MappingException e = error(json("t", 0, 0, map("tags", "not a map", "v", 1L), TS), CONFLUENT_CONFIG);
+        assertTrue(e.getMessage().contains("tags map field 'tags' is a String"), e.getMessage());
+        e = error(json("t", 0, 0, map("tags", map("t", map("deep", 1)), "v", 1L), TS), CONFLUENT_CONFIG);
+        assertTrue(e.getMessage().contains("tags map entry 't'"), e.getMessage());
+        assertEquals("t,host=a v=1i " + TS_NS, line(json("t", 0, 0, map("tags", map("host", "a", "empty", ""), "v", 1L, "host", "b"), TS),
+                CONFLUENT_CONFIG));
+        assertEquals(List.of("host"), skips.unsupported, "the field sharing the tag's key is skipped and counted");
+        e = error(json("t", 0, 0, map("tags", map("shop", "x"), "shop", "y", "v", 1L), TS), "tags.map.field", "tags", "tags.fields", "shop");
+        assertTrue(e.getMessage().contains("tag 'shop' gets two values"), e.getMessage());
+    }
+
+    @Test
+    void headersAndStaticTags() {
+        SinkRecord r = json("t", 0, 0, map("v", 1L), TS);
+        r.headers().addString("source", "web").addInt("attempt", 3).addString("source", "app");
+        assertEquals("t,attempt=3,env=prod,region=eu-west,source=app v=1i " + TS_NS,
+                line(r, "tags.headers", "source,attempt,absent", "tags.static", "env=prod, region=eu-west"));
+        SinkRecord noHeaders = json("t", 0, 1, map("v", 1L), TS);
+        assertEquals("t,env=a\\=b v=1i " + TS_NS, line(noHeaders, "tags.headers", "source", "tags.static", "env=a=b"), "split at the first '='");
+    }
+
+    static Point single(List<Point> points) {
+        assertEquals(1, points.size(), "one point per record");
+        return points.get(0);
     }
 }

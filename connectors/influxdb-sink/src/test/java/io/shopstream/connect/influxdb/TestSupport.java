@@ -90,7 +90,7 @@ final class TestSupport {
     }
 
     /** Reporter remembering each record and reason; futures complete at once unless {@link #hold} is set. */
-    static final class Reporter implements ErrantRecordReporter {
+    static class Reporter implements ErrantRecordReporter {
         final List<SinkRecord> records = new ArrayList<>();
         final List<Throwable> reasons = new ArrayList<>();
         final List<CompletableFuture<Void>> futures = new ArrayList<>();
