@@ -2,7 +2,9 @@
 Connect REST identity of the settings (the local worker's agent asks for the same basic auth).
 
 The InfluxDB sink registers its metrics as KIP-877 plugin metrics: one MBean per task,
-``kafka.connect:type=plugins,connector=<name>,task=<id>`` (see connectors/influxdb-sink/README.md).
+``kafka.connect:type=plugins,connector=<name>,task=<id>``; a task instance that started while a stuck
+predecessor still held that name adds ``instance=<n>`` (see connectors/influxdb-sink/README.md): the
+newest instance of a task is the one with the highest ``instance``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from shopstream.errors import ConnectError
 from shopstream.settings import Settings
 
 _TASK = re.compile(r"[,:]task=(\d+)(?:,|$)")
+_INSTANCE = re.compile(r"[,:]instance=(\d+)(?:,|$)")
 
 
-def sink_mbean(connector: str, task: int | str = "*") -> str:
-    """The ObjectName (pattern with ``*``) of the sink's metrics of a connector's task(s)."""
-    return f"kafka.connect:type=plugins,connector={connector},task={task}"
+def sink_mbean(connector: str) -> str:
+    """The ObjectName pattern of the sink's metrics of every task (and task instance) of a connector."""
+    return f"kafka.connect:type=plugins,connector={connector},*"
 
 
 class JolokiaClient:
@@ -67,15 +70,19 @@ class JolokiaClient:
         return dict(value)
 
     def sink_tasks(self, connector: str) -> dict[int, dict[str, float]]:
-        """task id -> the sink's metrics of that task (only tasks that have registered them)."""
-        found: dict[int, dict[str, float]] = {}
+        """task id -> the sink's metrics of that task's newest instance (only tasks that have
+        registered them)."""
+        found: dict[int, tuple[int, dict[str, float]]] = {}
         for name, attributes in self.read(sink_mbean(connector)).items():
             task = _TASK.search(name)
-            if task is not None:
-                found[int(task.group(1))] = {
-                    k: float(v) for k, v in attributes.items() if isinstance(v, int | float)
-                }
-        return found
+            if task is None:
+                continue
+            instance = _INSTANCE.search(name)
+            rank = int(instance.group(1)) if instance else 0
+            if int(task.group(1)) not in found or rank > found[int(task.group(1))][0]:
+                metrics = {k: float(v) for k, v in attributes.items() if isinstance(v, int | float)}
+                found[int(task.group(1))] = (rank, metrics)
+        return {task: metrics for task, (_rank, metrics) in found.items()}
 
     def close(self) -> None:
         self.session.close()

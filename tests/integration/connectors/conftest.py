@@ -53,7 +53,15 @@ class Sink:
         return name, {**spec.config, "name": name, **overrides}
 
     def deploy(self, file: str, *, running: bool = True, **overrides: str) -> str:
+        return self.deploy_without(file, (), running=running, **overrides)
+
+    def deploy_without(
+        self, file: str, without: Iterable[str], *, running: bool = True, **overrides: str
+    ) -> str:
+        """Deploy the project file under the test's names, with ``overrides`` and without the
+        settings named (e.g. the error handling, to get Connect's defaults)."""
         name, config = self.config(file, **overrides)
+        config = {k: v for k, v in config.items() if k not in set(without)}
         self.deployed.append(name)
         resp = self.connect.request("PUT", f"/connectors/{name}/config", json=config)
         assert resp.status_code == 201, resp.text
@@ -63,6 +71,10 @@ class Sink:
 
     def status(self, name: str) -> dict[str, Any]:
         return self.connect.status(name)
+
+    def task_states(self, name: str) -> list[str]:
+        resp = self.connect.request("GET", f"/connectors/{name}/status")
+        return [t["state"] for t in resp.json().get("tasks", [])] if resp.ok else []
 
     def metrics(self, name: str) -> dict[int, dict[str, float]]:
         return self.jolokia.sink_tasks(name)

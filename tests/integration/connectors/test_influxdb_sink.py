@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
+import signal
 import struct
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from shopstream.contracts import (
     shop_events,
     subject,
 )
+from shopstream.errors import ShopstreamError
 from shopstream.ops.connectors import connectors_dir
 from shopstream.ops.sink_load import SinkMapping, enriched_records
 from shopstream.retry import NotYet, wait_until
@@ -234,6 +238,70 @@ def test_a_type_conflict_sends_that_record_alone_to_the_dlq(sink: Sink, read_top
     assert sink.total(name, "records-dlq-total") == 1
 
 
+ERROR_HANDLING = (
+    "errors.tolerance",
+    "errors.log.enable",
+    "errors.deadletterqueue.topic.name",
+    "errors.deadletterqueue.topic.replication.factor",
+    "errors.deadletterqueue.context.headers.enable",
+)
+
+
+def _views_as_double(schema_file: str) -> dict[str, Any]:
+    """The KPI contract with ``views`` a double: BACKWARD-compatible in Avro, a field type conflict
+    in InfluxDB where the series holds integers."""
+    conflicting: dict[str, Any] = json.loads(load_schema(schema_file))
+    for f in conflicting["fields"]:
+        if f["name"] == "views":
+            f["type"] = "double"
+    return conflicting
+
+
+def test_with_connects_default_error_handling_a_refused_record_is_never_committed_past(sink: Sink) -> None:
+    """errors.tolerance=none (Connect's default), no DLQ: 50 good records, one InfluxDB refuses, 100
+    good ones. The task fails; the group's offset stays at the refused record; a restarted task fails
+    on it again, and its offset is still never committed."""
+    s, rng = sink.settings, random.Random(17)
+    mapping = SinkMapping.of(CAMPAIGN)
+    topic = s.topic_kpi_campaign
+    good_id = register(s, topic, mapping.schema_file)
+    start = now_ms() // 60_000 * 60_000 - 5 * 60_000
+    records = [
+        kpi_record(mapping.schema_file, {"campaign_id": f"cmp-{i:03d}"}, start, rng) for i in range(150)
+    ]
+    conflicting = _views_as_double(mapping.schema_file)
+    bad_id = registry_client(s, "admin").register(subject(topic), json.dumps(conflicting))
+    out = io.BytesIO(struct.pack(">bI", 0, bad_id))
+    out.seek(0, io.SEEK_END)
+    fastavro.schemaless_writer(
+        out, fastavro.parse_schema(conflicting), {**records[0], "campaign_id": "cmp-bad"}
+    )
+    produce(s, topic, avro_records(mapping, good_id, records[:50], "campaign_id"), partition=0)
+    produce(s, topic, [(b"cmp-bad", out.getvalue())], partition=0)  # offset 50
+    produce(s, topic, avro_records(mapping, good_id, records[50:], "campaign_id"), partition=0)
+    name = sink.deploy_without(CAMPAIGN, ERROR_HANDLING, running=False)
+
+    def failed() -> bool:
+        if sink.task_states(name) != ["FAILED"]:
+            raise NotYet(str(sink.task_states(name)))
+        return True
+
+    want = ordered([kpi_point(r, ("campaign_id",)) for r in records])
+    for attempt in (1, 2):
+        wait_until(failed, 90, f"{name}: task FAILED (attempt {attempt})")
+        trace = sink.status(name)["tasks"][0]["trace"]
+        assert f"{topic}-0@50" in trace and "field type conflict" in trace
+        wait_until(lambda: sink.committed(name, topic).get(0) == 50, 30, "the group's offset at 50")
+        time.sleep(3)  # and it stays there
+        committed = sink.committed(name, topic)  # partitions 1 and 2 hold nothing: at 0 when committed
+        assert committed[0] == 50 and {o for p, o in committed.items() if p != 0} <= {0}  # never past it
+        assert stored_points(sink, "kpi_campaign", ("campaign_id",)) == want  # the 150 good ones
+        if attempt == 1:
+            restart = sink.connect.request("POST", f"/connectors/{name}/tasks/0/restart")
+            assert restart.status_code in (202, 204), restart.text
+            wait_until(lambda: sink.task_states(name) != ["FAILED"], 30, f"{name}: task restarted")
+
+
 def _enriched_producer(
     sink: Sink, mapping: SinkMapping, schema_id: int, rate: float, stop: threading.Event, sent: list[Record]
 ) -> None:
@@ -302,6 +370,98 @@ def test_influxdb_stopped_for_30_s_mid_stream_loses_and_duplicates_nothing(sink:
     assert sink.total(name, "records-dlq-total") == 0
     assert sink.total(name, "consecutive-failures") == 0
     assert down_s >= 30
+
+
+def _acked_producer(
+    sink: Sink, mapping: SinkMapping, schema_id: int, rate: float, stop: threading.Event, acked: list[str]
+) -> None:
+    """Enriched events at ``rate`` per second until ``stop``; ``acked`` gets the event id of each one
+    the broker acknowledged (an idempotent producer: a retry after a broker's death adds no copy)."""
+    from confluent_kafka import Producer
+
+    def delivered(event_id: str) -> Callable[[Any, Any], None]:
+        def report(error: Any, _message: Any) -> None:
+            if error is None:
+                acked.append(event_id)
+
+        return report
+
+    producer = Producer({**client_config(sink.base, "admin"), "acks": "all", "enable.idempotence": True})
+    records = enriched_records(10_000_000, seed=9, start_ms=now_ms() - 600_000, span_ms=600_000_000)
+    topic, began, sent = sink.settings.topic_enriched, time.monotonic(), 0
+    while not stop.is_set():
+        while sent < int((time.monotonic() - began) * rate):
+            record = next(records)
+            value, key = mapping.avro(record, schema_id), str(record["user_id"])
+            producer.produce(topic, value, key, on_delivery=delivered(record["event_id"]))
+            sent += 1
+        producer.poll(0.02)
+    assert producer.flush(120) == 0
+
+
+def test_kill_9_of_the_broker_under_load_every_sink_task_runs_again_and_nothing_is_lost(
+    sink: Sink, stack: Stack
+) -> None:
+    """The three sink connectors, 3,000 events/s into the events one; kill -9 of the broker: the
+    supervisor restarts it, every sink task is RUNNING within 60 s of the broker being back (none
+    dies on a metric name a stuck predecessor still holds), every acknowledged event is one point."""
+    if not stack.supervisor.is_running():
+        pytest.skip("needs the local stack's supervisor to kill the broker")
+    s = sink.settings
+    mapping = SinkMapping.of(EVENTS)
+    schema_id = register(s, s.topic_enriched, mapping.schema_file)
+    names = [sink.deploy(EVENTS), sink.deploy(CAMPAIGN), sink.deploy(SEGMENT)]
+    stop, acked = threading.Event(), list[str]()
+    producer = threading.Thread(target=_acked_producer, args=(sink, mapping, schema_id, 3000, stop, acked))
+    producer.start()
+    kafka = stack.service("kafka")
+    try:
+        time.sleep(10)
+        assert sink.total(names[0], "points-written-total") > 0
+        pid = stack.supervisor.pid("kafka")
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+
+        def broker_back() -> bool:
+            if stack.supervisor.pid("kafka") in (None, pid):
+                raise NotYet(f"kafka {stack.supervisor.state('kafka')}")
+            try:
+                return bool(kafka.probe())
+            except ShopstreamError as exc:
+                raise NotYet(str(exc)) from exc
+
+        wait_until(broker_back, 180, "the broker restarted by the supervisor", every_s=0.5)
+        back_at = time.monotonic()
+
+        def all_running() -> bool:
+            states = {name: sink.task_states(name) for name in names}
+            if any(state != ["RUNNING"] * len(state) or not state for state in states.values()):
+                raise NotYet(json.dumps(states))
+            return True
+
+        wait_until(all_running, 60, "every sink task RUNNING within 60 s of the broker's return", every_s=0.5)
+        print(f"every sink task RUNNING {time.monotonic() - back_at:.1f} s after the broker was back")
+        time.sleep(10)  # the stream goes on through the new task instances
+    finally:
+        stop.set()
+        producer.join(180)
+    assert not producer.is_alive()
+    wanted = set(acked)
+    assert len(wanted) >= 3000 * 15
+
+    where = '"events_7d"."shop_events"'
+
+    def all_landed() -> int:
+        [counts] = sink.rows(f'SELECT count(distinct("event_id")) AS d FROM {where}')
+        if counts["d"] < len(wanted):
+            raise NotYet(f"{counts['d']} of {len(wanted)} events")
+        return int(counts["d"])
+
+    wait_until(all_landed, 180, "every acknowledged event in InfluxDB", every_s=1)
+    stored = {row["event_id"] for row in sink.rows(f'SELECT "event_id" FROM {where}')}
+    assert wanted <= stored  # none lost (events acknowledged during the kill may also have landed)
+    for name in names:
+        assert sink.task_states(name) == ["RUNNING"] * len(sink.task_states(name))
 
 
 def test_a_wrong_password_fails_the_task_naming_the_user(sink: Sink) -> None:
