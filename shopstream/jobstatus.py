@@ -19,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 from shopstream.errors import ShopstreamError
 from shopstream.settings import Settings
 
+ENRICH, KPIS = "enrich", "kpis"
+QUERIES = (ENRICH, KPIS)  # the Spark job's streaming queries
 QueryState = Literal["running", "restarting", "failed", "stopped"]
 FailureKind = Literal["schema_not_loaded", "checkpoint_incompatible", "error"]
 

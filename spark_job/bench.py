@@ -29,8 +29,8 @@ from shopstream.clients.kafka_acls import ensure_pipeline
 from shopstream.clients.registry import registry_client
 from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
 from shopstream.errors import ProcessFailed, Timeout
-from shopstream.jobstatus import read_status
-from shopstream.ops.jobs import ENRICH, KPI_NICE, KPIS, PRODUCER_SECRETS, Job, spark_jobs
+from shopstream.jobstatus import ENRICH, KPIS, read_status
+from shopstream.ops.jobs import KPI_NICE, PRODUCER_SECRETS, Job, spark_jobs
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.scratch import scratch
 from shopstream.retry import wait_until

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shopstream.clients.kafka import partitions
 from shopstream.errors import ShopstreamError
-from shopstream.jobstatus import SchemaRestart
+from shopstream.jobstatus import QUERIES, SchemaRestart
 from shopstream.settings import Settings
 from spark_job.progress import Tracker
 from spark_job.slots import realtime_master
@@ -28,7 +28,6 @@ PROGRESS_EVERY_S = 10.0
 # between: SPARK-55271 fails a query once after such a restart): enough for a transient failure, not
 # for a crash loop
 MAX_RESTARTS = 3
-QUERIES = ("enrich", "kpis")
 NEW_VERSION = "registered since the start: restarting to decode it"
 Report = Callable[[str], None]
 

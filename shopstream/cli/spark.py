@@ -71,9 +71,9 @@ def reset(
     """Remove a query's checkpoint (offsets and state): it starts afresh at its next start, reading
     the events Kafka still holds from the earliest. Needed when its state was written by an earlier
     plan of the query (the job says so)."""
-    from shopstream.jobstatus import default_checkpoint_dir, reset_checkpoint
+    from shopstream.jobstatus import QUERIES, default_checkpoint_dir, reset_checkpoint
 
-    if query not in ("enrich", "kpis"):
+    if query not in QUERIES:
         raise typer.BadParameter("enrich or kpis", param_hint="QUERY")
     folder = checkpoint_dir or default_checkpoint_dir(settings_of(ctx))
     removed = reset_checkpoint(folder, query)

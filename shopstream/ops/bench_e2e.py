@@ -39,8 +39,8 @@ from shopstream.clients.influx import InfluxClient
 from shopstream.clients.kafka import end_offset_total
 from shopstream.contracts import kpi_campaign, shop_events
 from shopstream.errors import ProcessFailed, Timeout
+from shopstream.jobstatus import KPIS
 from shopstream.ops import demographics
-from shopstream.ops.jobs import KPIS
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.trial import Trial
 from shopstream.retry import wait_until

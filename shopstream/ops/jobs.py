@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shopstream.errors import ProcessFailed
-from shopstream.jobstatus import default_checkpoint_dir, read_status
+from shopstream.jobstatus import ENRICH, KPIS, default_checkpoint_dir, read_status
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 from shopstream.stack.paths import StackPaths
@@ -36,7 +36,6 @@ from shopstream.stack.restarts import LIVE_STATES, RestartPolicy
 from shopstream.stack.supervisor import Program, Supervisor
 
 FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN", "NOT_RUNNING"}
-ENRICH, KPIS = "enrich", "kpis"
 KPI_NICE = 10  # below the enrichment, above anything else niced on the machine
 # a job's start is watched by Job.start itself: no silent retries of a start that fails
 JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)

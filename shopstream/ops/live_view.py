@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from shopstream.jobstatus import KPIS
 from shopstream.ops.kpis import KpiSource, KpiView, SegmentTotal
 from shopstream.ops.monitor import Monitor, SinkSample, Snapshot, StageSample
 from shopstream.ops.telemetry import Telemetry
@@ -149,15 +150,21 @@ def sink_table(snapshot: Snapshot) -> RenderableType:
 
 def spark_line(snapshot: Snapshot) -> Text:
     app = snapshot.spark
+    kpis = snapshot.statuses.get(KPIS)
+    left_out = Text("")
+    if kpis is not None:
+        dropped = f"{kpis.duplicates_dropped:,} duplicates, {kpis.late_rows_dropped:,} late events"
+        left_out = Text.assemble("; KPIs left out ", (dropped, "yellow" if kpis.late_rows_dropped else ""))
     if app is None:
-        return Text("")
+        return left_out
     if app.running:
         return Text.assemble(
             ("Spark job ", "bold"),
             ("running", "green"),
             f": {app.name} {app.app_id}, UI {app.ui_url} {app.detail}",
+            left_out,
         )
-    return Text.assemble(("Spark job ", "bold"), ("not running", "red"), f": {app.detail}")
+    return Text.assemble(("Spark job ", "bold"), ("not running", "red"), f": {app.detail}", left_out)
 
 
 def _table(title: str) -> Table:
@@ -267,6 +274,9 @@ def plain_lines(frame: Frame) -> list[str]:
     status = []
     if spark is not None:
         status.append(f"spark {'running' if spark.running else 'NOT running'}")
+    kpis = snap.statuses.get(KPIS)
+    if kpis is not None:
+        status.append(f"kpis left out {kpis.duplicates_dropped:,} duplicates {kpis.late_rows_dropped:,} late")
     status += [f"{c.name} {c.state}" for c in snap.connectors]
     if snap.connect_error:
         status.append(f"connect: {snap.connect_error}")

@@ -37,7 +37,7 @@ from shopstream.clients.jolokia import JolokiaClient
 from shopstream.clients.kafka import PartitionRange, admin_client, topic_offsets
 from shopstream.contracts import CAMPAIGN_MEASUREMENT, SEGMENT_MEASUREMENT, SINK_CONNECTOR_CLASS, Topic
 from shopstream.errors import ConnectError
-from shopstream.jobstatus import default_checkpoint_dir
+from shopstream.jobstatus import QUERIES, QueryStatus, default_checkpoint_dir, read_status
 from shopstream.settings import Settings
 
 
@@ -341,6 +341,7 @@ class Snapshot:
     connect_error: str | None = None
     sinks: list[SinkSample] = field(default_factory=list)  # InfluxDB sinks of this pipeline's topics
     metrics_error: str | None = None
+    statuses: dict[str, QueryStatus] = field(default_factory=dict)  # what the Spark job says of its queries
 
     def stage(self, name: str) -> StageSample:
         return next(s for s in self.stages if s.stage == name)
@@ -470,6 +471,9 @@ class Monitor:
                 )
             )
         sinks, metrics_error = self._sinks(connectors, consumers, counts, ref, rate)
+        statuses = {
+            name: status for name in QUERIES if (status := read_status(self.checkpoint_dir, name)) is not None
+        }
         if kafka_error is None:
             self.history.append(counts)
         return Snapshot(
@@ -483,6 +487,7 @@ class Monitor:
             connect_error=connect_error,
             sinks=sinks,
             metrics_error=metrics_error,
+            statuses=statuses,
         )
 
     def _sinks(

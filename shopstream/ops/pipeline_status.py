@@ -28,6 +28,7 @@ from rich.text import Text
 
 from shopstream.clients.kafka import check_reachable
 from shopstream.errors import ConnectError, KafkaUnavailable, ResourceMissing
+from shopstream.jobstatus import KPIS, QUERIES, QueryStatus
 from shopstream.ops.connectors import load_specs
 from shopstream.ops.monitor import Monitor, Snapshot
 from shopstream.settings import Settings
@@ -35,7 +36,6 @@ from shopstream.stack.restarts import ProgramRecord
 from shopstream.stack.stack import Stack
 
 Health = Literal["ok", "warn", "fail"]
-SPARK_QUERIES = ("enrich", "kpis")
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
 
@@ -142,7 +142,7 @@ def spark_checks(snapshot: Snapshot) -> list[Check]:
         else:
             checks.append(Check("spark", "job", "fail", app.detail, data))
     by_name = {q.query: q for q in snapshot.queries}
-    for name in sorted({*SPARK_QUERIES, *by_name}):
+    for name in sorted({*QUERIES, *by_name}):
         query = by_name.get(name)
         if query is None:
             checks.append(Check("spark", f"query {name}", "warn", "no checkpoint yet", {"query": name}))
@@ -159,8 +159,29 @@ def spark_checks(snapshot: Snapshot) -> list[Check]:
             continue
         age = snapshot.at - (query.committed_at or snapshot.at)
         detail = f"batch {query.committed_batch} committed {age:,.0f} s ago"
-        checks.append(Check("spark", f"query {name}", "ok", detail, data))
+        health: Health = "ok"
+        status = snapshot.statuses.get(name)
+        if status is not None:
+            data["status"] = status.model_dump(mode="json")
+            detail += f"; {status_text(status)}"
+            if status.state == "failed":
+                health = "fail"
+        checks.append(Check("spark", f"query {name}", health, detail, data))
     return checks
+
+
+def status_text(status: QueryStatus) -> str:
+    """What the job says of a query: its state, and for the KPIs what it left out (since its start)."""
+    text: str = status.state
+    if status.state == "failed" and status.last_failure is not None:
+        text += f" ({status.last_failure.kind}: {status.last_failure.message[:160]})"
+    if status.name == KPIS:
+        dropped = status.duplicates_dropped, status.late_rows_dropped
+        text += f", {dropped[0]:,} duplicates and {dropped[1]:,} late events left out"
+        dedup = status.dedup_store
+        if dedup is not None:
+            text += f", {dedup.rows:,} event ids remembered"
+    return text
 
 
 def consumer_checks(snapshot: Snapshot, max_lag: int | None = None) -> list[Check]:

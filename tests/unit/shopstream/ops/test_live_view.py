@@ -179,3 +179,23 @@ def test_the_sink_stage_shows_points_rate_lag_and_dead_letters() -> None:
         "  influxdb shop_events 1,234,567 points (+19,980/s, lag 2,345)"
         "  kpi_campaign 480 points (+4/s, lag 0) !DLQ 2  kpi_segment - points (+0/s, lag -) NOT RUNNING"
     )
+
+
+def test_the_kpi_querys_dropped_duplicates_and_late_events_are_shown() -> None:
+    from dataclasses import replace
+
+    from shopstream.jobstatus import QueryStatus, StateStore
+    from shopstream.ops.live_view import spark_line
+    from shopstream.ops.pipeline_status import status_text
+
+    kpis = QueryStatus(
+        name="kpis", pid=7, state="running", started_at=0, updated_at=1, duplicates_dropped=1_234,
+        late_rows_dropped=5, stores=[StateStore(operator="dedupeWithinWatermark", rows=98_765)],
+    )  # fmt: skip
+    snap = replace(snapshot(), statuses={"kpis": kpis})
+    assert spark_line(snap).plain.endswith("; KPIs left out 1,234 duplicates, 5 late events")
+    assert any("kpis left out 1,234 duplicates 5 late" in line for line in plain_lines(Frame(snap, None)))
+    assert (
+        status_text(kpis)
+        == "running, 1,234 duplicates and 5 late events left out, 98,765 event ids remembered"
+    )
