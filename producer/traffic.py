@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain, count, islice
@@ -432,4 +433,34 @@ class TrafficModel:
             offset_ps += gaps[n & gap_mask]
             n += 1
             event["event_time"] = start + offset_ps // 1_000_000_000
+            yield event
+
+
+@dataclass
+class Resends:
+    """At-least-once delivery, as users' sources have it: a ``fraction`` of the events is sent again
+    ``delay`` events later (a retried request, a producer that restarts and resends what it had not
+    seen acknowledged): the same event, byte for byte. Seeded; ``sent`` counts the copies."""
+
+    fraction: float
+    delay: int  # events between an event and its copy (rate x seconds)
+    seed: int = 0
+    sent: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.fraction <= 1:
+            raise ValueError(f"fraction must be within 0..1, got {self.fraction}")
+        if self.delay < 0:
+            raise ValueError(f"delay must be >= 0 events, got {self.delay}")
+
+    def apply(self, events: Iterator[Event]) -> Iterator[Event]:
+        """The stream with the copies mixed in (a copy is due ``delay`` events after its original)."""
+        rng = random.Random(self.seed)
+        due: deque[tuple[int, Event]] = deque()
+        for n, event in enumerate(events):
+            while due and due[0][0] <= n:
+                self.sent += 1
+                yield dict(due.popleft()[1])
+            if self.fraction and rng.random() < self.fraction:
+                due.append((n + self.delay, dict(event)))
             yield event

@@ -133,10 +133,15 @@ def bench_e2e(
     ),
     step: Annotated[float, typer.Option(help="Seconds per rate step.", min=10)] = 300,
     warmup: Annotated[float, typer.Option(help="Seconds at a step's start left out of the figures.")] = 30,
+    resend: Annotated[
+        float,
+        typer.Option(help="Fraction of the events the producer sends twice (20 s apart).", min=0, max=1),
+    ] = 0.0,
     json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
 ) -> None:
     """The whole pipeline at fixed rates, measured in InfluxDB: events/s into it, latency from
-    production to queryable (p50/p95/p99) with its per-stage breakdown, KPI freshness and KPI lag.
+    production to queryable (p50/p95/p99) with its per-stage breakdown, KPI freshness, KPI lag,
+    the duplicates the KPI query dropped, CPU seconds per process and the load average per step.
 
     Runs as `shopstream run` does (Spark job, sink connectors, telemetry; the producer per step) on
     topics, connectors and a database of its own, removed afterwards, also on failure or Ctrl-C."""
@@ -148,6 +153,7 @@ def bench_e2e(
         step,
         warmup,
         report=lambda line: err.print(line, markup=False, highlight=False),
+        resend=resend,
     )
     machine = result["machine"]
     table = Table(
@@ -155,7 +161,8 @@ def bench_e2e(
         f"({result['step_s']:g} s per step, first {result['warmup_s']:g} s left out)"
     )
     columns = ("rate ev/s", "into InfluxDB ev/s", "all landed", "latency p50/p95/p99 ms", "producer ack ms",
-               "Spark ms", "sink ms", "KPI freshness ms", "KPI lag", "goals")  # fmt: skip
+               "Spark ms", "sink ms", "KPI freshness ms", "KPI lag", "dups dropped / resent", "load",
+               "goals")  # fmt: skip
     for column in columns:
         table.add_column(column, justify="right")
     for row in result["steps"]:
@@ -170,6 +177,8 @@ def bench_e2e(
             _latency(row["sink_stage"]),
             _latency(row["kpi_freshness"]),
             f"{row['kpi_lag']:,} (<= {row['kpi_lag_bound']:,})" if row["kpi_lag"] is not None else "-",
+            f"{row['dedup']['duplicates_dropped']:,} / {row['resent']:,}" if row["dedup"] else "-",
+            f"{row['load_average_before']:.1f} -> {row['load_average_1m']:.1f}",
             "met" if row["goals_met"] else "missed",
         )
     table.caption = (

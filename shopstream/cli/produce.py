@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from producer.run import RunLimits, run
 from producer.sender import EventSender, SerializerKind
-from producer.traffic import TrafficConfig, TrafficModel
+from producer.traffic import Resends, TrafficConfig, TrafficModel
 from shopstream.cli.common import err, out, settings_of
 
 
@@ -41,6 +42,18 @@ def produce(
         str, typer.Option(help="compiled (fast, byte-identical) or confluent (AvroSerializer).")
     ] = "compiled",
     stats_interval: Annotated[float, typer.Option(help="Seconds between stats lines.", min=0.1)] = 5.0,
+    resend: Annotated[
+        float,
+        typer.Option(
+            help="Fraction of the events sent twice, the same bytes (at-least-once sources: the KPIs must "
+            "count them once).",
+            min=0,
+            max=1,
+        ),
+    ] = 0.0,
+    resend_after: Annotated[
+        float, typer.Option(help="Seconds between an event and its copy (at the send rate).", min=0)
+    ] = 30.0,
 ) -> None:
     """Send synthetic shop events (Avro, registered schema) to Kafka; Ctrl-C flushes and summarises."""
     if serializer not in ("compiled", "confluent"):
@@ -63,10 +76,13 @@ def produce(
         f"{'max' if rate == 0 else f'{rate:,.0f}/s'}, serializer {sender.serializer_kind}, seed {seed}"
     )
     limits = RunLimits(rate=rate, count=count, duration_s=duration, stats_interval_s=stats_interval)
-    result = run(sender, TrafficModel(config).events(), limits, report=err.print)
+    resends = Resends(resend, int((rate or 100_000) * resend_after), seed=seed)
+    result = run(sender, resends.apply(TrafficModel(config).events()), limits, report=err.print)
     summary = {
         **result.counters,
+        "resent": resends.sent,
         "seconds": round(result.elapsed_s, 3),
+        "cpu_s": round(time.process_time(), 1),
         "acked_per_s": round(result.acked_per_s),
         "stopped_by_signal": result.stopped_by_signal,
     }

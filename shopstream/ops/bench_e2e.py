@@ -20,7 +20,12 @@ What one step reports (figures over the step after its warm-up):
   write), sink (first seen in InfluxDB - ``produced_at``);
 - KPI freshness: every second, now minus the newest ``last_event_time`` in ``kpi_campaign`` (the
   newest event the KPI points reflect when read);
-- KPI lag: source records the KPI query had not committed at the step's end (from its checkpoint).
+- KPI lag: source records the KPI query had not committed at the step's end (from its checkpoint);
+- de-duplication: the copies the producer sent (``--resend``: a share of the events sent twice), the
+  duplicates and late events the KPI query left out during the step, and its state of event ids at
+  the step's end (rows, memory, disk), from the job's own status file;
+- CPU seconds per process during the step (the stack's services, both Spark applications, the
+  telemetry sampler, the producer) and the load average before and after.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ from shopstream.clients.influx import InfluxClient
 from shopstream.clients.kafka import end_offset_total
 from shopstream.contracts import kpi_campaign, shop_events
 from shopstream.errors import ProcessFailed, Timeout
-from shopstream.jobstatus import KPIS
+from shopstream.jobstatus import KPIS, QueryStatus, read_status
 from shopstream.ops import demographics
+from shopstream.ops.cpu import CpuMeter
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.trial import Trial
 from shopstream.retry import wait_until
@@ -56,6 +62,7 @@ GOALS = {"events_p95_ms": 2_000.0, "events_p99_ms": 5_000.0, "kpi_freshness_p95_
 # (one batch being processed, one arriving, one of slack): a lag that grows with time exceeds it
 LAG_BOUND_TRIGGERS = 3
 DRAIN_S = 120
+RESEND_AFTER_S = 20.0  # a copy comes this long after its original: within the watermark
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,35 @@ class Step:
     kpi_lag: int | None  # source records the KPI query had not committed at the step's end
     kpi_lag_bound: int  # LAG_BOUND_TRIGGERS KPI micro-batches' worth of records at the step's rate
     goals_met: bool
-    load_average_1m: float  # at the step's end: anything else running on the machine shows here
+    load_average_before: float  # 1 min, at the step's start: anything else running shows here
+    load_average_1m: float  # at the step's end
+    resent: int  # copies the producer sent (already counted in ``produced``, not in ``landed``)
+    dedup: Dedup | None  # what the KPI query left out during the step (None: no status from it)
+    cpu_s: dict[str, float | None]  # CPU seconds of each process during the step
+
+
+@dataclass(frozen=True)
+class Dedup:
+    duplicates_dropped: int
+    late_dropped: int
+    state_rows: int  # event ids the de-duplication remembered at the step's end
+    state_memory_bytes: int
+    state_disk_bytes: int | None
+
+    @classmethod
+    def between(cls, before: QueryStatus | None, after: QueryStatus | None) -> Dedup | None:
+        if after is None:
+            return None
+        same_run = before is not None and before.pid == after.pid
+        store = after.dedup_store
+        return cls(
+            duplicates_dropped=after.duplicates_dropped
+            - (before.duplicates_dropped if same_run and before else 0),
+            late_dropped=after.late_rows_dropped - (before.late_rows_dropped if same_run and before else 0),
+            state_rows=store.rows if store else 0,
+            state_memory_bytes=store.memory_bytes if store else 0,
+            state_disk_bytes=store.disk_bytes if store else None,
+        )
 
 
 class Probe:
@@ -209,16 +244,25 @@ def _producer_summary(log: Path) -> dict[str, Any]:
 
 
 class E2EBench:
-    def __init__(self, settings: Settings, step_s: float, warmup_s: float, report: Report) -> None:
+    def __init__(
+        self, settings: Settings, step_s: float, warmup_s: float, report: Report, resend: float = 0.0
+    ) -> None:
         self.trial = Trial(settings, "bench.e2e", report)
         self.step_s = step_s
         self.warmup_s = warmup_s
         self.report = report
+        self.resend = resend
 
     def step(self, rate: int, probe: Probe, landed_before: int, seed: int) -> Step:
         b = self.trial.settings
+        load_before = round(os.getloadavg()[0], 2)
         before = end_offset_total(b, b.topic_events)
-        producer = self.trial.producer(rate, self.step_s, seed, name=f"producer-{rate}")
+        kpis_before = read_status(self.trial.checkpoints, KPIS)
+        resend = (
+            ["--resend", f"{self.resend:g}", "--resend-after", f"{RESEND_AFTER_S:g}"] if self.resend else []
+        )
+        producer = self.trial.producer(rate, self.step_s, seed, name=f"producer-{rate}", extra=resend)
+        cpu = CpuMeter(self.trial.pids())
         started_ms = int(time.time() * 1000)
         producer.start()
         try:
@@ -229,8 +273,13 @@ class E2EBench:
             failure = f"the producer exited with {status}:\n{producer.tail()}"
             raise ProcessFailed(failure, f"see {producer.log}")
         ended_ms = int(time.time() * 1000)
+        cpu_s = cpu.used()
         kpi_lag = query_lag(b, self.trial.checkpoints, KPIS, b.topic_events)
-        produced = end_offset_total(b, b.topic_events) - before  # idempotent producer: one offset per event
+        summary = _producer_summary(producer.log)
+        cpu_s[f"producer-{rate}"] = summary.get("cpu_s")
+        resent = int(summary.get("resent", 0))
+        # idempotent producer: one offset per sent record; the copies give no point of their own
+        produced = end_offset_total(b, b.topic_events) - before - resent
         client = InfluxClient(b, timeout_s=30)
         try:
             total = landed_before + produced
@@ -247,7 +296,6 @@ class E2EBench:
         total_lat, spark, sink = probe.latencies(measured_from, ended_ms)
         latency = Percentiles.of(total_lat)
         freshness = Percentiles.of(probe.ages(measured_from, ended_ms))
-        summary = _producer_summary(producer.log)
         lag_bound = int(rate * LAG_BOUND_TRIGGERS * b.spark_kpi_trigger_s)
         met = (
             landed == produced
@@ -271,14 +319,23 @@ class E2EBench:
             kpi_lag=kpi_lag,
             kpi_lag_bound=lag_bound,
             goals_met=met,
+            load_average_before=load_before,
             load_average_1m=round(os.getloadavg()[0], 2),
+            resent=resent,
+            dedup=Dedup.between(kpis_before, read_status(self.trial.checkpoints, KPIS)),
+            cpu_s=cpu_s,
         )
 
 
 def bench_e2e(
-    settings: Settings, rates: list[int], step_s: float, warmup_s: float, report: Report
+    settings: Settings,
+    rates: list[int],
+    step_s: float,
+    warmup_s: float,
+    report: Report,
+    resend: float = 0.0,
 ) -> dict[str, Any]:
-    bench = E2EBench(settings, step_s, warmup_s, report)
+    bench = E2EBench(settings, step_s, warmup_s, report, resend)
     steps: list[Step] = []
     try:
         report(f"setting up {bench.trial.prefix}: topics, contracts, sink connectors, Spark job, telemetry")
@@ -290,7 +347,7 @@ def bench_e2e(
         try:
             landed = 0
             for index, rate in enumerate(rates):
-                report(f"step {rate:,} events/s for {step_s:g} s")
+                report(f"step {rate:,} events/s for {step_s:g} s (load average {os.getloadavg()[0]:.2f})")
                 step = bench.step(rate, probe, landed, seed=1000 + index)
                 landed += step.landed
                 steps.append(step)
@@ -299,7 +356,10 @@ def bench_e2e(
                     f"  {step.into_influxdb_per_s:,.0f} events/s into InfluxDB ({arrived}); "
                     f"p50/p95/p99 {step.latency.p50_ms:,.0f}/{step.latency.p95_ms:,.0f}/"
                     f"{step.latency.p99_ms:,.0f} ms; KPI freshness p95 {step.kpi_freshness.p95_ms:,.0f} ms, "
-                    f"KPI lag {step.kpi_lag if step.kpi_lag is not None else '-'}"
+                    f"KPI lag {step.kpi_lag if step.kpi_lag is not None else '-'}; "
+                    f"duplicates dropped {step.dedup.duplicates_dropped if step.dedup else '-'} "
+                    f"of {step.resent:,} resent; load average {step.load_average_before} -> "
+                    f"{step.load_average_1m}"
                 )
         finally:
             probe.stop()
@@ -321,6 +381,13 @@ def bench_e2e(
             "rows_without_timestamps": incomplete,
         },
         "goals": GOALS,
+        "resend": resend,
+        "settings": {
+            "kpi_dedup": settings.spark_kpi_dedup,
+            "state_store": settings.spark_state_store,
+            "kpi_trigger_s": settings.spark_kpi_trigger_s,
+            "watermark": settings.spark_watermark,
+        },
         "steps": [asdict(s) for s in steps],
         "kpi_lag_bound": f"{LAG_BOUND_TRIGGERS} x SHOPSTREAM_SPARK_KPI_TRIGGER_S x rate",
         "max_rate_goals_met": max(held, default=None),

@@ -32,9 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-import psutil
 import requests
 from confluent_kafka.admin import AclOperation, NewTopic, ResourceType
 
@@ -47,6 +45,7 @@ from shopstream.clients.registry import registry_client
 from shopstream.contracts import subject
 from shopstream.errors import ConnectError, InfluxError, ShopstreamError, Timeout
 from shopstream.ops.connectors import load_spec, wait_running
+from shopstream.ops.cpu import CpuMeter, listening_pid
 from shopstream.ops.sink_load import SinkMapping, enriched_records, kpi_campaign_records, produce
 from shopstream.settings import Settings
 
@@ -119,36 +118,6 @@ def _percentile(sorted_values: list[float], p: float) -> float:
         return 0.0
     index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[index]
-
-
-class CpuMeter:
-    """CPU seconds (user + system) used by the process listening on a local port, from now on; None
-    when no process of this machine listens there (a remote service) or it cannot be read."""
-
-    def __init__(self, url: str) -> None:
-        self.process: psutil.Process | None = None
-        port = urlsplit(url).port
-        try:
-            for conn in psutil.net_connections(kind="inet"):
-                if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                    self.process = psutil.Process(conn.pid)
-                    break
-        except (psutil.Error, OSError):
-            self.process = None
-        self.start = self._now()
-
-    def _now(self) -> float | None:
-        if self.process is None:
-            return None
-        try:
-            times = self.process.cpu_times()
-            return float(times.user + times.system + times.children_user + times.children_system)
-        except psutil.Error:
-            return None
-
-    def used(self) -> float | None:
-        now = self._now()
-        return None if now is None or self.start is None else round(now - self.start, 1)
 
 
 class SinkBench:
@@ -335,13 +304,13 @@ class SinkBench:
                         written[0] += 1
                         self.progress("direct write", written[0], len(bodies))
 
-        influx_cpu = CpuMeter(self.settings.influxdb_url)
+        influx_cpu = CpuMeter.of_url("influxdb", self.settings.influxdb_url)
         began = time.perf_counter()
         with ThreadPoolExecutor(writers) as pool:
             for future in [pool.submit(writer) for _ in range(writers)]:
                 future.result()
         seconds = time.perf_counter() - began
-        influx_cpu_s = influx_cpu.used()
+        influx_cpu_s = influx_cpu.used()["influxdb"]
         rows = self._verify(client)
         client.query(f'DROP DATABASE "{s.direct_db}"')  # its compactions must not compete with the connector
         s.created_dbs.remove(s.direct_db)
@@ -415,7 +384,12 @@ class SinkBench:
         jolokia = JolokiaClient(self.settings)
         self._create_db(s.sink_db).close()  # the sink may write, not create; dropped afterwards
         s.created_topics.append(s.dlq_topic)
-        influx_cpu, connect_cpu = CpuMeter(self.settings.influxdb_url), CpuMeter(self.settings.connect_url)
+        cpu = CpuMeter(
+            {
+                "influxdb": listening_pid(self.settings.influxdb_url),
+                "connect": listening_pid(self.settings.connect_url),
+            }
+        )
         self._grant_connect()
         deployed_at = time.perf_counter()
         resp = self.connect.request("PUT", f"/connectors/{s.connector}/config", json=config)
@@ -451,7 +425,8 @@ class SinkBench:
                 )
             time.sleep(self.poll_s)
         done_at = time.perf_counter()
-        influx_cpu_s, connect_cpu_s = influx_cpu.used(), connect_cpu.used()
+        used = cpu.used()
+        influx_cpu_s, connect_cpu_s = used["influxdb"], used["connect"]
         jolokia.close()
         assert first is not None
         client = InfluxClient(self.settings, database=s.sink_db, timeout_s=120)

@@ -10,7 +10,7 @@ of the stack's supervisor; the producer runs per call of ``producer``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shopstream.clients.connect import ConnectClient
@@ -23,6 +23,9 @@ from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
 from shopstream.ops.jobs import PRODUCER_SECRETS, Job, SparkJob, spark_jobs, telemetry_job
 from shopstream.ops.scratch import ALL_KINDS, remove
 from shopstream.settings import Settings
+from shopstream.stack.paths import StackPaths
+from shopstream.stack.stack import SERVICES
+from shopstream.stack.supervisor import Supervisor
 
 Report = Callable[[str], None]
 
@@ -49,6 +52,12 @@ class Trial:
     @property
     def spark(self) -> list[SparkJob]:
         return [job for job in self.jobs if isinstance(job, SparkJob)]
+
+    def pids(self) -> dict[str, int | None]:
+        """The processes of the stack's services and of the trial's running programs, by name."""
+        supervisor = Supervisor(StackPaths.of(self.root))
+        names = [*SERVICES, *(n for n in supervisor.programs() if n.startswith(f"{self.name}-"))]
+        return {name.removeprefix(f"{self.name}-"): supervisor.pid(name) for name in names}
 
     def setup(self, telemetry_s: float = 5.0, ui_port: int | None = None) -> None:
         s = self.settings
@@ -80,9 +89,21 @@ class Trial:
             self.report(f"  starting {job.name}")
             job.start()
 
-    def producer(self, rate: float, duration_s: float, seed: int, name: str = "producer") -> Job:
-        """`shopstream produce` at ``rate`` for ``duration_s`` (a finish is not restarted), not started."""
-        args = ["produce", "--rate", f"{rate:g}", "--duration", f"{duration_s:g}", "--seed", str(seed)]
+    def producer(
+        self, rate: float, duration_s: float, seed: int, name: str = "producer", extra: Sequence[str] = ()
+    ) -> Job:
+        """`shopstream produce` at ``rate`` for ``duration_s`` (a finish is not restarted), not started;
+        ``extra``: more of its options (e.g. ``--resend``)."""
+        args = [
+            "produce",
+            "--rate",
+            f"{rate:g}",
+            "--duration",
+            f"{duration_s:g}",
+            "--seed",
+            str(seed),
+            *extra,
+        ]
         return Job(
             self.settings,
             f"{self.name}-{name}",

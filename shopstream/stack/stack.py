@@ -20,6 +20,7 @@ from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.supervisor import Supervisor
 
 # Start order: the registry keeps its schemas in MariaDB; Connect needs Kafka and the registry.
+SERVICES = ("mariadb", "influxdb", "kafka", "registry", "connect")  # in start order
 SERVICE_BUILDERS: tuple[Callable[[StackContext], Service], ...] = (
     mariadb.service,
     influxdb.service,

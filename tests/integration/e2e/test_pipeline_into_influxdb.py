@@ -1,5 +1,6 @@
 """The whole pipeline into InfluxDB, exactly: every KPI of every window as the test computes it from
-the events it produced, every valid event as exactly one point, every corrupt record in the DLQ."""
+the distinct events it produced (10 % of them were sent twice), every valid event as exactly one
+point, every corrupt record in the DLQ."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from confluent_kafka import Message
 
 from shopstream.clients.connect import ConnectClient
 from shopstream.contracts import EVENTS_MEASUREMENT, PIPELINE_STAGE, age_bands
+from shopstream.jobstatus import KPIS, read_status
 from tests.integration.conftest import ReadTopic
 from tests.integration.e2e.conftest import N, PipelineRun
 from tests.integration.e2e.influx_reads import campaign_points, event_points, segment_points
@@ -20,6 +22,12 @@ def test_every_campaign_kpi_of_every_window_is_exact(pipeline_run: PipelineRun) 
     expected = pipeline_run.campaign_kpis
     assert len({window for _, window in expected}) >= 3  # several windows, every campaign
     assert campaign_points(pipeline_run) == expected
+
+
+def test_every_copy_was_dropped_by_the_kpi_query_as_a_duplicate(pipeline_run: PipelineRun) -> None:
+    kpis = read_status(pipeline_run.checkpoints, KPIS)
+    assert kpis is not None and kpis.state == "running"
+    assert (kpis.duplicates_dropped, kpis.late_rows_dropped) == (pipeline_run.copies, 0)
 
 
 def test_every_segment_kpi_of_every_window_is_exact(pipeline_run: PipelineRun) -> None:
@@ -84,7 +92,7 @@ def test_connectors_and_telemetry_ran_through_the_pipeline(pipeline_run: Pipelin
     (series,) = pipeline_run.influx.query(
         f'SELECT last("records") FROM "{PIPELINE_STAGE.name}" WHERE "stage" = \'events\''
     )
-    assert series["values"][0][1] == N  # the sampler saw every record of the events topic
+    assert series["values"][0][1] == N + pipeline_run.copies  # every record of the events topic
     assert EVENTS_MEASUREMENT == "shop_events"
 
 

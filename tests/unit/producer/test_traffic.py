@@ -333,3 +333,25 @@ def test_config_is_frozen() -> None:
     config = TrafficConfig()
     with pytest.raises(AttributeError):
         config.seed = 2  # type: ignore[misc]
+
+
+def test_resends_repeat_a_seeded_fraction_of_events_unchanged_after_the_delay() -> None:
+    from producer.traffic import Resends
+
+    events = TrafficModel(TrafficConfig(seed=8)).take(20_000)
+    resends = Resends(0.1, delay=500, seed=3)
+    stream = list(resends.apply(iter(events)))
+    assert len(stream) == len(events) + resends.sent and 1_800 < resends.sent < 2_200
+    position = {e["event_id"]: i for i, e in enumerate(events)}  # among the originals
+    originals_so_far, seen = 0, set()
+    for event in stream:
+        if event["event_id"] in seen:  # a copy: the very same event, `delay` originals after it
+            assert event == events[position[event["event_id"]]]
+            assert originals_so_far - position[event["event_id"]] >= 500
+        else:
+            seen.add(event["event_id"])
+            originals_so_far += 1
+    assert [e["event_id"] for e in Resends(0.1, delay=500, seed=3).apply(iter(events))] == [
+        e["event_id"] for e in stream
+    ]  # seeded
+    assert list(Resends(0.0, delay=500).apply(iter(events))) == events

@@ -95,3 +95,9 @@ def test_supervisor_config_includes_the_program_files_and_a_job_stops_alone(tmp_
     )
     assert "stopasgroup=false\nkillasgroup=true" in job
     assert f"stdout_logfile={tmp_path / 'j.log'}" in job
+
+
+def test_the_service_names_are_the_services_in_start_order() -> None:
+    from shopstream.stack.stack import SERVICES
+
+    assert [svc.name for svc in Stack(Settings()).services] == list(SERVICES)
