@@ -4,7 +4,7 @@ to count in the pipeline. Defined once, here; enforced at both ends:
 - the producer refuses a record that breaks one before sending it, with the reason, and counts it
   (``Rules.checker``, used by ``producer/sender.py``);
 - the Spark job dead-letters a record that breaks one, from whichever producer, with the reason
-  in ``dlq.reason``, and leaves it out of the KPIs (``spark_job/rules.py``: the same rules as Spark
+  in ``dlq.reason``, and leaves it out of the KPIs (``spark_job/rule_columns.py``: the same rules as Spark
   expressions, built from the ``Rule`` list and texts below; the unit tests run the Python predicate
   and the Spark expression on one table of cases).
 

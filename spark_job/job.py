@@ -49,8 +49,8 @@ from spark_job.decode import decode, dlq_headers
 from spark_job.enrich import DemographicsTable, enrich
 from spark_job.failures import failure_of
 from spark_job.kpi import CAMPAIGN, EVENT_KEY, SEGMENT_DIMS, distinct_events, event_key, kpi_rows
-from spark_job.registry import SchemaCache, registered_id
-from spark_job.rules import wall_clock
+from spark_job.rule_columns import wall_clock
+from spark_job.writer_schemas import SchemaCache, registered_id
 
 READER_SCHEMA = load_schema(EVENT_SCHEMA_FILES[max(EVENT_SCHEMA_FILES)])
 

@@ -141,7 +141,7 @@ def run(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=1)] = None,
 ) -> None:
     """The main job: stack up, contracts, demographics, connectors, Spark job and producer; Ctrl-C stops."""
-    from shopstream.ops.pipeline import run_pipeline
+    from shopstream.ops.runner import run_pipeline
 
     run_pipeline(settings_of(ctx), rate, duration, report=lambda line: err.print(line, markup=False))
 

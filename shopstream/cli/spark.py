@@ -102,8 +102,8 @@ def bench(
 
     from rich.table import Table
 
+    from shopstream.bench.spark import bench_spark
     from shopstream.clients.endpoints import require
-    from spark_job.bench import bench_spark
 
     settings = settings_of(ctx)
     require(settings, "kafka", "registry", "mariadb")

@@ -9,6 +9,7 @@ login (401) and a refused statement (403) are one error naming the settings.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,13 +47,15 @@ def field_value(value: int | float | str | bool) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', r"\"") + '"'
 
 
-def line(
-    measurement: str, tags: dict[str, str], fields: dict[str, int | float | str | bool], time_ms: int
-) -> str:
-    """One point in line protocol with a millisecond timestamp (written with ``precision=ms``)."""
+FieldValue = int | float | str | bool
+
+
+def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], time: int) -> str:
+    """One point in line protocol, tags sorted, the time in the precision of the write that sends it
+    (``InfluxClient.write``: milliseconds unless told). The project's one line-protocol writer."""
     tag_part = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()))
     field_part = ",".join(f"{escape_tag(k)}={field_value(v)}" for k, v in fields.items())
-    return f"{escape_tag(measurement)}{tag_part} {field_part} {time_ms}"
+    return f"{escape_tag(measurement)}{tag_part} {field_part} {time}"
 
 
 class InfluxClient:
@@ -115,11 +118,13 @@ class InfluxClient:
             raise InfluxError(f"InfluxDB at {self.url}: /ping answered {resp.status_code}")
         return resp.headers.get("X-Influxdb-Version", "?")
 
-    def write(self, lines: list[str]) -> None:
-        """Write points (millisecond timestamps) into the database; raises unless InfluxDB says 204."""
+    def write(self, lines: list[str], precision: str = "ms", rp: str | None = None) -> None:
+        """Write points (timestamps in ``precision``: ns, u, ms, s) into the database (its default
+        retention policy, or ``rp``); raises unless InfluxDB says 204."""
         if not lines:
             return
-        resp = self._post("/write", {"db": self.database, "precision": "ms"}, "\n".join(lines))
+        params = {"db": self.database, "precision": precision, **({"rp": rp} if rp else {})}
+        resp = self._post("/write", params, "\n".join(lines))
         if resp.status_code != 204:
             raise InfluxError(f"write to {self.database}: {resp.status_code} {resp.text.strip()[:300]}")
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic, OffsetSpec
 
 from shopstream.errors import KafkaAuthError, KafkaUnavailable
@@ -260,3 +260,16 @@ def delete_groups(settings: Settings, groups: Sequence[str], timeout_s: float = 
         return True
 
     wait_until(deleted, timeout_s, "consumer groups deleted", every_s=0.5)
+
+
+def enqueue(
+    producer: Producer, topic: str, value: bytes | None, key: bytes | None = None, **kwargs: Any
+) -> None:
+    """``producer.produce``, waiting for room when librdkafka's queue is full (serving delivery
+    reports meanwhile): the one send loop of every producer of the project."""
+    while True:
+        try:
+            producer.produce(topic, value, key, **kwargs)
+            return
+        except BufferError:
+            producer.poll(0.05)

@@ -99,10 +99,13 @@ def connect(settings: Settings) -> pymysql.Connection[pymysql.cursors.Cursor]:
     return mariadb.connect(settings, autocommit=False)
 
 
+DEMOGRAPHICS_SEED = 42  # the seed `demographics load` writes the table with (unless told otherwise)
+
+
 def load(
     settings: Settings,
     count: int = 100_000,
-    seed: int = 42,
+    seed: int = DEMOGRAPHICS_SEED,
     batch_size: int = 5_000,
     progress: Callable[[int], None] | None = None,
 ) -> LoadResult:

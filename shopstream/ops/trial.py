@@ -18,8 +18,8 @@ from shopstream.clients.influx import InfluxClient, provision_database
 from shopstream.clients.kafka_acls import ensure_pipeline
 from shopstream.contracts import SINK_CONNECTOR_CLASS, shop_events
 from shopstream.errors import InfluxError
-from shopstream.ops import demographics, schemas
-from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
+from shopstream.ops import demographics, registration
+from shopstream.ops.deploy import ConnectorSpec, deploy, load_specs
 from shopstream.ops.jobs import PRODUCER_SECRETS, Job, SparkJob, spark_jobs, telemetry_job
 from shopstream.ops.scratch import ALL_KINDS, remove
 from shopstream.settings import Settings
@@ -62,8 +62,8 @@ class Trial:
     def setup(self, telemetry_s: float = 5.0, ui_port: int | None = None) -> None:
         s = self.settings
         ensure_pipeline(s)
-        schemas.register(s, lambda _line: None)
-        schemas.evolve(s, lambda _line: None)
+        registration.register(s, lambda _line: None)
+        registration.evolve(s, lambda _line: None)
         demographics.load(s)
         # the database, the events' retention policy and the grants: the telemetry writes from the start
         provision_database(s, self.database)
@@ -112,6 +112,10 @@ class Trial:
             restart=False,
             secrets=PRODUCER_SECRETS,
         )
+
+    def summary_path(self, producer: str) -> Path:
+        """Where the producer ``producer`` writes its run's summary (``producer.run.RunSummary``)."""
+        return self.workdir / f"{producer}.summary.json"
 
     def event_points(self, client: InfluxClient, start_ms: int = 0, end_ms: int | None = None) -> int:
         """Event points in the trial's database with event time in [start, end)."""

@@ -15,7 +15,7 @@ import pytest
 
 from shopstream.errors import Timeout
 from shopstream.ops import demographics
-from shopstream.ops.chaos import FAULTS, run_fault, source_events
+from shopstream.ops.faults import FAULTS, run_fault, source_events
 from shopstream.retry import wait_until
 from tests.faults.conftest import FaultPipeline
 from tests.integration import oracle

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
+from producer.avro_codec import compile_encoder
 from shopstream.clients.connect import ConnectClient
 from shopstream.clients.influx import InfluxClient, Series, provision_database
 from shopstream.clients.jolokia import JolokiaClient
-from shopstream.clients.kafka import client_config, topic_offsets
+from shopstream.clients.kafka import client_config, enqueue, topic_offsets
 from shopstream.clients.registry import registry_client
-from shopstream.contracts import load_schema, subject
+from shopstream.connector_file import ConnectorFile, connectors_dir
+from shopstream.contracts import load_schema, sink_contract, subject
 from shopstream.errors import ConnectError
-from shopstream.ops.connectors import connectors_dir, load_spec, wait_running
-from shopstream.ops.sink_load import SinkMapping
+from shopstream.ops.deploy import load_spec, wait_running
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 
@@ -202,20 +204,44 @@ def produce(
     sent = 0
     for key, value in records:
         kwargs: dict[str, Any] = {} if partition is None else {"partition": partition}
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, on_delivery=delivered, **kwargs)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        enqueue(producer, topic, value, key, on_delivery=delivered, **kwargs)
         sent += 1
     assert producer.flush(60) == 0
     assert errors == []
     return sent
 
 
+@dataclass(frozen=True)
+class SinkFile:
+    """A sink connector file of the project and the contract of the topic it reads."""
+
+    file: ConnectorFile
+
+    @classmethod
+    def of(cls, name: str) -> SinkFile:
+        return cls(ConnectorFile.read(name))
+
+    @property
+    def raw_config(self) -> dict[str, str]:
+        return self.file.config
+
+    @property
+    def schema_file(self) -> str:
+        """The contract's latest version: what the pipeline writes to the topic."""
+        return sink_contract(self.file).files[-1]
+
+    def avro(self, record: Mapping[str, Any], schema_id: int) -> bytes:
+        """The record in the Confluent wire format, by the producer's own encoder."""
+        return _encoder(self.schema_file, schema_id)(record)
+
+
+@cache
+def _encoder(schema_file: str, schema_id: int) -> Callable[[Mapping[str, Any]], bytes]:
+    return compile_encoder(load_schema(schema_file), schema_id)
+
+
 def avro_records(
-    mapping: SinkMapping, schema_id: int, records: Iterable[Mapping[str, Any]], key_field: str
+    mapping: SinkFile, schema_id: int, records: Iterable[Mapping[str, Any]], key_field: str
 ) -> Iterator[tuple[bytes | None, bytes]]:
     for record in records:
         yield str(record[key_field]).encode(), mapping.avro(record, schema_id)

@@ -28,9 +28,11 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
+from shopstream.bench.records import enriched_events
 from shopstream.cli import app
 from shopstream.clients.kafka import client_config
 from shopstream.clients.registry import registry_client
+from shopstream.connector_file import connectors_dir
 from shopstream.contracts import (
     contract_for_subject,
     kpi_campaign,
@@ -41,12 +43,10 @@ from shopstream.contracts import (
     subject,
 )
 from shopstream.errors import ShopstreamError
-from shopstream.ops.connectors import connectors_dir
-from shopstream.ops.sink_load import SinkMapping, enriched_records
 from shopstream.retry import NotYet, wait_until
 from shopstream.stack.stack import Stack
 from tests.integration.conftest import ReadTopic
-from tests.integration.connectors.conftest import Sink, avro_records, now_ms, produce, register
+from tests.integration.connectors.conftest import Sink, SinkFile, avro_records, now_ms, produce, register
 
 SINK_CLASS = "io.shopstream.connect.influxdb.InfluxDbSinkConnector"
 CAMPAIGN, SEGMENT, EVENTS = "influxdb-kpi-campaign.json", "influxdb-kpi-segment.json", "influxdb-events.json"
@@ -132,7 +132,7 @@ def test_connector_plugins_lists_the_sink_with_its_version(sink: Sink) -> None:
 
 def test_kpi_records_give_exactly_their_points_and_a_replay_adds_none(sink: Sink) -> None:
     s, rng = sink.settings, random.Random(1)
-    campaign, segment = SinkMapping.of(CAMPAIGN), SinkMapping.of(SEGMENT)
+    campaign, segment = SinkFile.of(CAMPAIGN), SinkFile.of(SEGMENT)
     campaign_id = register(s, s.topic_kpi_campaign, campaign.schema_file)
     segment_id = register(s, s.topic_kpi_segment, segment.schema_file)
     start = now_ms() // 60_000 * 60_000 - 10 * 60_000
@@ -187,7 +187,7 @@ def test_kpi_records_give_exactly_their_points_and_a_replay_adds_none(sink: Sink
 
 def test_a_type_conflict_sends_that_record_alone_to_the_dlq(sink: Sink, read_topic: ReadTopic) -> None:
     s, rng = sink.settings, random.Random(2)
-    mapping = SinkMapping.of(CAMPAIGN)
+    mapping = SinkFile.of(CAMPAIGN)
     topic = s.topic_kpi_campaign
     good_id = register(s, topic, mapping.schema_file)
     start = now_ms() // 60_000 * 60_000 - 5 * 60_000
@@ -262,7 +262,7 @@ def test_with_connects_default_error_handling_a_refused_record_is_never_committe
     good ones. The task fails; the group's offset stays at the refused record; a restarted task fails
     on it again, and its offset is still never committed."""
     s, rng = sink.settings, random.Random(17)
-    mapping = SinkMapping.of(CAMPAIGN)
+    mapping = SinkFile.of(CAMPAIGN)
     topic = s.topic_kpi_campaign
     good_id = register(s, topic, mapping.schema_file)
     start = now_ms() // 60_000 * 60_000 - 5 * 60_000
@@ -303,13 +303,13 @@ def test_with_connects_default_error_handling_a_refused_record_is_never_committe
 
 
 def _enriched_producer(
-    sink: Sink, mapping: SinkMapping, schema_id: int, rate: float, stop: threading.Event, sent: list[Record]
+    sink: Sink, mapping: SinkFile, schema_id: int, rate: float, stop: threading.Event, sent: list[Record]
 ) -> None:
     """Produce enriched events at ``rate`` per second until ``stop`` is set (each acknowledged)."""
     from confluent_kafka import Producer
 
     producer = Producer({**client_config(sink.base, "admin"), "acks": "all", "linger.ms": 5})
-    records = enriched_records(10_000_000, seed=3, start_ms=now_ms() - 600_000, span_ms=600_000_000)
+    records = enriched_events(10_000_000, seed=3, start_ms=now_ms() - 600_000, span_ms=600_000_000)
     began = time.monotonic()
     while not stop.is_set():
         due = int((time.monotonic() - began) * rate)
@@ -327,7 +327,7 @@ def test_influxdb_stopped_for_30_s_mid_stream_loses_and_duplicates_nothing(sink:
     if not stack.supervisor.is_running():
         pytest.skip("needs the local stack's supervisor to stop InfluxDB")
     s = sink.settings
-    mapping = SinkMapping.of(EVENTS)
+    mapping = SinkFile.of(EVENTS)
     schema_id = register(s, s.topic_enriched, mapping.schema_file)
     name = sink.deploy(EVENTS)
     stop, sent = threading.Event(), list[Record]()
@@ -373,7 +373,7 @@ def test_influxdb_stopped_for_30_s_mid_stream_loses_and_duplicates_nothing(sink:
 
 
 def _acked_producer(
-    sink: Sink, mapping: SinkMapping, schema_id: int, rate: float, stop: threading.Event, acked: list[str]
+    sink: Sink, mapping: SinkFile, schema_id: int, rate: float, stop: threading.Event, acked: list[str]
 ) -> None:
     """Enriched events at ``rate`` per second until ``stop``; ``acked`` gets the event id of each one
     the broker acknowledged (an idempotent producer: a retry after a broker's death adds no copy)."""
@@ -387,7 +387,7 @@ def _acked_producer(
         return report
 
     producer = Producer({**client_config(sink.base, "admin"), "acks": "all", "enable.idempotence": True})
-    records = enriched_records(10_000_000, seed=9, start_ms=now_ms() - 600_000, span_ms=600_000_000)
+    records = enriched_events(10_000_000, seed=9, start_ms=now_ms() - 600_000, span_ms=600_000_000)
     topic, began, sent = sink.settings.topic_enriched, time.monotonic(), 0
     while not stop.is_set():
         while sent < int((time.monotonic() - began) * rate):
@@ -408,7 +408,7 @@ def test_kill_9_of_the_broker_under_load_every_sink_task_runs_again_and_nothing_
     if not stack.supervisor.is_running():
         pytest.skip("needs the local stack's supervisor to kill the broker")
     s = sink.settings
-    mapping = SinkMapping.of(EVENTS)
+    mapping = SinkFile.of(EVENTS)
     schema_id = register(s, s.topic_enriched, mapping.schema_file)
     names = [sink.deploy(EVENTS), sink.deploy(CAMPAIGN), sink.deploy(SEGMENT)]
     stop, acked = threading.Event(), list[str]()
@@ -466,7 +466,7 @@ def test_kill_9_of_the_broker_under_load_every_sink_task_runs_again_and_nothing_
 
 def test_a_wrong_password_fails_the_task_naming_the_user(sink: Sink) -> None:
     s = sink.settings
-    mapping = SinkMapping.of(CAMPAIGN)
+    mapping = SinkFile.of(CAMPAIGN)
     schema_id = register(s, s.topic_kpi_campaign, mapping.schema_file)
     record = kpi_record(
         mapping.schema_file, {"campaign_id": "cmp-001"}, now_ms() // 60_000 * 60_000, random.Random(4)
@@ -524,11 +524,11 @@ def test_a_config_with_three_mistakes_lists_all_three_and_deploys_nothing(sink: 
 
 def test_100k_enriched_events_give_100k_points(sink: Sink) -> None:
     s = sink.settings
-    mapping = SinkMapping.of(EVENTS)
+    mapping = SinkFile.of(EVENTS)
     schema_id = register(s, s.topic_enriched, mapping.schema_file)
     assert contract_for_subject(s, f"{s.topic_enriched}-value") is not None
     n = 100_000
-    records = list(enriched_records(n, seed=6, start_ms=now_ms() - 3_600_000, span_ms=3_000_000))
+    records = list(enriched_events(n, seed=6, start_ms=now_ms() - 3_600_000, span_ms=3_000_000))
     assert len({r["event_id"] for r in records}) == n
     produce(s, s.topic_enriched, avro_records(mapping, schema_id, records, "user_id"))
     name = sink.deploy(EVENTS)

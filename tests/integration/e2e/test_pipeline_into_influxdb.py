@@ -97,7 +97,7 @@ def test_connectors_and_telemetry_ran_through_the_pipeline(pipeline_run: Pipelin
 
 
 def test_the_monitor_shows_the_sink_stage_and_reads_kpis_from_influxdb(pipeline_run: PipelineRun) -> None:
-    from shopstream.ops.kpis import KpiSource
+    from shopstream.ops.kpi_view import KpiSource
     from shopstream.ops.monitor import Monitor
 
     snapshot = Monitor(pipeline_run.settings, probe_spark=False).sample()

@@ -35,6 +35,7 @@ from shopstream.ops.monitor import query_lag
 from shopstream.ops.scratch import scratch
 from shopstream.retry import wait_until
 from shopstream.settings import Settings
+from shopstream.stats import percentiles
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,6 @@ class LatencyProbe:
 
     def written(self, start_ms: int, end_ms: int) -> int:
         return sum(n for sec, n in list(self.per_second.items()) if start_ms // 1000 <= sec < end_ms // 1000)
-
-
-def _percentile(values: list[int], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))])
 
 
 def _register(settings: Settings) -> None:
@@ -216,15 +210,15 @@ def _bench(
             produced_total += acked
             complete = probe.wait_for(produced_total, timeout_s=60)
             measured_from = started_ms + int(warmup_s * 1000)
-            latencies = probe.between(measured_from, ended_ms)
+            latency = percentiles(probe.between(measured_from, ended_ms))
             step = Step(
                 target_rate=rate,
                 produced=acked,
                 all_enriched=complete,
                 events_per_s=probe.written(measured_from, ended_ms) / ((ended_ms - measured_from) / 1000),
-                p50_ms=_percentile(latencies, 0.50),
-                p95_ms=_percentile(latencies, 0.95),
-                p99_ms=_percentile(latencies, 0.99),
+                p50_ms=latency["p50"],
+                p95_ms=latency["p95"],
+                p99_ms=latency["p99"],
                 kpi_lag=query_lag(bench, workdir / "cp", KPIS, bench.topic_events) if kpis else None,
             )
             steps.append(step)
@@ -251,7 +245,8 @@ def _bench(
         "warmup_s": warmup_s,
         "spark_settings": {
             "shuffle_partitions": settings.spark_shuffle_partitions,
-            "state_store": "HDFS-backed (in memory)",
+            "state_store": settings.spark_state_store,
+            "kpi_dedup": settings.spark_kpi_dedup,
         },
         "steps": [asdict(s) for s in steps],
         "max_rate_with_p95_under_1s": max((s.target_rate for s in ok), default=None),

@@ -1,9 +1,9 @@
 """Declarative Kafka Connect deployment: the JSON files in ``connectors/`` are the desired state.
 
-Placeholders ``${settings:FIELD}`` are resolved here, at deploy time, from the settings object
-(endpoints, names; never a secret: that fails). ``${env:NAME}`` is left to the Connect worker's
-``EnvVarConfigProvider`` so that secrets never sit in a file, in git or in the connector config
-Connect stores.
+Placeholders ``${settings:FIELD}`` are resolved at deploy time from the settings object (endpoints,
+names; never a secret: that fails; see ``shopstream/connector_file.py``). ``${env:NAME}`` is left to
+the Connect worker's ``EnvVarConfigProvider`` so that secrets never sit in a file, in git or in the
+connector config Connect stores.
 
 Deploy adds the client security the settings ask for (``client_security``): the Kafka clients that a
 connector builds itself (Debezium's schema history producer and consumer; the worker's ``producer.``,
@@ -19,16 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from shopstream.clients.connect import KAFKA_PASSWORD_ENV, REGISTRY_PASSWORD_ENV, ConnectClient, env_ref
 from shopstream.clients.kafka import java_security_config
+from shopstream.connector_file import ConnectorFile, connector_files
 from shopstream.errors import ConnectError
-from shopstream.resources import project_file
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 
-_PLACEHOLDER = re.compile(r"\$\{settings:([a-z_]+)\}")
 _SECRET_KEYS = re.compile(r"password|secret|token|jaas", re.IGNORECASE)
 HISTORY_CLIENT_PREFIXES = ("schema.history.internal.producer.", "schema.history.internal.consumer.")
 HISTORY_BOOTSTRAP = "schema.history.internal.kafka.bootstrap.servers"
@@ -46,37 +43,13 @@ class ConnectorSpec:
         return self.config.get("connector.class", "")
 
 
-def resolve(value: str, settings: Settings, where: str) -> str:
-    def lookup(match: re.Match[str]) -> str:
-        field = match.group(1)
-        if field not in Settings.model_fields and not hasattr(settings, field):
-            raise ConnectError(f"{where}: unknown placeholder ${{settings:{field}}}")
-        found = getattr(settings, field)
-        if isinstance(found, SecretStr):
-            raise ConnectError(
-                f"{where}: ${{settings:{field}}} is a secret",
-                "reference it as ${env:NAME}: the worker resolves it, so it never reaches Connect's "
-                "config topic or its REST answers",
-            )
-        return str(found)
-
-    return _PLACEHOLDER.sub(lookup, value)
-
-
-def connectors_dir() -> Path:
-    """The project's ``connectors/`` folder: the desired state of the deployed connectors."""
-    return project_file("connectors")
-
-
 def load_spec(settings: Settings, path: Path) -> ConnectorSpec:
     """One connector file, placeholders resolved; a malformed file fails naming it."""
-    try:
-        body = json.loads(path.read_text())
-        name, config = body["name"], body["config"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ConnectError(f"{path}: expected {{'name': ..., 'config': {{...}}}} ({exc})") from exc
-    resolved = {key: resolve(str(value), settings, f"{path.name}: {key}") for key, value in config.items()}
-    return ConnectorSpec(name, {**client_security(settings, resolved), **resolved, "name": name}, path)
+    file = ConnectorFile.read(path)
+    resolved = file.resolved(settings)
+    return ConnectorSpec(
+        file.name, {**client_security(settings, resolved), **resolved, "name": file.name}, file.path
+    )
 
 
 def client_security(settings: Settings, config: dict[str, str]) -> dict[str, str]:
@@ -98,7 +71,7 @@ def client_security(settings: Settings, config: dict[str, str]) -> dict[str, str
 def load_specs(settings: Settings, directory: Path | None = None) -> list[ConnectorSpec]:
     """Every ``*.json`` in the directory (default: the project's ``connectors/``), placeholders
     resolved; a malformed file fails naming it."""
-    return [load_spec(settings, path) for path in sorted((directory or connectors_dir()).glob("*.json"))]
+    return [load_spec(settings, file.path) for file in connector_files(directory)]
 
 
 def mask(config: dict[str, str]) -> dict[str, str]:

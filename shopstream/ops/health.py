@@ -29,7 +29,7 @@ from rich.text import Text
 from shopstream.clients.kafka import check_reachable
 from shopstream.errors import ConnectError, KafkaUnavailable, ResourceMissing
 from shopstream.jobstatus import KPIS, QUERIES, QueryStatus
-from shopstream.ops.connectors import load_specs
+from shopstream.ops.deploy import load_specs
 from shopstream.ops.monitor import Monitor, Snapshot
 from shopstream.settings import Settings
 from shopstream.stack.restarts import ProgramRecord

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from shopstream.clients.connect import ConnectClient
 from shopstream.errors import ProcessFailed
-from shopstream.ops import demographics, schemas
-from shopstream.ops.connectors import deploy, load_specs
+from shopstream.ops import demographics, registration
+from shopstream.ops.deploy import deploy, load_specs
 from shopstream.ops.jobs import PRODUCER_SECRETS, Job, spark_jobs, telemetry_job
 from shopstream.ops.live_view import watch
 from shopstream.settings import Settings
@@ -30,8 +30,8 @@ def prepare(settings: Settings, report: Report) -> None:
     report("[stack] up")
     Stack(settings).up()
     report("[contracts] register, evolve")
-    schemas.register(settings, report)
-    schemas.evolve(settings, report)
+    registration.register(settings, report)
+    registration.evolve(settings, report)
     report("[demographics] load")
     report(demographics.summary(settings, demographics.load(settings)))
     report("[connectors] deploy")

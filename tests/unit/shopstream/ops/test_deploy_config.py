@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from shopstream.cli import app
+from shopstream.connector_file import connectors_dir
 from shopstream.errors import ConnectError
-from shopstream.ops.connectors import connectors_dir, diff, load_specs, mask
+from shopstream.ops.deploy import diff, load_specs, mask
 from shopstream.settings import Settings
 
 

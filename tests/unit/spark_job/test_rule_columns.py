@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from producer.avro_codec import compile_encoder
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema
 from spark_job.decode import decode
-from spark_job.rules import broken_rules
+from spark_job.rule_columns import broken_rules
 from tests.rule_cases import CASES, NOW, RULES, VIEW
 
 V1, V2 = load_schema(EVENT_SCHEMA_FILES[1]), load_schema(EVENT_SCHEMA_FILES[2])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.ops.chaos import FAULTS, Backlog
+from shopstream.ops.faults import FAULTS, Backlog
 
 
 def _samples(backlogs: list[int]) -> Backlog:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shopstream.ops.kpis import (
+from shopstream.ops.kpi_view import (
     CampaignKpi,
     KpiView,
     Latest,

@@ -6,15 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from shopstream.ops.monitor import (
-    ConnectorState,
-    ConsumerSample,
-    QueryCheckpoint,
-    Snapshot,
-    SparkApp,
-    StageSample,
-)
-from shopstream.ops.pipeline_status import (
+from shopstream.ops.health import (
     Check,
     StatusReport,
     connector_checks,
@@ -22,6 +14,14 @@ from shopstream.ops.pipeline_status import (
     spark_checks,
     status_table,
     topic_checks,
+)
+from shopstream.ops.monitor import (
+    ConnectorState,
+    ConsumerSample,
+    QueryCheckpoint,
+    Snapshot,
+    SparkApp,
+    StageSample,
 )
 from shopstream.settings import Settings
 

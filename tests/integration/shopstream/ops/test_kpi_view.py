@@ -16,7 +16,7 @@ from shopstream.clients.influx import InfluxClient, line
 from shopstream.clients.kafka import client_config
 from shopstream.clients.registry import client_conf
 from shopstream.contracts import load_schema
-from shopstream.ops.kpis import KpiSource, epoch_ms
+from shopstream.ops.kpi_view import KpiSource, epoch_ms
 from shopstream.settings import Settings
 
 MIN = 60_000

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from shopstream.cli import app
 from shopstream.clients.connect import ConnectClient
 from shopstream.clients.registry import avro_deserializer
+from shopstream.connector_file import connectors_dir
 from shopstream.ops import demographics
-from shopstream.ops.connectors import connectors_dir
 from shopstream.settings import Settings
 from tests.integration.conftest import ReadTopic
 from tests.integration.leftovers import token

@@ -31,26 +31,26 @@ What one step reports (figures over the step after its warm-up):
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
+from producer.run import RunSummary
+from shopstream.bench.cpu import CpuMeter
 from shopstream.clients.influx import InfluxClient
 from shopstream.clients.kafka import end_offset_total
 from shopstream.contracts import kpi_campaign, shop_events
 from shopstream.errors import ProcessFailed, Timeout
 from shopstream.jobstatus import KPIS, QueryStatus, read_status
 from shopstream.ops import demographics
-from shopstream.ops.cpu import CpuMeter
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.trial import Trial
 from shopstream.retry import wait_until
 from shopstream.settings import Settings
+from shopstream.stats import percentiles
 
 Report = Callable[[str], None]
 POLL_S = 0.25  # how often the latency probe asks InfluxDB (its resolution)
@@ -74,15 +74,8 @@ class Percentiles:
 
     @classmethod
     def of(cls, values: list[float]) -> Percentiles:
-        if not values:
-            nan = float("nan")
-            return cls(nan, nan, nan, 0)
-        ordered = sorted(values)
-
-        def at(q: float) -> float:
-            return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 1)
-
-        return cls(at(0.50), at(0.95), at(0.99), len(ordered))
+        figures = percentiles(values)
+        return cls(figures["p50"], figures["p95"], figures["p99"], len(values))
 
 
 @dataclass(frozen=True)
@@ -233,16 +226,6 @@ def sample_state(settings: Settings, share: float = SAMPLE_SHARE) -> tuple[str, 
     return state, counts[state] / total
 
 
-def _producer_summary(log: Path) -> dict[str, Any]:
-    """The JSON summary the producer prints last."""
-    text = log.read_text(errors="replace")
-    start = text.rfind('{\n  "sent"')
-    if start < 0:
-        raise ProcessFailed(f"no summary in the producer's log {log}", "see the log")
-    summary: dict[str, Any] = json.loads(text[start : text.index("\n}", start) + 2])
-    return summary
-
-
 class E2EBench:
     def __init__(
         self, settings: Settings, step_s: float, warmup_s: float, report: Report, resend: float = 0.0
@@ -275,9 +258,9 @@ class E2EBench:
         ended_ms = int(time.time() * 1000)
         cpu_s = cpu.used()
         kpi_lag = query_lag(b, self.trial.checkpoints, KPIS, b.topic_events)
-        summary = _producer_summary(producer.log)
-        cpu_s[f"producer-{rate}"] = summary.get("cpu_s")
-        resent = int(summary.get("resent", 0))
+        summary = RunSummary.model_validate_json(self.trial.summary_path(f"producer-{rate}").read_text())
+        cpu_s[f"producer-{rate}"] = summary.cpu_s
+        resent = summary.resent
         # idempotent producer: one offset per sent record; the copies give no point of their own
         produced = end_offset_total(b, b.topic_events) - before - resent
         client = InfluxClient(b, timeout_s=30)
@@ -314,7 +297,7 @@ class E2EBench:
             latency=latency,
             spark_stage=Percentiles.of(spark),
             sink_stage=Percentiles.of(sink),
-            producer_ack=summary.get("ack_latency_ms"),
+            producer_ack=summary.ack_latency_ms,
             kpi_freshness=freshness,
             kpi_lag=kpi_lag,
             kpi_lag_bound=lag_bound,
