@@ -288,6 +288,11 @@ class Settings(BaseSettings):
         "query's checkpoint interval, at least 5 s).",
     )
     spark_shuffle_partitions: int = Field(2, ge=1, description="spark.sql.shuffle.partitions of the job.")
+    spark_jars: str = Field(
+        "",
+        description="Comma-separated jars the Spark job loads (Kafka and Avro connectors, MariaDB JDBC); "
+        "empty: those scripts/setup.sh fetched into the cache.",
+    )
     stack_timeout_s: float = Field(
         120.0, gt=0, description="How long `stack up` waits for one service to become healthy."
     )

@@ -8,6 +8,7 @@ import time
 from shopstream.clients.registry import Registry
 from shopstream.contracts import load_schema
 from shopstream.errors import RegistryError
+from spark_job.plans import WriterSchema
 
 
 class SchemaCache:
@@ -45,12 +46,12 @@ class SchemaCache:
         return schema_id in self.by_id
 
 
-def registered_id(registry: Registry, subject: str, schema_file: str) -> tuple[int, str]:
-    """(id, schema JSON) of an output contract, which must be registered (`shopstream schemas register`)."""
+def registered(registry: Registry, subject: str, schema_file: str) -> WriterSchema:
+    """An output contract as registered (`shopstream schemas register`): its id and schema."""
     schema = load_schema(schema_file)
     found = registry.lookup(subject, schema)
     if found is None:
         raise RegistryError(
             f"{schema_file} is not registered under {subject}", "run `shopstream schemas register`"
         )
-    return found[0], schema
+    return WriterSchema(found[0], schema)

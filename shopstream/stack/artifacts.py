@@ -100,6 +100,12 @@ class Artifacts:
         return [path for path in wanted if not path.exists()]
 
 
+def cached_spark_jars(paths: StackPaths) -> list[Path]:
+    """The Spark connector jars `setup.sh` (`shopstream fetch`) put into the cache for the pom's
+    Spark version; looked up, never fetched (empty when they are not there)."""
+    return Artifacts(paths.artifacts, pom_properties()).spark_jars
+
+
 def _stamp(artifacts_root: Path) -> Path:
     return artifacts_root / ".pom-sha256"
 

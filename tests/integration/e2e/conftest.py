@@ -37,7 +37,7 @@ from shopstream.ops import demographics
 from shopstream.ops.trial import Trial
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
-from tests.integration import oracle
+from tests import oracle
 from tests.integration.grafana.influx import InfluxDB
 
 N = 20_000  # records produced in all, the corrupt ones included (not the copies)

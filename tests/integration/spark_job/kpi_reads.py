@@ -14,7 +14,7 @@ from producer.run import RunLimits, run
 from producer.sender import EventSender
 from shopstream.clients.registry import avro_deserializer
 from shopstream.settings import Settings
-from tests.integration import oracle
+from tests import oracle
 from tests.integration.conftest import ReadTopic
 
 

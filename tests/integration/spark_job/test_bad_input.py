@@ -28,7 +28,7 @@ from shopstream.ops import demographics
 from shopstream.ops.jobs import SparkJob
 from shopstream.settings import Settings
 from spark_job.decode import NEW_IDS
-from tests.integration import oracle
+from tests import oracle
 from tests.integration.conftest import ReadTopic
 from tests.integration.spark_job.kpi_reads import (
     decoder,
