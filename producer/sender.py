@@ -233,7 +233,7 @@ class EventSender(AvroSender):
             raise ValueError(f"schema_version must be one of {sorted(EVENT_SCHEMA_FILES)}")
         super().__init__(
             settings,
-            topic=topic or settings.topic_events,
+            topic=topic or settings.topics.events,
             schema_file=EVENT_SCHEMA_FILES[schema_version],
             serializer=serializer,
             producer_overrides=producer_overrides,

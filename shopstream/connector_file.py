@@ -78,9 +78,10 @@ def resolve(value: str, settings: Settings, where: str) -> str:
 
     def lookup(match: re.Match[str]) -> str:
         field = match.group(1)
-        if not hasattr(settings, field):
-            raise ConnectError(f"{where}: unknown placeholder ${{settings:{field}}}")
-        found = getattr(settings, field)
+        try:
+            found = settings.value_of(field)
+        except KeyError:
+            raise ConnectError(f"{where}: unknown placeholder ${{settings:{field}}}") from None
         if isinstance(found, SecretStr):
             raise ConnectError(
                 f"{where}: ${{settings:{field}}} is a secret",

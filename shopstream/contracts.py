@@ -44,14 +44,14 @@ class Topic(StrEnum):
     def name_in(self, settings: Settings) -> str:
         """The topic's name under these settings."""
         names = {
-            Topic.EVENTS: settings.topic_events,
-            Topic.ENRICHED: settings.topic_enriched,
-            Topic.EVENTS_DLQ: settings.topic_events_dlq,
-            Topic.KPI_CAMPAIGN: settings.topic_kpi_campaign,
-            Topic.KPI_SEGMENT: settings.topic_kpi_segment,
-            Topic.KPI_DLQ: settings.topic_kpi_dlq,
-            Topic.ENRICHED_DLQ: settings.topic_enriched_dlq,
-            Topic.DEMOGRAPHICS: settings.topic_demographics,
+            Topic.EVENTS: settings.topics.events,
+            Topic.ENRICHED: settings.topics.enriched,
+            Topic.EVENTS_DLQ: settings.topics.events_dlq,
+            Topic.KPI_CAMPAIGN: settings.topics.kpi_campaign,
+            Topic.KPI_SEGMENT: settings.topics.kpi_segment,
+            Topic.KPI_DLQ: settings.topics.kpi_dlq,
+            Topic.ENRICHED_DLQ: settings.topics.enriched_dlq,
+            Topic.DEMOGRAPHICS: settings.topics.demographics,
         }
         return names[self]
 
@@ -135,7 +135,7 @@ class Measurement:
 
     def rp(self, settings: Settings) -> str | None:
         """Its retention policy under these settings (None: the database's default)."""
-        return str(getattr(settings, self.rp_setting)) if self.rp_setting else None
+        return str(settings.value_of(self.rp_setting)) if self.rp_setting else None
 
     def qualified(self, settings: Settings) -> str:
         """The measurement as an InfluxQL FROM clause names it: ``"rp"."name"`` or ``"name"``."""

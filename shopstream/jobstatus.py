@@ -81,7 +81,7 @@ class QueryStatus(BaseModel):
 
 def default_checkpoint_dir(settings: Settings) -> Path:
     """Where `shopstream spark run` checkpoints unless told otherwise."""
-    return settings.state_dir / "spark" / "checkpoints"
+    return settings.stack.state_dir / "spark" / "checkpoints"
 
 
 def status_path(checkpoint_dir: Path, query: str) -> Path:

@@ -106,7 +106,7 @@ class Rules:
     @classmethod
     def of(cls, settings: Settings) -> Rules:
         _check_contract()
-        return cls(settings.max_event_time_skew_s, settings.campaign_id_pattern)
+        return cls(settings.rules.max_event_time_skew_s, settings.rules.campaign_id_pattern)
 
     @property
     def max_skew_ms(self) -> int:

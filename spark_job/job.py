@@ -72,19 +72,21 @@ class StreamingJob:
         self.settings = settings
         self.options = options
         registry = registry_client(settings, "reader")  # the job only reads the registry
-        self.writers = SchemaCache(registry, subject(settings.topic_events))
-        self.enriched = registered(registry, subject(settings.topic_enriched), ENRICHED_SCHEMA_FILE)
+        self.writers = SchemaCache(registry, subject(settings.topics.events))
+        self.enriched = registered(registry, subject(settings.topics.enriched), ENRICHED_SCHEMA_FILE)
         kpi_files = KPI_SCHEMA_FILES
         self.campaign = registered(
-            registry, subject(settings.topic_kpi_campaign), kpi_files[Topic.KPI_CAMPAIGN]
+            registry, subject(settings.topics.kpi_campaign), kpi_files[Topic.KPI_CAMPAIGN]
         )
-        self.segment = registered(registry, subject(settings.topic_kpi_segment), kpi_files[Topic.KPI_SEGMENT])
+        self.segment = registered(
+            registry, subject(settings.topics.kpi_segment), kpi_files[Topic.KPI_SEGMENT]
+        )
         self.topics = Topics(
-            events=settings.topic_events,
-            enriched=settings.topic_enriched,
-            events_dlq=settings.topic_events_dlq,
-            kpi_campaign=settings.topic_kpi_campaign,
-            kpi_segment=settings.topic_kpi_segment,
+            events=settings.topics.events,
+            enriched=settings.topics.enriched,
+            events_dlq=settings.topics.events_dlq,
+            kpi_campaign=settings.topics.kpi_campaign,
+            kpi_segment=settings.topics.kpi_segment,
         )
         self.demographics = DemographicsTable(spark, settings)
         self.realtime = options.realtime
@@ -99,7 +101,7 @@ class StreamingJob:
         the settings: it is in no command line, and ``spark_session`` redacts it from plans and logs)."""
         security = java_security_config(self.settings, "spark")
         return {
-            "kafka.bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            "kafka.bootstrap.servers": self.settings.kafka.bootstrap_servers,
             **{f"kafka.{key}": value for key, value in security.items()},
         }
 
@@ -147,7 +149,7 @@ class StreamingJob:
 
     def _start_microbatch(self) -> StreamingQuery:
         return (
-            self._read(self.settings.topic_events, self.options.starting_offsets)
+            self._read(self.settings.topics.events, self.options.starting_offsets)
             .writeStream.queryName("enrich")
             .foreachBatch(self.enrich_batch)
             .option("checkpointLocation", str(self.options.checkpoint_dir / "enrich"))
@@ -160,7 +162,7 @@ class StreamingJob:
         one. Each "batch" of ``realtime_batch_s`` is a checkpoint, planned with the demographics the
         runner last cached (renewed every refresh interval, kept while MariaDB is away); writer
         schemas are those known at (re)start."""
-        raw = self._read(self.settings.topic_events, self.options.starting_offsets)
+        raw = self._read(self.settings.topics.events, self.options.starting_offsets)
         writers = self.writers.refresh(force=True)
         self._planned["enrich"] = self.writers.newest_id
         out = self.enriched_or_dead(raw, writers, self.demographics.for_stream())
@@ -189,12 +191,12 @@ class StreamingJob:
         ``spark_kpi_max_records_per_batch`` records: after a pause the backlog is worked off in steps
         that each commit."""
         s, options = self.settings, self.options
-        raw = self._read(s.topic_events, "earliest", s.spark_kpi_max_records_per_batch)
+        raw = self._read(s.topics.events, "earliest", s.spark.kpi_max_records_per_batch)
         writers = self.writers.refresh(force=True)
         self._planned["kpis"] = self.writers.newest_id
         events = plans.kpi_events(
             raw, self._schemas(writers, fixed=True), self.demographics.for_stream(), options.watermark,
-            s.spark_kpi_dedup, self.rules,
+            s.spark.kpi_dedup, self.rules,
         )  # fmt: skip
         out = plans.kpi_records(events, options.window, self.campaign, self.segment, self.topics)
         return (

@@ -87,7 +87,7 @@ def choose_master(settings: Settings, master: str, mode: str, wanted: tuple[str,
     if mode != "realtime" or "enrich" not in wanted:
         return master
     master, why = realtime_master(
-        master, partitions(settings, settings.topic_events, role="spark"), with_kpis=len(wanted) > 1
+        master, partitions(settings, settings.topics.events, role="spark"), with_kpis=len(wanted) > 1
     )
     report(f"Real-time Mode on {master}: {why}")
     return master
@@ -97,27 +97,27 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
     """Run the chosen queries until Ctrl-C/SIGTERM or the duration; checkpoints are kept."""
     if options.starting_offsets not in ("earliest", "latest"):
         raise SparkJobError("--starting-offsets must be earliest or latest")
-    mode = options.mode or settings.spark_enrich_mode
+    mode = options.mode or settings.spark.enrich_mode
     if mode not in ("realtime", "microbatch"):
         raise SparkJobError("--mode must be realtime or microbatch")
     wanted = tuple(name.strip() for name in options.queries if name.strip())
     unknown = set(wanted) - set(QUERIES)
     if unknown:
         raise SparkJobError(f"unknown queries {sorted(unknown)}; known: {sorted(QUERIES)}")
-    master = choose_master(settings, options.master or settings.spark_master, mode, wanted, report)
+    master = choose_master(settings, options.master or settings.spark.master, mode, wanted, report)
     from spark_job.job import JobOptions, StreamingJob
     from spark_job.session import spark_session
 
     job_options = JobOptions(
-        checkpoint_dir=options.checkpoint_dir or settings.state_dir / "spark" / "checkpoints",
+        checkpoint_dir=options.checkpoint_dir or settings.stack.state_dir / "spark" / "checkpoints",
         starting_offsets=options.starting_offsets,
-        trigger_s=settings.spark_trigger_s if options.trigger_s is None else options.trigger_s,
-        kpi_trigger_s=settings.spark_kpi_trigger_s,
-        window=options.window or settings.spark_window,
-        watermark=options.watermark or settings.spark_watermark,
+        trigger_s=settings.spark.trigger_s if options.trigger_s is None else options.trigger_s,
+        kpi_trigger_s=settings.spark.kpi_trigger_s,
+        window=options.window or settings.spark.window,
+        watermark=options.watermark or settings.spark.watermark,
         max_offsets_per_trigger=options.max_offsets_per_trigger,
         realtime=mode == "realtime",
-        realtime_batch_s=max(5.0, settings.spark_demographics_refresh_s),
+        realtime_batch_s=max(5.0, settings.spark.demographics_refresh_s),
     )
     spark = spark_session(settings, master=master)
     running: dict[str, StreamingQuery] = {}

@@ -41,8 +41,8 @@ logger.kafka.level = error
 def spark_jars(settings: Settings) -> list[Path]:
     """The connector jars the session loads: ``SHOPSTREAM_SPARK_JARS``, else those `setup.sh` put
     into the artefact cache; none there fails with the fix (nothing is fetched here)."""
-    if settings.spark_jars:
-        jars = [Path(jar.strip()) for jar in settings.spark_jars.split(",") if jar.strip()]
+    if settings.spark.jars:
+        jars = [Path(jar.strip()) for jar in settings.spark.jars.split(",") if jar.strip()]
         absent = [str(jar) for jar in jars if not jar.is_file()]
         if absent:
             raise MissingPrerequisite(
@@ -61,31 +61,31 @@ def spark_session(
     settings: Settings, app_name: str = "shopstream", master: str | None = None
 ) -> SparkSession:
     """Build (or return) the session; fails with a fix if Java or the jars are missing."""
-    jdk = find_jdk(17, settings.java_home, "SHOPSTREAM_JAVA_HOME")  # Spark 4.1 runs on Java 17+
+    jdk = find_jdk(17, settings.stack.java_home, "SHOPSTREAM_JAVA_HOME")  # Spark 4.1 runs on Java 17+
     os.environ.setdefault("JAVA_HOME", str(jdk.home))
     jars = spark_jars(settings)
-    log4j = settings.state_dir / "spark" / "log4j2.properties"
+    log4j = settings.stack.state_dir / "spark" / "log4j2.properties"
     log4j.parent.mkdir(parents=True, exist_ok=True)
     log4j.write_text(LOG4J2)
     return (
-        SparkSession.builder.master(master or settings.spark_master)
+        SparkSession.builder.master(master or settings.spark.master)
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
-        .config("spark.ui.port", str(settings.spark_ui_port))
+        .config("spark.ui.port", str(settings.spark.ui_port))
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         # collect_set (exact distinct users) is an object aggregate: past 128 keys per task Spark
         # would sort the whole batch instead of hashing it (3x slower KPI batches, measured).
         .config("spark.sql.objectHashAggregate.sortBased.fallbackThreshold", "1000000")
         .config("spark.sql.adaptive.enabled", "false")
-        .config("spark.sql.streaming.stateStore.providerClass", STATE_STORES[settings.spark_state_store])
+        .config("spark.sql.streaming.stateStore.providerClass", STATE_STORES[settings.spark.state_store])
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         .config("spark.driver.memory", "2g")
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log4j}")
-        .config("spark.sql.warehouse.dir", str(settings.state_dir / "spark" / "warehouse"))
+        .config("spark.sql.warehouse.dir", str(settings.stack.state_dir / "spark" / "warehouse"))
         # the Kafka options' JAAS line carries the password: plans (explain, the UI's SQL tab) and
         # logged strings show it redacted (option keys and values are redacted by spark.redaction.regex)
         .config("spark.sql.redaction.string.regex", REDACT_PASSWORDS)

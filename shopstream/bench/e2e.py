@@ -239,7 +239,7 @@ class E2EBench:
     def step(self, rate: int, probe: Probe, landed_before: int, seed: int) -> Step:
         b = self.trial.settings
         load_before = round(os.getloadavg()[0], 2)
-        before = end_offset_total(b, b.topic_events)
+        before = end_offset_total(b, b.topics.events)
         kpis_before = read_status(self.trial.checkpoints, KPIS)
         resend = (
             ["--resend", f"{self.resend:g}", "--resend-after", f"{RESEND_AFTER_S:g}"] if self.resend else []
@@ -257,12 +257,12 @@ class E2EBench:
             raise ProcessFailed(failure, f"see {producer.log}")
         ended_ms = int(time.time() * 1000)
         cpu_s = cpu.used()
-        kpi_lag = query_lag(b, self.trial.checkpoints, KPIS, b.topic_events)
+        kpi_lag = query_lag(b, self.trial.checkpoints, KPIS, b.topics.events)
         summary = RunSummary.model_validate_json(self.trial.summary_path(f"producer-{rate}").read_text())
         cpu_s[f"producer-{rate}"] = summary.cpu_s
         resent = summary.resent
         # idempotent producer: one offset per sent record; the copies give no point of their own
-        produced = end_offset_total(b, b.topic_events) - before - resent
+        produced = end_offset_total(b, b.topics.events) - before - resent
         client = InfluxClient(b, timeout_s=30)
         try:
             total = landed_before + produced
@@ -279,7 +279,7 @@ class E2EBench:
         total_lat, spark, sink = probe.latencies(measured_from, ended_ms)
         latency = Percentiles.of(total_lat)
         freshness = Percentiles.of(probe.ages(measured_from, ended_ms))
-        lag_bound = int(rate * LAG_BOUND_TRIGGERS * b.spark_kpi_trigger_s)
+        lag_bound = int(rate * LAG_BOUND_TRIGGERS * b.spark.kpi_trigger_s)
         met = (
             landed == produced
             and kpi_lag is not None
@@ -366,10 +366,10 @@ def bench_e2e(
         "goals": GOALS,
         "resend": resend,
         "settings": {
-            "kpi_dedup": settings.spark_kpi_dedup,
-            "state_store": settings.spark_state_store,
-            "kpi_trigger_s": settings.spark_kpi_trigger_s,
-            "watermark": settings.spark_watermark,
+            "kpi_dedup": settings.spark.kpi_dedup,
+            "state_store": settings.spark.state_store,
+            "kpi_trigger_s": settings.spark.kpi_trigger_s,
+            "watermark": settings.spark.watermark,
         },
         "steps": [asdict(s) for s in steps],
         "kpi_lag_bound": f"{LAG_BOUND_TRIGGERS} x SHOPSTREAM_SPARK_KPI_TRIGGER_S x rate",

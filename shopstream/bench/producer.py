@@ -100,7 +100,7 @@ def bench_kafka_perf(
     topic = _fresh_topic(settings, f"{prefix}.kafka-perf", partitions)
     conf = producer_config(settings)
     props = {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
         "acks": "all",
         "enable.idempotence": "true",
         "compression.type": conf["compression.type"],
@@ -110,7 +110,7 @@ def bench_kafka_perf(
         # the same identity as ours; its password in a mode-600 file, not on the command line
         **java_security_config(settings, "producer"),
     }
-    config = settings.state_dir / "bench" / f"{prefix}.producer.properties"
+    config = settings.stack.state_dir / "bench" / f"{prefix}.producer.properties"
     config.parent.mkdir(parents=True, exist_ok=True)
     write_secret(config, "".join(f"{k}={properties_value(str(v))}\n" for k, v in props.items()))
     cmd = [
@@ -161,7 +161,7 @@ def bench_producer(
             for k, v in producer_config(settings).items()
             if k != "bootstrap.servers" and not k.startswith("sasl.")
         },
-        "security_protocol": settings.kafka_security_protocol,
+        "security_protocol": settings.kafka.security_protocol,
         "shopstream": asdict(ours),
         "kafka_producer_performance": asdict(reference),
         "ratio_records": round(ours.records_per_s / reference.records_per_s, 3),

@@ -278,10 +278,10 @@ class SinkBench:
         used = cpu.used()
         figures = _connector_figures(tasks, first, last, deployed_at, done_at, self.count, used)
         self.report(f"connector: {figures.points_per_s:,.0f} points/s first to last point")
-        return figures, self._verify(pipeline.influxdb_database)
+        return figures, self._verify(pipeline.influxdb.database)
 
     def _urls(self) -> dict[str, str]:
-        return {"influxdb": self.root.influxdb_url, "connect": self.root.connect_url}
+        return {"influxdb": self.root.influxdb.url, "connect": self.root.connect.url}
 
     def _watch(
         self, connect: ConnectClient, jolokia: JolokiaClient, deployed_at: float
@@ -317,7 +317,7 @@ class SinkBench:
     # --- 3. the reference ----------------------------------------------------------------------------------
     def _export(self) -> list[bytes]:
         """The connector's points, read back as line protocol (ns times), gzip'd in batches."""
-        client = self._client(self.run_.settings.influxdb_database)
+        client = self._client(self.run_.settings.influxdb.database)
         m, where = self.measurement, self.measurement.qualified(self.run_.settings)
         bodies: list[bytes] = []
         batch: list[str] = []
@@ -340,7 +340,7 @@ class SinkBench:
                 self.progress("reading the points back", read, self.count)
                 start += EXPORT_WINDOW_NS
         finally:
-            client.query(f'DROP DATABASE "{self.run_.settings.influxdb_database}"')  # no compaction meanwhile
+            client.query(f'DROP DATABASE "{self.run_.settings.influxdb.database}"')  # no compaction meanwhile
             client.close()
         if batch:
             bodies.append(gzip.compress("\n".join(batch).encode(), self.gzip_level))
@@ -352,8 +352,8 @@ class SinkBench:
         provision_database(direct)  # with the connector's retention policy
         rp = self.measurement.rp(direct)
         params = {"db": database, "precision": "n", **({"rp": rp} if rp else {})}
-        login = self.root.influxdb_login("writer")  # the sink connector's identity
-        url = f"{self.root.influxdb_url}/write"
+        login = self.root.influxdb.login("writer")  # the sink connector's identity
+        url = f"{self.root.influxdb.url}/write"
         pending, lock = counter(), threading.Lock()
         latencies: list[float] = []
 
@@ -371,7 +371,7 @@ class SinkBench:
                         latencies.append(took)
                         self.progress("direct write", len(latencies), len(bodies))
 
-        cpu = CpuMeter({"influxdb": listening_pid(self.root.influxdb_url)})
+        cpu = CpuMeter({"influxdb": listening_pid(self.root.influxdb.url)})
         began = time.perf_counter()
         with ThreadPoolExecutor(self.partitions) as pool:
             for future in [pool.submit(writer) for _ in range(self.partitions)]:

@@ -30,7 +30,7 @@ from shopstream.clients.registry import registry_client
 from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
 from shopstream.errors import ProcessFailed, Timeout
 from shopstream.jobstatus import ENRICH, KPIS, read_status
-from shopstream.ops.jobs import KPI_NICE, PRODUCER_SECRETS, Job, spark_jobs
+from shopstream.ops.jobs import KPI_NICE, PRODUCER, Job, spark_jobs
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.scratch import scratch
 from shopstream.retry import wait_until
@@ -69,11 +69,11 @@ class LatencyProbe:
         consumer = Consumer(
             {
                 **client_config(self.settings, "admin"),  # the benchmark's probe
-                "group.id": f"{self.settings.topic_enriched}.latency-probe",  # removed with the topics
+                "group.id": f"{self.settings.topics.enriched}.latency-probe",  # removed with the topics
                 "auto.offset.reset": "earliest",
             }
         )
-        consumer.subscribe([self.settings.topic_enriched])
+        consumer.subscribe([self.settings.topics.enriched])
         reader = self.schema
         while not self._stop.is_set():
             for message in consumer.consume(5_000, 0.2):
@@ -134,7 +134,7 @@ def bench_spark(
     mode: str = "realtime",
 ) -> dict[str, Any]:
     prefix = f"bench.spark.{uuid.uuid4().hex[:8]}"
-    workdir = workdir or settings.state_dir / "bench" / prefix.rsplit(".", 1)[1]
+    workdir = workdir or settings.stack.state_dir / "bench" / prefix.rsplit(".", 1)[1]
     # its topics, subjects and the probe's consumer group go at the end, however the run ends
     with scratch(settings, prefix):
         try:
@@ -168,7 +168,7 @@ def _bench(
         prefix=name,
         env=env,
         logs=workdir,
-        ui_port=settings.spark_ui_port + 10,
+        ui_port=settings.spark.ui_port + 10,
         checkpoint_dir=workdir / "cp",
     )
     jobs = jobs[: 2 if kpis else 1]
@@ -188,7 +188,7 @@ def _bench(
         probe.start()
         for rate in rates:
             started_ms = int(time.time() * 1000)
-            before = end_offset_total(bench, bench.topic_events)
+            before = end_offset_total(bench, bench.topics.events)
             args = ["produce", "--rate", str(rate), "--duration", str(step_s), "--stats-interval", "1000"]
             # a step is one run: a failed producer fails the step, the supervisor does not rerun it
             producer = Job(
@@ -197,7 +197,7 @@ def _bench(
                 args,
                 log=workdir / f"producer-{rate}.log",
                 restart=False,
-                secrets=PRODUCER_SECRETS,
+                given=PRODUCER,
             )
             producer.start()
             status = producer.wait_exit(step_s + 120)
@@ -206,7 +206,7 @@ def _bench(
                     f"the producer exited with {status}:\n{producer.tail()}", f"see {producer.log}"
                 )
             ended_ms = int(time.time() * 1000)
-            acked = end_offset_total(bench, bench.topic_events) - before  # idempotent: one offset per event
+            acked = end_offset_total(bench, bench.topics.events) - before  # idempotent: one offset per event
             produced_total += acked
             complete = probe.wait_for(produced_total, timeout_s=60)
             measured_from = started_ms + int(warmup_s * 1000)
@@ -219,7 +219,7 @@ def _bench(
                 p50_ms=latency["p50"],
                 p95_ms=latency["p95"],
                 p99_ms=latency["p99"],
-                kpi_lag=query_lag(bench, workdir / "cp", KPIS, bench.topic_events) if kpis else None,
+                kpi_lag=query_lag(bench, workdir / "cp", KPIS, bench.topics.events) if kpis else None,
             )
             steps.append(step)
             report(
@@ -244,9 +244,9 @@ def _bench(
         "step_s": step_s,
         "warmup_s": warmup_s,
         "spark_settings": {
-            "shuffle_partitions": settings.spark_shuffle_partitions,
-            "state_store": settings.spark_state_store,
-            "kpi_dedup": settings.spark_kpi_dedup,
+            "shuffle_partitions": settings.spark.shuffle_partitions,
+            "state_store": settings.spark.state_store,
+            "kpi_dedup": settings.spark.kpi_dedup,
         },
         "steps": [asdict(s) for s in steps],
         "max_rate_with_p95_under_1s": max((s.target_rate for s in ok), default=None),

@@ -66,10 +66,10 @@ class InfluxClient:
         timeout_s: float = 5.0,
         role: InfluxRole = "reader",
     ) -> None:
-        self.url = settings.influxdb_url
-        self.database = database or settings.influxdb_database
+        self.url = settings.influxdb.url
+        self.database = database or settings.influxdb.database
         self.timeout_s = timeout_s
-        self.login = settings.influxdb_login(role)
+        self.login = settings.influxdb.login(role)
         self.session = requests.Session()
         # Basic auth, not the u/p query parameters: InfluxDB's access log records URLs
         self.session.auth = (self.login.user, self.login.secret)
@@ -170,7 +170,7 @@ def ensure_users(settings: Settings) -> None:
         existing = {str(row["user"]) for s in admin.query("SHOW USERS") for row in s.rows}
         roles: tuple[InfluxRole, ...] = ("writer", "reader")
         for role in roles:
-            login = settings.influxdb_login(role)
+            login = settings.influxdb.login(role)
             if not login.secret:
                 raise InfluxError(f"{login.password_setting} is empty", login.hint)
             if login.user in existing:
@@ -185,20 +185,20 @@ def provision_database(settings: Settings, database: str | None = None) -> str:
     """A pipeline's database as its programs need it, made by the admin (the others may not): the
     database, the per-event retention policy (the sink writes into it, it may not create it), WRITE
     for the writer and READ for the reader. Idempotent; returns the database."""
-    name = database or settings.influxdb_database
+    name = database or settings.influxdb.database
     admin = InfluxClient(settings, name, role="admin", timeout_s=30)
     try:
         admin.query(f'CREATE DATABASE "{name}"')
         policies = {
             str(row["name"]) for s in admin.query(f'SHOW RETENTION POLICIES ON "{name}"') for row in s.rows
         }
-        if settings.influxdb_events_rp not in policies:
+        if settings.influxdb.events_rp not in policies:
             admin.query(
-                f'CREATE RETENTION POLICY "{settings.influxdb_events_rp}" ON "{name}" '
-                f"DURATION {settings.influxdb_events_rp_duration} REPLICATION 1"
+                f'CREATE RETENTION POLICY "{settings.influxdb.events_rp}" ON "{name}" '
+                f"DURATION {settings.influxdb.events_rp_duration} REPLICATION 1"
             )
-        admin.query(f'GRANT WRITE ON "{name}" TO "{settings.influxdb_writer_user}"')
-        admin.query(f'GRANT READ ON "{name}" TO "{settings.influxdb_reader_user}"')
+        admin.query(f'GRANT WRITE ON "{name}" TO "{settings.influxdb.writer_user}"')
+        admin.query(f'GRANT READ ON "{name}" TO "{settings.influxdb.reader_user}"')
     finally:
         admin.close()
     return name

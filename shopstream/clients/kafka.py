@@ -40,21 +40,21 @@ def security_config(settings: Settings, role: KafkaRole, *, need_password: bool 
     """How a client of ``role`` connects, in librdkafka's keys: ``security.protocol``, and with SASL
     the mechanism and the role's user and password, with TLS the CA file (none: the system's trust
     store). A SASL role without a password fails naming its setting."""
-    config: dict[str, str] = {"security.protocol": settings.kafka_security_protocol}
-    if settings.kafka_sasl:
-        login = settings.kafka_login(role)
+    config: dict[str, str] = {"security.protocol": settings.kafka.security_protocol}
+    if settings.kafka.sasl:
+        login = settings.kafka.login(role)
         if need_password and not login.secret:
             raise KafkaAuthError(
                 f"no password for the Kafka user '{login.user}' ({login.password_setting} is empty)",
                 login.hint,
             )
         config |= {
-            "sasl.mechanism": settings.kafka_sasl_mechanism,
+            "sasl.mechanism": settings.kafka.sasl_mechanism,
             "sasl.username": login.user,
             "sasl.password": login.secret,
         }
-    if settings.kafka_security_protocol.endswith("SSL") and settings.kafka_ssl_ca_file is not None:
-        config["ssl.ca.location"] = str(settings.kafka_ssl_ca_file)
+    if settings.kafka.security_protocol.endswith("SSL") and settings.kafka.ssl_ca_file is not None:
+        config["ssl.ca.location"] = str(settings.kafka.ssl_ca_file)
     return config
 
 
@@ -86,7 +86,7 @@ def client_config(settings: Settings, role: KafkaRole, **config: Any) -> dict[st
     its own log lines off (failures reach the code as errors: ``error_cb``, delivery reports,
     exceptions)."""
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
         "log_level": 0,
         **security_config(settings, role),
         **config,
@@ -98,19 +98,19 @@ def admin_client(settings: Settings, role: KafkaRole = "admin", **config: Any) -
 
 
 def unreachable(settings: Settings, reason: str) -> KafkaUnavailable:
-    return KafkaUnavailable(f"Kafka unreachable at {settings.kafka_bootstrap_servers} ({reason})", HINT)
+    return KafkaUnavailable(f"Kafka unreachable at {settings.kafka.bootstrap_servers} ({reason})", HINT)
 
 
 def refused(settings: Settings, role: KafkaRole, error: KafkaError) -> KafkaAuthError:
     """An authentication failure reported by librdkafka, as one line naming the user's settings."""
-    login = settings.kafka_login(role)
+    login = settings.kafka.login(role)
     reason = re.sub(r"^sasl authentication error: ", "", error_reason(error), flags=re.IGNORECASE)
     hint = login.hint
     if "invalid credentials" in reason:
-        reason = f"invalid credentials ({settings.kafka_sasl_mechanism})"
+        reason = f"invalid credentials ({settings.kafka.sasl_mechanism})"
     elif "mechanism" in reason.lower():  # e.g. "Unsupported SASL mechanism: broker's supported ..."
-        hint = f"does SHOPSTREAM_KAFKA_SASL_MECHANISM ({settings.kafka_sasl_mechanism}) match the broker's?"
-    return KafkaAuthError(login.refused(settings.kafka_bootstrap_servers, reason), hint)
+        hint = f"does SHOPSTREAM_KAFKA_SASL_MECHANISM ({settings.kafka.sasl_mechanism}) match the broker's?"
+    return KafkaAuthError(login.refused(settings.kafka.bootstrap_servers, reason), hint)
 
 
 def error_reason(error: KafkaError) -> str:
@@ -150,7 +150,7 @@ def check_reachable(
             if failures:
                 raise unreachable(settings, error_reason(failures[-1]))
             if down:  # connected, then hung up on: a SASL listener does that to a PLAINTEXT client
-                where, protocol = settings.kafka_bootstrap_servers, settings.kafka_security_protocol
+                where, protocol = settings.kafka.bootstrap_servers, settings.kafka.security_protocol
                 raise KafkaUnavailable(f"Kafka at {where} closed every {protocol} connection", PROTOCOL_HINT)
             raise unreachable(settings, f"no broker answered within {timeout_s:g} s")
 
@@ -160,10 +160,10 @@ def ensure_topics(settings: Settings) -> list[str]:
     admin = admin_client(settings)
     existing = set(check_reachable(settings).topics)
     # The demographics topic is a changelog keyed by customer id: keep the latest row per key.
-    configs = {settings.topic_demographics: {"cleanup.policy": "compact"}}
+    configs = {settings.topics.demographics: {"cleanup.policy": "compact"}}
     wanted = [
-        NewTopic(t, settings.topic_partitions, 1, config=configs.get(t, {}))
-        for t in settings.all_topics
+        NewTopic(t, settings.topics.partitions, 1, config=configs.get(t, {}))
+        for t in settings.topics.all
         if t not in existing
     ]
     created = []

@@ -17,7 +17,7 @@ ACCESS_DENIED = {1044, 1045, 1698}
 
 
 def address(settings: Settings) -> str:
-    return f"{settings.mysql_host}:{settings.mysql_port}"
+    return f"{settings.mysql.host}:{settings.mysql.port}"
 
 
 def unreachable(settings: Settings, reason: str) -> DatabaseError:
@@ -41,11 +41,11 @@ def connect(
     ``DatabaseError`` naming the address and the setting when it cannot be had."""
     try:
         return pymysql.connect(
-            host=settings.mysql_host,
-            port=settings.mysql_port,
-            user=settings.mysql_user,
-            password=settings.mysql_password.get_secret_value(),
-            database=database if database is not None else settings.mysql_database,
+            host=settings.mysql.host,
+            port=settings.mysql.port,
+            user=settings.mysql.user,
+            password=settings.mysql.password.get_secret_value(),
+            database=database if database is not None else settings.mysql.database,
             connect_timeout=CONNECT_TIMEOUT_S,
             **options,
         )
@@ -55,7 +55,7 @@ def connect(
             raise unreachable(settings, _reason(exc)) from exc
         if code in ACCESS_DENIED:
             raise DatabaseError(
-                f"MariaDB at {address(settings)} refused user {settings.mysql_user}: {exc.args[1]}",
+                f"MariaDB at {address(settings)} refused user {settings.mysql.user}: {exc.args[1]}",
                 "check SHOPSTREAM_MYSQL_USER, SHOPSTREAM_MYSQL_PASSWORD and SHOPSTREAM_MYSQL_DATABASE",
             ) from exc
         raise DatabaseError(f"MariaDB at {address(settings)}: {exc}") from exc

@@ -187,13 +187,13 @@ class Registry:
 
 def registry_client(settings: Settings, role: RegistryRole, timeout_s: float = 10.0) -> Registry:
     """The registry of the settings, as ``role``."""
-    return Registry(settings.schema_registry_url, timeout_s, settings.registry_login(role))
+    return Registry(settings.registry.url, timeout_s, settings.registry.login(role))
 
 
 def client_conf(settings: Settings, role: RegistryRole, timeout_s: float = 10.0) -> dict[str, Any]:
     """confluent-kafka's ``SchemaRegistryClient`` config of ``role`` (with ``basic.auth.user.info``)."""
-    conf: dict[str, Any] = {"url": settings.schema_registry_url, "timeout": timeout_s}
-    login = settings.registry_login(role)
+    conf: dict[str, Any] = {"url": settings.registry.url, "timeout": timeout_s}
+    login = settings.registry.login(role)
     if login is not None:
         conf["basic.auth.user.info"] = f"{login.user}:{login.secret}"
     return conf

@@ -60,7 +60,7 @@ def client_security(settings: Settings, config: dict[str, str]) -> dict[str, str
     if HISTORY_BOOTSTRAP in config:
         security = java_security_config(settings, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
         extra |= {f"{prefix}{k}": v for prefix in HISTORY_CLIENT_PREFIXES for k, v in security.items()}
-    login = settings.registry_login("connect")
+    login = settings.registry.login("connect")
     for key in ("key.converter", "value.converter"):
         if login is not None and config.get(key) == APICURIO_CONVERTER:
             extra[f"{key}.apicurio.auth.username"] = login.user

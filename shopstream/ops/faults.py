@@ -158,13 +158,13 @@ def source_events(trial: Trial) -> list[dict[str, Any]]:
     config = client_config(s, "admin", **{"group.id": f"{trial.prefix}-verdict"})
     consumer = Consumer({**config, "enable.auto.commit": False})
     decode = avro_deserializer(s)
-    context = SerializationContext(s.topic_events, MessageField.VALUE)
-    metadata = consumer.list_topics(s.topic_events, timeout=10).topics[s.topic_events]
+    context = SerializationContext(s.topics.events, MessageField.VALUE)
+    metadata = consumer.list_topics(s.topics.events, timeout=10).topics[s.topics.events]
     ends = {}
     for partition in metadata.partitions:
-        _, high = consumer.get_watermark_offsets(TopicPartition(s.topic_events, partition), timeout=10)
+        _, high = consumer.get_watermark_offsets(TopicPartition(s.topics.events, partition), timeout=10)
         ends[partition] = high
-    consumer.assign([TopicPartition(s.topic_events, p, 0) for p in ends])
+    consumer.assign([TopicPartition(s.topics.events, p, 0) for p in ends])
     events: list[dict[str, Any]] = []
     done = {p for p, high in ends.items() if high == 0}
     try:
@@ -204,8 +204,8 @@ class _Sampler:
 
     def __init__(self, trial: Trial, client: InfluxClient) -> None:
         s = trial.settings
-        self.trial, self.client, self.topic = trial, client, s.topic_events
-        self.produced_before = end_offset_total(s, s.topic_events)
+        self.trial, self.client, self.topic = trial, client, s.topics.events
+        self.produced_before = end_offset_total(s, s.topics.events)
         self.points_before = trial.event_points(client)
         self.started = time.monotonic()
         self.backlog = Backlog()
@@ -278,7 +278,7 @@ def run_fault(
         valid = {str(e["event_id"]) for e in source_events(trial)}
         with contextlib.suppress(Timeout):  # the verdict says what is missing
             wait_until(lambda: _kpi_events(client, trial) >= len(valid), 90, "KPIs settled", every_s=2)
-        time.sleep(2 * trial.settings.spark_kpi_trigger_s)  # a replayed batch may still be on its way
+        time.sleep(2 * trial.settings.spark.kpi_trigger_s)  # a replayed batch may still be on its way
         counted, points = _kpi_events(client, trial), _event_ids(client, trial)
     finally:
         producer.remove()

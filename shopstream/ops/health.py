@@ -7,7 +7,7 @@ ok / warn / fail per check; the pipeline is healthy when nothing fails. What is 
 * each pipeline program under the stack's supervisor (the Spark applications, the producer, ...):
   its state, restarts and last exit; a program the supervisor gave up on fails;
 * each topic: exists, records, rate (two samples ``interval`` seconds apart); dead letters warn;
-* the Spark job: its UI's REST API (``/api/v1/applications`` on settings.spark_ui_port) lists a
+* the Spark job: its UI's REST API (``/api/v1/applications`` on settings.spark.ui_port) lists a
   running application; each query's last committed micro-batch from its checkpoint;
 * consumer lag: Spark queries from their checkpoint offsets, Connect sink groups (and ``--group``)
   from their committed offsets, against the topics' end offsets; fails only above ``max_lag``;
@@ -236,7 +236,7 @@ def collect(
     try:
         check_reachable(settings)
     except KafkaUnavailable as exc:
-        unreachable = Check("kafka", settings.kafka_bootstrap_servers, "fail", str(exc))
+        unreachable = Check("kafka", settings.kafka.bootstrap_servers, "fail", str(exc))
         return StatusReport(time.time(), [*service_checks(settings), *program_checks(settings), unreachable])
     monitor = Monitor(settings, checkpoint_dir, groups, rate_window_s=0)
     snapshot = monitor.sample()

@@ -280,7 +280,7 @@ class KafkaKpiReader:
     def __init__(self, settings: Settings, keep_ms: int = 3_600_000) -> None:
         self.settings = settings
         self.keep_ms = keep_ms
-        self.topics = {settings.topic_kpi_campaign: "campaign", settings.topic_kpi_segment: "segment"}
+        self.topics = {settings.topics.kpi_campaign: "campaign", settings.topics.kpi_segment: "segment"}
         self.consumer = Consumer(
             {
                 **client_config(settings, "admin"),  # the monitor: an operator's tool
@@ -387,7 +387,7 @@ class KpiSource:
         self.settings = settings
         self.horizon = horizon
         self.top = top
-        self.window_ms = window_ms_of(settings.spark_window)
+        self.window_ms = window_ms_of(settings.spark.window)
         self.influx = InfluxKpiReader(settings, database)
         self.kafka: KafkaKpiReader | None = None
 
@@ -410,7 +410,7 @@ class KpiSource:
         with contextlib.suppress(KafkaException):  # shows what was read; the stage table shows Kafka's state
             self.kafka.refresh()
         why = "the KPI sink connectors are not running" if sink_installed else "no InfluxDB sink deployed"
-        source = f"KPIs from Kafka topics {s.topic_kpi_campaign}, {s.topic_kpi_segment} ({why})"
+        source = f"KPIs from Kafka topics {s.topics.kpi_campaign}, {s.topics.kpi_segment} ({why})"
         campaigns_read, segments_read = self.kafka.campaigns.values(), self.kafka.segments.values()
         window_ms = common_window_ms([*campaigns_read, *segments_read], self.window_ms)
         return build_view(campaigns_read, segments_read, source, window_ms, self.horizon, self.top)

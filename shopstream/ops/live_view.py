@@ -317,7 +317,7 @@ class PipelineView:
         self.monitor = Monitor(settings, checkpoint_dir)
         self.kpis = KpiSource(settings)
         self.telemetry = Telemetry(settings) if telemetry else None
-        self.target = f"InfluxDB {settings.influxdb_database}.pipeline_stage"
+        self.target = f"InfluxDB {settings.influxdb.database}.pipeline_stage"
         self.subtitle = subtitle
         self.started = time.monotonic()
 

@@ -179,7 +179,7 @@ def group_positions(admin: AdminClient, groups: dict[str, str]) -> list[Position
     for label, group in groups.items():
         futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
         by_topic: dict[str, dict[int, int]] = {}
-        for tp in futures[group].result().topic_partitions or []:
+        for tp in futures[group].result().topics.partitions or []:
             if tp.offset >= 0:
                 by_topic.setdefault(tp.topic, {})[tp.partition] = tp.offset
         positions.extend(Position(label, topic, offsets) for topic, offsets in sorted(by_topic.items()))
@@ -261,10 +261,10 @@ def _ui_app(url: str, timeout_s: float) -> SparkApp:
 
 
 def spark_app(settings: Settings, timeout_s: float = 2.0, hint: int | None = None) -> SparkApp:
-    """The running Spark application whose UI's REST API answers on settings.spark_ui_port, or on
+    """The running Spark application whose UI's REST API answers on settings.spark.ui_port, or on
     one of the next ports Spark moves its UI to when that port is taken (``hint`` is tried first:
     where it was found last time)."""
-    first = settings.spark_ui_port
+    first = settings.spark.ui_port
     ports = list(range(first, min(first + SPARK_PORT_RETRIES, 65535) + 1))
     if hint in ports:
         ports.insert(0, ports.pop(ports.index(hint)))
@@ -519,7 +519,7 @@ class Monitor:
         self.probe_spark = probe_spark
         self.admin = admin_client(settings)
         self.connect = ConnectClient(settings, timeout_s=5)
-        url = settings.connect_jolokia_url
+        url = settings.connect.jolokia_url
         self.jolokia = JolokiaClient(settings, timeout_s=3) if url else None
         self.history: deque[Counts] = deque()
         self._spark_port: int | None = None

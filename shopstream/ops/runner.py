@@ -16,7 +16,7 @@ from shopstream.clients.connect import ConnectClient
 from shopstream.errors import ProcessFailed
 from shopstream.ops import demographics, registration
 from shopstream.ops.deploy import deploy, load_specs
-from shopstream.ops.jobs import PRODUCER_SECRETS, Job, spark_jobs, telemetry_job
+from shopstream.ops.jobs import PRODUCER, Job, spark_jobs, telemetry_job
 from shopstream.ops.live_view import watch
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
@@ -44,7 +44,7 @@ def run_pipeline(settings: Settings, rate: float, duration: float | None, report
     until Ctrl-C (or ``duration``); the producer and the job are stopped, the stack stays up."""
     prepare(settings, report)
     jobs: list[Job] = [*spark_jobs(settings, []), telemetry_job(settings)]
-    producer = Job(settings, "producer", ["produce", "--rate", str(rate)], secrets=PRODUCER_SECRETS)
+    producer = Job(settings, "producer", ["produce", "--rate", str(rate)], given=PRODUCER)
     started = time.monotonic()
     try:
         for job in jobs:

@@ -68,7 +68,7 @@ def sample_forever(
     monitor = Monitor(settings, checkpoint_dir, probe_spark=False)
     telemetry = Telemetry(settings)
     last_error: str | None = None
-    report(f"telemetry: sampling every {interval_s:g} s into InfluxDB {settings.influxdb_database}")
+    report(f"telemetry: sampling every {interval_s:g} s into InfluxDB {settings.influxdb.database}")
     try:
         while keep_going():
             began = time.monotonic()

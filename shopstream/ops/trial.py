@@ -20,7 +20,7 @@ from shopstream.contracts import SINK_CONNECTOR_CLASS, shop_events
 from shopstream.errors import InfluxError
 from shopstream.ops import demographics, registration
 from shopstream.ops.deploy import ConnectorSpec, deploy, load_specs
-from shopstream.ops.jobs import PRODUCER_SECRETS, Job, SparkJob, spark_jobs, telemetry_job
+from shopstream.ops.jobs import PRODUCER, Job, SparkJob, spark_jobs, telemetry_job
 from shopstream.ops.scratch import ALL_KINDS, remove
 from shopstream.settings import Settings
 from shopstream.stack.paths import StackPaths
@@ -40,7 +40,7 @@ class Trial:
         self.database = f"{kind.replace('.', '_')}_{token}"
         self.root = settings
         self.settings = settings.with_topic_prefix(self.prefix).replace(influxdb_database=self.database)
-        self.workdir = settings.state_dir / "trials" / self.name
+        self.workdir = settings.stack.state_dir / "trials" / self.name
         self.report = report
         self.jobs: list[Job] = []
         self.connectors: list[str] = []
@@ -81,7 +81,7 @@ class Trial:
                 [],
                 prefix=self.name,
                 logs=self.workdir,
-                ui_port=ui_port or self.root.spark_ui_port + 20,
+                ui_port=ui_port or self.root.spark.ui_port + 20,
                 checkpoint_dir=self.checkpoints,
             ),
         ]
@@ -110,7 +110,7 @@ class Trial:
             [*args, "--stats-interval", "1000"],
             log=self.workdir / f"{name}.log",
             restart=False,
-            secrets=PRODUCER_SECRETS,
+            given=PRODUCER,
         )
 
     def summary_path(self, producer: str) -> Path:

@@ -148,7 +148,7 @@ class Stack:
                     raise NotYet(f"{type(exc).__name__}: {exc}") from exc
 
             try:
-                wait_until(healthy, self.ctx.settings.stack_timeout_s, f"{svc.name} healthy")
+                wait_until(healthy, self.ctx.settings.stack.timeout_s, f"{svc.name} healthy")
             except Timeout as exc:
                 raise ServiceUnhealthy(
                     exc.message, f"see {log} (SHOPSTREAM_STACK_TIMEOUT_S waits longer)"

@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pipeline(stack: Stack, settings: Settings) -> Iterator[FaultPipeline]:  # noqa: F811
     trial = Trial(settings, "test")
     try:
-        trial.setup(telemetry_s=2, ui_port=settings.spark_ui_port + UI_OFFSET)
+        trial.setup(telemetry_s=2, ui_port=settings.spark.ui_port + UI_OFFSET)
         yield FaultPipeline(trial)
     finally:
         trial.teardown()

@@ -100,7 +100,7 @@ class Session:
 
     @property
     def markers(self) -> Path:
-        return self.settings.state_dir / "test-sessions"
+        return self.settings.stack.state_dir / "test-sessions"
 
     def begin(self) -> None:
         self.markers.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ def test_a_topic_acl_subject_and_database_left_behind_are_found_and_removed(
     left = session.end()
     assert topic in left["topics"] and f"{topic}-value" in left["subjects"]
     assert database in left["databases"]
-    if settings.kafka_sasl:  # no authorizer, no ACLs
+    if settings.kafka.sasl:  # no authorizer, no ACLs
         assert left["acls"] == [topic]
     now = resources_now(settings)
     assert topic not in now["topics"] and f"{topic}-value" not in now["subjects"]

@@ -38,9 +38,9 @@ def worker_security(ctx: StackContext) -> dict[str, str]:
 
 def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | int]:
     s = ctx.settings
-    rest = {"rest.extension.classes": REST_EXTENSION} if s.connect_login() else {}
+    rest = {"rest.extension.classes": REST_EXTENSION} if s.connect.login() else {}
     return {
-        "bootstrap.servers": s.kafka_bootstrap_servers,
+        "bootstrap.servers": s.kafka.bootstrap_servers,
         "group.id": "shopstream-connect",
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
@@ -51,9 +51,9 @@ def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | i
         "offset.storage.replication.factor": 1,
         "status.storage.replication.factor": 1,
         "offset.flush.interval.ms": 5000,
-        "listeners": f"http://127.0.0.1:{s.connect_port}",
+        "listeners": f"http://127.0.0.1:{s.connect.port}",
         "rest.advertised.host.name": "127.0.0.1",
-        "rest.advertised.port": s.connect_port,
+        "rest.advertised.port": s.connect.port,
         "plugin.path": str(plugin_path),
         "config.providers": "env",
         "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
@@ -65,7 +65,7 @@ def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | i
 def _rest_auth_files(ctx: StackContext) -> list[str]:
     """The REST API's JAAS file and its credentials file (mode 600): ``-D`` system properties naming the
     JAAS file (none when Connect runs without REST authentication)."""
-    login = ctx.settings.connect_login()
+    login = ctx.settings.connect.login()
     if login is None:
         return []
     home = ctx.paths.service_dir("connect")
@@ -82,11 +82,11 @@ def _rest_auth_files(ctx: StackContext) -> list[str]:
 def _jolokia_agent(ctx: StackContext) -> list[str]:
     """The Jolokia agent on loopback, its options (basic auth with the REST identity) in a mode-600
     file: the command line names only the file."""
-    port = ctx.settings.connect_jolokia_port
+    port = ctx.settings.connect.jolokia_port
     if not port:
         return []
     options = {"host": "127.0.0.1", "port": str(port)}
-    login = ctx.settings.connect_login()
+    login = ctx.settings.connect.login()
     if login is not None:
         options |= {"user": login.user, "password": login.secret}
     config = ctx.paths.service_dir("connect") / "jolokia.properties"
@@ -132,7 +132,7 @@ def service(ctx: StackContext) -> Service:
             "connect",
             java_command(
                 ctx.jdk.java,
-                ctx.settings.connect_heap,
+                ctx.settings.connect.heap,
                 home_dir / "log4j2.properties",
                 ctx.artifacts.kafka_libs,
                 "org.apache.kafka.connect.cli.ConnectDistributed",
@@ -149,9 +149,9 @@ def service(ctx: StackContext) -> Service:
             restart=RestartPolicy(startsecs=10),
         )
 
-    ports = {ctx.settings.connect_port: "SHOPSTREAM_CONNECT_URL"}
-    if ctx.settings.connect_jolokia_port:
-        ports[ctx.settings.connect_jolokia_port] = "SHOPSTREAM_CONNECT_JOLOKIA_URL"
+    ports = {ctx.settings.connect.port: "SHOPSTREAM_CONNECT_URL"}
+    if ctx.settings.connect.jolokia_port:
+        ports[ctx.settings.connect.jolokia_port] = "SHOPSTREAM_CONNECT_JOLOKIA_URL"
     return Service(
         name="connect",
         ports=ports,

@@ -20,7 +20,7 @@ def render_config(ctx: StackContext) -> str:
     home = ctx.paths.service_dir("influxdb")
     return f"""\
 reporting-disabled = true
-bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
+bind-address = "127.0.0.1:{ctx.settings.influxdb.port + 2}"
 
 [meta]
   dir = "{home / "meta"}"
@@ -32,7 +32,7 @@ bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
 
 [http]
   enabled = true
-  bind-address = "127.0.0.1:{ctx.settings.influxdb_port}"
+  bind-address = "127.0.0.1:{ctx.settings.influxdb.port}"
   auth-enabled = true
   log-enabled = false
   max-body-size = 0
@@ -47,14 +47,14 @@ bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
 
 def _query(ctx: StackContext, q: str, *, auth: bool = True) -> requests.Response:
     s = ctx.settings
-    login = s.influxdb_login("admin")
+    login = s.influxdb.login("admin")
     credentials = (login.user, login.secret) if auth else None
-    return requests.post(f"{s.influxdb_url}/query", data={"q": q}, auth=credentials, timeout=10)
+    return requests.post(f"{s.influxdb.url}/query", data={"q": q}, auth=credentials, timeout=10)
 
 
 def _bootstrap(ctx: StackContext) -> None:
     s = ctx.settings
-    admin = s.influxdb_login("admin")
+    admin = s.influxdb.login("admin")
     if not admin.secret:
         raise StackError(f"{admin.password_setting} is empty", admin.hint)
     if _query(ctx, "SHOW USERS").status_code != 200:
@@ -84,8 +84,8 @@ def _probe(ctx: StackContext) -> str:
         names = [str(row["name"]) for s in client.query("SHOW DATABASES") for row in s.rows]
     finally:
         client.close()
-    if ctx.settings.influxdb_database not in names:
-        raise StackError(f"InfluxDB: the reader cannot see {ctx.settings.influxdb_database} ({names})")
+    if ctx.settings.influxdb.database not in names:
+        raise StackError(f"InfluxDB: the reader cannot see {ctx.settings.influxdb.database} ({names})")
     return version
 
 
@@ -100,7 +100,7 @@ def service(ctx: StackContext) -> Service:
         command = [require_binary("influxd", "influxdb"), "-config", str(conf)]
         return Program("influxdb", command, restart=RestartPolicy(startsecs=3))
 
-    port = ctx.settings.influxdb_port
+    port = ctx.settings.influxdb.port
     return Service(
         name="influxdb",
         ports={port: "SHOPSTREAM_INFLUXDB_URL", port + 2: "SHOPSTREAM_INFLUXDB_URL (RPC = port+2)"},

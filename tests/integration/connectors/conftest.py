@@ -45,7 +45,7 @@ class Sink:
 
     @property
     def database(self) -> str:
-        return self.settings.influxdb_database
+        return self.settings.influxdb.database
 
     def config(self, file: str, **overrides: str) -> tuple[str, dict[str, str]]:
         """(name, config) of a project connector file under this test's topics, database and a
@@ -104,7 +104,7 @@ class Sink:
         result = future[group].result()
         return {
             tp.partition: tp.offset
-            for tp in result.topic_partitions or []
+            for tp in result.topics.partitions or []
             if tp.topic == topic and tp.offset >= 0
         }
 
@@ -153,7 +153,7 @@ class Sink:
 
 @pytest.fixture
 def sink(isolated_topics: Settings, settings: Settings) -> Iterator[Sink]:
-    prefix = isolated_topics.topic_events.removesuffix(f".{settings.topic_events}")
+    prefix = isolated_topics.topics.events.removesuffix(f".{settings.topics.events}")
     database = f"test_sink_{uuid.uuid4().hex[:8]}"
     test_settings = isolated_topics.replace(influxdb_database=database)
     provision_database(test_settings)

@@ -106,7 +106,7 @@ def _produce(s: Settings, t0: int) -> tuple[dict[str, dict[str, Any]], list[byte
     _send(s, v1, 1)
     producer = Producer(client_config(s, "admin"))
     for value in corrupt:
-        producer.produce(s.topic_events, value=value, key=b"bad")
+        producer.produce(s.topics.events, value=value, key=b"bad")
     assert producer.flush(10) == 0
     _send(s, v2, 2)
     newest = max(e["event_time"] for e in v2)
@@ -143,10 +143,10 @@ def _wait_settled(run_: PipelineRun, expected_points: int, copies: int) -> None:
 def pipeline_run(stack: Stack, settings: Settings) -> Iterator[PipelineRun]:
     trial = Trial(settings, "test")
     s = trial.settings
-    influx = InfluxDB(s, s.influxdb_database)
+    influx = InfluxDB(s, s.influxdb.database)
     try:
         telemetry_from = time.monotonic()
-        trial.setup(telemetry_s=2, ui_port=settings.spark_ui_port + UI_OFFSET)
+        trial.setup(telemetry_s=2, ui_port=settings.spark.ui_port + UI_OFFSET)
         started_ms = int(time.time() * 1000)
         events, corrupt, later = _produce(s, started_ms - (SPAN_S + 30) * 1000)
         with demographics.connect(s) as conn, conn.cursor() as cur:

@@ -58,12 +58,12 @@ class InfluxDB:
 
     def __init__(self, settings: Settings, database: str) -> None:
         self.settings = settings
-        self.url = settings.influxdb_url
+        self.url = settings.influxdb.url
         self.database = database
         self.sessions: dict[str, requests.Session] = {}
         roles: tuple[InfluxRole, ...] = ("admin", "writer", "reader")
         for role in roles:
-            login = settings.influxdb_login(role)
+            login = settings.influxdb.login(role)
             self.sessions[role] = requests.Session()
             self.sessions[role].auth = (login.user, login.secret)
         self.session = self.sessions["reader"]

@@ -28,7 +28,7 @@ from shopstream.clients.influx import InfluxClient
 from shopstream.clients.kafka import check_reachable, client_config
 from shopstream.clients.kafka_acls import SINK_GROUP_PREFIX
 from shopstream.errors import ConnectError, InfluxError, KafkaAuthError, KafkaUnavailable, ShopstreamError
-from shopstream.settings import KafkaRole, Settings, secret_fields
+from shopstream.settings import KafkaRole, Settings, secret_variables
 from shopstream.stack.stack import Stack
 
 CONNECT_CONFIG_TOPIC = "_connect-configs"
@@ -37,7 +37,7 @@ CONNECT_CONFIG_TOPIC = "_connect-configs"
 @pytest.fixture(scope="module")
 def secured(stack: Stack, settings: Settings) -> Iterator[Settings]:
     """The stack's settings; these tests need the secured stack (SASL on, REST and InfluxDB auth)."""
-    if not settings.kafka_sasl or settings.connect_login() is None:
+    if not settings.kafka.sasl or settings.connect.login() is None:
         pytest.skip("security is off (SHOPSTREAM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT or no Connect password)")
     yield settings
 
@@ -52,7 +52,7 @@ def one_line(error: ShopstreamError) -> str:
 def test_an_anonymous_kafka_client_is_refused(secured: Settings) -> None:
     """A client without SASL gets no metadata at all: the listener drops it, and the project's probe
     says the listener does not speak its protocol."""
-    anonymous = AdminClient({"bootstrap.servers": secured.kafka_bootstrap_servers, "log_level": 0})
+    anonymous = AdminClient({"bootstrap.servers": secured.kafka.bootstrap_servers, "log_level": 0})
     with pytest.raises(KafkaException):
         anonymous.list_topics(timeout=5)
     with pytest.raises(KafkaUnavailable) as caught:
@@ -69,7 +69,7 @@ def test_a_wrong_kafka_password_is_one_error_naming_the_setting(secured: Setting
         check_reachable(wrong, role=role)
     message = one_line(caught.value)
     setting = f"SHOPSTREAM_KAFKA_{role.upper()}_PASSWORD"
-    user = secured.kafka_login(role).user
+    user = secured.kafka.login(role).user
     assert f"refused user '{user}'" in message and setting in message, message
     assert "invalid credentials" in message, message
     assert setting in str(caught.value.hint)
@@ -113,7 +113,7 @@ def _records_to_the_end(settings: Settings, role: KafkaRole, topic: str) -> int:
 def test_the_producers_credentials_cannot_read_the_enriched_topic(secured: Settings) -> None:
     """The ACLs, not the code: the Connect role (its sink reads the enriched topic) reads it to its
     end; the producer role is refused its metadata and offsets, gets no record, and may not write it."""
-    enriched = secured.topic_enriched
+    enriched = secured.topics.enriched
     _records_to_the_end(secured, "connect", enriched)
 
     consumer = _consumer(secured, "producer")
@@ -157,14 +157,14 @@ def test_a_wrong_password_ends_the_cli_with_one_error_line(secured: Settings) ->
 
 # --- Kafka Connect ----------------------------------------------------------------------------------
 def test_connect_rest_and_jolokia_answer_401_without_the_password(secured: Settings) -> None:
-    login = secured.connect_login()
+    login = secured.connect.login()
     assert login is not None
-    url = f"{secured.connect_url}/connectors"
+    url = f"{secured.connect.url}/connectors"
     assert requests.get(url, timeout=10).status_code == 401
     assert requests.get(url, auth=(login.user, "not-the-password"), timeout=10).status_code == 401
     assert requests.get(url, auth=(login.user, login.secret), timeout=10).status_code == 200
-    if secured.connect_jolokia_url:
-        version = f"{secured.connect_jolokia_url}/version"
+    if secured.connect.jolokia_url:
+        version = f"{secured.connect.jolokia_url}/version"
         assert requests.get(version, timeout=10).status_code == 401
         assert requests.get(version, auth=(login.user, login.secret), timeout=10).status_code == 200
 
@@ -181,10 +181,10 @@ def test_a_wrong_connect_password_is_one_error_naming_the_setting(secured: Setti
 def test_the_registry_answers_401_without_credentials_and_403_to_a_reader_registering(
     secured: Settings,
 ) -> None:
-    reader, admin = secured.registry_login("reader"), secured.registry_login("admin")
+    reader, admin = secured.registry.login("reader"), secured.registry.login("admin")
     if admin is None or reader is None:
         pytest.skip("the registry is open (SHOPSTREAM_SCHEMA_REGISTRY_ADMIN_PASSWORD empty)")
-    subjects = f"{secured.schema_registry_url}/subjects"
+    subjects = f"{secured.registry.url}/subjects"
     assert requests.get(subjects, timeout=10).status_code == 401
     assert requests.get(subjects, auth=(reader.user, "not-the-password"), timeout=10).status_code == 401
     assert requests.get(subjects, auth=(reader.user, reader.secret), timeout=10).status_code == 200
@@ -197,9 +197,9 @@ def test_the_registry_answers_401_without_credentials_and_403_to_a_reader_regist
 
 # --- InfluxDB ---------------------------------------------------------------------------------------
 def test_influxdb_refuses_anonymous_queries_and_keeps_the_roles_apart(secured: Settings) -> None:
-    query = {"q": "SHOW MEASUREMENTS", "db": secured.influxdb_database}
-    assert requests.post(f"{secured.influxdb_url}/query", data=query, timeout=10).status_code == 401
-    assert requests.post(f"{secured.influxdb_url}/write", params={"db": secured.influxdb_database},
+    query = {"q": "SHOW MEASUREMENTS", "db": secured.influxdb.database}
+    assert requests.post(f"{secured.influxdb.url}/query", data=query, timeout=10).status_code == 401
+    assert requests.post(f"{secured.influxdb.url}/write", params={"db": secured.influxdb.database},
                          data="security_test v=1", timeout=10).status_code == 401  # fmt: skip
 
     reader = InfluxClient(secured, role="reader")
@@ -222,7 +222,7 @@ def test_influxdb_refuses_anonymous_queries_and_keeps_the_roles_apart(secured: S
 
 # --- Secrets ----------------------------------------------------------------------------------------
 def _secrets(settings: Settings) -> dict[str, str]:
-    values = {name: getattr(settings, name).get_secret_value() for name in secret_fields()}
+    values = {name: settings.value_of(name).get_secret_value() for name in secret_variables()}
     return {name: value for name, value in values.items() if len(value) >= 8}
 
 
@@ -235,8 +235,8 @@ def test_no_password_in_process_arguments_logs_or_connects_config_topic(secured:
         leaked = [name for name, value in secrets.items() if value in cmdline]
         assert not leaked, (process.info["pid"], leaked)
 
-    logs = [p for p in Path(secured.state_dir).rglob("*.log*") if p.is_file()]
-    assert logs, f"no logs under {secured.state_dir}"
+    logs = [p for p in Path(secured.stack.state_dir).rglob("*.log*") if p.is_file()]
+    assert logs, f"no logs under {secured.stack.state_dir}"
     for log in logs:
         text = log.read_bytes().decode("utf-8", "replace")
         leaked = [name for name, value in secrets.items() if value in text]

@@ -84,8 +84,8 @@ def test_load_schema_normalises_whitespace() -> None:
 
 def test_every_topic_setting_has_a_typed_accessor() -> None:
     settings = Settings().with_topic_prefix("x")
-    assert sorted(t.name_in(settings) for t in Topic) == sorted(settings.all_topics)
-    assert Topic.EVENTS.name_in(settings) == settings.topic_events == "x.shop.events"
+    assert sorted(t.name_in(settings) for t in Topic) == sorted(settings.topics.all)
+    assert Topic.EVENTS.name_in(settings) == settings.topics.events == "x.shop.events"
     assert CONTRACTS[0].subject(settings) == "x.shop.events-value"
 
 

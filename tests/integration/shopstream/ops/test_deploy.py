@@ -50,11 +50,11 @@ def test_source_snapshots_100k_rows_then_streams_update_and_delete(
     assert deployed.exit_code == 0, deployed.output
     assert "created, RUNNING with 1 task(s)" in deployed.output
 
-    snapshot = read_topic(settings.topic_demographics, expected=100_000, timeout_s=180)
+    snapshot = read_topic(settings.topics.demographics, expected=100_000, timeout_s=180)
     assert len(snapshot) == 100_000
     assert sorted(_key(m.key()) for m in snapshot) == list(range(1, 100_001))
     deserializer = avro_deserializer(settings)
-    ctx = SerializationContext(settings.topic_demographics, MessageField.VALUE)
+    ctx = SerializationContext(settings.topics.demographics, MessageField.VALUE)
     expected = {row[0]: row for row in demographics.generate(100_000, 42)}
     for message in snapshot:
         value = deserializer(message.value(), ctx)
@@ -65,7 +65,7 @@ def test_source_snapshots_100k_rows_then_streams_update_and_delete(
         cur.execute("UPDATE demographics SET age = 77 WHERE id = 7")
         cur.execute("DELETE FROM demographics WHERE id = 8")
         conn.commit()
-    after = read_topic(settings.topic_demographics, expected=100_002, timeout_s=60)
+    after = read_topic(settings.topics.demographics, expected=100_002, timeout_s=60)
     assert len(after) == 100_002
     # one key lives in one partition, where order holds: the last message per key is its latest
     seen: dict[int, int] = {}

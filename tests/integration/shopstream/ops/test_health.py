@@ -25,8 +25,8 @@ def test_status_json_reports_services_exact_topic_counts_and_lag(
 ) -> None:
     s = isolated_topics
     monkeypatch.setenv("SHOPSTREAM_SPARK_UI_PORT", str(free_port()))  # no Spark job there
-    produce(s, {s.topic_events: [4, 4, 4], s.topic_events_dlq: [0, 1, 0], s.topic_kpi_segment: [2, 0, 3]})
-    commit(s, group, s.topic_kpi_segment, {0: 1, 2: 3})
+    produce(s, {s.topics.events: [4, 4, 4], s.topics.events_dlq: [0, 1, 0], s.topics.kpi_segment: [2, 0, 3]})
+    commit(s, group, s.topics.kpi_segment, {0: 1, 2: 3})
     args = ["pipeline", "status", "--json", "--interval", "0.5", "--checkpoint-dir", str(tmp_path)]
     result = runner.invoke(app, [*args, "--group", group])
     assert result.exit_code == 1, result.output  # the Spark job is not running
@@ -39,14 +39,14 @@ def test_status_json_reports_services_exact_topic_counts_and_lag(
     topics = {name: (c["data"]["topic"], c["data"]["exists"], c["data"]["records"], c["data"]["rate"])
               for (kind, name), c in checks.items() if kind == "topic"}  # fmt: skip
     assert topics == {
-        "events": (s.topic_events, True, 12, 0.0),
-        "enriched": (s.topic_enriched, True, 0, 0.0),
-        "events_dlq": (s.topic_events_dlq, True, 1, 0.0),
-        "kpi_campaign": (s.topic_kpi_campaign, True, 0, 0.0),
-        "kpi_segment": (s.topic_kpi_segment, True, 5, 0.0),
-        "kpi_dlq": (s.topic_kpi_dlq, True, 0, 0.0),
-        "enriched_dlq": (s.topic_enriched_dlq, True, 0, 0.0),
-        "demographics": (s.topic_demographics, True, 0, 0.0),
+        "events": (s.topics.events, True, 12, 0.0),
+        "enriched": (s.topics.enriched, True, 0, 0.0),
+        "events_dlq": (s.topics.events_dlq, True, 1, 0.0),
+        "kpi_campaign": (s.topics.kpi_campaign, True, 0, 0.0),
+        "kpi_segment": (s.topics.kpi_segment, True, 5, 0.0),
+        "kpi_dlq": (s.topics.kpi_dlq, True, 0, 0.0),
+        "enriched_dlq": (s.topics.enriched_dlq, True, 0, 0.0),
+        "demographics": (s.topics.demographics, True, 0, 0.0),
     }
     assert checks[("topic", "events_dlq")]["health"] == "warn"  # dead letters warn, do not fail
     assert checks[("topic", "events")]["health"] == "ok"

@@ -59,10 +59,10 @@ class KpiWriter:
         registry = SchemaRegistryClient(client_conf(settings, "admin"))
         conf = {"auto.register.schemas": False, "subject.name.strategy": topic_subject_name_strategy}
         self.serializers = {
-            settings.topic_kpi_campaign: AvroSerializer(
+            settings.topics.kpi_campaign: AvroSerializer(
                 registry, load_schema("kpi_campaign.avsc"), conf=conf
             ),
-            settings.topic_kpi_segment: AvroSerializer(registry, load_schema("kpi_segment.avsc"), conf=conf),
+            settings.topics.kpi_segment: AvroSerializer(registry, load_schema("kpi_segment.avsc"), conf=conf),
         }
         self.producer = Producer(client_config(settings, "admin"))
 
@@ -72,10 +72,10 @@ class KpiWriter:
         self.producer.produce(topic, key=key.encode(), value=value)
 
     def campaign(self, record: dict[str, Any]) -> None:
-        self.send(self.settings.topic_kpi_campaign, record, ("campaign_id",))
+        self.send(self.settings.topics.kpi_campaign, record, ("campaign_id",))
 
     def segment(self, record: dict[str, Any]) -> None:
-        self.send(self.settings.topic_kpi_segment, record, ("gender", "age_band", "state"))
+        self.send(self.settings.topics.kpi_segment, record, ("gender", "age_band", "state"))
 
     def flush(self) -> None:
         assert self.producer.flush(30) == 0
@@ -92,13 +92,13 @@ def test_kpis_from_kafka_keep_the_latest_record_per_key(isolated_topics: Setting
     writer.segment(_segment("F", "25-34", "CA", T0, 100, 1))
     writer.segment(_segment("M", "35-44", "NY", T0, 300, 1))
     writer.segment(_segment("F", "25-34", "CA", T0, 900, 3))  # update of the segment's window
-    writer.producer.produce(s.topic_kpi_campaign, key=b"cmp-009|0", value=b"junk")  # not Avro: skipped
+    writer.producer.produce(s.topics.kpi_campaign, key=b"cmp-009|0", value=b"junk")  # not Avro: skipped
     writer.flush()
 
     source = KpiSource(s, database=influx_db)  # the sink does not run: KPIs come from Kafka
     try:
         view = source.view(kpi_sinks_running=False, sink_installed=False)
-        topics = f"{s.topic_kpi_campaign}, {s.topic_kpi_segment}"
+        topics = f"{s.topics.kpi_campaign}, {s.topics.kpi_segment}"
         assert view.source == f"KPIs from Kafka topics {topics} (no InfluxDB sink deployed)"
         assert source.kafka is not None and len(source.kafka.campaigns.values()) == 3
         assert source.kafka.undecodable == 1

@@ -34,7 +34,7 @@ def test_v2_is_accepted_and_v1_v2_events_share_one_topic(
     isolated_topics: Settings, read_topic: ReadTopic
 ) -> None:
     assert runner.invoke(app, ["schemas", "register"]).exit_code == 0
-    subject = f"{isolated_topics.topic_events}-value"
+    subject = f"{isolated_topics.topics.events}-value"
     check = runner.invoke(app, ["schemas", "check", str(avro_dir() / "shop_event.v2.avsc"), "-s", subject])
     assert check.exit_code == 0, check.output
     evolve = runner.invoke(app, ["schemas", "evolve", "--subject", subject])
@@ -51,8 +51,8 @@ def test_v2_is_accepted_and_v1_v2_events_share_one_topic(
         assert sender.flush(30) == 0 and sender.counters.acked == 50
 
     deserializer = avro_deserializer(isolated_topics)
-    ctx = SerializationContext(isolated_topics.topic_events, MessageField.VALUE)
-    messages = read_topic(isolated_topics.topic_events, expected=100)
+    ctx = SerializationContext(isolated_topics.topics.events, MessageField.VALUE)
+    messages = read_topic(isolated_topics.topics.events, expected=100)
     assert len(messages) == 100
     ids_by_version = {1: registry.version(subject, 1)["id"], 2: registry.version(subject, 2)["id"]}
     for message in messages:
@@ -74,7 +74,7 @@ def test_incompatible_candidate_is_rejected_with_reason_and_nothing_registered(
     isolated_topics: Settings,
 ) -> None:
     assert runner.invoke(app, ["schemas", "register"]).exit_code == 0
-    subject = f"{isolated_topics.topic_events}-value"
+    subject = f"{isolated_topics.topics.events}-value"
     registry = registry_client(isolated_topics, "admin")
     before = registry.versions(subject)
     candidate = avro_dir() / "candidates" / "shop_event.units_as_string.avsc"

@@ -49,9 +49,9 @@ def test_every_service_is_healthy_and_listens_on_loopback_only(stack: Stack) -> 
 def test_broker_metadata_lists_the_node_and_project_topics(stack: Stack, settings: Settings) -> None:
     metadata = AdminClient(client_config(settings, "admin")).list_topics(timeout=10)
     brokers = {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()}
-    assert brokers == {1: settings.kafka_bootstrap_servers}
-    for topic in settings.all_topics:
-        assert len(metadata.topics[topic].partitions) == settings.topic_partitions
+    assert brokers == {1: settings.kafka.bootstrap_servers}
+    for topic in settings.topics.all:
+        assert len(metadata.topics[topic].partitions) == settings.topics.partitions
 
 
 def test_avro_round_trip_through_the_registry(
@@ -104,7 +104,7 @@ def _survives_down_and_up(
     stack.down()
     assert not stack.supervisor.is_running()
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"{settings.schema_registry_url}/subjects", timeout=2)
+        requests.get(f"{settings.registry.url}/subjects", timeout=2)
     stack.up()
 
     fresh = SchemaRegistryClient(client_conf(settings, "admin"))
@@ -139,10 +139,10 @@ def test_connect_lists_the_source_plugin_and_loads_the_apicurio_converter(
 
 def test_mariadb_has_row_binlog_and_least_privilege_cdc_user(stack: Stack, settings: Settings) -> None:
     cdc = pymysql.connect(
-        host=settings.mysql_host,
-        port=settings.mysql_port,
-        user=settings.mysql_cdc_user,
-        password=settings.mysql_cdc_password.get_secret_value(),
+        host=settings.mysql.host,
+        port=settings.mysql.port,
+        user=settings.mysql.cdc_user,
+        password=settings.mysql.cdc_password.get_secret_value(),
     )
     with cdc, cdc.cursor() as cur:
         names = "'log_bin', 'binlog_format', 'binlog_row_image', 'server_id'"
@@ -160,20 +160,20 @@ def test_mariadb_has_row_binlog_and_least_privilege_cdc_user(stack: Stack, setti
     assert "ALL PRIVILEGES" not in grants and "INSERT" not in grants and "SUPER" not in grants
 
     with pytest.raises(pymysql.err.OperationalError):
-        pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user="root", password="")
+        pymysql.connect(host=settings.mysql.host, port=settings.mysql.port, user="root", password="")
 
 
 def test_influxdb_answers_ping_and_rejects_unauthenticated_queries(stack: Stack, settings: Settings) -> None:
-    ping = requests.get(f"{settings.influxdb_url}/ping", timeout=5)
+    ping = requests.get(f"{settings.influxdb.url}/ping", timeout=5)
     assert ping.status_code == 204 and ping.headers["X-Influxdb-Version"].startswith("1.")
-    anonymous = requests.get(f"{settings.influxdb_url}/query", params={"q": "SHOW DATABASES"}, timeout=5)
+    anonymous = requests.get(f"{settings.influxdb.url}/query", params={"q": "SHOW DATABASES"}, timeout=5)
     assert anonymous.status_code == 401
-    reader = settings.influxdb_login("reader")
+    reader = settings.influxdb.login("reader")
     authed = requests.get(
-        f"{settings.influxdb_url}/query",
+        f"{settings.influxdb.url}/query",
         params={"q": "SHOW DATABASES"},
         auth=(reader.user, reader.secret),
         timeout=5,
     )
     assert authed.status_code == 200
-    assert [settings.influxdb_database] in authed.json()["results"][0]["series"][0]["values"]
+    assert [settings.influxdb.database] in authed.json()["results"][0]["series"][0]["values"]
