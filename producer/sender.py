@@ -40,7 +40,7 @@ def producer_config(settings: Settings, role: KafkaRole = "producer", **override
     producer role by default (it may write the events topic, nothing else). librdkafka logs nothing
     itself: broker errors come through the sender's ``error_cb``."""
     return {
-        **client_config(settings, role),
+        **client_config(settings.kafka, role),
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "lz4",
@@ -107,19 +107,19 @@ class AvroSender:
         hint: str = REGISTER_HINT,
     ) -> None:
         # one error naming the address (or the refused user's settings), not librdkafka retrying forever
-        check_reachable(settings, role=role)
+        check_reachable(settings.kafka, role=role)
         self.topic = topic
         self.subject = subject(self.topic)
         self.schema_str = load_schema(schema_file)
         self.parsed_schema = fastavro.parse_schema(json.loads(self.schema_str))
-        found = registry_client(settings, "reader").lookup(self.subject, self.schema_str)
+        found = registry_client(settings.registry, "reader").lookup(self.subject, self.schema_str)
         if found is None:
             raise RegistryError(f"{label or schema_file} is not registered under {self.subject}", hint)
         self.schema_id, self.schema_version_in_registry = found
         self.counters = Counters()
         self._context = SerializationContext(self.topic, MessageField.VALUE)
         self._reference = AvroSerializer(
-            SchemaRegistryClient(client_conf(settings, "reader")),
+            SchemaRegistryClient(client_conf(settings.registry, "reader")),
             self.schema_str,
             conf={
                 "auto.register.schemas": False,

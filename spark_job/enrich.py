@@ -90,7 +90,7 @@ class DemographicsTable:
         if self._stream is None or not due:
             return None
         try:
-            mariadb.check_reachable(self.settings)
+            mariadb.check_reachable(self.settings.mysql)
         except DatabaseError as exc:
             self._stream_loaded_at = time.monotonic()  # try again after the next interval
             return f"{exc.message}: keeping the demographics read before"
@@ -105,7 +105,7 @@ class DemographicsTable:
         due = time.monotonic() - self.loaded_at >= self.settings.spark.demographics_refresh_s
         if self._df is not None and due:
             try:
-                mariadb.check_reachable(self.settings)
+                mariadb.check_reachable(self.settings.mysql)
             except DatabaseError:
                 self.loaded_at = time.monotonic()  # try again after the next interval
                 due = False

@@ -71,7 +71,7 @@ class StreamingJob:
         self.spark = spark
         self.settings = settings
         self.options = options
-        registry = registry_client(settings, "reader")  # the job only reads the registry
+        registry = registry_client(settings.registry, "reader")  # the job only reads the registry
         self.writers = SchemaCache(registry, subject(settings.topics.events))
         self.enriched = registered(registry, subject(settings.topics.enriched), ENRICHED_SCHEMA_FILE)
         kpi_files = KPI_SCHEMA_FILES
@@ -99,7 +99,7 @@ class StreamingJob:
         """The Kafka client options of every source and sink: the bootstrap servers and the Spark
         role's security (``kafka.`` + Kafka's Java keys; the JAAS line is built here, at run time, from
         the settings: it is in no command line, and ``spark_session`` redacts it from plans and logs)."""
-        security = java_security_config(self.settings, "spark")
+        security = java_security_config(self.settings.kafka, "spark")
         return {
             "kafka.bootstrap.servers": self.settings.kafka.bootstrap_servers,
             **{f"kafka.{key}": value for key, value in security.items()},

@@ -87,7 +87,7 @@ def choose_master(settings: Settings, master: str, mode: str, wanted: tuple[str,
     if mode != "realtime" or "enrich" not in wanted:
         return master
     master, why = realtime_master(
-        master, partitions(settings, settings.topics.events, role="spark"), with_kpis=len(wanted) > 1
+        master, partitions(settings.kafka, settings.topics.events, role="spark"), with_kpis=len(wanted) > 1
     )
     report(f"Real-time Mode on {master}: {why}")
     return master

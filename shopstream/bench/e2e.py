@@ -129,7 +129,7 @@ class Probe:
     and the newest ``last_event_time`` of the campaign KPIs (freshness samples)."""
 
     def __init__(self, settings: Settings, state: str) -> None:
-        self.client = InfluxClient(settings, timeout_s=10)
+        self.client = InfluxClient(settings.influxdb, timeout_s=10)
         self.events_from = shop_events().qualified(settings)
         self.kpis_from = kpi_campaign().qualified(settings)
         self.state = state.replace("'", "\\'")
@@ -239,7 +239,7 @@ class E2EBench:
     def step(self, rate: int, probe: Probe, landed_before: int, seed: int) -> Step:
         b = self.trial.settings
         load_before = round(os.getloadavg()[0], 2)
-        before = end_offset_total(b, b.topics.events)
+        before = end_offset_total(b.kafka, b.topics.events)
         kpis_before = read_status(self.trial.checkpoints, KPIS)
         resend = (
             ["--resend", f"{self.resend:g}", "--resend-after", f"{RESEND_AFTER_S:g}"] if self.resend else []
@@ -262,8 +262,8 @@ class E2EBench:
         cpu_s[f"producer-{rate}"] = summary.cpu_s
         resent = summary.resent
         # idempotent producer: one offset per sent record; the copies give no point of their own
-        produced = end_offset_total(b, b.topics.events) - before - resent
-        client = InfluxClient(b, timeout_s=30)
+        produced = end_offset_total(b.kafka, b.topics.events) - before - resent
+        client = InfluxClient(b.influxdb, timeout_s=30)
         try:
             total = landed_before + produced
             with contextlib.suppress(Timeout):  # reported below: not all landed

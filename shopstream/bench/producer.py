@@ -41,7 +41,7 @@ class Figures:
 
 def _fresh_topic(settings: Settings, topic: str, partitions: int) -> str:
     """A topic the producer role may write (the ACLs go with the run's prefix)."""
-    admin = admin_client(settings)
+    admin = admin_client(settings.kafka)
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result()
     ensure_acls(
         settings, [Grant("producer", ResourceType.TOPIC, topic, (AclOperation.WRITE, AclOperation.DESCRIBE))]
@@ -54,7 +54,7 @@ def _register_bench_subject(settings: Settings, topic: str, schema_version: int)
     from shopstream.clients.registry import registry_client
     from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema, subject
 
-    registry_client(settings, "admin").register(
+    registry_client(settings.registry, "admin").register(
         subject(topic), load_schema(EVENT_SCHEMA_FILES[schema_version])
     )
 
@@ -108,7 +108,7 @@ def bench_kafka_perf(
         "batch.size": conf["batch.size"],
         "buffer.memory": 268435456,
         # the same identity as ours; its password in a mode-600 file, not on the command line
-        **java_security_config(settings, "producer"),
+        **java_security_config(settings.kafka, "producer"),
     }
     config = settings.stack.state_dir / "bench" / f"{prefix}.producer.properties"
     config.parent.mkdir(parents=True, exist_ok=True)

@@ -261,10 +261,10 @@ class SinkBench:
     # --- 2. the connector --------------------------------------------------------------------------------
     def _connector(self) -> tuple[ConnectorFigures, list[dict[str, Any]]]:
         pipeline, name = self.run_.settings, self.run_.connector
-        provision_database(pipeline)  # the sink may write, not create
+        provision_database(pipeline.influxdb)  # the sink may write, not create
         spec = load_spec(pipeline, self.file.path)
         config = {**spec.config, "name": name, "tasks.max": str(self.partitions), **self.extra_config}
-        connect, jolokia = ConnectClient(self.root), JolokiaClient(self.root)
+        connect, jolokia = ConnectClient(self.root.connect), JolokiaClient(self.root.connect)
         cpu = CpuMeter({service: listening_pid(url) for service, url in self._urls().items()})
         deployed_at = time.perf_counter()
         resp = connect.request("PUT", f"/connectors/{name}/config", json=config)
@@ -349,7 +349,7 @@ class SinkBench:
     def _direct(self, bodies: list[bytes]) -> tuple[DirectFigures, list[dict[str, Any]]]:
         database = self.run_.direct_db
         direct = self.run_.settings.replace(influxdb_database=database)
-        provision_database(direct)  # with the connector's retention policy
+        provision_database(direct.influxdb)  # with the connector's retention policy
         rp = self.measurement.rp(direct)
         params = {"db": database, "precision": "n", **({"rp": rp} if rp else {})}
         login = self.root.influxdb.login("writer")  # the sink connector's identity
@@ -393,7 +393,7 @@ class SinkBench:
 
     # --- 4. checks -------------------------------------------------------------------------------------
     def _client(self, database: str) -> InfluxClient:
-        return InfluxClient(self.root, database=database, timeout_s=120, role="admin")
+        return InfluxClient(self.root.influxdb, database=database, timeout_s=120, role="admin")
 
     def _verify(self, database: str) -> list[dict[str, Any]]:
         """The database holds exactly N points with the records' integer sums; returns its earliest

@@ -68,7 +68,7 @@ class LatencyProbe:
     def _run(self) -> None:
         consumer = Consumer(
             {
-                **client_config(self.settings, "admin"),  # the benchmark's probe
+                **client_config(self.settings.kafka, "admin"),  # the benchmark's probe
                 "group.id": f"{self.settings.topics.enriched}.latency-probe",  # removed with the topics
                 "auto.offset.reset": "earliest",
             }
@@ -115,7 +115,7 @@ class LatencyProbe:
 
 
 def _register(settings: Settings) -> None:
-    registry = registry_client(settings, "admin")
+    registry = registry_client(settings.registry, "admin")
     for contract in CONTRACTS:
         for schema_file in contract.files:
             registry.register(contract.subject(settings), load_schema(schema_file))
@@ -188,7 +188,7 @@ def _bench(
         probe.start()
         for rate in rates:
             started_ms = int(time.time() * 1000)
-            before = end_offset_total(bench, bench.topics.events)
+            before = end_offset_total(bench.kafka, bench.topics.events)
             args = ["produce", "--rate", str(rate), "--duration", str(step_s), "--stats-interval", "1000"]
             # a step is one run: a failed producer fails the step, the supervisor does not rerun it
             producer = Job(
@@ -206,7 +206,9 @@ def _bench(
                     f"the producer exited with {status}:\n{producer.tail()}", f"see {producer.log}"
                 )
             ended_ms = int(time.time() * 1000)
-            acked = end_offset_total(bench, bench.topics.events) - before  # idempotent: one offset per event
+            acked = (
+                end_offset_total(bench.kafka, bench.topics.events) - before
+            )  # idempotent: one offset per event
             produced_total += acked
             complete = probe.wait_for(produced_total, timeout_s=60)
             measured_from = started_ms + int(warmup_s * 1000)

@@ -24,7 +24,7 @@ Folder = Annotated[
 
 
 def _client(ctx: typer.Context) -> ConnectClient:
-    return ConnectClient(settings_of(ctx))
+    return ConnectClient(settings_of(ctx).connect)
 
 
 def _specs(ctx: typer.Context, names: list[str] | None, folder: Path | None) -> list[ConnectorSpec]:

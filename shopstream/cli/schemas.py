@@ -17,7 +17,7 @@ app = typer.Typer(help="Avro contracts in the schema registry (any Confluent-API
 
 
 def _registry(ctx: typer.Context) -> Registry:
-    return registry_client(settings_of(ctx), "admin")
+    return registry_client(settings_of(ctx).registry, "admin")
 
 
 def _report(line: str) -> None:

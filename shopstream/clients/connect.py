@@ -12,7 +12,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from shopstream.clients import http
 from shopstream.errors import ConnectError
-from shopstream.settings import Settings
+from shopstream.settings import ConnectSettings, Settings
 
 # ${env:NAME} references of the connector configs: the worker's EnvVarConfigProvider resolves them,
 # so that no secret reaches Connect's config topic or its REST answers
@@ -44,10 +44,10 @@ class Rebalancing(ConnectError):
 
 
 class ConnectClient:
-    def __init__(self, settings: Settings, timeout_s: float = 30, url: str | None = None) -> None:
-        self.url = (url or settings.connect.url).rstrip("/")
+    def __init__(self, connect: ConnectSettings, timeout_s: float = 30, url: str | None = None) -> None:
+        self.url = (url or connect.url).rstrip("/")
         self.timeout_s = timeout_s
-        self.login = settings.connect.login()
+        self.login = connect.login()
         self.auth = (self.login.user, self.login.secret) if self.login else None
 
     @retry(

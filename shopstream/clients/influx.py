@@ -17,7 +17,7 @@ import requests
 
 from shopstream.clients import http
 from shopstream.errors import InfluxError
-from shopstream.settings import InfluxRole, Settings
+from shopstream.settings import InfluxRole, InfluxSettings
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,15 @@ def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldVa
 class InfluxClient:
     def __init__(
         self,
-        settings: Settings,
+        influxdb: InfluxSettings,
         database: str | None = None,
         timeout_s: float = 5.0,
         role: InfluxRole = "reader",
     ) -> None:
-        self.url = settings.influxdb.url
-        self.database = database or settings.influxdb.database
+        self.url = influxdb.url
+        self.database = database or influxdb.database
         self.timeout_s = timeout_s
-        self.login = settings.influxdb.login(role)
+        self.login = influxdb.login(role)
         self.session = requests.Session()
         # Basic auth, not the u/p query parameters: InfluxDB's access log records URLs
         self.session.auth = (self.login.user, self.login.secret)
@@ -162,15 +162,15 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def ensure_users(settings: Settings) -> None:
+def ensure_users(influxdb: InfluxSettings) -> None:
     """The writer and the reader exist with the settings' passwords (created, or their password set:
     a password changed in .env takes effect here). As the admin."""
-    admin = InfluxClient(settings, role="admin", timeout_s=10)
+    admin = InfluxClient(influxdb, role="admin", timeout_s=10)
     try:
         existing = {str(row["user"]) for s in admin.query("SHOW USERS") for row in s.rows}
         roles: tuple[InfluxRole, ...] = ("writer", "reader")
         for role in roles:
-            login = settings.influxdb.login(role)
+            login = influxdb.login(role)
             if not login.secret:
                 raise InfluxError(f"{login.password_setting} is empty", login.hint)
             if login.user in existing:
@@ -181,24 +181,24 @@ def ensure_users(settings: Settings) -> None:
         admin.close()
 
 
-def provision_database(settings: Settings, database: str | None = None) -> str:
+def provision_database(influxdb: InfluxSettings, database: str | None = None) -> str:
     """A pipeline's database as its programs need it, made by the admin (the others may not): the
     database, the per-event retention policy (the sink writes into it, it may not create it), WRITE
     for the writer and READ for the reader. Idempotent; returns the database."""
-    name = database or settings.influxdb.database
-    admin = InfluxClient(settings, name, role="admin", timeout_s=30)
+    name = database or influxdb.database
+    admin = InfluxClient(influxdb, name, role="admin", timeout_s=30)
     try:
         admin.query(f'CREATE DATABASE "{name}"')
         policies = {
             str(row["name"]) for s in admin.query(f'SHOW RETENTION POLICIES ON "{name}"') for row in s.rows
         }
-        if settings.influxdb.events_rp not in policies:
+        if influxdb.events_rp not in policies:
             admin.query(
-                f'CREATE RETENTION POLICY "{settings.influxdb.events_rp}" ON "{name}" '
-                f"DURATION {settings.influxdb.events_rp_duration} REPLICATION 1"
+                f'CREATE RETENTION POLICY "{influxdb.events_rp}" ON "{name}" '
+                f"DURATION {influxdb.events_rp_duration} REPLICATION 1"
             )
-        admin.query(f'GRANT WRITE ON "{name}" TO "{settings.influxdb.writer_user}"')
-        admin.query(f'GRANT READ ON "{name}" TO "{settings.influxdb.reader_user}"')
+        admin.query(f'GRANT WRITE ON "{name}" TO "{influxdb.writer_user}"')
+        admin.query(f'GRANT READ ON "{name}" TO "{influxdb.reader_user}"')
     finally:
         admin.close()
     return name

@@ -123,7 +123,7 @@ def ensure_acls(settings: Settings, grants: Sequence[Grant]) -> int:
     bindings = [binding for grant in grants for binding in grant.bindings(settings)]
     if _keys(bindings) <= _keys(list_acls(settings)):
         return len(bindings)
-    admin = admin_client(settings)  # alive until the futures are done
+    admin = admin_client(settings.kafka)  # alive until the futures are done
     for future in admin.create_acls(bindings, request_timeout=30).values():
         try:
             future.result()
@@ -175,7 +175,7 @@ def list_acls(settings: Settings) -> list[AclBinding]:
     """Every ACL of the cluster (empty without an authorizer)."""
     if not _secured(settings):
         return []
-    admin = admin_client(settings)
+    admin = admin_client(settings.kafka)
     try:
         found: list[AclBinding] = admin.describe_acls(_any_filter(), request_timeout=30).result()
     except KafkaException as exc:
@@ -208,7 +208,7 @@ def delete_acls(settings: Settings, names: Iterable[str]) -> None:
         )
         for b in bindings
     ]
-    admin = admin_client(settings)
+    admin = admin_client(settings.kafka)
     for future in admin.delete_acls(filters, request_timeout=30).values():
         future.result()
 

@@ -40,9 +40,9 @@ def health_spark(settings: Settings) -> str:
 
 def health_producer(settings: Settings) -> str:
     """The events topic grows: the producer is sending and the broker is taking its records."""
-    before = end_offset_total(settings, settings.topics.events, role="producer")  # its container's only
+    before = end_offset_total(settings.kafka, settings.topics.events, role="producer")  # its container's only
     time.sleep(3)
-    after = end_offset_total(settings, settings.topics.events, role="producer")
+    after = end_offset_total(settings.kafka, settings.topics.events, role="producer")
     if after <= before:
         raise Unhealthy(f"{settings.topics.events} did not grow in 3 s (end offset {after})")
     return f"{settings.topics.events}: +{after - before} records in 3 s"

@@ -58,7 +58,7 @@ def client_security(settings: Settings, config: dict[str, str]) -> dict[str, str
     converters, as the registry's connect user. Passwords are ``${env:...}`` references."""
     extra: dict[str, str] = {}
     if HISTORY_BOOTSTRAP in config:
-        security = java_security_config(settings, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
+        security = java_security_config(settings.kafka, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
         extra |= {f"{prefix}{k}": v for prefix in HISTORY_CLIENT_PREFIXES for k, v in security.items()}
     login = settings.registry.login("connect")
     for key in ("key.converter", "value.converter"):

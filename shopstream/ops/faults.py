@@ -155,9 +155,9 @@ class Verdict:
 def source_events(trial: Trial) -> list[dict[str, Any]]:
     """Every event in the trial's events topic, decoded (what Kafka acknowledged; dead letters out)."""
     s = trial.settings
-    config = client_config(s, "admin", **{"group.id": f"{trial.prefix}-verdict"})
+    config = client_config(s.kafka, "admin", **{"group.id": f"{trial.prefix}-verdict"})
     consumer = Consumer({**config, "enable.auto.commit": False})
-    decode = avro_deserializer(s)
+    decode = avro_deserializer(s.registry)
     context = SerializationContext(s.topics.events, MessageField.VALUE)
     metadata = consumer.list_topics(s.topics.events, timeout=10).topics[s.topics.events]
     ends = {}
@@ -205,7 +205,7 @@ class _Sampler:
     def __init__(self, trial: Trial, client: InfluxClient) -> None:
         s = trial.settings
         self.trial, self.client, self.topic = trial, client, s.topics.events
-        self.produced_before = end_offset_total(s, s.topics.events)
+        self.produced_before = end_offset_total(s.kafka, s.topics.events)
         self.points_before = trial.event_points(client)
         self.started = time.monotonic()
         self.backlog = Backlog()
@@ -213,7 +213,7 @@ class _Sampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def produced(self) -> int:
-        return end_offset_total(self.trial.settings, self.topic) - self.produced_before
+        return end_offset_total(self.trial.settings.kafka, self.topic) - self.produced_before
 
     def landed(self) -> int:
         return self.trial.event_points(self.client) - self.points_before
@@ -250,7 +250,7 @@ def run_fault(
     report: Report = lambda _line: None,
 ) -> Verdict:
     """One fault run on a set-up trial (earlier runs' events stay: the verdict covers them all)."""
-    client = InfluxClient(trial.settings, timeout_s=30)
+    client = InfluxClient(trial.settings.influxdb, timeout_s=30)
     producer = trial.producer(rate, duration_s, seed, name=f"producer-{fault.name}")
     try:
         with _Sampler(trial, client) as sampler:

@@ -234,7 +234,7 @@ def collect(
     Without Kafka nothing of the topics, lag or Spark progress can be read: one failed check says
     where Kafka was looked for, next to the services' and programs' checks."""
     try:
-        check_reachable(settings)
+        check_reachable(settings.kafka)
     except KafkaUnavailable as exc:
         unreachable = Check("kafka", settings.kafka.bootstrap_servers, "fail", str(exc))
         return StatusReport(time.time(), [*service_checks(settings), *program_checks(settings), unreachable])

@@ -283,13 +283,13 @@ class KafkaKpiReader:
         self.topics = {settings.topics.kpi_campaign: "campaign", settings.topics.kpi_segment: "segment"}
         self.consumer = Consumer(
             {
-                **client_config(settings, "admin"),  # the monitor: an operator's tool
+                **client_config(settings.kafka, "admin"),  # the monitor: an operator's tool
                 "group.id": f"shopstream-monitor-{uuid.uuid4().hex[:8]}",  # never commits
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
             }
         )
-        self.deserializer = avro_deserializer(settings)
+        self.deserializer = avro_deserializer(settings.registry)
         self.campaigns: Latest[CampaignKpi] = Latest()
         self.segments: Latest[SegmentKpi] = Latest()
         self.next_offset: dict[tuple[str, int], int] = {}
@@ -350,7 +350,7 @@ class InfluxKpiReader:
     """KPI points in InfluxDB (``kpi_campaign``, ``kpi_segment``; time = window start)."""
 
     def __init__(self, settings: Settings, database: str | None = None) -> None:
-        self.client = InfluxClient(settings, database)
+        self.client = InfluxClient(settings.influxdb, database)
 
     def newest_ms(self, measurement: str) -> int | None:
         series = self.client.query(f'SELECT last("revenue_cents") FROM "{measurement}"')

@@ -140,7 +140,7 @@ def read_checkpoint(query_dir: Path) -> QueryCheckpoint | None:
 
 def query_lag(settings: Settings, checkpoint_dir: Path, query: str, topic: str) -> int | None:
     """Records of ``topic`` behind the query's last committed batch (None: no checkpoint yet)."""
-    ranges = topic_offsets(admin_client(settings), [topic]).get(topic, {})
+    ranges = topic_offsets(admin_client(settings.kafka), [topic]).get(topic, {})
     lags = [
         consumed_and_lag(c.offsets.get(topic, {}), ranges)[1]
         for c in read_checkpoints(checkpoint_dir)
@@ -517,10 +517,10 @@ class Monitor:
         self.groups = list(groups)
         self.rate_window_s = rate_window_s
         self.probe_spark = probe_spark
-        self.admin = admin_client(settings)
-        self.connect = ConnectClient(settings, timeout_s=5)
+        self.admin = admin_client(settings.kafka)
+        self.connect = ConnectClient(settings.connect, timeout_s=5)
         url = settings.connect.jolokia_url
-        self.jolokia = JolokiaClient(settings, timeout_s=3) if url else None
+        self.jolokia = JolokiaClient(settings.connect, timeout_s=3) if url else None
         self.history: deque[Counts] = deque()
         self._spark_port: int | None = None
 

@@ -35,7 +35,7 @@ def prepare(settings: Settings, report: Report) -> None:
     report("[demographics] load")
     report(demographics.summary(settings, demographics.load(settings)))
     report("[connectors] deploy")
-    for line in deploy(ConnectClient(settings), load_specs(settings)):
+    for line in deploy(ConnectClient(settings.connect), load_specs(settings)):
         report(line)
 
 

@@ -37,7 +37,7 @@ class Telemetry:
     """Writes every sample to InfluxDB; a failed write is remembered and shown, never raised."""
 
     def __init__(self, settings: Settings, database: str | None = None) -> None:
-        self.client = InfluxClient(settings, database, role="writer")  # pipeline_stage points
+        self.client = InfluxClient(settings.influxdb, database, role="writer")  # pipeline_stage points
         self.points = 0
         self.error: str | None = None
 

@@ -66,11 +66,11 @@ class Trial:
         registration.evolve(s, lambda _line: None)
         demographics.load(s)
         # the database, the events' retention policy and the grants: the telemetry writes from the start
-        provision_database(s, self.database)
+        provision_database(s.influxdb, self.database)
         sinks = [spec for spec in load_specs(s) if spec.connector_class == SINK_CONNECTOR_CLASS]
         renamed = [_renamed(spec, f"{self.prefix}-{spec.name}") for spec in sinks]
         self.connectors = [spec.name for spec in renamed]
-        for line in deploy(ConnectClient(s), renamed):
+        for line in deploy(ConnectClient(s.connect), renamed):
             self.report(f"  {line}")
         self.jobs = [
             telemetry_job(

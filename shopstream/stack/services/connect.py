@@ -32,7 +32,7 @@ CLIENT_PREFIXES = ("", "producer.", "consumer.", "admin.")
 
 def worker_security(ctx: StackContext) -> dict[str, str]:
     """The Kafka client security of the worker and of its connectors' clients, as the Connect role."""
-    security = java_security_config(ctx.settings, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
+    security = java_security_config(ctx.settings.kafka, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
     return {f"{prefix}{key}": value for prefix in CLIENT_PREFIXES for key, value in security.items()}
 
 
@@ -111,7 +111,9 @@ def _link_plugins(ctx: StackContext) -> Path:
 
 
 def _probe(ctx: StackContext) -> str:
-    client = ConnectClient(ctx.settings, timeout_s=10)  # names address and setting (and a refused login)
+    client = ConnectClient(
+        ctx.settings.connect, timeout_s=10
+    )  # names address and setting (and a refused login)
     root = client.json("GET", "/")
     client.json("GET", "/connector-plugins")
     return str(root.get("version", "?"))

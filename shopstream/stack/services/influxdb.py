@@ -69,17 +69,17 @@ def _bootstrap(ctx: StackContext) -> None:
                 f"an admin with another password exists",
                 f"set {admin.user_setting} / {admin.password_setting} to it or `stack down --purge`",
             )
-    ensure_users(s)
-    provision_database(s)
+    ensure_users(s.influxdb)
+    provision_database(s.influxdb)
 
 
 def _ping(ctx: StackContext) -> str:
-    return InfluxClient(ctx.settings, timeout_s=3).ping()  # names the address and the setting
+    return InfluxClient(ctx.settings.influxdb, timeout_s=3).ping()  # names the address and the setting
 
 
 def _probe(ctx: StackContext) -> str:
     version = _ping(ctx)
-    client = InfluxClient(ctx.settings, timeout_s=3)  # as the reader: it sees only its databases
+    client = InfluxClient(ctx.settings.influxdb, timeout_s=3)  # as the reader: it sees only its databases
     try:
         names = [str(row["name"]) for s in client.query("SHOW DATABASES") for row in s.rows]
     finally:

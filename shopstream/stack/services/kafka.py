@@ -215,7 +215,7 @@ def _bootstrap(ctx: StackContext) -> None:
     """The roles' SCRAM users (upserted: a password changed in .env takes effect here), the worker's
     and the pipeline's ACLs, the project's topics."""
     s = ctx.settings
-    check_reachable(s)  # one error naming the address, not an admin request waiting forever
+    check_reachable(s.kafka)  # one error naming the address, not an admin request waiting forever
     if _secured(s):
         mechanism = getattr(ScramMechanism, s.kafka.sasl_mechanism.replace("-", "_"))
         info = ScramCredentialInfo(mechanism, SCRAM_ITERATIONS)
@@ -227,7 +227,7 @@ def _bootstrap(ctx: StackContext) -> None:
             if not login.secret:
                 raise StackError(f"{login.password_setting} is empty", login.hint)
             upserts.append(UserScramCredentialUpsertion(login.user, info, login.secret.encode()))
-        admin = admin_client(s)  # alive until the futures are done
+        admin = admin_client(s.kafka)  # alive until the futures are done
         for future in admin.alter_user_scram_credentials(upserts, request_timeout=30).values():
             future.result()
         users = {upsert.user for upsert in upserts}
@@ -246,7 +246,7 @@ def _bootstrap(ctx: StackContext) -> None:
 
 
 def _probe(ctx: StackContext) -> str:
-    check_reachable(ctx.settings, timeout_s=3)  # names the address and the setting when it fails
+    check_reachable(ctx.settings.kafka, timeout_s=3)  # names the address and the setting when it fails
     return ctx.artifacts.kafka_version
 
 

@@ -106,7 +106,7 @@ def _bootstrap(ctx: StackContext) -> None:
 
 
 def _probe(ctx: StackContext) -> str:
-    return check_reachable(ctx.settings)  # as the application user; names address and settings
+    return check_reachable(ctx.settings.mysql)  # as the application user; names address and settings
 
 
 def _root_probe(ctx: StackContext) -> str:

@@ -85,7 +85,9 @@ def auth_environment(ctx: StackContext) -> dict[str, str]:
 
 def _probe(ctx: StackContext) -> str:
     s = ctx.settings
-    registry_client(s, "reader", timeout_s=3).check_reachable()  # names address, setting, refused login
+    registry_client(
+        s.registry, "reader", timeout_s=3
+    ).check_reachable()  # names address, setting, refused login
     info = requests.get(f"{s.registry.base_url}/apis/registry/v3/system/info", timeout=3)
     return str(info.json().get("version", "?")) if info.ok else "?"
 

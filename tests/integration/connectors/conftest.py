@@ -98,7 +98,7 @@ class Sink:
 
     def committed(self, name: str, topic: str) -> dict[int, int]:
         """The connector's committed offsets of the topic (its consumer group ``connect-<name>``)."""
-        admin = AdminClient(client_config(self.base, "admin"))
+        admin = AdminClient(client_config(self.base.kafka, "admin"))
         group = f"connect-{name}"
         future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
         result = future[group].result()
@@ -109,7 +109,7 @@ class Sink:
         }
 
     def wait_committed_to_end(self, name: str, topic: str, timeout_s: float = 60) -> dict[int, int]:
-        admin = AdminClient(client_config(self.base, "admin"))
+        admin = AdminClient(client_config(self.base.kafka, "admin"))
         ends = {p: end for p, (_, end) in topic_offsets(admin, [topic])[topic].items() if end > 0}
 
         def at_end() -> dict[int, int]:
@@ -137,7 +137,7 @@ class Sink:
         resp = self.connect.request("DELETE", f"/connectors/{name}")
         if not resp.ok and resp.status_code != 404:
             raise ConnectError(f"DELETE {name}: {resp.status_code} {resp.text}")
-        admin = AdminClient(client_config(self.base, "admin"))
+        admin = AdminClient(client_config(self.base.kafka, "admin"))
         group = f"connect-{name}"
 
         def group_gone() -> bool:
@@ -156,14 +156,14 @@ def sink(isolated_topics: Settings, settings: Settings) -> Iterator[Sink]:
     prefix = isolated_topics.topics.events.removesuffix(f".{settings.topics.events}")
     database = f"test_sink_{uuid.uuid4().hex[:8]}"
     test_settings = isolated_topics.replace(influxdb_database=database)
-    provision_database(test_settings)
+    provision_database(test_settings.influxdb)
     helper = Sink(
         settings,
         test_settings,
         prefix,
-        ConnectClient(settings),
-        JolokiaClient(settings),
-        InfluxClient(test_settings, timeout_s=30, role="admin"),
+        ConnectClient(settings.connect),
+        JolokiaClient(settings.connect),
+        InfluxClient(test_settings.influxdb, timeout_s=30, role="admin"),
     )
     yield helper
     for name in helper.deployed:
@@ -176,7 +176,7 @@ def sink(isolated_topics: Settings, settings: Settings) -> Iterator[Sink]:
 
 def register(settings: Settings, topic: str, schema_file: str) -> int:
     """Register the schema under the topic's value subject (the test's, removed afterwards)."""
-    return registry_client(settings, "admin").register(subject(topic), load_schema(schema_file))
+    return registry_client(settings.registry, "admin").register(subject(topic), load_schema(schema_file))
 
 
 def produce(
@@ -188,7 +188,7 @@ def produce(
     """Send (key, value) records, each acknowledged; returns how many."""
     producer = Producer(
         {
-            **client_config(settings, "admin"),
+            **client_config(settings.kafka, "admin"),
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",

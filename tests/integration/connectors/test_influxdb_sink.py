@@ -204,7 +204,7 @@ def test_a_type_conflict_sends_that_record_alone_to_the_dlq(sink: Sink, read_top
     for f in conflicting["fields"]:
         if f["name"] == "views":
             f["type"] = "double"
-    bad_id = registry_client(s, "admin").register(subject(topic), json.dumps(conflicting))
+    bad_id = registry_client(s.registry, "admin").register(subject(topic), json.dumps(conflicting))
     assert bad_id != good_id
     bad_record = {**kpi_record(mapping.schema_file, {"campaign_id": "cmp-bad"}, start, rng), "views": 2.5}
     out = io.BytesIO(struct.pack(">bI", 0, bad_id))
@@ -273,7 +273,7 @@ def test_with_connects_default_error_handling_a_refused_record_is_never_committe
         kpi_record(mapping.schema_file, {"campaign_id": f"cmp-{i:03d}"}, start, rng) for i in range(150)
     ]
     conflicting = _views_as_double(mapping.schema_file)
-    bad_id = registry_client(s, "admin").register(subject(topic), json.dumps(conflicting))
+    bad_id = registry_client(s.registry, "admin").register(subject(topic), json.dumps(conflicting))
     out = io.BytesIO(struct.pack(">bI", 0, bad_id))
     out.seek(0, io.SEEK_END)
     fastavro.schemaless_writer(
@@ -311,7 +311,7 @@ def _enriched_producer(
     """Produce enriched events at ``rate`` per second until ``stop`` is set (each acknowledged)."""
     from confluent_kafka import Producer
 
-    producer = Producer({**client_config(sink.base, "admin"), "acks": "all", "linger.ms": 5})
+    producer = Producer({**client_config(sink.base.kafka, "admin"), "acks": "all", "linger.ms": 5})
     records = enriched_events(10_000_000, seed=3, start_ms=now_ms() - 600_000, span_ms=600_000_000)
     began = time.monotonic()
     while not stop.is_set():
@@ -389,7 +389,9 @@ def _acked_producer(
 
         return report
 
-    producer = Producer({**client_config(sink.base, "admin"), "acks": "all", "enable.idempotence": True})
+    producer = Producer(
+        {**client_config(sink.base.kafka, "admin"), "acks": "all", "enable.idempotence": True}
+    )
     records = enriched_events(10_000_000, seed=9, start_ms=now_ms() - 600_000, span_ms=600_000_000)
     topic, began, sent = sink.settings.topics.enriched, time.monotonic(), 0
     while not stop.is_set():

@@ -104,7 +104,7 @@ def _produce(s: Settings, t0: int) -> tuple[dict[str, dict[str, Any]], list[byte
     v1 = _traffic(31, 1, V1_EVENTS, t0, v1_span)
     v2 = _traffic(32, 2, N - V1_EVENTS - len(corrupt), t0 + int(v1_span * 1000), SPAN_S - v1_span)
     _send(s, v1, 1)
-    producer = Producer(client_config(s, "admin"))
+    producer = Producer(client_config(s.kafka, "admin"))
     for value in corrupt:
         producer.produce(s.topics.events, value=value, key=b"bad")
     assert producer.flush(10) == 0

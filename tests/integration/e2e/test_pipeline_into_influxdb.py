@@ -83,7 +83,7 @@ def test_the_dead_letter_queues_hold_exactly_the_corrupt_records(
 
 
 def test_connectors_and_telemetry_ran_through_the_pipeline(pipeline_run: PipelineRun) -> None:
-    connect = ConnectClient(pipeline_run.settings)
+    connect = ConnectClient(pipeline_run.settings.connect)
     for name in pipeline_run.connectors:
         status = connect.status(name)
         assert [status["connector"]["state"], *(t["state"] for t in status["tasks"])] == ["RUNNING"] * (

@@ -81,7 +81,7 @@ class InfluxDB:
         self._results(response, statement)
 
     def create(self) -> None:
-        provision_database(self.settings, self.database)
+        provision_database(self.settings.influxdb, self.database)
 
     def drop(self) -> None:
         self.execute(f'DROP DATABASE "{self.database}"')

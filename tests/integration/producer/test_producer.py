@@ -40,7 +40,7 @@ def test_a_batch_of_n_events_is_read_back_exactly(registered: Settings, read_top
     assert result.counters["failed"] == result.counters["invalid"] == 0
 
     messages = read_topic(registered.topics.events, expected=N)
-    deserializer = avro_deserializer(registered)
+    deserializer = avro_deserializer(registered.registry)
     ctx = SerializationContext(registered.topics.events, MessageField.VALUE)
     decoded = [deserializer(m.value(), ctx) for m in messages]
     assert len(decoded) == N

@@ -56,7 +56,7 @@ def test_an_anonymous_kafka_client_is_refused(secured: Settings) -> None:
     with pytest.raises(KafkaException):
         anonymous.list_topics(timeout=5)
     with pytest.raises(KafkaUnavailable) as caught:
-        check_reachable(secured.replace(kafka_security_protocol="PLAINTEXT"), timeout_s=5)
+        check_reachable(secured.replace(kafka_security_protocol="PLAINTEXT").kafka, timeout_s=5)
     assert "closed every PLAINTEXT connection" in one_line(caught.value)
     assert "SHOPSTREAM_KAFKA_SECURITY_PROTOCOL" in str(caught.value.hint)
 
@@ -66,7 +66,7 @@ def test_a_wrong_kafka_password_is_one_error_naming_the_setting(secured: Setting
     wrong = secured.replace(**{f"kafka_{role}_password": SecretStr("not-the-password")})
     started = time.monotonic()
     with pytest.raises(KafkaAuthError) as caught:
-        check_reachable(wrong, role=role)
+        check_reachable(wrong.kafka, role=role)
     message = one_line(caught.value)
     setting = f"SHOPSTREAM_KAFKA_{role.upper()}_PASSWORD"
     user = secured.kafka.login(role).user
@@ -79,14 +79,14 @@ def test_a_wrong_kafka_password_is_one_error_naming_the_setting(secured: Setting
 def test_an_unknown_kafka_user_is_refused(secured: Settings) -> None:
     stranger = secured.replace(kafka_producer_user="nobody", kafka_producer_password=SecretStr("x"))
     with pytest.raises(KafkaAuthError) as caught:
-        check_reachable(stranger, role="producer")
+        check_reachable(stranger.kafka, role="producer")
     assert "refused user 'nobody'" in one_line(caught.value)
 
 
 def _consumer(settings: Settings, role: KafkaRole) -> Consumer:
     """A consumer of ``role`` in a group the Connect role may use (a sink's ``connect-*``)."""
     config = {"group.id": f"{SINK_GROUP_PREFIX}security-test", "enable.auto.commit": False}
-    return Consumer(client_config(settings, role, **config, **{"enable.partition.eof": True}))
+    return Consumer(client_config(settings.kafka, role, **config, **{"enable.partition.eof": True}))
 
 
 def _records_to_the_end(settings: Settings, role: KafkaRole, topic: str) -> int:
@@ -131,7 +131,7 @@ def test_the_producers_credentials_cannot_read_the_enriched_topic(secured: Setti
         consumer.close()
 
     reports: list[KafkaError | None] = []
-    producer = Producer(client_config(secured, "producer", **{"message.timeout.ms": 10_000}))
+    producer = Producer(client_config(secured.kafka, "producer", **{"message.timeout.ms": 10_000}))
     producer.produce(enriched, b"not allowed", on_delivery=lambda err, _msg: reports.append(err))
     producer.flush(15)
     [error] = reports
@@ -170,7 +170,9 @@ def test_connect_rest_and_jolokia_answer_401_without_the_password(secured: Setti
 
 
 def test_a_wrong_connect_password_is_one_error_naming_the_setting(secured: Settings) -> None:
-    client = ConnectClient(secured.replace(connect_password=SecretStr("not-the-password")), timeout_s=10)
+    client = ConnectClient(
+        secured.replace(connect_password=SecretStr("not-the-password")).connect, timeout_s=10
+    )
     with pytest.raises(ConnectError) as caught:
         client.json("GET", "/connectors")
     message = one_line(caught.value)
@@ -202,18 +204,18 @@ def test_influxdb_refuses_anonymous_queries_and_keeps_the_roles_apart(secured: S
     assert requests.post(f"{secured.influxdb.url}/write", params={"db": secured.influxdb.database},
                          data="security_test v=1", timeout=10).status_code == 401  # fmt: skip
 
-    reader = InfluxClient(secured, role="reader")
+    reader = InfluxClient(secured.influxdb, role="reader")
     reader.query("SHOW MEASUREMENTS")  # the reader reads
     with pytest.raises(InfluxError) as caught:  # ... and may not write
         reader.write(["security_test v=1 1"])
     assert "refused user 'reader'" in one_line(caught.value)
 
-    writer = InfluxClient(secured, role="writer")
+    writer = InfluxClient(secured.influxdb, role="writer")
     with pytest.raises(InfluxError) as caught:  # the writer may not read, nor administer
         writer.query("SHOW USERS")
     assert "refused user 'writer'" in one_line(caught.value)
 
-    wrong = InfluxClient(secured.replace(influxdb_reader_password=SecretStr("not-the-password")))
+    wrong = InfluxClient(secured.replace(influxdb_reader_password=SecretStr("not-the-password")).influxdb)
     with pytest.raises(InfluxError) as caught:
         wrong.query("SHOW MEASUREMENTS")
     message = one_line(caught.value)
@@ -242,7 +244,7 @@ def test_no_password_in_process_arguments_logs_or_connects_config_topic(secured:
         leaked = [name for name, value in secrets.items() if value in text]
         assert not leaked, (log, leaked)
 
-    consumer = Consumer(client_config(secured, "admin", **{"group.id": "security-test-configs",
+    consumer = Consumer(client_config(secured.kafka, "admin", **{"group.id": "security-test-configs",
                                                            "enable.auto.commit": False,
                                                            "enable.partition.eof": True}))  # fmt: skip
     records: list[bytes] = []

@@ -25,7 +25,7 @@ def send(settings: Settings, events: list[dict[str, Any]], version: int) -> None
 
 
 def decoder(settings: Settings, topic: str) -> Callable[[Message], dict[str, Any]]:
-    deserializer = avro_deserializer(settings)
+    deserializer = avro_deserializer(settings.registry)
     ctx = SerializationContext(topic, MessageField.VALUE)
 
     def decode(message: Message) -> dict[str, Any]:

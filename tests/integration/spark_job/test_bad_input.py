@@ -66,7 +66,7 @@ def _good_events(seed: int) -> list[Event]:
 
 
 def _produce_raw(settings: Settings, values: list[bytes | None]) -> None:
-    producer = Producer(client_config(settings, "admin"))
+    producer = Producer(client_config(settings.kafka, "admin"))
     for value in values:
         producer.produce(settings.topics.events, value=value, key=KEY)
     assert producer.flush(10) == 0

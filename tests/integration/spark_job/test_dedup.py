@@ -85,7 +85,7 @@ def _events(seed: int, count: int, start_ms: int) -> list[dict[str, Any]]:
 def _resend(settings: Settings, originals: list[Message], other_partition: bool = False) -> None:
     """The same records again, byte for byte: on their partition, or on another one with a later
     Kafka timestamp and another key (a different producer's copy)."""
-    producer = Producer(client_config(settings, "admin"))
+    producer = Producer(client_config(settings.kafka, "admin"))
     for m in originals:
         value, key, partition = m.value(), m.key(), m.partition()
         assert partition is not None

@@ -53,7 +53,7 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
         b"\x00" + v2_id.to_bytes(4, "big") + b"\x48\x01\x02",  # truncated body
         b"xy",
     ]
-    producer = Producer(client_config(settings, "admin"))
+    producer = Producer(client_config(settings.kafka, "admin"))
     for value in corrupt:
         producer.produce(settings.topics.events, value=value, key=b"bad")
     assert producer.flush(10) == 0
@@ -147,13 +147,15 @@ def _register_v3(settings: Settings) -> tuple[dict[str, Any], int]:
     """A v3 of the event contract (v2 plus an optional ``referrer``), registered: (schema, id)."""
     v3 = json.loads(load_schema(EVENT_SCHEMA_FILES[2]))
     v3["fields"].append({"name": "referrer", "type": ["null", "string"], "default": None})
-    return v3, registry_client(settings, "admin").register(f"{settings.topics.events}-value", json.dumps(v3))
+    return v3, registry_client(settings.registry, "admin").register(
+        f"{settings.topics.events}-value", json.dumps(v3)
+    )
 
 
 def _send_v3(settings: Settings, v3: dict[str, Any], v3_id: int, events: list[dict[str, Any]]) -> None:
     """The events written with v3 (``referrer`` set), Confluent-framed with its id."""
     writer = fastavro.parse_schema(v3)
-    producer = Producer(client_config(settings, "admin"))
+    producer = Producer(client_config(settings.kafka, "admin"))
     for event in events:
         body = io.BytesIO()
         fastavro.schemaless_writer(body, writer, {**event, "referrer": "newsletter"})

@@ -32,7 +32,7 @@ def source_dir(isolated_topics: Settings, tmp_path: Path) -> Iterator[Path]:
     spec["config"]["database.server.id"] = str(random.randint(10_000, 60_000))
     (tmp_path / "demographics-source.json").write_text(json.dumps(spec))
     yield tmp_path
-    ConnectClient(isolated_topics).request("DELETE", f"/connectors/{spec['name']}")
+    ConnectClient(isolated_topics.connect).request("DELETE", f"/connectors/{spec['name']}")
     demographics.load(isolated_topics)  # restore rows the test changed
 
 
@@ -53,7 +53,7 @@ def test_source_snapshots_100k_rows_then_streams_update_and_delete(
     snapshot = read_topic(settings.topics.demographics, expected=100_000, timeout_s=180)
     assert len(snapshot) == 100_000
     assert sorted(_key(m.key()) for m in snapshot) == list(range(1, 100_001))
-    deserializer = avro_deserializer(settings)
+    deserializer = avro_deserializer(settings.registry)
     ctx = SerializationContext(settings.topics.demographics, MessageField.VALUE)
     expected = {row[0]: row for row in demographics.generate(100_000, 42)}
     for message in snapshot:
@@ -117,5 +117,5 @@ def test_invalid_configs_fail_naming_the_field_and_deploy_nothing(
     assert f"{missing['name']}: topic.prefix: The 'topic.prefix' value is invalid: A value is required" in (
         result.output
     )
-    deployed = ConnectClient(isolated_topics).connectors()
+    deployed = ConnectClient(isolated_topics.connect).connectors()
     assert unknown["name"] not in deployed and missing["name"] not in deployed

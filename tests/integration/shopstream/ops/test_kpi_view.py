@@ -56,7 +56,7 @@ class KpiWriter:
         self.settings = settings
         # a client timeout and TopicNameStrategy said explicitly: confluent-kafka's default first asks
         # an /associations API that Apicurio lacks, and a call without a timeout can hang forever
-        registry = SchemaRegistryClient(client_conf(settings, "admin"))
+        registry = SchemaRegistryClient(client_conf(settings.registry, "admin"))
         conf = {"auto.register.schemas": False, "subject.name.strategy": topic_subject_name_strategy}
         self.serializers = {
             settings.topics.kpi_campaign: AvroSerializer(
@@ -64,7 +64,7 @@ class KpiWriter:
             ),
             settings.topics.kpi_segment: AvroSerializer(registry, load_schema("kpi_segment.avsc"), conf=conf),
         }
-        self.producer = Producer(client_config(settings, "admin"))
+        self.producer = Producer(client_config(settings.kafka, "admin"))
 
     def send(self, topic: str, record: dict[str, Any], dims: tuple[str, ...]) -> None:
         key = "|".join([*(str(record[d]) for d in dims), str(epoch_ms(record["window_start"]))])
@@ -134,7 +134,7 @@ def test_kpis_from_kafka_keep_the_latest_record_per_key(isolated_topics: Setting
 
 
 def test_kpis_come_from_influxdb_once_it_has_points(isolated_topics: Settings, influx_db: str) -> None:
-    client = InfluxClient(isolated_topics, influx_db, role="writer")  # as the sink writes them
+    client = InfluxClient(isolated_topics.influxdb, influx_db, role="writer")  # as the sink writes them
     fields: dict[str, int | float | str | bool] = {
         "views": 100, "clicks": 20, "add_to_carts": 5, "purchases": 2, "revenue_cents": 2_500,
         "units": 2, "active_users": 9, "conversion_rate": 0.1, "avg_order_value_cents": 1250.0,

@@ -104,7 +104,7 @@ def test_stage_samples_land_in_influxdb_as_pipeline_stage_points(
         telemetry.write(sample)
     assert telemetry.error is None and telemetry.points == 14  # seven stages (not demographics) x 2
 
-    client = InfluxClient(settings, influx_db)
+    client = InfluxClient(settings.influxdb, influx_db)
     series = client.query('SELECT "records", "rate", "lag" FROM "pipeline_stage" GROUP BY "stage"')
     stored = {
         s.tags["stage"]: [(r["time"], r["records"], r["rate"], r["lag"]) for r in s.rows] for s in series
@@ -218,5 +218,7 @@ def test_pipeline_monitor_prints_plain_lines_when_not_a_terminal(
     assert lines[2].startswith(f"  KPIs from Kafka topics {topics} (no InfluxDB sink deployed): ")
     refreshes = len(lines) // 3
     assert refreshes >= 1 and len(lines) == 3 * refreshes and lines[3:] == lines[: len(lines) - 3]
-    points = InfluxClient(isolated_topics, influx_db).query('SELECT count("records") FROM "pipeline_stage"')
+    points = InfluxClient(isolated_topics.influxdb, influx_db).query(
+        'SELECT count("records") FROM "pipeline_stage"'
+    )
     assert points[0].rows[0]["count"] == 7 * refreshes  # every refresh wrote its seven stages

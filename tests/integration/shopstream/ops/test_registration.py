@@ -21,7 +21,7 @@ runner = CliRunner()
 def test_register_creates_every_value_subject_with_backward(isolated_topics: Settings) -> None:
     result = runner.invoke(app, ["schemas", "register"])
     assert result.exit_code == 0, result.output
-    registry = registry_client(isolated_topics, "admin")
+    registry = registry_client(isolated_topics.registry, "admin")
     for contract in CONTRACTS:
         info = registry.info(contract.subject(isolated_topics))
         assert info.versions == [1]
@@ -39,7 +39,7 @@ def test_v2_is_accepted_and_v1_v2_events_share_one_topic(
     assert check.exit_code == 0, check.output
     evolve = runner.invoke(app, ["schemas", "evolve", "--subject", subject])
     assert evolve.exit_code == 0, evolve.output
-    registry = registry_client(isolated_topics, "admin")
+    registry = registry_client(isolated_topics.registry, "admin")
     assert registry.versions(subject) == [1, 2]
 
     sent = {}
@@ -50,7 +50,7 @@ def test_v2_is_accepted_and_v1_v2_events_share_one_topic(
             sent[event["event_id"]] = (version, event)
         assert sender.flush(30) == 0 and sender.counters.acked == 50
 
-    deserializer = avro_deserializer(isolated_topics)
+    deserializer = avro_deserializer(isolated_topics.registry)
     ctx = SerializationContext(isolated_topics.topics.events, MessageField.VALUE)
     messages = read_topic(isolated_topics.topics.events, expected=100)
     assert len(messages) == 100
@@ -75,7 +75,7 @@ def test_incompatible_candidate_is_rejected_with_reason_and_nothing_registered(
 ) -> None:
     assert runner.invoke(app, ["schemas", "register"]).exit_code == 0
     subject = f"{isolated_topics.topics.events}-value"
-    registry = registry_client(isolated_topics, "admin")
+    registry = registry_client(isolated_topics.registry, "admin")
     before = registry.versions(subject)
     candidate = avro_dir() / "candidates" / "shop_event.units_as_string.avsc"
     result = runner.invoke(app, ["schemas", "check", str(candidate), "-s", subject])

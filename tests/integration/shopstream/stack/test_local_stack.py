@@ -47,7 +47,7 @@ def test_every_service_is_healthy_and_listens_on_loopback_only(stack: Stack) -> 
 
 
 def test_broker_metadata_lists_the_node_and_project_topics(stack: Stack, settings: Settings) -> None:
-    metadata = AdminClient(client_config(settings, "admin")).list_topics(timeout=10)
+    metadata = AdminClient(client_config(settings.kafka, "admin")).list_topics(timeout=10)
     brokers = {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()}
     assert brokers == {1: settings.kafka.bootstrap_servers}
     for topic in settings.topics.all:
@@ -58,7 +58,7 @@ def test_avro_round_trip_through_the_registry(
     stack: Stack, settings: Settings, read_topic: ReadTopic
 ) -> None:
     topic = f"test.roundtrip.{token()}"
-    admin = AdminClient(client_config(settings, "admin"))
+    admin = AdminClient(client_config(settings.kafka, "admin"))
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
     with scratch(settings, topic):  # the topic and its subject go afterwards
         _round_trip(settings, topic, read_topic)
@@ -67,7 +67,7 @@ def test_avro_round_trip_through_the_registry(
 def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
     # TopicNameStrategy said explicitly and a client timeout: confluent-kafka's default first asks an
     # /associations API that Apicurio lacks, and a call without a timeout can hang the test forever
-    registry = SchemaRegistryClient(client_conf(settings, "admin"))
+    registry = SchemaRegistryClient(client_conf(settings.registry, "admin"))
     strategy = {"subject.name.strategy": topic_subject_name_strategy}
     serializer = AvroSerializer(registry, PROBE_SCHEMA, conf=strategy)
     deserializer = AvroDeserializer(registry, conf=strategy)
@@ -76,7 +76,7 @@ def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
     payload = serializer(record, ctx)
     assert payload is not None
 
-    producer = Producer({**client_config(settings, "admin"), "acks": "all"})
+    producer = Producer({**client_config(settings.kafka, "admin"), "acks": "all"})
     producer.produce(topic, value=payload)
     assert producer.flush(10) == 0
 
@@ -90,7 +90,7 @@ def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
 
 
 def test_registry_keeps_a_schema_across_stack_down_and_up(stack: Stack, settings: Settings) -> None:
-    registry = SchemaRegistryClient(client_conf(settings, "admin"))
+    registry = SchemaRegistryClient(client_conf(settings.registry, "admin"))
     subject = f"test.persist.{token()}-value"
     with scratch(settings, subject):  # the subject goes afterwards
         _survives_down_and_up(stack, settings, registry, subject)
@@ -107,7 +107,7 @@ def _survives_down_and_up(
         requests.get(f"{settings.registry.url}/subjects", timeout=2)
     stack.up()
 
-    fresh = SchemaRegistryClient(client_conf(settings, "admin"))
+    fresh = SchemaRegistryClient(client_conf(settings.registry, "admin"))
     latest = fresh.get_latest_version(subject)
     assert (latest.schema_id, latest.version) == (schema_id, 1)
     assert "StackProbe" in str(latest.schema.schema_str)
@@ -116,7 +116,7 @@ def _survives_down_and_up(
 def test_connect_lists_the_source_plugin_and_loads_the_apicurio_converter(
     stack: Stack, settings: Settings
 ) -> None:
-    connect = ConnectClient(settings)
+    connect = ConnectClient(settings.connect)
     plugins = connect.json("GET", "/connector-plugins")
     classes = {p["class"]: p["type"] for p in plugins}
     assert classes["io.debezium.connector.mariadb.MariaDbConnector"] == "source"
