@@ -179,7 +179,7 @@ def group_positions(admin: AdminClient, groups: dict[str, str]) -> list[Position
     for label, group in groups.items():
         futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
         by_topic: dict[str, dict[int, int]] = {}
-        for tp in futures[group].result().topics.partitions or []:
+        for tp in futures[group].result().topic_partitions or []:
             if tp.offset >= 0:
                 by_topic.setdefault(tp.topic, {})[tp.partition] = tp.offset
         positions.extend(Position(label, topic, offsets) for topic, offsets in sorted(by_topic.items()))

@@ -104,7 +104,7 @@ class Sink:
         result = future[group].result()
         return {
             tp.partition: tp.offset
-            for tp in result.topics.partitions or []
+            for tp in result.topic_partitions or []
             if tp.topic == topic and tp.offset >= 0
         }
 
