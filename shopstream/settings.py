@@ -27,7 +27,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -132,7 +132,7 @@ class Section(BaseModel):
             _env(cls.variable(password)),
         )
 
-    def without_secrets_but(self, *keep: str) -> Any:
+    def without_secrets_but(self, *keep: str) -> Self:
         """A copy with every secret emptied except the fields ``keep`` (a child's own identities)."""
         blank = {
             name: SecretStr("")
@@ -220,8 +220,7 @@ class KafkaSettings(Section):
 
     def only(self, role: KafkaRole) -> KafkaSettings:
         """This section with only ``role``'s secret."""
-        result: KafkaSettings = self.without_secrets_but(f"{role}_password")
-        return result
+        return self.without_secrets_but(f"{role}_password")
 
 
 class RegistrySettings(Section):
@@ -292,7 +291,7 @@ class RegistrySettings(Section):
         """This section with only the identity ``role`` resolves to (the admin's as its own when the
         role falls back to it)."""
         login = self.login(role)
-        kept: RegistrySettings = self.without_secrets_but()
+        kept = self.without_secrets_but()
         if login is None:
             return kept
         return kept.model_copy(update={f"{role}_user": login.user, f"{role}_password": login.password})
@@ -355,8 +354,7 @@ class MysqlSettings(Section):
     cdc_password: SecretStr = Field(SecretStr(""), description="Replication user's password.")
 
     def only(self, role: MysqlRole) -> MysqlSettings:
-        result: MysqlSettings = self.without_secrets_but("password" if role == "app" else "cdc_password")
-        return result
+        return self.without_secrets_but("password" if role == "app" else "cdc_password")
 
 
 class InfluxSettings(Section):
@@ -402,8 +400,7 @@ class InfluxSettings(Section):
         return self._login("InfluxDB", f"{role}_user", f"{role}_password")
 
     def only(self, role: InfluxRole) -> InfluxSettings:
-        result: InfluxSettings = self.without_secrets_but(f"{role}_password")
-        return result
+        return self.without_secrets_but(f"{role}_password")
 
 
 class TopicSettings(Section):
