@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from producer.traffic import TrafficConfig, TrafficModel
@@ -27,7 +28,7 @@ def enriched_events(count: int, seed: int, start_ms: int, span_ms: int) -> Itera
     config = TrafficConfig(
         seed=seed, users=105_000, start_ms=start_ms, events_per_second=count / (span_ms / 1000)
     )
-    for event in TrafficModel(config).take(count):
+    for event in islice(TrafficModel(config).events(), count):  # lazily: callers take millions
         person = people.get(event["user_id"])
         source = event["event_time"] + stamps.randint(1, 40)
         yield {

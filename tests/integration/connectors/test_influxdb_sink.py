@@ -338,26 +338,26 @@ def test_influxdb_stopped_for_30_s_mid_stream_loses_and_duplicates_nothing(sink:
     producer.start()
     influx = stack.service("influxdb")
     try:
+        try:
+            wait_until(lambda: sink.total(name, "points-written-total") > 0, 60, f"{name}: first points")
+            stack.supervisor.stop("influxdb")
+            stopped_at, sent_at_stop = time.monotonic(), len(sent)
+            assert stack.supervisor.state("influxdb") == "STOPPED"
+            with pytest.raises(requests.ConnectionError):
+                requests.get(f"{s.influxdb.url}/ping", timeout=2)
+            time.sleep(30)
+            assert sink.total(name, "retries-total") >= 1  # it did try, and failed
+            assert all(t["state"] == "RUNNING" for t in sink.status(name)["tasks"])
+        finally:
+            if stack.supervisor.state("influxdb") != "RUNNING":
+                stack.supervisor.start("influxdb")
+            wait_until(influx.probe, 60, "InfluxDB healthy again")
+        down_s, sent_while_down = time.monotonic() - stopped_at, len(sent) - sent_at_stop
+        assert sent_while_down >= 250 * 30  # the stream went on while InfluxDB was down
         time.sleep(5)
-        before = sink.total(name, "points-written-total")
-        assert before > 0
-        stack.supervisor.stop("influxdb")
-        stopped_at, sent_at_stop = time.monotonic(), len(sent)
-        assert stack.supervisor.state("influxdb") == "STOPPED"
-        with pytest.raises(requests.ConnectionError):
-            requests.get(f"{s.influxdb.url}/ping", timeout=2)
-        time.sleep(30)
-        assert sink.total(name, "retries-total") >= 1  # it did try, and failed
-        assert all(t["state"] == "RUNNING" for t in sink.status(name)["tasks"])
     finally:
-        if stack.supervisor.state("influxdb") != "RUNNING":
-            stack.supervisor.start("influxdb")
-        wait_until(influx.probe, 60, "InfluxDB healthy again")
-    down_s, sent_while_down = time.monotonic() - stopped_at, len(sent) - sent_at_stop
-    assert sent_while_down >= 250 * 30  # the stream went on while InfluxDB was down
-    time.sleep(5)
-    stop.set()
-    producer.join(60)
+        stop.set()
+        producer.join(60)
     assert not producer.is_alive()
     n = len(sent)
     sink.wait_metric(name, "records-written-total", n, timeout_s=120)
@@ -421,8 +421,9 @@ def test_kill_9_of_the_broker_under_load_every_sink_task_runs_again_and_nothing_
     producer.start()
     kafka = stack.service("kafka")
     try:
-        time.sleep(10)
-        assert sink.total(names[0], "points-written-total") > 0
+        first = f"{names[0]}: first points written"
+        wait_until(lambda: sink.total(names[0], "points-written-total") > 0, 60, first)
+        time.sleep(5)  # the stream under way
         pid = stack.supervisor.pid("kafka")
         assert pid is not None
         os.kill(pid, signal.SIGKILL)

@@ -40,7 +40,7 @@ SECOND = {"events": [10, 10, 10], "events_dlq": [0, 0, 1], "kpi_campaign": [0, 0
 
 
 def _topic(settings: Settings, stage: str) -> str:
-    return str(getattr(settings, f"topic_{stage}"))
+    return str(getattr(settings.topics, stage))
 
 
 def _produce(settings: Settings, counts: dict[str, list[int]]) -> None:
