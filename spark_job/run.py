@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
     from spark_job.job import StreamingJob
+    from spark_job.session import SparkRuntime
 
 PROGRESS_EVERY_S = 10.0
 # failures of a query in a row (with no completed batch and no restart on a schema version in
@@ -93,8 +94,8 @@ def choose_master(settings: Settings, master: str, mode: str, wanted: tuple[str,
     return master
 
 
-def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
-    """Run the chosen queries until Ctrl-C/SIGTERM or the duration; checkpoints are kept."""
+def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, report: Report) -> None:
+    """Run the chosen queries on ``runtime`` until Ctrl-C/SIGTERM or the duration; checkpoints are kept."""
     if options.starting_offsets not in ("earliest", "latest"):
         raise SparkJobError("--starting-offsets must be earliest or latest")
     mode = options.mode or settings.spark.enrich_mode
@@ -119,7 +120,7 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
         realtime=mode == "realtime",
         realtime_batch_s=max(5.0, settings.spark.demographics_refresh_s),
     )
-    spark = spark_session(settings, master=master)
+    spark = spark_session(settings, runtime, master=master)
     running: dict[str, StreamingQuery] = {}
     trackers: dict[str, Tracker] = {}
     try:

@@ -1,17 +1,17 @@
-"""The job's SparkSession: connector jars from the project's Maven cache, UI on loopback."""
+"""The job's SparkSession on the JDK and connector jars its caller gives (the job fetches and looks
+up nothing: `shopstream spark run` resolves them, see ``shopstream.stack.artifacts.spark_runtime``),
+UI on loopback."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from shopstream.errors import MissingPrerequisite
 from shopstream.settings import Settings
-from shopstream.stack.artifacts import cached_spark_jars
-from shopstream.stack.java import find_jdk
-from shopstream.stack.paths import StackPaths
 
 REDACT_PASSWORDS = r'(?i)password="[^"]*"'
 # The KPI query's state: one row per window and key for the aggregation, and one per event id within
@@ -38,32 +38,20 @@ logger.kafka.level = error
 """
 
 
-def spark_jars(settings: Settings) -> list[Path]:
-    """The connector jars the session loads: ``SHOPSTREAM_SPARK_JARS``, else those `setup.sh` put
-    into the artefact cache; none there fails with the fix (nothing is fetched here)."""
-    if settings.spark.jars:
-        jars = [Path(jar.strip()) for jar in settings.spark.jars.split(",") if jar.strip()]
-        absent = [str(jar) for jar in jars if not jar.is_file()]
-        if absent:
-            raise MissingPrerequisite(
-                f"Spark jars not found: {', '.join(absent)}", "fix SHOPSTREAM_SPARK_JARS"
-            )
-        return jars
-    jars = cached_spark_jars(StackPaths.of(settings))
-    if not jars:
-        raise MissingPrerequisite(
-            "Spark connector jars missing", "run scripts/setup.sh (or `shopstream fetch`)"
-        )
-    return jars
+@dataclass(frozen=True)
+class SparkRuntime:
+    """What a session runs on: a JDK 17+ and the connector jars (Kafka, Avro, MariaDB JDBC)."""
+
+    java_home: Path
+    jars: Sequence[Path]
 
 
 def spark_session(
-    settings: Settings, app_name: str = "shopstream", master: str | None = None
+    settings: Settings, runtime: SparkRuntime, app_name: str = "shopstream", master: str | None = None
 ) -> SparkSession:
-    """Build (or return) the session; fails with a fix if Java or the jars are missing."""
-    jdk = find_jdk(17, settings.stack.java_home, "SHOPSTREAM_JAVA_HOME")  # Spark 4.1 runs on Java 17+
-    os.environ.setdefault("JAVA_HOME", str(jdk.home))
-    jars = spark_jars(settings)
+    """Build (or return) the session."""
+    os.environ.setdefault("JAVA_HOME", str(runtime.java_home))
+    jars = runtime.jars
     log4j = settings.stack.state_dir / "spark" / "log4j2.properties"
     log4j.parent.mkdir(parents=True, exist_ok=True)
     log4j.write_text(LOG4J2)

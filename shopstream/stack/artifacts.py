@@ -21,6 +21,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from shopstream.errors import MissingPrerequisite, StackError
 from shopstream.resources import project_file
+from shopstream.settings import Settings
+from shopstream.stack.java import find_jdk
 from shopstream.stack.paths import StackPaths
 
 _NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -100,10 +102,25 @@ class Artifacts:
         return [path for path in wanted if not path.exists()]
 
 
-def cached_spark_jars(paths: StackPaths) -> list[Path]:
-    """The Spark connector jars `setup.sh` (`shopstream fetch`) put into the cache for the pom's
-    Spark version; looked up, never fetched (empty when they are not there)."""
-    return Artifacts(paths.artifacts, pom_properties()).spark_jars
+def spark_runtime(settings: Settings) -> tuple[Path, list[Path]]:
+    """(JAVA_HOME, connector jars) of a Spark session: a JDK 17+ (``SHOPSTREAM_JAVA_HOME`` or found),
+    and ``SHOPSTREAM_SPARK_JARS`` or the jars `setup.sh` (`shopstream fetch`) put into the cache for
+    the pom's Spark version, looked up, never fetched; fails with the fix when absent."""
+    jdk = find_jdk(17, settings.stack.java_home, "SHOPSTREAM_JAVA_HOME")  # Spark 4.1 runs on Java 17+
+    if settings.spark.jars:
+        jars = [Path(jar.strip()) for jar in settings.spark.jars.split(",") if jar.strip()]
+        absent = [str(jar) for jar in jars if not jar.is_file()]
+        if absent:
+            raise MissingPrerequisite(
+                f"Spark jars not found: {', '.join(absent)}", "fix SHOPSTREAM_SPARK_JARS"
+            )
+        return jdk.home, jars
+    jars = Artifacts(StackPaths.of(settings).artifacts, pom_properties()).spark_jars
+    if not jars:
+        raise MissingPrerequisite(
+            "Spark connector jars missing", "run scripts/setup.sh (or `shopstream fetch`)"
+        )
+    return jdk.home, jars
 
 
 def _stamp(artifacts_root: Path) -> Path:
