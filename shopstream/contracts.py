@@ -15,6 +15,7 @@ tests share one list.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -200,6 +201,23 @@ def sink_measurement(file: ConnectorFile) -> Measurement:
     if "influxdb.rp" in config and rp is None:
         raise ContractError(f"{where}: influxdb.rp must be a ${{settings:...}} placeholder for the contract")
     return Measurement(name, tags, tuple(typed["integer"]), tuple(typed["float"]), tuple(typed["string"]), rp)
+
+
+def _event_digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+def disambiguated_ns(time_ms: int, value: str, slots: int = 1_000_000) -> int:
+    """The time the sink gives an event point (``event.time.disambiguate.field``, millisecond event
+    times written in nanoseconds): the millisecond plus the first 8 bytes of the value's SHA-256,
+    unsigned, modulo the ``slots`` of a millisecond (connectors/influxdb-sink/README.md)."""
+    return time_ms * 1_000_000 + int.from_bytes(_event_digest(value)[:8], "big") % slots
+
+
+def hash_bucket(value: str, buckets: int) -> int:
+    """One of ``buckets`` picked by bytes 8-15 of the value's SHA-256 (unsigned): independent of the
+    time slot, which the first 8 bytes pick."""
+    return int.from_bytes(_event_digest(value)[8:16], "big") % buckets
 
 
 CAMPAIGN_MEASUREMENT = "kpi_campaign"

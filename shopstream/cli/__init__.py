@@ -64,6 +64,7 @@ bench_app.command("producer")(producer_cli.bench_producer)
 bench_app.command("spark")(spark_cli.bench)
 bench_app.command("sink")(bench_cli.bench_sink)
 bench_app.command("e2e")(bench_cli.bench_e2e)
+bench_app.command("influx-shape")(bench_cli.bench_influx_shape)
 app.command("chaos")(chaos_cli.chaos)
 
 
