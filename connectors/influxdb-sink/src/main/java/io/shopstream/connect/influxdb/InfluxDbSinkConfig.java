@@ -461,7 +461,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                 }
             }
             try {
-                LineProtocol.checkMeasurement(format.replace(TOPIC_PLACEHOLDER, "topic"));
+                LineProtocolRules.checkMeasurement(format.replace(TOPIC_PLACEHOLDER, "topic"));
             } catch (MappingException e) {
                 error(MEASUREMENT_FORMAT, e.getMessage());
             }
@@ -496,7 +496,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
             }
             if (ok(FLATTEN_SEPARATOR)) {
                 try {
-                    LineProtocol.checkName("field key", "a" + results.get(FLATTEN_SEPARATOR).value() + "b");
+                    LineProtocolRules.checkName("field key", "a" + results.get(FLATTEN_SEPARATOR).value() + "b");
                 } catch (MappingException e) {
                     error(FLATTEN_SEPARATOR, "cannot be used in field keys: " + e.getMessage());
                 }
@@ -526,7 +526,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                 }
                 String value = pair.substring(eq + 1).trim();
                 try {
-                    LineProtocol.checkName("tag value", value);
+                    LineProtocolRules.checkName("tag value", value);
                 } catch (MappingException e) {
                     error(TAGS_STATIC, e.getMessage());
                 }
@@ -577,7 +577,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                 }
                 if (what != null) {
                     try {
-                        LineProtocol.checkName(what, name);
+                        LineProtocolRules.checkName(what, name);
                     } catch (MappingException e) {
                         error(key, e.getMessage());
                     }

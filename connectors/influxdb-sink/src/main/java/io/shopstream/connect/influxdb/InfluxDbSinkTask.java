@@ -1,5 +1,6 @@
 package io.shopstream.connect.influxdb;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.Collection;
@@ -135,8 +136,9 @@ public class InfluxDbSinkTask extends SinkTask {
         long start = clock.getAsLong(); // the worker polled right before: the budget counts from here
         try {
             boolean redelivered = !redelivery.isEmpty();
+            PointBuffer.RecordRef ref = null;
             for (SinkRecord record : records) {
-                PointBuffer.RecordRef ref = PointBuffer.RecordRef.of(record);
+                ref = PointBuffer.RecordRef.of(record, ref);
                 if (redelivered && redelivery.isRedelivered(ref)) {
                     continue; // taken before the RetriableException: buffered, written or reported already
                 }
@@ -215,9 +217,9 @@ public class InfluxDbSinkTask extends SinkTask {
         long lastStart = start + Math.max(0L, putBudgetMs - config.timeoutMs()); // validation keeps it positive; one request at least
         while (buffer.ready(clock.getAsLong(), batchSize, effectiveMaxBytes, lingerMs)) {
             List<PointBuffer.Entry> batch = buffer.nextBatch(batchSize, effectiveMaxBytes);
-            List<String> lines = new ArrayList<>(batch.size());
+            List<byte[]> lines = new ArrayList<>(batch.size());
             for (PointBuffer.Entry e : batch) {
-                lines.add(e.line());
+                lines.add(e.lineBytes());
             }
             InfluxDbWriter.Outcome outcome = writer.write(lines, lastStart);
             boolean resolved = apply(batch, outcome, lastStart);
@@ -247,7 +249,7 @@ public class InfluxDbSinkTask extends SinkTask {
             int records = 0;
             for (int i = written.nextSetBit(0); i >= 0; i = written.nextSetBit(i + 1)) {
                 done.add(batch.get(i));
-                records += batch.get(i).refs().size();
+                records += batch.get(i).size();
             }
             buffer.complete(done);
             metrics.batchWritten(done.size(), records);
@@ -259,11 +261,11 @@ public class InfluxDbSinkTask extends SinkTask {
         List<PointBuffer.Entry> refused = new ArrayList<>();
         for (Map.Entry<Integer, String> rejected : outcome.rejected().entrySet()) {
             PointBuffer.Entry entry = batch.get(rejected.getKey());
-            if (entry.parts().size() > 1) {
+            if (entry.size() > 1) {
                 resolved &= split(entry, lastStart);
                 continue;
             }
-            reasons.putIfAbsent(entry.refs().get(0), rejected.getValue() + "; line: " + abbreviate(entry.line()));
+            reasons.putIfAbsent(entry.ref(0), rejected.getValue() + "; line: " + abbreviate(entry.line()));
             refused.add(entry);
         }
         reportAll(reasons);
@@ -273,9 +275,11 @@ public class InfluxDbSinkTask extends SinkTask {
 
     /** Writes the records' own points of a refused merge; reports the refused ones. @return false when unresolved */
     private boolean split(PointBuffer.Entry entry, long lastStart) {
-        List<String> lines = new ArrayList<>(entry.parts().size());
+        List<byte[]> lines = new ArrayList<>(entry.size());
+        LineProtocol.LineBuffer encoded = new LineProtocol.LineBuffer();
         for (Point part : entry.parts()) {
-            lines.add(LineProtocol.encode(part));
+            LineProtocol.encode(part, encoded);
+            lines.add(encoded.copy());
         }
         log.debug("InfluxDB refused a point merged from {} records: writing each record's own point", lines.size());
         InfluxDbWriter.Outcome outcome = writer.write(lines, lastStart);
@@ -288,12 +292,13 @@ public class InfluxDbSinkTask extends SinkTask {
         }
         Map<PointBuffer.RecordRef, String> reasons = new LinkedHashMap<>();
         for (Map.Entry<Integer, String> rejected : outcome.rejected().entrySet()) {
-            reasons.putIfAbsent(entry.refs().get(rejected.getKey()), rejected.getValue() + "; line: " + abbreviate(lines.get(rejected.getKey())));
+            String line = new String(lines.get(rejected.getKey()), StandardCharsets.UTF_8);
+            reasons.putIfAbsent(entry.ref(rejected.getKey()), rejected.getValue() + "; line: " + abbreviate(line));
         }
         reportAll(reasons);
         buffer.take(entry);
-        for (PointBuffer.RecordRef ref : entry.refs()) {
-            buffer.done(ref);
+        for (int i = 0; i < entry.size(); i++) {
+            buffer.done(entry.ref(i));
         }
         int parts = outcome.written().cardinality();
         if (parts > 0) {

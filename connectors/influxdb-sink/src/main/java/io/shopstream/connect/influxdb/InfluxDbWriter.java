@@ -190,7 +190,7 @@ public final class InfluxDbWriter {
      * @param lastStartMs no request is started after this time ({@link Outcome#budgetExhausted()}): the caller's poll
      *                    budget less one request timeout
      */
-    public Outcome write(List<String> lines, long lastStartMs) {
+    public Outcome write(List<byte[]> lines, long lastStartMs) {
         Outcome outcome = new Outcome();
         writeRange(lines, 0, lines.size(), lastStartMs, outcome, new boolean[2]);
         return outcome;
@@ -202,7 +202,7 @@ public final class InfluxDbWriter {
      * @return how many of the lines InfluxDB refused, or -1 when writing stopped (failure or budget) before every line
      * was known to be written or refused
      */
-    private int writeRange(List<String> lines, int from, int to, long lastStartMs, Outcome outcome, boolean[] created) {
+    private int writeRange(List<byte[]> lines, int from, int to, long lastStartMs, Outcome outcome, boolean[] created) {
         if (outcome.stopped()) {
             return -1;
         }
@@ -310,7 +310,7 @@ public final class InfluxDbWriter {
      * {@code atLeastBad} lines of [from, to) are known to be refused (the {@code dropped=} count of the answer to the
      * whole range; a lower bound, since InfluxDB leaves unparseable lines out of it).
      */
-    private int bisect(List<String> lines, int from, int to, int atLeastBad, String error, long lastStartMs, Outcome outcome,
+    private int bisect(List<byte[]> lines, int from, int to, int atLeastBad, String error, long lastStartMs, Outcome outcome,
                        boolean[] created) {
         int mid = from + (to - from) / 2;
         int left = writeRange(lines, from, mid, lastStartMs, outcome, created);
@@ -392,14 +392,14 @@ public final class InfluxDbWriter {
     }
 
     /**
-     * Writes lines [from, to) of the list, each followed by a newline, as UTF-8 into the reused raw buffer.
+     * Copies lines [from, to) of the list (UTF-8), each followed by a newline, into the reused raw buffer.
      *
      * @return the number of bytes
      */
-    private int encode(List<String> lines, int from, int to) {
+    private int encode(List<byte[]> lines, int from, int to) {
         int n = 0;
         for (int i = from; i < to; i++) {
-            byte[] line = lines.get(i).getBytes(StandardCharsets.UTF_8);
+            byte[] line = lines.get(i);
             if (n + line.length + 1 > raw.length) {
                 raw = Arrays.copyOf(raw, Math.max(raw.length * 2, n + line.length + 1));
             }
