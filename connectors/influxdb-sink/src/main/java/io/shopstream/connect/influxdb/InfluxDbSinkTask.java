@@ -101,13 +101,20 @@ public class InfluxDbSinkTask extends SinkTask {
         fatal = null;
         redelivery.clear();
         lastSummaryAt = clock.getAsLong();
-        log.info("InfluxDB sink task {} writing to url={} db={} rp={} precision={} (user={}, gzip={} (level {}), batch.size={}, "
+        log.info("InfluxDB sink task {} writing to {} (api {}, {}, gzip={} (level {}), batch.size={}, "
                         + "batch.max.bytes={}, linger.ms={}, max.retries={}, errant record reporter={}, put() budget {} ms = half of "
                         + "max.poll.interval.ms {} from {}, metrics {})",
-                Version.get(), config.url(), config.db(), config.rp().isEmpty() ? "(default)" : config.rp(),
-                config.precision().configName(), config.username().isEmpty() ? "(none)" : config.username(), config.gzip(),
+                Version.get(), writer.writeUrl(), config.api().configName(), authentication(), config.gzip(),
                 config.gzipLevel(), config.batchSize(), config.batchMaxBytes(), config.lingerMs(), config.maxRetries(), reporter != null,
                 putBudgetMs, maxPoll.ms(), maxPoll.source(), metrics.registration());
+    }
+
+    /** @return how the task authenticates, for the start-up log line (never a secret) */
+    private String authentication() {
+        if (config.api() == WriteApi.V1) {
+            return "user=" + (config.username().isEmpty() ? "(none)" : config.username());
+        }
+        return "token " + (config.token().value().isEmpty() ? "(none)" : "(set)");
     }
 
     private ErrantRecordReporter errantRecordReporter() {

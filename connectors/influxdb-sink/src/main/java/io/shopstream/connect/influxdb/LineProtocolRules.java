@@ -42,10 +42,20 @@ public final class LineProtocolRules {
      * @throws MappingException when the text holds a lone UTF-16 surrogate, which UTF-8 cannot encode (Java would
      *                          silently write '?' instead)
      */
-    public static void checkText(String what, String s) {
+    private static void checkText(String what, String s) {
         for (int i = 0; i < s.length(); i++) {
             if (Character.isSurrogate(s.charAt(i))) {
                 i = checkSurrogate(what, s, i);
+            }
+        }
+    }
+
+    /** @throws MappingException when the string field's value holds a lone UTF-16 surrogate (see {@link #checkText}) */
+    public static void checkStringField(String key, String value) {
+        for (int i = 0; i < value.length(); i++) {
+            if (Character.isSurrogate(value.charAt(i))) {
+                checkText("string field '" + key + "'", value); // the message is made only for a value that may need it
+                return;
             }
         }
     }

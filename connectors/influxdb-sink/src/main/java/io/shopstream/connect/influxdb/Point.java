@@ -64,7 +64,7 @@ public final class Point {
             LineProtocolRules.checkName("field key", fieldKeys[i]);
             Object v = fieldValues[i];
             if (v instanceof String text) {
-                LineProtocolRules.checkText("string field '" + fieldKeys[i] + "'", text);
+                LineProtocolRules.checkStringField(fieldKeys[i], text);
             } else if (v instanceof Double d) {
                 if (!Double.isFinite(d)) {
                     throw new IllegalArgumentException("non-finite float in field " + fieldKeys[i]);

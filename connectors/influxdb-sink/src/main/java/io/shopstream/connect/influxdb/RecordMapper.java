@@ -141,7 +141,7 @@ public final class RecordMapper {
                 throw new MappingException("disambiguation field '" + disambiguateField + "' (event.time.disambiguate.field) is missing or null");
             }
             Schema schema = p == null ? value.schema(disambiguateField) : schemaOf(p.disambiguation);
-            disambiguation = render(d, schema, "disambiguation field '" + disambiguateField + "'");
+            disambiguation = render(d, schema, "disambiguation field", disambiguateField);
         }
         long time = p == null
                 ? time(record, timeField.isEmpty() ? null : value.get(timeField), value.schema(timeField), disambiguation)
@@ -176,14 +176,17 @@ public final class RecordMapper {
         if (!tagTopic.isEmpty()) {
             putTag(tags, tagTopic, null, record.topic(), "topic");
         }
-        for (String key : tagHeaders) {
+        for (int i = 0; i < tagHeaders.size(); i++) { // indexes: no iterator per record
+            String key = tagHeaders.get(i);
             Header h = record.headers() == null ? null : record.headers().lastWithName(key);
             if (h != null) {
                 putTag(tags, key, h.schema(), h.value(), "header");
             }
         }
-        for (Map.Entry<String, String> t : staticTags.entrySet()) {
-            putTag(tags, t.getKey(), null, t.getValue(), "static tag");
+        if (!staticTags.isEmpty()) {
+            for (Map.Entry<String, String> t : staticTags.entrySet()) {
+                putTag(tags, t.getKey(), null, t.getValue(), "static tag");
+            }
         }
     }
 
@@ -336,7 +339,7 @@ public final class RecordMapper {
                 }
                 throw new MappingException("measurement field '" + measurementField + "' is missing or null");
             }
-            String name = render(m, value.schema(measurementField), "measurement field '" + measurementField + "'");
+            String name = render(m, value.schema(measurementField), "measurement field", measurementField);
             if (name.isEmpty()) {
                 throw new MappingException("measurement field '" + measurementField + "' is empty");
             }
@@ -372,7 +375,7 @@ public final class RecordMapper {
         if (v == null) {
             return;
         }
-        String rendered = render(v, schema, source + " '" + tagKey + "'");
+        String rendered = render(v, schema, source, tagKey);
         if (!rendered.isEmpty()) {
             String before = tags.putTag(tagKey, rendered);
             if (before != null && !before.equals(rendered)) {
@@ -382,8 +385,13 @@ public final class RecordMapper {
         }
     }
 
-    /** Renders a scalar as a string (tag values, measurement and disambiguation values). */
-    static String render(Object v, Schema schema, String what) {
+    /**
+     * Renders a scalar as a string (tag values, measurement and disambiguation values).
+     *
+     * @param what what the value is ("value field", ...) and {@code name} its name: for the message when it cannot be
+     *             rendered (built only then)
+     */
+    static String render(Object v, Schema schema, String what, String name) {
         if (v instanceof String) {
             return (String) v;
         }
@@ -411,7 +419,7 @@ public final class RecordMapper {
             }
             return instant.toString();
         }
-        throw new MappingException(what + " is a " + describe(v) + ", which cannot be rendered as a tag value or name");
+        throw new MappingException(what + " '" + name + "' is a " + describe(v) + ", which cannot be rendered as a tag value or name");
     }
 
     // ---------------------------------------------------------------- time
