@@ -65,10 +65,12 @@ class InfluxdWriteTest {
         assertTrue(o.rejected().get(1).startsWith("InfluxDB refused the point (HTTP 400): partial write: field type conflict: "),
                 o.rejected().get(1));
         assertEquals(2, influxd.count("v1db", "m", "f"));
-        o = v1.write(lines("m,k=c f=3i 4", "m,k=d f=4i 5", "m,k=e f=5i 6"), NO_DEADLINE); // series a, b, c exist: d and e are over 3
+        // series a and b exist; c, d and e would make 5 of at most 3: 1.6.7 refuses all three new series of the request
+        o = v1.write(lines("m,k=c f=3i 4", "m,k=d f=4i 5", "m,k=e f=5i 6"), NO_DEADLINE);
         assertFalse(o.failure().retriable());
-        assertTrue(o.failure().message().contains("(HTTP 400: partial write: max-series-per-database limit exceeded: (3) dropped=2)"),
+        assertTrue(o.failure().message().contains("(HTTP 400: partial write: max-series-per-database limit exceeded: (3) dropped=3)"),
                 o.failure().message());
+        assertTrue(o.failure().message().contains("server setting max-series-per-database"), o.failure().message());
         assertTrue(o.rejected().isEmpty(), "no point is to blame");
         v1.close();
     }
