@@ -39,13 +39,18 @@ final class PointBuilder {
                 return before;
             }
         }
+        appendTag(key, value);
+        return null;
+    }
+
+    /** Adds a tag whose key is known not to be there yet. */
+    void appendTag(String key, String value) {
         if (tags == tagKeys.length) {
             tagKeys = Arrays.copyOf(tagKeys, tags * 2);
             tagValues = Arrays.copyOf(tagValues, tags * 2);
         }
         tagKeys[tags] = key;
         tagValues[tags++] = value;
-        return null;
     }
 
     void putTags(Map<String, String> tags) {

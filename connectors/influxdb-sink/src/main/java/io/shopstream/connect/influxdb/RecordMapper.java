@@ -61,6 +61,8 @@ public final class RecordMapper {
     private final Precision precision;
     private final String disambiguateField;
     private final Set<String> allTagKeys;
+    /** tags.fields names no name twice (validation allows it): their tags need no look-up of an earlier one. */
+    private final boolean tagFieldsDistinct;
     private final Listener listener;
     private final EventTimeOffset eventTimeOffset = new EventTimeOffset();
     private final PointBuilder builder = new PointBuilder();
@@ -99,6 +101,7 @@ public final class RecordMapper {
         tagKeys.addAll(tagHeaders);
         tagKeys.addAll(staticTags.keySet());
         this.allTagKeys = tagKeys;
+        this.tagFieldsDistinct = new HashSet<>(tagFields).size() == tagFields.size();
     }
 
     /**
@@ -126,7 +129,14 @@ public final class RecordMapper {
             if (p == null) {
                 putTag(tags, name, value.schema(name), value.get(name), "value field");
             } else if (p.tags[i] != null) {
-                putTag(tags, name, p.tags[i].schema(), struct.get(p.tags[i]), "value field");
+                Object v = struct.get(p.tags[i]);
+                if (tagFieldsDistinct && v instanceof String s) {
+                    if (!s.isEmpty()) {
+                        tags.appendTag(name, s); // the first tags, of distinct names: nothing to compare with
+                    }
+                } else {
+                    putTag(tags, name, p.tags[i].schema(), v, "value field");
+                }
             }
         }
         keyTags(record, tags);

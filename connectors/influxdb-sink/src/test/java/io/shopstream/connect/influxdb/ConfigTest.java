@@ -168,7 +168,7 @@ class ConfigTest {
         }
         assertEquals(10, def.configKeys().get("max.retries").defaultValue);
         assertEquals(1_000L, def.configKeys().get("retry.backoff.ms").defaultValue);
-        assertEquals(5_000, def.configKeys().get("batch.size").defaultValue);
+        assertEquals(1_000, def.configKeys().get("batch.size").defaultValue, "issue 20: was 5000, whose buffered records cost GC");
         assertEquals(100L, def.configKeys().get("linger.ms").defaultValue);
         assertEquals(true, def.configKeys().get("influxdb.gzip.enable").defaultValue);
         assertEquals(1, def.configKeys().get("influxdb.gzip.level").defaultValue, "fastest: compression runs on the task thread");
