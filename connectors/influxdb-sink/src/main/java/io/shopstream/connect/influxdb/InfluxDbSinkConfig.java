@@ -182,8 +182,9 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
 
     private static int defineV2Target(ConfigDef def, int order) {
         def.define(ORG, Type.STRING, "", Importance.MEDIUM,
-                "Organization (name or ID) of influxdb.bucket: the org parameter of /api/v2/write (influxdb.api=v2). "
-                        + "InfluxDB 2.x needs it unless the token's own organization is meant; 1.8+ ignores it.",
+                "Organization (name or ID) of influxdb.bucket: the org parameter of /api/v2/write, required with "
+                        + "influxdb.api=v2 (InfluxDB 2.x answers every write without it with 400 'Please provide either orgID or "
+                        + "org'; 1.8+ ignores it: any value will do).",
                 GROUP_CONNECTION, ++order, Width.MEDIUM, "Organization");
         def.define(BUCKET, Type.STRING, "", Importance.HIGH,
                 "Bucket to write to: the bucket parameter of /api/v2/write, required with influxdb.api=v2. On InfluxDB 1.8+ "
@@ -470,6 +471,7 @@ public final class InfluxDbSinkConfig extends AbstractConfig {
                 }
                 case V2 -> {
                     required(BUCKET, api, "the bucket to write to (on InfluxDB 1.8+: database/retention-policy)");
+                    required(ORG, api, "the bucket's organization (InfluxDB 1.8+ ignores it: any value)");
                     if (ok(TOKEN) && secret(TOKEN).isEmpty()) {
                         error(TOKEN, "Missing required configuration for " + API + "=v2: the API token (on InfluxDB 1.8+: user:password)");
                     }

@@ -22,7 +22,7 @@ record WriteTarget(WriteApi api, String baseUrl, URI writeUri, String authorizat
         WriteApi api = config.api();
         String query = switch (api) {
             case V1 -> "db=" + enc(config.db()) + (config.rp().isEmpty() ? "" : "&rp=" + enc(config.rp()));
-            case V2 -> (config.org().isEmpty() ? "" : "org=" + enc(config.org()) + "&") + "bucket=" + enc(config.bucket());
+            case V2 -> "org=" + enc(config.org()) + "&bucket=" + enc(config.bucket());
             case V3 -> "db=" + enc(config.db());
         } + "&precision=" + api.precisionParam(config.precision()) + (api == WriteApi.V3 ? "&accept_partial=true" : "");
         return new WriteTarget(api, base, URI.create(base + api.path() + "?" + query), authorization(config), config.db(), config.rp(),
@@ -53,7 +53,7 @@ record WriteTarget(WriteApi api, String baseUrl, URI writeUri, String authorizat
     String destination() {
         return switch (api) {
             case V1, V3 -> "database '" + db + "'";
-            case V2 -> "bucket '" + bucket + "'" + (org.isEmpty() ? "" : " of organization '" + org + "'");
+            case V2 -> "bucket '" + bucket + "' of organization '" + org + "'";
         };
     }
 

@@ -198,9 +198,10 @@ class ConfigTest {
         Map<String, List<String>> errors = errors(v2);
         assertError(errors, "influxdb.bucket", "Missing required configuration for influxdb.api=v2");
         assertError(errors, "influxdb.token", "Missing required configuration for influxdb.api=v2");
-        assertEquals(2, errors.size(), errors.toString());
-        errors = errors(config("influxdb.api", "v2", "influxdb.bucket", "events", "influxdb.token", "t0ken", "influxdb.username", "u",
-                "influxdb.db.auto.create", "true"));
+        assertError(errors, "influxdb.org", "Missing required configuration for influxdb.api=v2");
+        assertEquals(3, errors.size(), errors.toString());
+        errors = errors(config("influxdb.api", "v2", "influxdb.bucket", "events", "influxdb.token", "t0ken", "influxdb.org", "shop",
+                "influxdb.username", "u", "influxdb.db.auto.create", "true"));
         assertError(errors, "influxdb.db", "is not used with influxdb.api=v2");
         assertError(errors, "influxdb.username", "is not used with influxdb.api=v2");
         assertError(errors, "influxdb.db.auto.create", "is not used with influxdb.api=v2");

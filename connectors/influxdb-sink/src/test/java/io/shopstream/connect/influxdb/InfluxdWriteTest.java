@@ -80,7 +80,8 @@ class InfluxdWriteTest {
         assumeTrue(influxd.servesApiV2Write(), "InfluxDB " + influxd.version() + " does not serve /api/v2/write (1.8 and later do): run "
                 + "with -D" + LocalInfluxd.BINARY_PROPERTY + "=<an influxd of 1.8 or later> to test influxdb.api=v2 against a real server");
         influxd.createDatabase("v2db");
-        InfluxDbWriter v2 = writer("influxdb.api", "v2", "influxdb.bucket", "v2db/autogen", "influxdb.token", "writer:unused");
+        InfluxDbWriter v2 = writer("influxdb.api", "v2", "influxdb.bucket", "v2db/autogen", "influxdb.org", "ignored-by-1.8",
+                "influxdb.token", "writer:unused");
         InfluxDbWriter.Outcome o = v2.write(lines("m,k=a f=1i 1", "m,k=a f=1.5 2", "m,k=b f=2i 3"), NO_DEADLINE);
         assertNull(o.failure());
         assertEquals(Set.of(1), o.rejected().keySet());
