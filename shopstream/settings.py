@@ -246,6 +246,18 @@ class Settings(BaseSettings):
     kafka_heap: str = Field("768m", description="Max heap (-Xmx) of the Kafka broker.")
     connect_heap: str = Field("1g", description="Max heap (-Xmx) of the Kafka Connect worker.")
     registry_heap: str = Field("512m", description="Max heap (-Xmx) of Apicurio Registry.")
+    # --- Local stack: the InfluxDB server (issue 20; shopstream/stack/influxd.py) --------------
+    influxdb_index: Literal["inmem", "tsi1"] = Field(
+        "inmem",
+        description="index-version of the local InfluxDB for new shards: inmem (every series in RAM, "
+        "InfluxDB's default) or tsi1 (on disk). An existing shard keeps the index it was written with.",
+    )
+    influxdb_max_series_per_database: int = Field(
+        1_000_000,
+        ge=0,
+        description="max-series-per-database of the local InfluxDB (0 = no limit; enforced by the inmem "
+        "index only): past it, writes of new series are refused (400 partial write).",
+    )
     # --- Spark job ---------------------------------------------------------------------------
     spark_master: str = Field("local[*]", description="Spark master URL (local[N] or a cluster's).")
     spark_ui_port: int = Field(4040, ge=1, le=65535, description="Spark UI port (bound to 127.0.0.1).")

@@ -331,11 +331,14 @@ public final class InfluxDbWriter {
         }
     }
 
-    private static final Pattern DROPPED = Pattern.compile("\\bdropped=(\\d+)\\s*$");
+    /** 1.6.7 ends with the count; 1.13 adds " for database: D for retention policy: R" (each when known). */
+    private static final Pattern DROPPED =
+            Pattern.compile("\\bdropped=(\\d+)(?: for database: .*?)?(?: for retention policy: .*?)?\\s*$");
 
     /**
      * @return N of a 400 answer's "partial write: ... dropped=N", else -1. N counts the points InfluxDB parsed and
-     * refused; lines it could not parse are not counted (observed on 1.6.7), so N is a lower bound of the refused lines
+     * refused; lines it could not parse are not counted (observed on 1.6.7 and 1.13.2), so N is a lower bound of the
+     * refused lines
      */
     static int droppedCount(String error) {
         Matcher m = error == null ? null : DROPPED.matcher(error);

@@ -93,6 +93,7 @@ final class FakeInflux implements AutoCloseable {
     private volatile boolean hang;
     private volatile int maxBodySize = 25_000_000;
     private volatile long retentionCutoff = Long.MIN_VALUE;
+    private volatile String partialWriteSuffix = "";
     private volatile Runnable onWrite = () -> { };
 
     FakeInflux(String... dbs) throws IOException {
@@ -122,6 +123,12 @@ final class FakeInflux implements AutoCloseable {
     /** Points with a time (as written) below this are refused: "points beyond retention policy". */
     FakeInflux retentionCutoff(long time) {
         this.retentionCutoff = time;
+        return this;
+    }
+
+    /** Text after a partial write's "dropped=N", as InfluxDB 1.13 answers (" for database: D for retention policy: R"). */
+    FakeInflux partialWriteSuffix(String suffix) {
+        this.partialWriteSuffix = suffix;
         return this;
     }
 
@@ -314,7 +321,7 @@ final class FakeInflux implements AutoCloseable {
         }
         if (dropped > 0) {
             String reason = beyondRetention ? "points beyond retention policy" : "field type conflict: " + conflict;
-            return new Reply(400, "{\"error\":\"partial write: " + reason + " dropped=" + dropped + "\"}", Map.of());
+            return new Reply(400, "{\"error\":\"partial write: " + reason + " dropped=" + dropped + partialWriteSuffix + "\"}", Map.of());
         }
         return new Reply(204, "", Map.of());
     }
