@@ -34,12 +34,10 @@ if ((${#missing[@]})); then
     say "installing Debian packages: ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-    # Debian starts the packaged services; shopstream runs its own instances on its own dirs.
-    for svc in mariadb; do
-      if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
-        systemctl stop "$svc" || true
-      fi
-    done
+    # Debian starts the packaged service; shopstream runs its own instance on its own dirs.
+    if command -v systemctl >/dev/null && systemctl is-active --quiet mariadb 2>/dev/null; then
+      systemctl stop mariadb || true
+    fi
   else
     say "missing Debian packages: ${missing[*]}"
     say "install them as root: sudo apt-get install ${missing[*]}   (then run this again)"
