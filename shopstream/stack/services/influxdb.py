@@ -20,10 +20,10 @@ from shopstream.stack.supervisor import Program
 
 def render_config(ctx: StackContext) -> str:
     """InfluxDB 1.13's config: what differs from its defaults (``influxd config`` prints them all)."""
-    s, home = ctx.settings, ctx.paths.service_dir("influxdb")
+    home = ctx.paths.service_dir("influxdb")
     return f"""\
 reporting-disabled = true
-bind-address = "127.0.0.1:{s.influxdb_port + 2}"
+bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
 
 [meta]
   dir = "{home / "meta"}"
@@ -32,12 +32,12 @@ bind-address = "127.0.0.1:{s.influxdb_port + 2}"
   dir = "{home / "data"}"
   wal-dir = "{home / "wal"}"
   query-log-enabled = false
-  index-version = "{s.influxdb_index}"
-  max-series-per-database = {s.influxdb_max_series_per_database}
+  index-version = "{ctx.settings.influxdb_index}"
+  max-series-per-database = {ctx.settings.influxdb_max_series_per_database}
 
 [http]
   enabled = true
-  bind-address = "127.0.0.1:{s.influxdb_port}"
+  bind-address = "127.0.0.1:{ctx.settings.influxdb_port}"
   auth-enabled = true
   log-enabled = false
   max-body-size = 0

@@ -1,15 +1,20 @@
-"""InfluxDB built from source: a cached binary is used as is; a missing toolchain names what to install."""
+"""InfluxDB built from source: a cached binary is used as is; a missing toolchain names what to install;
+the stack's influxdb.conf."""
 
 from __future__ import annotations
 
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from shopstream.errors import MissingPrerequisite
+from shopstream.settings import Settings
 from shopstream.stack import influxd
 from shopstream.stack.influxd import INFLUXDB_VERSION, ensure_influxd, influxd_path, ldflags
+from shopstream.stack.services.base import StackContext
+from shopstream.stack.services.influxdb import render_config
 
 
 def _script(path: Path, text: str) -> Path:
@@ -69,3 +74,20 @@ def test_the_version_is_stamped_into_the_binary() -> None:
     # cmd/influxd/main.go of v1.13.2: `var (version string; commit string; branch string)`
     assert f"-X main.version={INFLUXDB_VERSION}" in ldflags()
     assert f"-X main.branch=v{INFLUXDB_VERSION}" in ldflags()
+
+
+def test_the_stacks_config_takes_index_and_series_limit_from_the_settings(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPSTREAM_STATE_DIR", str(clean_env / "state"))
+    monkeypatch.setenv("SHOPSTREAM_INFLUXDB_URL", "http://127.0.0.1:38086")
+    monkeypatch.setenv("SHOPSTREAM_INFLUXDB_INDEX", "tsi1")
+    monkeypatch.setenv("SHOPSTREAM_INFLUXDB_MAX_SERIES_PER_DATABASE", "250000")
+    config = tomllib.loads(render_config(StackContext(Settings())))
+    assert config["bind-address"] == "127.0.0.1:38088" and config["reporting-disabled"] is True
+    assert config["data"]["index-version"] == "tsi1"
+    assert config["data"]["max-series-per-database"] == 250_000
+    assert config["data"]["dir"] == str(clean_env / "state" / "influxdb" / "data")
+    http = config["http"]
+    assert http["bind-address"] == "127.0.0.1:38086" and http["auth-enabled"] is True
+    assert http["flux-enabled"] is False and http["pprof-enabled"] is False
