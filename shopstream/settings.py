@@ -386,6 +386,19 @@ class InfluxSettings(Section):
     events_rp_duration: str = Field(
         "7d", description="How long per-event points are kept (InfluxQL duration, at least 1h)."
     )
+    index: Literal["inmem", "tsi1"] = Field(
+        "inmem",
+        description="index-version of the local stack's InfluxDB for new shards: inmem (every series in "
+        "RAM; InfluxDB's default, measured the cheaper one here, README) or tsi1 (on disk). A shard keeps "
+        "the index it was written with.",
+    )
+    max_series_per_database: int = Field(
+        1_000_000,
+        ge=0,
+        description="max-series-per-database of the local stack's InfluxDB (0 = none; only the inmem index "
+        "enforces it): new series past it are refused (400 partial write, to the sink's DLQ). A tag mistake "
+        "(an id as a tag: a series per event) is stopped before the in-memory index takes the machine's RAM.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -77,13 +77,18 @@ def _entry(ctx: typer.Context) -> None:
 @app.command()
 def fetch(ctx: typer.Context) -> None:
     """Download the stack's JVM artefacts from Maven Central into the cache (skips what is there),
-    and build the InfluxDB sink connector with its tests when its sources changed."""
+    build InfluxDB from source into the cache unless it is there (Go, cargo: minutes, once per
+    machine), and build the InfluxDB sink connector with its tests when its sources changed."""
     from shopstream.stack.artifacts import ensure_artifacts, ensure_sink_plugin
+    from shopstream.stack.influxd import ensure_influxd
     from shopstream.stack.paths import StackPaths
 
-    artifacts = ensure_artifacts(StackPaths.of(settings_of(ctx)))
+    paths = StackPaths.of(settings_of(ctx))
+    artifacts = ensure_artifacts(paths)
     err.print(f"artefacts in {artifacts.root}")
-    err.print(f"InfluxDB sink connector plugin in {ensure_sink_plugin(err)}")
+    influxd = ensure_influxd(paths.cache, err)
+    err.print(f"InfluxDB server: {influxd}")
+    err.print(f"InfluxDB sink connector plugin in {ensure_sink_plugin(influxd, err)}")
 
 
 @app.command()

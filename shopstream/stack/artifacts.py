@@ -224,9 +224,9 @@ def sink_sources_digest() -> str:
     return digest.hexdigest()
 
 
-def ensure_sink_plugin(console: Console | None = None) -> Path:
-    """Build the sink (``mvn -B package``: compile, JUnit tests, plugin folder) unless the plugin
-    folder was built from the current sources; return the folder."""
+def ensure_sink_plugin(influxd: Path, console: Console | None = None) -> Path:
+    """Build the sink (``mvn -B package``: compile, JUnit tests, some against a private ``influxd``, the
+    stack's, plugin folder) unless the plugin folder was built from the current sources; return the folder."""
     console = console or Console(stderr=True, soft_wrap=True)
     plugin, digest = sink_plugin_dir(), sink_sources_digest()
     stamp = plugin.parent / _SINK_STAMP
@@ -234,7 +234,7 @@ def ensure_sink_plugin(console: Console | None = None) -> Path:
         return plugin
     module = sink_module()
     settings_xml, pom = str(maven_dir() / "settings.xml"), str(module / "pom.xml")
-    cmd = [_mvn(), "-B", "-s", settings_xml, "-f", pom, "clean", "package"]
+    cmd = [_mvn(), "-B", "-s", settings_xml, "-f", pom, f"-Dinfluxd.binary={influxd}", "clean", "package"]
     console.print(f"Building the InfluxDB sink connector: {' '.join(cmd[1:])}")
     tail: deque[str] = deque(maxlen=60)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
@@ -247,7 +247,7 @@ def ensure_sink_plugin(console: Console | None = None) -> Path:
         raise StackError(
             "the InfluxDB sink connector did not build. Last lines:\n" + "\n".join(tail),
             f"fix the build or its tests in {module} (mvn -B -s compose/maven/settings.xml "
-            f"-f connectors/influxdb-sink/pom.xml package)",
+            f"-f connectors/influxdb-sink/pom.xml -Dinfluxd.binary={influxd} package)",
         )
     if not any(plugin.glob("*.jar")):
         raise StackError(f"the sink build wrote no jar into {plugin}", f"check {module / 'pom.xml'}")

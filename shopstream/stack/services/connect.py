@@ -20,6 +20,7 @@ from pathlib import Path
 from shopstream.clients.connect import KAFKA_PASSWORD_ENV, ConnectClient, env_ref, worker_secrets
 from shopstream.clients.kafka import java_security_config
 from shopstream.stack.artifacts import ensure_sink_plugin, sink_sources_digest
+from shopstream.stack.influxd import ensure_influxd
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.services.jvm import java_command, properties_value, write_properties, write_secret
@@ -129,7 +130,7 @@ def service(ctx: StackContext) -> Service:
         write_properties(config, worker_properties(ctx, _link_plugins(ctx)))
 
     def program() -> Program:
-        ensure_sink_plugin()
+        ensure_sink_plugin(ensure_influxd(ctx.paths.cache))
         return Program(
             "connect",
             java_command(

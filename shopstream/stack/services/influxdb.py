@@ -1,4 +1,5 @@
-"""InfluxDB 1.x (Debian's influxdb) with its own dirs, HTTP on 127.0.0.1, authentication on.
+"""InfluxDB OSS 1.x (built from source by ``shopstream.stack.influxd``, cached per version) with its own
+dirs, HTTP and RPC on 127.0.0.1, authentication on, Flux and pprof off.
 
 Users: the admin (created at the first start: the one statement InfluxDB takes without credentials),
 used only for setup; the writer (WRITE on the database) and the reader (READ), created or updated by
@@ -11,12 +12,14 @@ import requests
 
 from shopstream.clients.influx import InfluxClient, ensure_users, provision_database
 from shopstream.errors import StackError
+from shopstream.stack.influxd import ensure_influxd
 from shopstream.stack.restarts import RestartPolicy
-from shopstream.stack.services.base import Service, StackContext, require_binary
+from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.supervisor import Program
 
 
 def render_config(ctx: StackContext) -> str:
+    """InfluxDB 1.13's config: what differs from its defaults (``influxd config`` prints them all)."""
     home = ctx.paths.service_dir("influxdb")
     return f"""\
 reporting-disabled = true
@@ -29,6 +32,8 @@ bind-address = "127.0.0.1:{ctx.settings.influxdb.port + 2}"
   dir = "{home / "data"}"
   wal-dir = "{home / "wal"}"
   query-log-enabled = false
+  index-version = "{ctx.settings.influxdb.index}"
+  max-series-per-database = {ctx.settings.influxdb.max_series_per_database}
 
 [http]
   enabled = true
@@ -36,6 +41,9 @@ bind-address = "127.0.0.1:{ctx.settings.influxdb.port + 2}"
   auth-enabled = true
   log-enabled = false
   max-body-size = 0
+  flux-enabled = false
+  # /debug/pprof would answer without credentials (pprof-auth-enabled is off by default)
+  pprof-enabled = false
 
 [monitor]
   store-enabled = false
@@ -97,7 +105,7 @@ def service(ctx: StackContext) -> Service:
         conf.write_text(render_config(ctx))
 
     def program() -> Program:
-        command = [require_binary("influxd", "influxdb"), "-config", str(conf)]
+        command = [str(ensure_influxd(ctx.paths.cache)), "run", "-config", str(conf)]
         return Program("influxdb", command, restart=RestartPolicy(startsecs=3))
 
     port = ctx.settings.influxdb.port

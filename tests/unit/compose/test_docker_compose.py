@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from shopstream.resources import project_dir
 from shopstream.settings import Settings, secret_variables, setting_fields
 from shopstream.stack.artifacts import SINK_PLUGIN, pom_properties, sink_module
+from shopstream.stack.influxd import INFLUXDB_VERSION
 from shopstream.stack.services.base import StackContext
 from shopstream.stack.services.connect import worker_properties
 from shopstream.stack.services.mariadb import CDC_GRANTS, REGISTRY_DATABASE
@@ -213,7 +214,7 @@ def test_images_are_the_local_stacks_versions(services: dict[str, dict[str, Any]
     pom = pom_properties()
     assert services["kafka"]["image"] == f"apache/kafka:{pom['kafka.version']}"
     assert services["registry"]["image"] == f"apicurio/apicurio-registry:{pom['apicurio.version']}"
-    assert services["influxdb"]["image"] == "influxdb:1.8"
+    assert services["influxdb"]["image"] == f"influxdb:{INFLUXDB_VERSION}"
     assert services["mariadb"]["image"].startswith("mariadb:")
     assert services["grafana"]["image"].startswith("grafana/grafana:")
 

@@ -488,12 +488,14 @@ public final class InfluxDbWriter {
 
     // ---------------------------------------------------------------- reading answers
 
-    private static final Pattern DROPPED = Pattern.compile("\\bdropped=(\\d+)(\\s+for database: .*)?\\s*$");
+    /** 1.6.7 ends with the count; 1.13 and 2.x add " for database: D for retention policy: R" (each when known). */
+    private static final Pattern DROPPED =
+            Pattern.compile("\\bdropped=(\\d+)(?: for database: .*?)?(?: for retention policy: .*?)?\\s*$");
 
     /**
-     * @return N of a partial-write answer's "partial write: ... dropped=N" (2.x may add " for database: ..."), else
-     * -1. N counts the points InfluxDB parsed and refused; lines it could not parse are not counted (observed on
-     * 1.6.7), so N is a lower bound of the refused lines
+     * @return N of a partial-write answer's "partial write: ... dropped=N", else -1. N counts the points InfluxDB
+     * parsed and refused; lines it could not parse are not counted (observed on 1.6.7 and 1.13.2), so N is a lower
+     * bound of the refused lines
      */
     static int droppedCount(String error) {
         Matcher m = error == null ? null : DROPPED.matcher(error);

@@ -102,6 +102,7 @@ final class FakeInflux implements AutoCloseable {
     private volatile long retentionCutoff = Long.MIN_VALUE;
     private volatile String token;
     private volatile int maxSeries;
+    private volatile String partialWriteSuffix = "";
     private volatile Runnable onWrite = () -> { };
 
     FakeInflux(String... dbs) throws IOException {
@@ -131,6 +132,12 @@ final class FakeInflux implements AutoCloseable {
     /** Points with a time (as written) below this are refused: "points beyond retention policy". */
     FakeInflux retentionCutoff(long time) {
         this.retentionCutoff = time;
+        return this;
+    }
+
+    /** Text after a partial write's "dropped=N", as InfluxDB 1.13 answers (" for database: D for retention policy: R"). */
+    FakeInflux partialWriteSuffix(String suffix) {
+        this.partialWriteSuffix = suffix;
         return this;
     }
 
@@ -322,7 +329,7 @@ final class FakeInflux implements AutoCloseable {
                     : new Reply(400, "{\"error\":\"unable to parse '" + result.unparseable + "': bad line\"}", Map.of());
         }
         if (result.dropped > 0) {
-            String message = "partial write: " + result.firstReason + " dropped=" + result.dropped;
+            String message = "partial write: " + result.firstReason + " dropped=" + result.dropped + partialWriteSuffix;
             return v2 ? new Reply(422, "{\"code\":\"unprocessable entity\",\"message\":\"failure writing points to database: " + message + "\"}",
                     Map.of()) : new Reply(400, "{\"error\":\"" + message + "\"}", Map.of());
         }

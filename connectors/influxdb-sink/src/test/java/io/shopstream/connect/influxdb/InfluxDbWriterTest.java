@@ -309,6 +309,20 @@ class InfluxDbWriterTest {
     }
 
     @Test
+    void aBatchInflux113RefusesWhollyTakesOneRequestToo() {
+        // InfluxDB 1.13 names the database and retention policy after the count (1.6.7 ended with it)
+        influx = newInflux("metrics").retentionCutoff(1_000).partialWriteSuffix(" for database: metrics for retention policy: autogen");
+        List<String> old = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            old.add("m,k=" + i + " f=1i " + i);
+        }
+        InfluxDbWriter.Outcome o = writer().write(old, NO_DEADLINE);
+        assertEquals(List.of(64), sizes(), "the count is read from 1.13's answer: not 2n-1 = 127 requests");
+        assertEquals("InfluxDB refused the point (HTTP 400): partial write: points beyond retention policy dropped=64 for database: "
+                + "metrics for retention policy: autogen", o.rejected().get(63));
+    }
+
+    @Test
     void theDroppedCountSparesTheHalvesItAccountsFor() {
         influx = newInflux("metrics").retentionCutoff(1_000);
         InfluxDbWriter.Outcome o = writer().write(lines("m,k=0 f=1i 1", "m,k=1 f=1i 2", "m,k=2 f=1i 5000", "m,k=3 f=1i 5001"), NO_DEADLINE);
@@ -318,6 +332,9 @@ class InfluxDbWriterTest {
         assertEquals(List.of("m,k=2 f=1i 5000", "m,k=3 f=1i 5001"), influx.stored());
         assertEquals(3, InfluxDbWriter.droppedCount("partial write: field type conflict: input field \"f\" ... dropped=3"));
         assertEquals(0, InfluxDbWriter.droppedCount("partial write: unable to parse 'm f= 1': missing field value dropped=0"));
+        assertEquals(2, InfluxDbWriter.droppedCount("partial write: field type conflict: input field \"f\" ... dropped=2 for database: "
+                + "connect_it for retention policy: autogen"));
+        assertEquals(5, InfluxDbWriter.droppedCount("partial write: points beyond retention policy dropped=5 for retention policy: r"));
         assertEquals(-1, InfluxDbWriter.droppedCount("unable to parse 'm7 f= 1': missing field value"));
         assertEquals(-1, InfluxDbWriter.droppedCount(null));
     }

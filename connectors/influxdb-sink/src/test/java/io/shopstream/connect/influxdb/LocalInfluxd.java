@@ -29,9 +29,10 @@ import java.util.stream.Stream;
  * directory deleted) by {@link #close()}. {@link #version()} is what the server says in {@code X-Influxdb-Version}:
  * InfluxDB 1.8 and later also serve {@code /api/v2/write} (bucket {@code db/rp}, token {@code user:password}).
  * <p>
- * The binary is {@code -Dinfluxd.binary=...}, else the environment variable {@code INFLUXD_BINARY}, else
- * {@code /usr/bin/influxd}. A missing binary FAILS the test (it is never skipped); the build leaves the tests that need
- * it out only when asked to ({@code -Dinfluxd.tests=exclude}, see the module README).
+ * The binary is {@code -Dinfluxd.binary=...} (the project's build passes the local stack's: InfluxDB 1.13.2 built from
+ * source by scripts/setup.sh into ~/.cache/shopstream/influxdb-1.13.2/influxd), else the environment variable
+ * {@code INFLUXD_BINARY}, else {@code /usr/bin/influxd}. A missing binary FAILS the test (it is never skipped); the build
+ * leaves the tests that need it out only when asked to ({@code -Dinfluxd.tests=exclude}, see the module README).
  */
 final class LocalInfluxd implements AutoCloseable {
     static final String BINARY_PROPERTY = "influxd.binary";
@@ -58,7 +59,8 @@ final class LocalInfluxd implements AutoCloseable {
         Path binary = Path.of(configured == null || configured.isBlank() ? "/usr/bin/influxd" : configured.trim());
         if (!Files.isExecutable(binary)) {
             fail("No InfluxDB 1.x server binary at " + binary + ": these tests run the connector in a real Connect worker against a "
-                    + "real influxd. Install it (Debian/Ubuntu: apt-get install influxdb, which provides /usr/bin/influxd), or point "
+                    + "real influxd. Run scripts/setup.sh (it builds InfluxDB 1.13.2 into ~/.cache/shopstream/influxdb-1.13.2/influxd "
+                    + "and passes it to this build), or point "
                     + "-D" + BINARY_PROPERTY + "=/path/to/influxd or the environment variable " + BINARY_ENV + " at one. Only a build "
                     + "without influxd by design (the Compose image's Maven stage) leaves these tests out, with -Dinfluxd.tests=exclude.");
         }
@@ -102,7 +104,8 @@ final class LocalInfluxd implements AutoCloseable {
             String key = t.contains("=") && !t.startsWith("#") ? t.substring(0, t.indexOf('=')).trim() : "";
             String value = switch (section + " " + key) {
                 case " bind-address" -> quoted("127.0.0.1:" + rpcPort);
-                case " reporting-enabled" -> "false";
+                case " reporting-enabled" -> "false"; // Debian's 1.6.7 prints this key
+                case " reporting-disabled" -> "true"; // upstream 1.x (1.13) prints this one
                 case "[meta] dir" -> quoted(dir.resolve("meta").toString());
                 case "[data] dir" -> quoted(dir.resolve("data").toString());
                 case "[data] wal-dir" -> quoted(dir.resolve("wal").toString());
