@@ -107,7 +107,8 @@ class Trial:
         return Job(
             self.settings,
             f"{self.name}-{name}",
-            [*args, "--stats-interval", "1000"],
+            # its summary as a file (``summary_path``): what `bench e2e` reads after each step
+            [*args, "--stats-interval", "1000", "--summary-json", str(self.summary_path(name))],
             log=self.workdir / f"{name}.log",
             restart=False,
             given=PRODUCER,
