@@ -295,6 +295,85 @@ class Settings(BaseSettings):
     grafana_admin_password: SecretStr = Field(
         SecretStr(""), description="Grafana's admin password under Compose (required there: no default)."
     )
+    # === Monitoring and alerting (issue 21; monitoring/README.md) ==================================
+    monitoring: bool = Field(
+        True,
+        description="Run the monitoring: Prometheus and Alertmanager as services of the local stack, the JMX "
+        "exporter agents on Kafka and Connect, Spark's Prometheus servlet with streaming metrics, the "
+        "producer's and the telemetry sampler's metrics endpoints. false: none of them (measures what "
+        "monitoring costs).",
+    )
+    prometheus_url: str = Field(
+        "http://127.0.0.1:9090",
+        description="Prometheus' HTTP API (the local stack's, bound to 127.0.0.1; a remote one for "
+        "`shopstream alerts --source prometheus` and the tests' queries).",
+    )
+    alertmanager_url: str = Field(
+        "http://127.0.0.1:9095",
+        description="Alertmanager's HTTP API (the local stack's, bound to 127.0.0.1; not 9093, Kafka's "
+        "controller port): `shopstream alerts` lists its firing alerts.",
+    )
+    alertmanager_webhook_url: str = Field(
+        "",
+        description="Where the local Alertmanager sends notifications (a webhook receiver: an incident tool, a "
+        "chat bridge); empty: alerts are listed by `shopstream alerts` and Alertmanager's UI only.",
+    )
+    kafka_metrics_port: int = Field(
+        9404, ge=1, le=65535, description="The broker's JMX exporter agent (Prometheus format, 127.0.0.1)."
+    )
+    connect_metrics_port: int = Field(
+        9405, ge=1, le=65535, description="The Connect worker's JMX exporter agent (127.0.0.1)."
+    )
+    stack_metrics_port: int = Field(
+        9406,
+        ge=1,
+        le=65535,
+        description="The stack exporter: every service's health probe (as `stack status`) and the "
+        "supervisor's view of every program, for Prometheus (127.0.0.1).",
+    )
+    producer_metrics_port: int = Field(
+        9464,
+        ge=1,
+        le=65535,
+        description="The producer's metrics endpoint (sent, refused, acked, ack latency; 127.0.0.1); a "
+        "second producer takes a free port and registers it with Prometheus.",
+    )
+    telemetry_metrics_port: int = Field(
+        9465,
+        ge=1,
+        le=65535,
+        description="The telemetry sampler's metrics endpoint (stage records and lag, Spark query "
+        "progress from the checkpoints, KPI freshness; 127.0.0.1); a second sampler takes a free port.",
+    )
+    prometheus_scrape_interval_s: float = Field(
+        15.0, gt=0, description="How often the local Prometheus scrapes every target, seconds."
+    )
+    prometheus_evaluation_interval_s: float = Field(
+        15.0, gt=0, description="How often the local Prometheus evaluates the alert rules, seconds."
+    )
+    prometheus_retention: str = Field(
+        "7d", description="How long the local Prometheus keeps samples (its --storage.tsdb.retention.time)."
+    )
+
+    @field_validator("prometheus_url", "alertmanager_url")
+    @classmethod
+    def _monitoring_urls(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("alertmanager_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        return _http_url(value) if value else value
+
+    @property
+    def prometheus_port(self) -> int:
+        return _port_of(self.prometheus_url)
+
+    @property
+    def alertmanager_port(self) -> int:
+        return _port_of(self.alertmanager_url)
+
+    # === end of monitoring and alerting =============================================================
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

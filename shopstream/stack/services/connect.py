@@ -22,6 +22,7 @@ from shopstream.clients.kafka import java_security_config
 from shopstream.stack.artifacts import ensure_sink_plugin, sink_sources_digest
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
+from shopstream.stack.services.jmx_exporter import jmx_exporter_agent
 from shopstream.stack.services.jvm import java_command, properties_value, write_properties, write_secret
 from shopstream.stack.supervisor import Program
 
@@ -137,7 +138,10 @@ def service(ctx: StackContext) -> Service:
                 ctx.artifacts.kafka_libs,
                 "org.apache.kafka.connect.cli.ConnectDistributed",
                 str(config),
-                agents=_jolokia_agent(ctx),
+                agents=[
+                    *_jolokia_agent(ctx),
+                    *jmx_exporter_agent(ctx, "connect", ctx.settings.connect_metrics_port),
+                ],
                 properties=_rest_auth_files(ctx),
             ),
             environment={
@@ -152,6 +156,8 @@ def service(ctx: StackContext) -> Service:
     ports = {ctx.settings.connect_port: "SHOPSTREAM_CONNECT_URL"}
     if ctx.settings.connect_jolokia_port:
         ports[ctx.settings.connect_jolokia_port] = "SHOPSTREAM_CONNECT_JOLOKIA_URL"
+    if ctx.settings.monitoring:
+        ports[ctx.settings.connect_metrics_port] = "SHOPSTREAM_CONNECT_METRICS_PORT"
     return Service(
         name="connect",
         ports=ports,
