@@ -315,8 +315,8 @@ class Settings(BaseSettings):
     )
     alertmanager_webhook_url: str = Field(
         "",
-        description="Where the local Alertmanager sends notifications (a webhook receiver: an incident tool, a "
-        "chat bridge); empty: alerts are listed by `shopstream alerts` and Alertmanager's UI only.",
+        description="Where the local Alertmanager sends notifications (a webhook receiver: an incident "
+        "tool, a chat bridge); empty: alerts are listed by `shopstream alerts` and Alertmanager's UI only.",
     )
     kafka_metrics_port: int = Field(
         9404, ge=1, le=65535, description="The broker's JMX exporter agent (Prometheus format, 127.0.0.1)."

@@ -105,7 +105,9 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
     if unknown:
         raise SparkJobError(f"unknown queries {sorted(unknown)}; known: {sorted(QUERIES)}")
     master = choose_master(settings, options.master or settings.spark_master, mode, wanted, report)
+    from shopstream.stack.metrics import unregister
     from spark_job.job import JobOptions, StreamingJob
+    from spark_job.metrics import register_spark_target
     from spark_job.session import spark_session
 
     job_options = JobOptions(
@@ -120,6 +122,7 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
         realtime_batch_s=max(5.0, settings.spark_demographics_refresh_s),
     )
     spark = spark_session(settings, master=master)
+    target: Path | None = None
     running: dict[str, StreamingQuery] = {}
     trackers: dict[str, Tracker] = {}
     try:
@@ -129,6 +132,7 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
         context = spark.sparkContext
         master, ui = context.master or "", context.uiWebUrl
         trackers = {name: Tracker(job_options.checkpoint_dir, name, master, ui) for name in running}
+        target = register_spark_target(settings, ui, wanted)  # Prometheus' target (spark_job/metrics.py)
         report(
             f"running {', '.join(running)} on {context.master}; UI {context.uiWebUrl}; "
             f"checkpoints {job_options.checkpoint_dir}"
@@ -139,6 +143,7 @@ def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
         except KeyboardInterrupt:
             report("stopping")
     finally:
+        unregister(target)
         for query in running.values():
             query.stop()
         for tracker in trackers.values():

@@ -9,6 +9,7 @@ from pyspark.sql import SparkSession
 from shopstream.errors import MissingPrerequisite
 from shopstream.settings import Settings
 from shopstream.stack.services.base import StackContext
+from spark_job.metrics import monitoring_conf
 
 REDACT_PASSWORDS = r'(?i)password="[^"]*"'
 # The KPI query's state: one row per window and key for the aggregation, and one per event id within
@@ -49,8 +50,11 @@ def spark_session(
         raise MissingPrerequisite(
             "Spark connector jars missing", "run scripts/setup.sh (or `shopstream fetch`)"
         )
+    builder = SparkSession.builder
+    for key, value in monitoring_conf(settings).items():  # Prometheus servlet, streaming metrics
+        builder = builder.config(key, value)
     return (
-        SparkSession.builder.master(master or settings.spark_master)
+        builder.master(master or settings.spark_master)
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.driver.bindAddress", "127.0.0.1")

@@ -42,7 +42,13 @@ JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)
 # the secrets (settings fields) each kind of job's identities need
 SPARK_SECRETS = ("kafka_spark_password", "schema_registry_reader_password", "mysql_password")
 PRODUCER_SECRETS = ("kafka_producer_password", "schema_registry_reader_password")
-TELEMETRY_SECRETS = ("kafka_admin_password", "connect_password", "influxdb_writer_password")
+# (the reader: KPI freshness for Prometheus, ops/telemetry_metrics.py)
+TELEMETRY_SECRETS = (
+    "kafka_admin_password",
+    "connect_password",
+    "influxdb_writer_password",
+    "influxdb_reader_password",
+)
 
 
 def shopstream_command(*args: str) -> list[str]:

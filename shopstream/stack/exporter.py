@@ -38,7 +38,9 @@ class StackCollector(Collector):
         self._families: list[GaugeMetricFamily] = []
 
     def refresh(self) -> None:
-        up = GaugeMetricFamily("shopstream_service_up", "The service's health probe answered", labels=["service"])
+        up = GaugeMetricFamily(
+            "shopstream_service_up", "The service's health probe answered", labels=["service"]
+        )
         took = GaugeMetricFamily(
             "shopstream_service_probe_seconds", "How long the health probe took", labels=["service"]
         )

@@ -69,7 +69,9 @@ def service(ctx: StackContext) -> Service:
                 "--log.level=warn",
             ],
             # changes with the configuration: `stack up` restarts Alertmanager to load it
-            environment={"SHOPSTREAM_ALERTMANAGER_CONFIG": hashlib.sha256(rendered().encode()).hexdigest()[:16]},
+            environment={
+                "SHOPSTREAM_ALERTMANAGER_CONFIG": hashlib.sha256(rendered().encode()).hexdigest()[:16]
+            },
             restart=RestartPolicy(startsecs=3),
         )
 

@@ -34,7 +34,9 @@ _SPARK_STREAMING = (
     r"metrics_[a-z0-9]+_driver_spark_streaming_(.+)_"
     r"(inputRate_total|processingRate_total|latency|states_rowsTotal|states_usedBytes|eventTime_watermark)_Value"
 )
-_SPARK_DRIVER = r"metrics_[a-z0-9]+_driver_(jvm_heap_used|jvm_heap_max|LiveListenerBus_queue_streams_size)_Value"
+_SPARK_DRIVER = (
+    r"metrics_[a-z0-9]+_driver_(jvm_heap_used|jvm_heap_max|LiveListenerBus_queue_streams_size)_Value"
+)
 SPARK_RELABELS: list[Json] = [
     {"source_labels": ["__name__"], "regex": _SPARK_STREAMING, "target_label": "query", "replacement": "$1"},
     {
@@ -87,7 +89,9 @@ def render_config(settings: Settings, rules: Path) -> Json:
             "external_labels": {"stack": "local"},
         },
         "rule_files": [str(rules)],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{s.alertmanager_port}"]}]}]},
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{s.alertmanager_port}"]}]}]
+        },
         "scrape_configs": scrape_configs(
             {
                 "prometheus": f"127.0.0.1:{s.prometheus_port}",
