@@ -345,6 +345,11 @@ class Settings(BaseSettings):
         description="The telemetry sampler's metrics endpoint (stage records and lag, Spark query "
         "progress from the checkpoints, KPI freshness; 127.0.0.1); a second sampler takes a free port.",
     )
+    metrics_bind_address: str = Field(
+        "127.0.0.1",
+        description="Where the producer's and the telemetry sampler's metrics endpoints listen: loopback; "
+        "0.0.0.0 only inside a private network (Compose), where Prometheus runs in another container.",
+    )
     prometheus_scrape_interval_s: float = Field(
         15.0, gt=0, description="How often the local Prometheus scrapes every target, seconds."
     )

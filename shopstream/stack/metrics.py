@@ -73,16 +73,17 @@ def serve(
     name: str,
     labels: dict[str, str] | None = None,
 ) -> Endpoint | None:
-    """Serve ``registry`` on 127.0.0.1:``port`` (a free port when that one is taken: a second
-    producer or sampler) and register the target; None when monitoring is off."""
+    """Serve ``registry`` on ``SHOPSTREAM_METRICS_BIND_ADDRESS``:``port`` (loopback by default; a free
+    port when that one is taken: a second producer or sampler) and register the target; None when
+    monitoring is off."""
     if not settings.monitoring:
         return None
     try:
-        server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+        server, _thread = start_http_server(port, addr=settings.metrics_bind_address, registry=registry)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
-        server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+        server, _thread = start_http_server(0, addr=settings.metrics_bind_address, registry=registry)
     bound = int(server.server_address[1])
     target = register_target(settings, job, name, bound, {"program": name, **(labels or {})})
     return Endpoint(bound, target, server)
