@@ -29,7 +29,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
 
 
 def _mounts(service: dict[str, Any]) -> set[tuple[str, str]]:
-    return {tuple(v.split(":")[:2]) for v in service.get("volumes", [])}  # type: ignore[misc]
+    return {(v.split(":")[0], v.split(":")[1]) for v in service.get("volumes", [])}
 
 
 def test_kafka_and_connect_run_the_jmx_exporter_agent_of_the_local_stacks_version(
