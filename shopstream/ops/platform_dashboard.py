@@ -55,6 +55,13 @@ def now(title: str, description: str, targets: list[Json], unit: str = "short", 
     return Panel("stat", title, description, targets, unit=unit, options=options, **kw)
 
 
+def _not_running(kind: str) -> str:
+    """Per connector, its (connector or task) state series that are not running; 0 when none."""
+    metric = f"kafka_connect_{kind}_status"
+    not_running = f'{metric} unless {metric}{{status="running"}}'
+    return f"count by (connector) ({not_running}) or count by (connector) ({metric}) * 0"
+
+
 RED_ABOVE_ZERO = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
 RED_BELOW_ONE = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
 
@@ -131,17 +138,10 @@ def panels() -> list[Panel]:
         # --- Connect ---------------------------------------------------------------------------
         now(
             "Connectors and tasks not running",
-            "Tasks per connector whose state is not running (failed, paused, unassigned, restarting).",
+            "Per connector: not running (failed, paused, ...) or not, and its tasks not running.",
             [
-                prom(
-                    'sum by (connector) (kafka_connect_connector_status{status!="running"})', "{{connector}}"
-                ),
-                prom(
-                    'sum by (connector) (kafka_connect_task_status{status!="running"}) or '
-                    'sum by (connector) (kafka_connect_task_status{status="running"}) * 0',
-                    "{{connector}} tasks",
-                    "B",
-                ),
+                prom(_not_running("connector"), "{{connector}}"),
+                prom(_not_running("task"), "{{connector}} tasks", "B"),
             ],
             width=12,
             thresholds=RED_ABOVE_ZERO,

@@ -20,19 +20,32 @@ _NUMBER = re.compile(r"^-?[0-9.]+$")
 WAIT_S = 240  # the trial's first scrapes, rates over a minute, a 5-minute deriv's first points
 
 
+def _top_level(text: str) -> list[bool]:
+    """Per character: outside every (...), {...}, [...] and string."""
+    flags, depth, quote = [], 0, ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "({[":
+            depth += 1
+        elif char in ")}]":
+            depth -= 1
+        flags.append(depth == 0 and not quote)
+    return flags
+
+
 def operands(expr: str) -> list[str]:
     """The parts of an expression joined at the top level by comparisons and set operators (numbers
     left out): each must return data."""
-    parts, depth, start = [], 0, 0
     text = " ".join(expr.split())
-    cuts: list[tuple[int, int]] = []
+    top = _top_level(text)
+    parts, start = [], 0
     for match in _SPLIT.finditer(text):
-        depth = text[: match.start()].count("(") - text[: match.start()].count(")")
-        if depth == 0:
-            cuts.append((match.start(), match.end()))
-    for begin, end in cuts:
-        parts.append(text[start:begin])
-        start = end
+        if top[match.start()] and top[match.end() - 1]:
+            parts.append(text[start : match.start()])
+            start = match.end()
     parts.append(text[start:])
     return [part.strip() for part in parts if part.strip() and not _NUMBER.match(part.strip())]
 
@@ -41,6 +54,7 @@ def test_operands_are_split_at_the_top_level_only() -> None:
     assert operands("a > 60 and on (program) delta(b[2m]) > 0") == ["a", "delta(b[2m])"]
     assert operands('count(x{s!="r"} == 1) or vector(0)') == ['count(x{s!="r"} == 1)', "vector(0)"]
     assert operands("time() - x > 120") == ["time() - x"]
+    assert operands('x{status!="running"} == 1') == ['x{status!="running"}']
 
 
 def queries() -> dict[str, str]:
