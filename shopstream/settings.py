@@ -318,6 +318,11 @@ class Settings(BaseSettings):
         description="Where the local Alertmanager sends notifications (a webhook receiver: an incident "
         "tool, a chat bridge); empty: alerts are listed by `shopstream alerts` and Alertmanager's UI only.",
     )
+    alertmanager_config_file: Path | None = Field(
+        None,
+        description="An Alertmanager configuration of your own for the local Alertmanager (receivers such "
+        "as Slack, e-mail, PagerDuty; routes); empty: the stack's own, one receiver with the webhook above.",
+    )
     kafka_metrics_port: int = Field(
         9404, ge=1, le=65535, description="The broker's JMX exporter agent (Prometheus format, 127.0.0.1)."
     )
@@ -364,6 +369,18 @@ class Settings(BaseSettings):
     @classmethod
     def _monitoring_urls(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("alertmanager_config_file", mode="before")
+    @classmethod
+    def _no_config_file(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("alertmanager_config_file")
+    @classmethod
+    def _config_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return value.expanduser().resolve() if value is not None else None
 
     @field_validator("alertmanager_webhook_url")
     @classmethod

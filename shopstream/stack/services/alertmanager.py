@@ -4,7 +4,8 @@ silences and notification log in the state dir.
 
 Every alert goes to one receiver, ``shopstream``: the webhook ``SHOPSTREAM_ALERTMANAGER_WEBHOOK_URL``
 names, or nothing when it is empty (the alerts are then listed by `shopstream alerts` and
-Alertmanager's UI only). Adding Slack, e-mail or PagerDuty: monitoring/README.md.
+Alertmanager's UI only). ``SHOPSTREAM_ALERTMANAGER_CONFIG_FILE`` replaces this configuration with one
+of your own (Slack, e-mail, PagerDuty receivers: monitoring/README.md).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def service(ctx: StackContext) -> Service:
     config = home / "alertmanager.yml"
 
     def rendered() -> str:
-        return json.dumps(render_config(ctx.settings), indent=1) + "\n"
+        own = ctx.settings.alertmanager_config_file  # receivers of your own (monitoring/README.md)
+        return (
+            own.read_text() if own is not None else json.dumps(render_config(ctx.settings), indent=1) + "\n"
+        )
 
     def prepare() -> None:
         config.write_text(rendered())

@@ -91,7 +91,10 @@ def test_every_target_is_up_and_the_trials_processes_registered(monitored: Monit
         (t["labels"]["job"], t["scrapeUrl"], t.get("lastError")) for t in targets if t["health"] == "down"
     ]
     programs = {t["labels"].get("program") for t in targets if t["health"] == "up"}
-    assert {f"{name}-spark-enrich", f"{name}-spark-kpis", f"{name}-telemetry", f"{name}-producer"} <= programs
+    registered = {job.name for job in monitored.trial.jobs} | {monitored.producer.name}
+    assert len(registered) == 4 and registered <= programs, (
+        registered - programs
+    )  # 2 Spark apps, sampler, producer
     jobs = {t["labels"]["job"] for t in targets if t["health"] == "up"}
     assert {
         "prometheus",

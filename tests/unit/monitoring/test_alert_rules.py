@@ -129,3 +129,21 @@ def test_jmx_exporter_configs_keep_only_named_metrics() -> None:
         assert config["lowercaseOutputName"] is True
         for rule in config["rules"]:
             assert rule["pattern"] and rule["name"], (service, rule)
+
+
+def test_the_receivers_example_passes_amtool_and_replaces_the_stacks_configuration(clean_env: Path) -> None:
+    """Slack, e-mail and PagerDuty through Alertmanager: the documented example is a valid
+    configuration, and SHOPSTREAM_ALERTMANAGER_CONFIG_FILE makes the local Alertmanager run it."""
+    from shopstream.stack.services.base import StackContext
+
+    example = project_file("monitoring", "alertmanager", "receivers.example.yml")
+    result = _run(_tool("amtool"), "check-config", str(example))
+    assert result.returncode == 0, result.stdout + result.stderr
+    kinds = {key for r in yaml.safe_load(example.read_text())["receivers"] for key in r if key != "name"}
+    assert kinds == {"slack_configs", "pagerduty_configs", "email_configs"}
+    settings = Settings(state_dir=clean_env / "state", alertmanager_config_file=example)
+    service = alertmanager.service(StackContext(settings))
+    service.prepare()
+    assert (clean_env / "state" / "alertmanager" / "alertmanager.yml").read_text() == example.read_text()
+    with pytest.raises(ValueError, match="no such file"):
+        Settings(alertmanager_config_file=clean_env / "missing.yml")
