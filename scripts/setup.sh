@@ -18,9 +18,12 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 # docker-compose (1.29) only validates compose/docker-compose.yml in the tests: no Docker engine needed.
+# prometheus and prometheus-alertmanager: the stack's monitoring, and promtool/amtool for the tests.
 declare -A need=(
   [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [influxd]=influxdb
   [mvn]=maven [java]=openjdk-17-jre-headless [docker-compose]=docker-compose
+  [prometheus]=prometheus [promtool]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager [amtool]=prometheus-alertmanager
 )
 missing=()
 for bin in "${!need[@]}"; do
@@ -33,7 +36,7 @@ if ((${#missing[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
     # Debian starts the packaged services; shopstream runs its own instances on its own dirs.
-    for svc in mariadb influxdb; do
+    for svc in mariadb influxdb prometheus prometheus-alertmanager; do
       if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
       fi
