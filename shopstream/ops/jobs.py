@@ -32,6 +32,7 @@ from shopstream.errors import ProcessFailed
 from shopstream.jobstatus import ENRICH, KPIS, default_checkpoint_dir, read_status
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
+from shopstream.stack.metrics import unregister_program
 from shopstream.stack.paths import StackPaths
 from shopstream.stack.restarts import LIVE_STATES, RestartPolicy
 from shopstream.stack.supervisor import Program, Supervisor
@@ -170,9 +171,10 @@ class Job:
         return wait_until(exited, timeout_s, f"{self.name} finished", hint=f"see {self.log}")
 
     def remove(self) -> None:
-        """Stop it and take it out of the supervisor (the log stays)."""
+        """Stop it and take it out of the supervisor (the log stays), and Prometheus' target with it."""
         self.stop()
         self.supervisor.remove(self.name)
+        unregister_program(self.settings, self.name)
 
     def tail(self, lines: int = 40) -> str:
         if not self.log.exists():

@@ -94,3 +94,10 @@ def unregister(path: Path | None) -> None:
     if path is not None:
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def unregister_program(settings: Settings, program: str) -> None:
+    """Remove every target file of a supervisor program (its process may have died without doing it:
+    a program taken out of the supervisor leaves no target behind)."""
+    for path in targets_dir(settings).glob(f"*-{_safe(program)}.json"):
+        unregister(path)

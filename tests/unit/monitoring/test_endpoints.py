@@ -187,3 +187,13 @@ def test_alerts_with_alertmanager_unreachable_is_one_line_naming_address_and_set
         "error: Alertmanager unreachable at http://127.0.0.1:1 (connection refused)",
         "hint: is it running (`shopstream stack status`) and is SHOPSTREAM_ALERTMANAGER_URL right?",
     ]
+
+
+def test_a_program_taken_out_of_the_supervisor_leaves_no_target(clean_env: Path) -> None:
+    from shopstream.stack.metrics import register_target, unregister_program
+
+    settings = Settings(state_dir=clean_env)
+    register_target(settings, "spark", "t-kpis", 4041, {"program": "t-kpis"})  # its driver was killed
+    kept = register_target(settings, "spark", "t-kpis-2", 4042, {"program": "t-kpis-2"})
+    unregister_program(settings, "t-kpis")
+    assert list(targets_dir(settings).glob("*.json")) == [kept]
