@@ -22,8 +22,8 @@ def _probe(ctx: StackContext) -> str:
             f"stack exporter unreachable at {url} ({type(exc).__name__})",
             "is it running (`shopstream stack status`) and is SHOPSTREAM_STACK_METRICS_PORT right?",
         ) from exc
-    if resp.status_code != 200 or "shopstream_service_up" not in resp.text:
-        raise StackError(f"stack exporter at {url}: HTTP {resp.status_code}, no shopstream_service_up")
+    if resp.status_code != 200 or "shopstream_stack_exporter_refreshed_timestamp_seconds" not in resp.text:
+        raise StackError(f"stack exporter at {url}: HTTP {resp.status_code}, no probe results yet")
     return "shopstream"
 
 
