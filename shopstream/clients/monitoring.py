@@ -12,12 +12,8 @@ from typing import Any
 import requests
 
 from shopstream.clients.http import reason, timeout
-from shopstream.errors import ShopstreamError
+from shopstream.errors import MonitoringError
 from shopstream.settings import Settings
-
-
-class MonitoringError(ShopstreamError):
-    """Prometheus or Alertmanager unreachable, or an error answer."""
 
 
 def _get(service: str, base: str, setting: str, path: str, read_s: float, params: Any = None) -> Any:

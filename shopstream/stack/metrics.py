@@ -56,9 +56,8 @@ class Endpoint:
     _server: Any = None
 
     def close(self) -> None:
-        if self.target is not None:
-            self.target.unlink(missing_ok=True)
-            self.target = None
+        unregister(self.target)
+        self.target = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
