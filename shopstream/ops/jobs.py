@@ -5,9 +5,8 @@ Each runs the ``shopstream`` command (``python -m shopstream ...``, this interpr
 settings object in its environment, so the child's settings are the parent's, except for secrets: a
 job gets those of its own identities only (``secrets``; the Spark job: Kafka's spark user, the
 registry reader, MariaDB's application user; the producer: Kafka's producer user and the registry
-reader; the telemetry sampler: Kafka's admin, Connect's REST user, InfluxDB's writer and
-reader), the others are
-set empty so that it does not read them from .env either. Readiness is a real
+reader; the telemetry sampler: Kafka's admin, Connect's REST user, InfluxDB's writer and reader),
+the others are set empty so that it does not read them from .env either. Readiness is a real
 signal, not a log line: a Spark application is ready when the status file of each of its queries
 (``shopstream.jobstatus``, written by the job) says that this run of it is running; the producer
 when supervisord has kept it running past its start.
