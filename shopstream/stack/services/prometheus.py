@@ -29,13 +29,10 @@ Json = dict[str, Any]
 SPARK_METRICS_PATH = "/metrics/prometheus"
 # Spark's PrometheusServlet names a streaming query's gauges
 # metrics_<namespace>_driver_spark_streaming_<query>_<gauge>_Value (and _Number, the same value):
-# kept as spark_streaming_<gauge>{query="<query>"}, everything else of the driver dropped but a few
+# kept as spark_streaming_<gauge>{query="<query>"}, everything else of the driver dropped
 _SPARK_STREAMING = (
     r"metrics_[a-z0-9]+_driver_spark_streaming_(.+)_"
     r"(inputRate_total|processingRate_total|latency|states_rowsTotal|states_usedBytes|eventTime_watermark)_Value"
-)
-_SPARK_DRIVER = (
-    r"metrics_[a-z0-9]+_driver_(jvm_heap_used|jvm_heap_max|LiveListenerBus_queue_streams_size)_Value"
 )
 SPARK_RELABELS: list[Json] = [
     {"source_labels": ["__name__"], "regex": _SPARK_STREAMING, "target_label": "query", "replacement": "$1"},
@@ -45,13 +42,7 @@ SPARK_RELABELS: list[Json] = [
         "target_label": "__name__",
         "replacement": "spark_streaming_$2",
     },
-    {
-        "source_labels": ["__name__"],
-        "regex": _SPARK_DRIVER,
-        "target_label": "__name__",
-        "replacement": "spark_driver_$1",
-    },
-    {"source_labels": ["__name__"], "regex": "spark_(streaming|driver)_.+", "action": "keep"},
+    {"source_labels": ["__name__"], "regex": "spark_streaming_.+", "action": "keep"},
 ]
 FILE_JOBS = ("spark", "producer", "telemetry")  # the pipeline's processes register themselves
 
