@@ -25,8 +25,8 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from producer.sender import EventSender
+from shopstream.metrics import Endpoint, serve
 from shopstream.settings import Settings
-from shopstream.stack.metrics import Endpoint, serve
 
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -61,7 +61,7 @@ class ProducerCollector(Collector):
 
 def serve_producer_metrics(settings: Settings, sender: EventSender) -> Endpoint | None:
     """Serve the sender's metrics and register the target (None with monitoring off)."""
-    if not settings.monitoring:
+    if not settings.monitoring.enabled:
         return None
     registry = CollectorRegistry()
     registry.register(ProducerCollector(sender))
@@ -74,5 +74,10 @@ def serve_producer_metrics(settings: Settings, sender: EventSender) -> Endpoint 
     sender.on_ack_latency = latency.observe
     name = os.environ.get("SUPERVISOR_PROCESS_NAME") or f"produce-{os.getpid()}"
     return serve(
-        settings, registry, settings.producer_metrics_port, "producer", name, {"topic": sender.topic}
+        settings,
+        registry,
+        settings.monitoring.producer_metrics_port,
+        "producer",
+        name,
+        {"topic": sender.topic},
     )

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from producer.sender import EventSender, InvalidRecord
+from pydantic import BaseModel
+
+from producer.sender import AvroSender, InvalidRecord
 
 Report = Callable[[str], None]
 
@@ -20,6 +22,25 @@ class RunLimits:
     count: int | None = None
     duration_s: float | None = None
     stats_interval_s: float = 5.0
+
+
+class RunSummary(BaseModel):
+    """What one run of `shopstream produce` did: printed as JSON at its end and, with
+    ``--summary-json``, written to a file for the program that started it (a benchmark, a fault run)."""
+
+    sent: int
+    acked: int
+    failed: int
+    invalid: int
+    violations: dict[str, int]
+    value_bytes: int
+    errors: dict[str, int]
+    ack_latency_ms: dict[str, float] | None
+    resent: int = 0  # copies of earlier events (``--resend``), already counted in ``sent``
+    seconds: float
+    cpu_s: float  # the producer process's CPU seconds
+    acked_per_s: float
+    stopped_by_signal: bool
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,16 @@ class RunResult:
     def mb_per_s(self) -> float:
         return float(self.counters["value_bytes"]) / 1e6 / self.elapsed_s if self.elapsed_s else 0.0
 
+    def summary(self, resent: int = 0) -> RunSummary:
+        return RunSummary(
+            **self.counters,
+            resent=resent,
+            seconds=round(self.elapsed_s, 3),
+            cpu_s=round(time.process_time(), 1),
+            acked_per_s=round(self.acked_per_s),
+            stopped_by_signal=self.stopped_by_signal,
+        )
+
 
 class _StopFlag:
     """Set by SIGINT/SIGTERM so the loop ends, flushes and reports instead of dying mid-batch."""
@@ -47,12 +78,21 @@ class _StopFlag:
         self.stopped = True
 
 
+def by_user(record: Mapping[str, Any]) -> bytes:
+    """The events' key: the user id (a user's events stay in order on one partition)."""
+    return str(record["user_id"]).encode()
+
+
 def run(
-    sender: EventSender,
+    sender: AvroSender,
     events: Iterator[Mapping[str, Any]],
     limits: RunLimits,
     report: Report = print,
+    key: Callable[[Mapping[str, Any]], bytes | None] = by_user,
+    progress: Callable[[int], None] | None = None,
 ) -> RunResult:
+    """Send the records at the limits' rate until their count, duration or a signal; a stats line
+    every ``stats_interval_s`` and, with ``progress``, the records sent so far every few records."""
     stop = _StopFlag()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     counters = sender.counters
@@ -69,12 +109,14 @@ def run(
             if n == limit or stop.stopped:
                 break
             try:
-                send(record, str(record["user_id"]).encode())
+                send(record, key(record))
             except InvalidRecord as exc:
                 report(f"invalid record: {exc}")
             n += 1
             if n % every == 0:
                 sender.poll(0)
+                if progress is not None:
+                    progress(n)
                 now = time.perf_counter()
                 if deadline is not None and now >= deadline:
                     break
@@ -92,6 +134,8 @@ def run(
                     )
                     last_stats, last_acked, last_errors = now, counters.acked, sender.broker_errors
         pending = sender.flush()
+        if progress is not None:
+            progress(n)
         if pending:
             report(f"{pending:,} events still undelivered after flush")
     finally:

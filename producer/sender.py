@@ -1,10 +1,12 @@
-"""Sends shop events to Kafka as Avro in the Confluent wire format, counting every outcome.
+"""Sends records to Kafka as Avro in the Confluent wire format, counting every outcome.
 
-The writer schema must already be registered (`shopstream schemas register` / `evolve`): the
-producer looks its id up and never registers on its own, so the registry stays the gatekeeper of
-contracts. Records that do not fit the schema, or break the events' business rules
-(``shopstream/rules.py``: the Spark job would dead-letter them), are refused before sending, with the
-reason, and counted; delivery successes and failures are counted from librdkafka's delivery reports.
+``AvroSender`` serves any topic and contract (the benchmarks load the enriched and KPI topics with it);
+``EventSender`` is the producer of shop events. The writer schema must already be registered
+(`shopstream schemas register` / `evolve`): the sender looks its id up and never registers on its own,
+so the registry stays the gatekeeper of contracts. Records that do not fit the schema, or (events)
+break the events' business rules (``shopstream/rules.py``: the Spark job would dead-letter them), are
+refused before sending, with the reason, and counted; delivery successes and failures are counted
+from librdkafka's delivery reports.
 """
 
 from __future__ import annotations
@@ -22,22 +24,23 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro.validation import ValidationError, validate
 
 from producer.avro_codec import UnsupportedSchema, compile_encoder
-from shopstream.clients.kafka import check_reachable, client_config, error_reason
+from shopstream.clients.kafka import check_reachable, client_config, enqueue, error_reason
 from shopstream.clients.registry import client_conf, registry_client
 from shopstream.contracts import EVENT_SCHEMA_FILES, load_schema, subject
 from shopstream.errors import RegistryError
 from shopstream.rules import Rules
-from shopstream.settings import Settings
+from shopstream.settings import KafkaRole, Settings
+from shopstream.stats import percentiles
 
 SerializerKind = Literal["compiled", "confluent"]
 
 
-def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+def producer_config(settings: Settings, role: KafkaRole = "producer", **overrides: Any) -> dict[str, Any]:
     """Durable, fast defaults: every event acknowledged by all in-sync replicas, no duplicates; as the
-    producer role (it may write the events topic, nothing else). librdkafka logs nothing itself:
-    broker errors come through the sender's ``error_cb``."""
+    producer role by default (it may write the events topic, nothing else). librdkafka logs nothing
+    itself: broker errors come through the sender's ``error_cb``."""
     return {
-        **client_config(settings, "producer"),
+        **client_config(settings.kafka, role),
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "lz4",
@@ -50,6 +53,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
 
 
+REGISTER_HINT = "run `shopstream schemas register` (first versions) and `shopstream schemas evolve` (next)"
 ACK_SAMPLE = 16  # every 16th acknowledgement's latency is kept
 ACK_SAMPLES_MAX = 500_000
 
@@ -72,11 +76,7 @@ class Counters:
 
     def ack_percentiles(self) -> dict[str, float] | None:
         """p50/p95/p99 of the sampled acknowledgement latencies (None before any)."""
-        if not self.ack_latencies_ms:
-            return None
-        ordered = sorted(self.ack_latencies_ms)
-        last = len(ordered) - 1
-        return {f"p{q}": round(ordered[min(last, len(ordered) * q // 100)], 1) for q in (50, 95, 99)}
+        return percentiles(self.ack_latencies_ms) if self.ack_latencies_ms else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,37 +91,35 @@ class Counters:
         }
 
 
-class EventSender:
-    """One Kafka producer bound to one topic and one registered writer schema version."""
+class AvroSender:
+    """One Kafka producer bound to one topic and one registered writer schema, as one Kafka role."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        topic: str | None = None,
-        schema_version: int = 2,
+        topic: str,
+        schema_file: str,
+        role: KafkaRole = "producer",
         serializer: SerializerKind = "compiled",
         producer_overrides: Mapping[str, Any] | None = None,
+        label: str | None = None,
+        hint: str = REGISTER_HINT,
     ) -> None:
-        if schema_version not in EVENT_SCHEMA_FILES:
-            raise ValueError(f"schema_version must be one of {sorted(EVENT_SCHEMA_FILES)}")
         # one error naming the address (or the refused user's settings), not librdkafka retrying forever
-        check_reachable(settings, role="producer")
-        self.topic = topic or settings.topic_events
+        check_reachable(settings.kafka, role=role)
+        self.topic = topic
         self.subject = subject(self.topic)
-        self.schema_str = load_schema(EVENT_SCHEMA_FILES[schema_version])
+        self.schema_str = load_schema(schema_file)
         self.parsed_schema = fastavro.parse_schema(json.loads(self.schema_str))
-        found = registry_client(settings, "reader").lookup(self.subject, self.schema_str)
+        found = registry_client(settings.registry, "reader").lookup(self.subject, self.schema_str)
         if found is None:
-            raise RegistryError(
-                f"event schema v{schema_version} is not registered under {self.subject}",
-                "run `shopstream schemas register` (v1) and `shopstream schemas evolve` (v2)",
-            )
+            raise RegistryError(f"{label or schema_file} is not registered under {self.subject}", hint)
         self.schema_id, self.schema_version_in_registry = found
         self.counters = Counters()
         self._context = SerializationContext(self.topic, MessageField.VALUE)
         self._reference = AvroSerializer(
-            SchemaRegistryClient(client_conf(settings, "reader")),
+            SchemaRegistryClient(client_conf(settings.registry, "reader")),
             self.schema_str,
             conf={
                 "auto.register.schemas": False,
@@ -133,14 +131,11 @@ class EventSender:
         )
         self.serializer_kind: SerializerKind = serializer
         self._encode = self._build_encoder(serializer)
-        self.rules = Rules.of(settings)
-        self._check = self.rules.checker()
         self.broker_errors = 0  # errors librdkafka reported about the brokers (it keeps retrying)
         self.on_ack_latency: Callable[[float], None] | None = None  # seconds, of a sampled acknowledgement
         self.last_broker_error = ""
-        config = producer_config(settings, error_cb=self._on_error, **(producer_overrides or {}))
+        config = producer_config(settings, role, error_cb=self._on_error, **(producer_overrides or {}))
         self._producer = Producer(config)
-        self._produce = self._producer.produce  # bound once: send() is the hot path
         self._deliver = self._on_delivery
 
     def _build_encoder(self, kind: SerializerKind) -> Callable[[Mapping[str, Any]], bytes]:
@@ -193,30 +188,25 @@ class EventSender:
             self.counters.failed += 1
             self.counters.errors[err.name()] = self.counters.errors.get(err.name(), 0) + 1
 
+    def refusal(self, record: Mapping[str, Any]) -> str | None:
+        """Why a record that fits the schema must not be sent; None: it may (no rule here)."""
+        return None
+
     def send(self, record: Mapping[str, Any], key: bytes | None = None) -> None:
         """Encode and enqueue; raise InvalidRecord (nothing sent) if it does not fit the schema or
-        breaks a business rule (the message names every broken rule)."""
+        ``refusal`` names a reason (every broken rule)."""
         try:
             payload = self._encode(record)
         except Exception as exc:
             self.counters.invalid += 1
             raise InvalidRecord(f"refused, not sent: {self.explain(record)}") from exc
-        broken = self._check(record)
+        broken = self.refusal(record)
         if broken is not None:
             counters = self.counters
             counters.invalid += 1
             counters.violations[broken] = counters.violations.get(broken, 0) + 1
             raise InvalidRecord(f"refused, not sent: {broken}")
-        try:
-            self._produce(self.topic, payload, key, on_delivery=self._deliver)
-        except BufferError:
-            while True:  # queue full: serve delivery reports until there is room
-                self._producer.poll(0.05)
-                try:
-                    self._produce(self.topic, payload, key, on_delivery=self._deliver)
-                    break
-                except BufferError:
-                    continue
+        enqueue(self._producer, self.topic, payload, key, on_delivery=self._deliver)
         counters = self.counters
         counters.sent += 1
         counters.value_bytes += len(payload)
@@ -227,3 +217,35 @@ class EventSender:
     def flush(self, timeout: float = 60) -> int:
         """Wait for outstanding deliveries; returns how many are still not reported."""
         return int(self._producer.flush(timeout))
+
+
+class EventSender(AvroSender):
+    """The producer of shop events: one registered version of the event contract, as the producer
+    role, refusing what breaks the events' business rules."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        topic: str | None = None,
+        schema_version: int = 2,
+        serializer: SerializerKind = "compiled",
+        producer_overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        if schema_version not in EVENT_SCHEMA_FILES:
+            raise ValueError(f"schema_version must be one of {sorted(EVENT_SCHEMA_FILES)}")
+        super().__init__(
+            settings,
+            topic=topic or settings.topics.events,
+            schema_file=EVENT_SCHEMA_FILES[schema_version],
+            serializer=serializer,
+            producer_overrides=producer_overrides,
+            label=f"event schema v{schema_version}",
+            hint="run `shopstream schemas register` (v1) and `shopstream schemas evolve` (v2)",
+        )
+        self.rules = Rules.of(settings)
+        self._check = self.rules.checker()
+
+    def refusal(self, record: Mapping[str, Any]) -> str | None:
+        """The business rules the event breaks (the Spark job would dead-letter it), or None."""
+        return self._check(record)

@@ -3,12 +3,13 @@
 #   1. Debian packages the local stack runs (when root; otherwise says what to install)
 #   2. the virtual environment .venv with the project and its dev tools
 #   3. .env with a random password per role (first run; later: only secrets it lacks), mode 600
-#   4. the stack's JVM artefacts from Maven Central, cached in ~/.cache/shopstream
+#   4. the stack's JVM artefacts from Maven Central, and InfluxDB built from source (Go 1.26+ and cargo
+#      needed: the first time some minutes, once per machine), cached in ~/.cache/shopstream
 # Usage: scripts/setup.sh [--help]
 set -euo pipefail
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -19,8 +20,9 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # --- 1. Debian packages -------------------------------------------------------------------------
 # docker-compose (1.29) only validates compose/docker-compose.yml in the tests: no Docker engine needed.
 # prometheus and prometheus-alertmanager: the stack's monitoring, and promtool/amtool for the tests.
+# InfluxDB is not among them (Debian has only 1.6.7~rc0): step 4 builds it with Go, cargo and gcc.
 declare -A need=(
-  [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [influxd]=influxdb
+  [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [gcc]=gcc
   [mvn]=maven [java]=openjdk-17-jre-headless [docker-compose]=docker-compose
   [prometheus]=prometheus [promtool]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager [amtool]=prometheus-alertmanager
@@ -36,7 +38,7 @@ if ((${#missing[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
     # Debian starts the packaged services; shopstream runs its own instances on its own dirs.
-    for svc in mariadb influxdb prometheus prometheus-alertmanager; do
+    for svc in mariadb prometheus prometheus-alertmanager; do
       if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
       fi
@@ -80,7 +82,8 @@ fi
 # --- 3. .env: generated secrets (never committed) ----------------------------------------------
 .venv/bin/python -m shopstream.ops.envfile | while read -r line; do say "$line"; done
 
-# --- 4. JVM artefacts (Maven Central) ----------------------------------------------------------
+# --- 4. JVM artefacts (Maven Central), InfluxDB from source (Go module proxy, crates.io) --------
+# Go and Rust are not taken from Debian (too old): without them `fetch` says what to install, and how.
 .venv/bin/shopstream fetch
 
 say "done in $(( $(date +%s) - started )) s"

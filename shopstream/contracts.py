@@ -15,6 +15,7 @@ tests share one list.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from shopstream.connector_file import ConnectorFile, connector_files
 from shopstream.errors import ContractError
 from shopstream.resources import project_file
 from shopstream.settings import Settings
@@ -43,14 +45,14 @@ class Topic(StrEnum):
     def name_in(self, settings: Settings) -> str:
         """The topic's name under these settings."""
         names = {
-            Topic.EVENTS: settings.topic_events,
-            Topic.ENRICHED: settings.topic_enriched,
-            Topic.EVENTS_DLQ: settings.topic_events_dlq,
-            Topic.KPI_CAMPAIGN: settings.topic_kpi_campaign,
-            Topic.KPI_SEGMENT: settings.topic_kpi_segment,
-            Topic.KPI_DLQ: settings.topic_kpi_dlq,
-            Topic.ENRICHED_DLQ: settings.topic_enriched_dlq,
-            Topic.DEMOGRAPHICS: settings.topic_demographics,
+            Topic.EVENTS: settings.topics.events,
+            Topic.ENRICHED: settings.topics.enriched,
+            Topic.EVENTS_DLQ: settings.topics.events_dlq,
+            Topic.KPI_CAMPAIGN: settings.topics.kpi_campaign,
+            Topic.KPI_SEGMENT: settings.topics.kpi_segment,
+            Topic.KPI_DLQ: settings.topics.kpi_dlq,
+            Topic.ENRICHED_DLQ: settings.topics.enriched_dlq,
+            Topic.DEMOGRAPHICS: settings.topics.demographics,
         }
         return names[self]
 
@@ -114,7 +116,6 @@ def contract_for_subject(settings: Settings, subject_name: str) -> Contract | No
 
 # --- InfluxDB measurements ------------------------------------------------------------------------
 SINK_CONNECTOR_CLASS = "io.shopstream.connect.influxdb.InfluxDbSinkConnector"
-_SETTING = re.compile(r"^\$\{settings:([a-z_]+)\}$")
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class Measurement:
 
     def rp(self, settings: Settings) -> str | None:
         """Its retention policy under these settings (None: the database's default)."""
-        return str(getattr(settings, self.rp_setting)) if self.rp_setting else None
+        return str(settings.value_of(self.rp_setting)) if self.rp_setting else None
 
     def qualified(self, settings: Settings) -> str:
         """The measurement as an InfluxQL FROM clause names it: ``"rp"."name"`` or ``"name"``."""
@@ -146,55 +147,77 @@ class Measurement:
 _INFLUX_TYPES = {"long": "integer", "int": "integer", "double": "float", "float": "float", "string": "string"}
 
 
-def _influx_type(avro_type: Any) -> str:
-    """What the sink writes an Avro field as (through the converter's Connect schema): integer,
-    float or string; timestamps are integers (epoch ms); an optional field is its non-null type."""
+def avro_base_type(avro_type: Any) -> str:
+    """An Avro field type as its one primitive: an optional field is its non-null branch, a logical
+    type (timestamp-millis) its underlying type, an enum ``string``."""
     if isinstance(avro_type, list):
         branches = [k for k in avro_type if k != "null"]
         if len(branches) != 1:
-            raise ContractError(f"union {avro_type} has no single InfluxDB type")
-        return _influx_type(branches[0])
+            raise ContractError(f"union {avro_type} has no single type")
+        return avro_base_type(branches[0])
     if isinstance(avro_type, dict):
-        return "string" if avro_type.get("type") == "enum" else _influx_type(avro_type["type"])
-    if avro_type not in _INFLUX_TYPES:
+        return "string" if avro_type.get("type") == "enum" else avro_base_type(avro_type["type"])
+    return str(avro_type)
+
+
+def influx_type(avro_type: Any) -> str:
+    """What the sink writes an Avro field as (through the converter's Connect schema): integer,
+    float or string; timestamps are integers (epoch ms)."""
+    base = avro_base_type(avro_type)
+    if base not in _INFLUX_TYPES:
         raise ContractError(f"Avro type {avro_type!r} has no InfluxDB type")
-    return _INFLUX_TYPES[avro_type]
+    return _INFLUX_TYPES[base]
 
 
-def _setting_of(config: dict[str, str], key: str, where: str) -> str:
-    found = _SETTING.match(config.get(key, ""))
-    if found is None:
-        raise ContractError(f"{where}: {key} must be a ${{settings:...}} placeholder for the contract")
-    return found.group(1)
-
-
-def _listed(config: dict[str, str], key: str) -> list[str]:
-    return [name.strip() for name in config.get(key, "").split(",") if name.strip()]
-
-
-def sink_measurement(path: Path) -> Measurement:
-    """The measurement one InfluxDB sink connector file writes: its name, tags, time field and
-    field selection from the connector config, the field types from the topic's Avro contract."""
-    config: dict[str, str] = json.loads(path.read_text())["config"]
-    where = path.name
-    topic_setting = _setting_of(config, "topics", where)
+def sink_contract(file: ConnectorFile) -> Contract:
+    """The Avro contract of the topic a sink connector file reads (``topics = ${settings:topic_X}``)."""
+    where, topic_setting = file.path.name, file.setting_of("topics")
+    if topic_setting is None:
+        raise ContractError(f"{where}: topics must be a ${{settings:...}} placeholder for the contract")
     contract = next((c for c in CONTRACTS if f"topic_{c.topic.value}" == topic_setting), None)
     if contract is None:
         raise ContractError(f"{where}: topics = ${{settings:{topic_setting}}} has no Avro contract")
+    return contract
+
+
+def sink_measurement(file: ConnectorFile) -> Measurement:
+    """The measurement one InfluxDB sink connector file writes: its name, tags, time field and
+    field selection from the connector config, the field types from the topic's Avro contract."""
+    where, config = file.path.name, file.config
+    contract = sink_contract(file)
     name = config["measurement.name.format"]
     if "${" in name:
         raise ContractError(f"{where}: measurement.name.format must be a fixed name for the contract")
-    tags = tuple(_listed(config, "tags.fields"))
-    not_fields = {*tags, config.get("event.time.fieldname", ""), *_listed(config, "fields.exclude")}
-    include = _listed(config, "fields.include")
+    tags = file.listed("tags.fields")
+    not_fields = {*tags, config.get("event.time.fieldname", ""), *file.listed("fields.exclude")}
+    include = file.listed("fields.include")
     typed: dict[str, list[str]] = {"integer": [], "float": [], "string": []}
     for f in schema_fields(contract.files[-1]):
-        if f["name"] in tags and _influx_type(f["type"]) != "string":
+        if f["name"] in tags and influx_type(f["type"]) != "string":
             raise ContractError(f"{where}: tag {f['name']} is not a string field of {contract.files[-1]}")
         if f["name"] not in not_fields and (not include or f["name"] in include):
-            typed[_influx_type(f["type"])].append(f["name"])
-    rp = _setting_of(config, "influxdb.rp", where) if "influxdb.rp" in config else None
+            typed[influx_type(f["type"])].append(f["name"])
+    rp = file.setting_of("influxdb.rp")
+    if "influxdb.rp" in config and rp is None:
+        raise ContractError(f"{where}: influxdb.rp must be a ${{settings:...}} placeholder for the contract")
     return Measurement(name, tags, tuple(typed["integer"]), tuple(typed["float"]), tuple(typed["string"]), rp)
+
+
+def _event_digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+def disambiguated_ns(time_ms: int, value: str, slots: int = 1_000_000) -> int:
+    """The time the sink gives an event point (``event.time.disambiguate.field``, millisecond event
+    times written in nanoseconds): the millisecond plus the first 8 bytes of the value's SHA-256,
+    unsigned, modulo the ``slots`` of a millisecond (connectors/influxdb-sink/README.md)."""
+    return time_ms * 1_000_000 + int.from_bytes(_event_digest(value)[:8], "big") % slots
+
+
+def hash_bucket(value: str, buckets: int) -> int:
+    """One of ``buckets`` picked by bytes 8-15 of the value's SHA-256 (unsigned): independent of the
+    time slot, which the first 8 bytes pick."""
+    return int.from_bytes(_event_digest(value)[8:16], "big") % buckets
 
 
 CAMPAIGN_MEASUREMENT = "kpi_campaign"
@@ -210,9 +233,9 @@ PIPELINE_STAGE = Measurement(
 def sink_measurements() -> dict[str, Measurement]:
     """What the InfluxDB sink connectors in ``connectors/`` write, by measurement name."""
     found: dict[str, Measurement] = {}
-    for path in sorted(project_file("connectors").glob("*.json")):
-        if json.loads(path.read_text())["config"].get("connector.class") == SINK_CONNECTOR_CLASS:
-            measurement = sink_measurement(path)
+    for file in connector_files():
+        if file.connector_class == SINK_CONNECTOR_CLASS:
+            measurement = sink_measurement(file)
             found[measurement.name] = measurement
     return found
 

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
+import psutil
 from pydantic import BaseModel, ValidationError
 
 from shopstream.errors import ShopstreamError
@@ -81,7 +82,7 @@ class QueryStatus(BaseModel):
 
 def default_checkpoint_dir(settings: Settings) -> Path:
     """Where `shopstream spark run` checkpoints unless told otherwise."""
-    return settings.state_dir / "spark" / "checkpoints"
+    return settings.stack.state_dir / "spark" / "checkpoints"
 
 
 def status_path(checkpoint_dir: Path, query: str) -> Path:
@@ -108,21 +109,11 @@ def read_status(checkpoint_dir: Path, query: str, pid: int | None = None) -> Que
     return status
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reset_checkpoint(checkpoint_dir: Path, query: str) -> bool:
     """Remove the query's checkpoint (offsets and state) and status, so that it starts afresh; False
     when there was none. Refused while an application still runs the query."""
     status = read_status(checkpoint_dir, query)
-    if status is not None and status.state in ("running", "restarting") and _alive(status.pid):
+    if status is not None and status.state in ("running", "restarting") and psutil.pid_exists(status.pid):
         raise ShopstreamError(
             f"query {query} still runs (pid {status.pid}) on {checkpoint_dir / query}",
             "stop the Spark job first (Ctrl-C of `shopstream run`, or `shopstream spark run`'s own)",

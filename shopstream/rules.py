@@ -4,7 +4,7 @@ to count in the pipeline. Defined once, here; enforced at both ends:
 - the producer refuses a record that breaks one before sending it, with the reason, and counts it
   (``Rules.checker``, used by ``producer/sender.py``);
 - the Spark job dead-letters a record that breaks one, from whichever producer, with the reason
-  in ``dlq.reason``, and leaves it out of the KPIs (``spark_job/rules.py``: the same rules as Spark
+  in ``dlq.reason``, and leaves it out of the KPIs (``spark_job/rule_columns.py``: the same rules as Spark
   expressions, built from the ``Rule`` list and texts below; the unit tests run the Python predicate
   and the Spark expression on one table of cases).
 
@@ -106,7 +106,7 @@ class Rules:
     @classmethod
     def of(cls, settings: Settings) -> Rules:
         _check_contract()
-        return cls(settings.max_event_time_skew_s, settings.campaign_id_pattern)
+        return cls(settings.rules.max_event_time_skew_s, settings.rules.campaign_id_pattern)
 
     @property
     def max_skew_ms(self) -> int:

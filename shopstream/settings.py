@@ -1,30 +1,55 @@
-"""The one settings object of shopstream.
+"""The one settings object of shopstream, in one section per component.
 
 Every command reads its endpoints, credentials and names from here: environment variables
-(prefix ``SHOPSTREAM_``) first, then ``.env``, then the defaults, which point at the local stack
-on 127.0.0.1. Pointing shopstream at a remote cluster is a matter of setting these, nothing else.
+(prefix ``SHOPSTREAM_``) first, then ``.env``, then the defaults, which point at the local stack on
+127.0.0.1. Pointing shopstream at a remote cluster is a matter of setting these, nothing else.
+
+Sections: ``kafka``, ``registry``, ``connect``, ``mysql``, ``influxdb``, ``topics``, ``rules``,
+``spark``, ``stack``, ``grafana``, ``monitoring`` (the metrics endpoints), ``prometheus``,
+``alertmanager``. Each component gets its section (``settings.kafka``, ...): a client of a service
+reads that service's section; a child process is given only the sections it uses, with only its own
+identities' secrets (``Slice``), and reads nothing else (no ``.env``).
+
+A setting's name is its variable's, without ``SHOPSTREAM_``: ``kafka_bootstrap_servers`` is
+``settings.kafka.bootstrap_servers``, read from ``SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS``. Connector
+files name settings that way (``${settings:topic_events}``), ``replace`` takes such names, and
+``.env.example`` is generated from the sections (a test keeps it in sync).
 
 The object is frozen and built once, at the ``shopstream`` command's entry; everything below gets it
-as an argument. A changed copy (``replace``, ``with_topic_prefix``) is validated like the original.
+(or its section) as an argument. A changed copy (``replace``, ``with_topic_prefix``) is validated like
+the original.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Collection
+import textwrap
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, Self, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 from shopstream.errors import SettingsError
 from shopstream.resources import find_project_dir
 
 # .env and the state dir live in the project directory (cwd for a plain install)
 HOME = find_project_dir() or Path.cwd()
+PREFIX = "SHOPSTREAM_"
+ENV_FILE_VARIABLE = "SHOPSTREAM_ENV_FILE"  # another .env, or empty: read none (a child process)
 
 
 def _http_url(value: str) -> str:
@@ -34,9 +59,21 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _port_of(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _variable(name: str, example: str | None = None) -> dict[str, Any]:
+    """A setting whose variable does not start with its section's prefix (kept for compatibility);
+    ``example``: the value ``.env.example`` shows, commented out (the default depends on the machine)."""
+    return {"variable": name, **({"example": example} if example is not None else {})}
+
+
 KafkaRole = Literal["admin", "producer", "spark", "connect"]
 RegistryRole = Literal["admin", "connect", "reader"]
 InfluxRole = Literal["admin", "writer", "reader"]
+MysqlRole = Literal["app", "cdc"]
 KAFKA_ROLES: tuple[KafkaRole, ...] = get_args(KafkaRole)
 SETUP_HINT = "scripts/setup.sh writes generated ones into .env"
 
@@ -71,149 +108,350 @@ class Login:
         return f"fix {self.settings} in .env or the environment ({SETUP_HINT})"
 
 
-def _port_of(url: str) -> int:
-    parts = urlsplit(url)
-    return parts.port or (443 if parts.scheme == "https" else 80)
+class Section(BaseModel):
+    """One component's settings; its fields' variables are ``SHOPSTREAM_<PREFIX><FIELD>`` unless a
+    field names its own (``_variable``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    prefix: ClassVar[str]
+    title: ClassVar[str]
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        """The setting's name (its variable without ``SHOPSTREAM_``), lower case."""
+        extra = cls.model_fields[field].json_schema_extra
+        override = extra.get("variable") if isinstance(extra, dict) else None
+        return str(override) if override else f"{cls.prefix}{field}"
+
+    def _login(self, service: str, user: str, password: str) -> Login:
+        cls = type(self)
+        return Login(
+            service,
+            getattr(self, user),
+            getattr(self, password),
+            _env(cls.variable(user)),
+            _env(cls.variable(password)),
+        )
+
+    def without_secrets_but(self, *keep: str) -> Self:
+        """A copy with every secret emptied except the fields ``keep`` (a child's own identities)."""
+        blank = {
+            name: SecretStr("")
+            for name, info in type(self).model_fields.items()
+            if info.annotation is SecretStr and name not in keep
+        }
+        return self.model_copy(update=blank)
 
 
-class Settings(BaseSettings):
-    """shopstream configuration; each field's env name is ``SHOPSTREAM_<FIELD>``."""
+class KafkaSettings(Section):
+    prefix = "kafka_"
+    title = "Kafka"
 
-    model_config = SettingsConfigDict(
-        env_prefix="SHOPSTREAM_",
-        env_file=HOME / ".env",
-        env_file_encoding="utf-8",
-        extra="forbid",
-        validate_default=True,
-        frozen=True,
-    )
-
-    # --- Kafka -------------------------------------------------------------------------------
-    kafka_bootstrap_servers: str = Field(
+    bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers (host:port[,host:port])."
     )
-    kafka_controller_port: int = Field(
+    controller_port: int = Field(
         9093, ge=1, le=65535, description="KRaft controller port of the local broker."
     )
-    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "SASL_PLAINTEXT",
         description="How every Kafka client connects: SASL_SSL for a remote cluster, SASL_PLAINTEXT for "
         "the local broker on loopback; PLAINTEXT runs the local stack without Kafka security.",
     )
-    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
         "SCRAM-SHA-512", description="SASL mechanism of every Kafka client (the local broker: SCRAM-SHA-512)."
     )
-    kafka_ssl_ca_file: Path | None = Field(
+    ssl_ca_file: Path | None = Field(
         None,
         description="PEM file of the CA(s) that signed the brokers' certificates (SASL_SSL); empty = the "
         "system's trust store.",
     )
-    kafka_admin_user: str = Field(
+    admin_user: str = Field(
         "admin", description="Kafka super user: stack bootstrap (topics, users, ACLs), monitor, clean-up."
     )
-    kafka_admin_password: SecretStr = Field(SecretStr(""), description="Password of the Kafka admin user.")
-    kafka_producer_user: str = Field(
-        "producer", description="Kafka user of the producer (writes the events)."
-    )
-    kafka_producer_password: SecretStr = Field(
-        SecretStr(""), description="Password of the Kafka producer user."
-    )
-    kafka_spark_user: str = Field(
+    admin_password: SecretStr = Field(SecretStr(""), description="Password of the Kafka admin user.")
+    producer_user: str = Field("producer", description="Kafka user of the producer (writes the events).")
+    producer_password: SecretStr = Field(SecretStr(""), description="Password of the Kafka producer user.")
+    spark_user: str = Field(
         "spark", description="Kafka user of the Spark job (reads events, writes enriched, KPIs, DLQ)."
     )
-    kafka_spark_password: SecretStr = Field(SecretStr(""), description="Password of the Kafka Spark user.")
-    kafka_connect_user: str = Field(
+    spark_password: SecretStr = Field(SecretStr(""), description="Password of the Kafka Spark user.")
+    connect_user: str = Field(
         "connect", description="Kafka user of the Connect worker and its connectors' clients."
     )
-    kafka_connect_password: SecretStr = Field(
-        SecretStr(""), description="Password of the Kafka Connect user."
-    )
-    # --- Schema registry -----------------------------------------------------------------------
-    schema_registry_url: str = Field(
+    connect_password: SecretStr = Field(SecretStr(""), description="Password of the Kafka Connect user.")
+    heap: str = Field("768m", description="Max heap (-Xmx) of the local Kafka broker.")
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers_have_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {server!r}")
+        return value
+
+    @field_validator("ssl_ca_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("ssl_ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    @property
+    def sasl(self) -> bool:
+        """Whether Kafka clients authenticate (SASL_PLAINTEXT, SASL_SSL)."""
+        return self.security_protocol.startswith("SASL")
+
+    @property
+    def port(self) -> int:
+        """The first bootstrap server's port (the local broker's)."""
+        return int(self.bootstrap_servers.split(",")[0].rpartition(":")[2])
+
+    def login(self, role: KafkaRole) -> Login:
+        return self._login("Kafka", f"{role}_user", f"{role}_password")
+
+    def only(self, role: KafkaRole) -> KafkaSettings:
+        """This section with only ``role``'s secret."""
+        return self.without_secrets_but(f"{role}_password")
+
+
+class RegistrySettings(Section):
+    prefix = "schema_registry_"
+    title = "Schema registry"
+
+    url: str = Field(
         "http://127.0.0.1:8081/apis/ccompat/v7",
         description="Confluent-compatible Schema Registry API base (Apicurio's ccompat/v7 locally).",
     )
-    schema_registry_admin_user: str = Field(
+    admin_user: str = Field(
         "admin",
         description="Registry basic auth user with the admin role: schemas register/evolve, clean-up.",
     )
-    schema_registry_admin_password: SecretStr = Field(
+    admin_password: SecretStr = Field(
         SecretStr(""),
         description="Its password; empty: the local registry runs open (no authentication). The connect and "
         "reader identities fall back to the admin's when their password is empty.",
     )
-    schema_registry_connect_user: str = Field(
+    connect_user: str = Field(
         "connect",
         description="Registry user of Connect's converters (developer role: the CDC source registers).",
     )
-    schema_registry_connect_password: SecretStr = Field(SecretStr(""), description="Its password.")
-    schema_registry_reader_user: str = Field(
+    connect_password: SecretStr = Field(SecretStr(""), description="Its password.")
+    reader_user: str = Field(
         "reader", description="Registry user of the readers (read-only role): producer, Spark job, monitor."
     )
-    schema_registry_reader_password: SecretStr = Field(SecretStr(""), description="Its password.")
-    # --- Kafka Connect -------------------------------------------------------------------------
-    connect_url: str = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
-    connect_user: str = Field("admin", description="Connect REST (and its Jolokia agent's) basic auth user.")
-    connect_password: SecretStr = Field(
+    reader_password: SecretStr = Field(SecretStr(""), description="Its password.")
+    heap: str = Field(
+        "512m",
+        description="Max heap (-Xmx) of the local Apicurio Registry.",
+        json_schema_extra=_variable("registry_heap"),
+    )
+    java_home: Path | None = Field(
+        None,
+        description="JDK (21+) for the local Apicurio Registry 3.3; default: newest JDK under /usr/lib/jvm.",
+        json_schema_extra=_variable("registry_java_home", "/usr/lib/jvm/temurin-25-jdk-amd64"),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @property
+    def port(self) -> int:
+        return _port_of(self.url)
+
+    @property
+    def base_url(self) -> str:
+        """Scheme://host:port of the registry, without the API path."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def login(self, role: RegistryRole) -> Login | None:
+        """The registry identity of a role: its own, or the admin's when its password is empty (a
+        remote registry with one API key sets only the admin's); None when neither is set (an open
+        registry). A child process gets only its own role's identity (``only``), so its own comes
+        first. Basic auth's user info is USER:PASSWORD of it."""
+        chosen = role
+        if not getattr(self, f"{role}_password").get_secret_value():
+            chosen = "admin"
+        if not getattr(self, f"{chosen}_password").get_secret_value():
+            return None
+        return self._login("schema registry", f"{chosen}_user", f"{chosen}_password")
+
+    def only(self, role: RegistryRole) -> RegistrySettings:
+        """This section with only the identity ``role`` resolves to (the admin's as its own when the
+        role falls back to it)."""
+        login = self.login(role)
+        kept = self.without_secrets_but()
+        if login is None:
+            return kept
+        return kept.model_copy(update={f"{role}_user": login.user, f"{role}_password": login.password})
+
+
+class ConnectSettings(Section):
+    prefix = "connect_"
+    title = "Kafka Connect"
+
+    url: str = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
+    user: str = Field("admin", description="Connect REST (and its Jolokia agent's) basic auth user.")
+    password: SecretStr = Field(
         SecretStr(""),
         description="Connect REST (and Jolokia) basic auth password; empty = no authentication.",
     )
-    connect_jolokia_url: str = Field(
+    jolokia_url: str = Field(
         "http://127.0.0.1:8778/jolokia",
         description="Jolokia endpoint of the Connect worker's JVM: its JMX metrics, the InfluxDB sink's "
         "among them (empty = none; the monitor then shows no sink metrics).",
     )
-    # --- MariaDB / MySQL -----------------------------------------------------------------------
-    mysql_host: str = Field("127.0.0.1", description="MariaDB/MySQL host.")
-    mysql_port: int = Field(3306, ge=1, le=65535, description="MariaDB/MySQL port.")
-    mysql_database: str = Field("shopstream", description="Database holding the demographics table.")
-    mysql_user: str = Field("shopstream", description="Application user (read/write on the database).")
-    mysql_password: SecretStr = Field(SecretStr(""), description="Application user's password.")
-    mysql_cdc_user: str = Field(
+    heap: str = Field("1g", description="Max heap (-Xmx) of the local Kafka Connect worker.")
+
+    @field_validator("url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("jolokia_url")
+    @classmethod
+    def _empty_or_http_url(cls, value: str) -> str:
+        return _http_url(value) if value else value
+
+    @property
+    def port(self) -> int:
+        return _port_of(self.url)
+
+    @property
+    def jolokia_port(self) -> int | None:
+        return _port_of(self.jolokia_url) if self.jolokia_url else None
+
+    def login(self) -> Login | None:
+        """Connect REST's basic auth identity (None: no authentication)."""
+        if not self.password.get_secret_value():
+            return None
+        return self._login("Kafka Connect", "user", "password")
+
+
+class MysqlSettings(Section):
+    prefix = "mysql_"
+    title = "MariaDB / MySQL"
+
+    host: str = Field("127.0.0.1", description="MariaDB/MySQL host.")
+    port: int = Field(3306, ge=1, le=65535, description="MariaDB/MySQL port.")
+    database: str = Field("shopstream", description="Database holding the demographics table.")
+    user: str = Field("shopstream", description="Application user (read/write on the database).")
+    password: SecretStr = Field(SecretStr(""), description="Application user's password.")
+    cdc_user: str = Field(
         "shopstream_cdc", description="Least-privilege replication user for the CDC source connector."
     )
-    mysql_cdc_password: SecretStr = Field(SecretStr(""), description="Replication user's password.")
-    # --- InfluxDB 1.x --------------------------------------------------------------------------
-    influxdb_url: str = Field("http://127.0.0.1:8086", description="InfluxDB 1.x HTTP API URL.")
-    influxdb_database: str = Field("shopstream", description="InfluxDB database for KPI points.")
-    influxdb_admin_user: str = Field(
+    cdc_password: SecretStr = Field(SecretStr(""), description="Replication user's password.")
+
+    def only(self, role: MysqlRole) -> MysqlSettings:
+        return self.without_secrets_but("password" if role == "app" else "cdc_password")
+
+
+class InfluxSettings(Section):
+    prefix = "influxdb_"
+    title = "InfluxDB 1.x"
+
+    url: str = Field("http://127.0.0.1:8086", description="InfluxDB 1.x HTTP API URL.")
+    database: str = Field("shopstream", description="InfluxDB database for KPI points.")
+    admin_user: str = Field(
         "admin", description="InfluxDB admin: only setup (users, grants, databases, retention policies)."
     )
-    influxdb_admin_password: SecretStr = Field(SecretStr(""), description="InfluxDB admin's password.")
-    influxdb_writer_user: str = Field(
+    admin_password: SecretStr = Field(SecretStr(""), description="InfluxDB admin's password.")
+    writer_user: str = Field(
         "writer", description="InfluxDB user with WRITE on the database: the sink connectors, telemetry."
     )
-    influxdb_writer_password: SecretStr = Field(SecretStr(""), description="InfluxDB writer's password.")
-    influxdb_reader_user: str = Field(
+    writer_password: SecretStr = Field(SecretStr(""), description="InfluxDB writer's password.")
+    reader_user: str = Field(
         "reader", description="InfluxDB user with READ on the database: Grafana, the live view, KPIs."
     )
-    influxdb_reader_password: SecretStr = Field(SecretStr(""), description="InfluxDB reader's password.")
-    influxdb_gzip: bool = Field(
+    reader_password: SecretStr = Field(SecretStr(""), description="InfluxDB reader's password.")
+    gzip: bool = Field(
         False,
         description="Whether the InfluxDB sink gzips its writes: worth it across a network; on loopback "
         "it only costs CPU on both sides.",
     )
-    influxdb_events_rp: str = Field(
+    events_rp: str = Field(
         "events_7d", description="Retention policy of the per-event measurement (created by the sink)."
     )
-    influxdb_events_rp_duration: str = Field(
+    events_rp_duration: str = Field(
         "7d", description="How long per-event points are kept (InfluxQL duration, at least 1h)."
     )
-    # --- Topics --------------------------------------------------------------------------------
-    topic_events: str = Field("shop.events", description="Raw click/purchase events (Avro).")
-    topic_enriched: str = Field("shop.events.enriched", description="Events joined with demographics.")
-    topic_kpi_campaign: str = Field("shop.kpi.campaign", description="Windowed KPIs per campaign.")
-    topic_kpi_segment: str = Field("shop.kpi.segment", description="Windowed KPIs per demographic segment.")
-    topic_demographics: str = Field("shop.demographics", description="Demographics from the CDC source.")
-    topic_events_dlq: str = Field("shop.events.dlq", description="Dead letters of event decoding.")
-    topic_kpi_dlq: str = Field(
-        "shop.kpi.dlq", description="Dead letters of the InfluxDB sink's KPI connectors."
+    index: Literal["inmem", "tsi1"] = Field(
+        "inmem",
+        description="index-version of the local stack's InfluxDB for new shards: inmem (every series in "
+        "RAM; InfluxDB's default, measured the cheaper one here, README) or tsi1 (on disk). A shard keeps "
+        "the index it was written with.",
     )
-    topic_enriched_dlq: str = Field(
+    max_series_per_database: int = Field(
+        1_000_000,
+        ge=0,
+        description="max-series-per-database of the local stack's InfluxDB (0 = none; only the inmem index "
+        "enforces it): new series past it are refused (400 partial write, to the sink's DLQ). A tag mistake "
+        "(an id as a tag: a series per event) is stopped before the in-memory index takes the machine's RAM.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @property
+    def port(self) -> int:
+        return _port_of(self.url)
+
+    def login(self, role: InfluxRole) -> Login:
+        return self._login("InfluxDB", f"{role}_user", f"{role}_password")
+
+    def only(self, *roles: InfluxRole) -> InfluxSettings:
+        """This section with only the secrets of ``roles`` (the telemetry sampler: writer and reader)."""
+        return self.without_secrets_but(*(f"{role}_password" for role in roles))
+
+
+class TopicSettings(Section):
+    prefix = "topic_"
+    title = "Topics"
+
+    events: str = Field("shop.events", description="Raw click/purchase events (Avro).")
+    enriched: str = Field("shop.events.enriched", description="Events joined with demographics.")
+    kpi_campaign: str = Field("shop.kpi.campaign", description="Windowed KPIs per campaign.")
+    kpi_segment: str = Field("shop.kpi.segment", description="Windowed KPIs per demographic segment.")
+    demographics: str = Field("shop.demographics", description="Demographics from the CDC source.")
+    events_dlq: str = Field("shop.events.dlq", description="Dead letters of event decoding.")
+    kpi_dlq: str = Field("shop.kpi.dlq", description="Dead letters of the InfluxDB sink's KPI connectors.")
+    enriched_dlq: str = Field(
         "shop.events.enriched.dlq", description="Dead letters of the InfluxDB sink's event connector."
     )
-    topic_partitions: int = Field(3, ge=1, description="Partitions of the topics shopstream creates.")
-    # --- Business rules of events (shopstream/rules.py) -----------------------------------------
+    partitions: int = Field(3, ge=1, description="Partitions of the topics shopstream creates.")
+
+    NAMES: ClassVar[tuple[str, ...]] = (
+        "events", "enriched", "kpi_campaign", "kpi_segment",
+        "demographics", "events_dlq", "kpi_dlq", "enriched_dlq",
+    )  # fmt: skip
+
+    @property
+    def all(self) -> list[str]:
+        """Every topic's name, in declaration order."""
+        return [str(getattr(self, name)) for name in self.NAMES]
+
+    def with_prefix(self, prefix: str) -> TopicSettings:
+        return self.model_copy(update={name: f"{prefix}.{getattr(self, name)}" for name in self.NAMES})
+
+
+class RulesSettings(Section):
+    prefix = ""
+    title = "Business rules of events (shopstream/rules.py)"
+
     max_event_time_skew_s: int = Field(
         60,
         ge=0,
@@ -228,100 +466,122 @@ class Settings(BaseSettings):
         description="The known campaigns: a regular expression a campaign_id must match in full, read "
         "alike by Python's re and Java's regex (classes, groups, alternation, quantifiers; no \\d or .).",
     )
-    # --- Local stack ---------------------------------------------------------------------------
-    state_dir: Path = Field(
-        HOME / ".state", description="Data, logs, pid files and configs of the local stack."
-    )
-    cache_dir: Path = Field(
-        Path.home() / ".cache" / "shopstream",
-        description="Downloaded artefacts (Maven jars and archives); shared between checkouts.",
-    )
-    java_home: Path | None = Field(
-        None, description="JDK (17+) for Kafka and Connect; default: JAVA_HOME or java on PATH."
-    )
-    registry_java_home: Path | None = Field(
-        None,
-        description="JDK (21+) for Apicurio Registry 3.3; default: newest JDK under /usr/lib/jvm.",
-    )
-    kafka_heap: str = Field("768m", description="Max heap (-Xmx) of the Kafka broker.")
-    connect_heap: str = Field("1g", description="Max heap (-Xmx) of the Kafka Connect worker.")
-    registry_heap: str = Field("512m", description="Max heap (-Xmx) of Apicurio Registry.")
-    # --- Spark job ---------------------------------------------------------------------------
-    spark_master: str = Field("local[*]", description="Spark master URL (local[N] or a cluster's).")
-    spark_ui_port: int = Field(4040, ge=1, le=65535, description="Spark UI port (bound to 127.0.0.1).")
-    spark_enrich_mode: Literal["realtime", "microbatch"] = Field(
+
+    @field_validator("campaign_id_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
+class SparkSettings(Section):
+    prefix = "spark_"
+    title = "Spark job"
+
+    master: str = Field("local[*]", description="Spark master URL (local[N] or a cluster's).")
+    ui_port: int = Field(4040, ge=1, le=65535, description="Spark UI port (bound to 127.0.0.1).")
+    enrich_mode: Literal["realtime", "microbatch"] = Field(
         "realtime",
         description="Enrichment query engine: Spark's Real-time Mode (long-running tasks, ms latency; "
         "one task slot per event-topic partition) or micro-batches.",
     )
-    spark_trigger_s: float = Field(
+    trigger_s: float = Field(
         0.0, ge=0, description="Micro-batch interval of the enrichment query in microbatch mode (0 = asap)."
     )
-    spark_kpi_trigger_s: float = Field(
+    kpi_trigger_s: float = Field(
         5.0, ge=0, description="Micro-batch interval of the KPI queries (stateful; fewer, larger batches)."
     )
-    spark_kpi_max_records_per_batch: int = Field(
+    kpi_max_records_per_batch: int = Field(
         250_000,
         ge=1,
         description="Most enriched records one KPI micro-batch reads (bounds a backlog's batches).",
     )
-    spark_window: str = Field("1 minute", description="Tumbling event-time window of the KPIs.")
-    spark_watermark: str = Field(
+    window: str = Field("1 minute", description="Tumbling event-time window of the KPIs.")
+    watermark: str = Field(
         "2 minutes",
         description="How late an event may arrive and still count; also how long an event id is remembered "
         "to drop its duplicates (until the watermark passes its event time plus this delay).",
     )
-    spark_kpi_dedup: bool = Field(
+    kpi_dedup: bool = Field(
         True,
         description="Count each event_id once in the KPIs (a duplicate arriving within the watermark counts "
         "nowhere); false only to measure what the de-duplication costs.",
     )
-    spark_state_store: Literal["rocksdb", "hdfs"] = Field(
+    state_store: Literal["rocksdb", "hdfs"] = Field(
         "rocksdb",
         description="State store of the KPI query: RocksDB with changelog checkpointing, or Spark's "
         "in-memory HDFS-backed store (a checkpoint keeps the store it was started with).",
     )
-    spark_demographics_refresh_s: float = Field(
+    demographics_refresh_s: float = Field(
         60.0,
         gt=0,
         description="How often the job re-reads demographics from MariaDB (in realtime mode also the "
         "query's checkpoint interval, at least 5 s).",
     )
-    spark_shuffle_partitions: int = Field(2, ge=1, description="spark.sql.shuffle.partitions of the job.")
-    stack_timeout_s: float = Field(
+    shuffle_partitions: int = Field(2, ge=1, description="spark.sql.shuffle.partitions of the job.")
+    jars: str = Field(
+        "",
+        description="Comma-separated jars the Spark job loads (Kafka and Avro connectors, MariaDB JDBC); "
+        "empty: those scripts/setup.sh fetched into the cache.",
+    )
+
+
+class StackSettings(Section):
+    prefix = "stack_"
+    title = "Local stack"
+
+    state_dir: Path = Field(
+        HOME / ".state",
+        description="Data, logs, pid files and configs of the local stack.",
+        json_schema_extra=_variable("state_dir", ".state"),
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "shopstream",
+        description="Downloaded artefacts (Maven jars and archives); shared between checkouts.",
+        json_schema_extra=_variable("cache_dir", "~/.cache/shopstream"),
+    )
+    java_home: Path | None = Field(
+        None,
+        description="JDK (17+) for Kafka, Connect and Spark; default: JAVA_HOME or java on PATH.",
+        json_schema_extra=_variable("java_home", "/usr/lib/jvm/java-17-openjdk-amd64"),
+    )
+    timeout_s: float = Field(
         120.0, gt=0, description="How long `stack up` waits for one service to become healthy."
     )
-    # --- Grafana (Compose) ---------------------------------------------------------------------
-    grafana_admin_password: SecretStr = Field(
+
+    @field_validator("state_dir", "cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+
+class GrafanaSettings(Section):
+    prefix = "grafana_"
+    title = "Grafana (Compose)"
+
+    admin_password: SecretStr = Field(
         SecretStr(""), description="Grafana's admin password under Compose (required there: no default)."
     )
-    # === Monitoring and alerting (issue 21; monitoring/README.md) ==================================
-    monitoring: bool = Field(
+
+
+class MonitoringSettings(Section):
+    """Issue 21's metrics endpoints (monitoring/README.md): whether monitoring runs at all, and where
+    each component's Prometheus endpoint listens. No secrets: the producer's and the Spark job's
+    slices carry it."""
+
+    prefix = ""
+    title = "Monitoring: metrics endpoints (monitoring/README.md)"
+
+    enabled: bool = Field(
         True,
         description="Run the monitoring: Prometheus and Alertmanager as services of the local stack, the JMX "
         "exporter agents on Kafka and Connect, Spark's Prometheus servlet with streaming metrics, the "
         "producer's and the telemetry sampler's metrics endpoints. false: none of them (measures what "
         "monitoring costs).",
-    )
-    prometheus_url: str = Field(
-        "http://127.0.0.1:9090",
-        description="Prometheus' HTTP API (the local stack's, bound to 127.0.0.1; a remote one for "
-        "`shopstream alerts --source prometheus` and the tests' queries).",
-    )
-    alertmanager_url: str = Field(
-        "http://127.0.0.1:9095",
-        description="Alertmanager's HTTP API (the local stack's, bound to 127.0.0.1; not 9093, Kafka's "
-        "controller port): `shopstream alerts` lists its firing alerts.",
-    )
-    alertmanager_webhook_url: str = Field(
-        "",
-        description="Where the local Alertmanager sends notifications (a webhook receiver: an incident "
-        "tool, a chat bridge); empty: alerts are listed by `shopstream alerts` and Alertmanager's UI only.",
-    )
-    alertmanager_config_file: Path | None = Field(
-        None,
-        description="An Alertmanager configuration of your own for the local Alertmanager (receivers such "
-        "as Slack, e-mail, PagerDuty; routes); empty: the stack's own, one receiver with the webhook above.",
+        json_schema_extra=_variable("monitoring"),
     )
     kafka_metrics_port: int = Field(
         9404, ge=1, le=65535, description="The broker's JMX exporter agent (Prometheus format, 127.0.0.1)."
@@ -355,236 +615,329 @@ class Settings(BaseSettings):
         description="Where the producer's and the telemetry sampler's metrics endpoints listen: loopback; "
         "0.0.0.0 only inside a private network (Compose), where Prometheus runs in another container.",
     )
-    prometheus_scrape_interval_s: float = Field(
+
+
+class PrometheusSettings(Section):
+    prefix = "prometheus_"
+    title = "Prometheus (monitoring/README.md)"
+
+    url: str = Field(
+        "http://127.0.0.1:9090",
+        description="Prometheus' HTTP API (the local stack's, bound to 127.0.0.1; a remote one for "
+        "`shopstream alerts --source prometheus` and the tests' queries).",
+    )
+    scrape_interval_s: float = Field(
         15.0, gt=0, description="How often the local Prometheus scrapes every target, seconds."
     )
-    prometheus_evaluation_interval_s: float = Field(
+    evaluation_interval_s: float = Field(
         15.0, gt=0, description="How often the local Prometheus evaluates the alert rules, seconds."
     )
-    prometheus_retention: str = Field(
+    retention: str = Field(
         "7d", description="How long the local Prometheus keeps samples (its --storage.tsdb.retention.time)."
     )
 
-    @field_validator("prometheus_url", "alertmanager_url")
-    @classmethod
-    def _monitoring_urls(cls, value: str) -> str:
-        return _http_url(value)
-
-    @field_validator("alertmanager_config_file", mode="before")
-    @classmethod
-    def _no_config_file(cls, value: Any) -> Any:
-        return None if value == "" else value
-
-    @field_validator("alertmanager_config_file")
-    @classmethod
-    def _config_file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.expanduser().is_file():
-            raise ValueError(f"no such file: {value}")
-        return value.expanduser().resolve() if value is not None else None
-
-    @field_validator("alertmanager_webhook_url")
-    @classmethod
-    def _webhook_url(cls, value: str) -> str:
-        return _http_url(value) if value else value
-
-    @property
-    def prometheus_port(self) -> int:
-        return _port_of(self.prometheus_url)
-
-    @property
-    def alertmanager_port(self) -> int:
-        return _port_of(self.alertmanager_url)
-
-    # === end of monitoring and alerting =============================================================
-
-    @field_validator("kafka_bootstrap_servers")
-    @classmethod
-    def _servers_have_ports(cls, value: str) -> str:
-        for server in value.split(","):
-            host, sep, port = server.strip().rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError(f"expected host:port[,host:port], got {server!r}")
-        return value
-
-    @field_validator("schema_registry_url", "connect_url", "influxdb_url")
+    @field_validator("url")
     @classmethod
     def _is_http_url(cls, value: str) -> str:
         return _http_url(value)
 
-    @field_validator("connect_jolokia_url")
+    @property
+    def port(self) -> int:
+        return _port_of(self.url)
+
+
+class AlertmanagerSettings(Section):
+    prefix = "alertmanager_"
+    title = "Alertmanager (monitoring/README.md)"
+
+    url: str = Field(
+        "http://127.0.0.1:9095",
+        description="Alertmanager's HTTP API (the local stack's, bound to 127.0.0.1; not 9093, Kafka's "
+        "controller port): `shopstream alerts` lists its firing alerts.",
+    )
+    webhook_url: str = Field(
+        "",
+        description="Where the local Alertmanager sends notifications (a webhook receiver: an incident "
+        "tool, a chat bridge); empty: alerts are listed by `shopstream alerts` and Alertmanager's UI only.",
+    )
+    config_file: Path | None = Field(
+        None,
+        description="An Alertmanager configuration of your own for the local Alertmanager (receivers such "
+        "as Slack, e-mail, PagerDuty; routes); empty: the stack's own, one receiver with the webhook above.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("webhook_url")
     @classmethod
     def _empty_or_http_url(cls, value: str) -> str:
         return _http_url(value) if value else value
 
-    @field_validator("campaign_id_pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from exc
-        return value
-
-    @field_validator("state_dir", "cache_dir")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
-
-    @field_validator("kafka_ssl_ca_file", mode="before")
+    @field_validator("config_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("kafka_ssl_ca_file")
+    @field_validator("config_file")
     @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return None
-        path = value.expanduser().resolve()
-        if not path.is_file():
-            raise ValueError(f"no such file: {path}")
-        return path
-
-    # --- Identities (one per role and service; errors name their settings) ---------------------
-    @property
-    def kafka_sasl(self) -> bool:
-        """Whether Kafka clients authenticate (SASL_PLAINTEXT, SASL_SSL)."""
-        return self.kafka_security_protocol.startswith("SASL")
-
-    def kafka_login(self, role: KafkaRole) -> Login:
-        user, password = f"kafka_{role}_user", f"kafka_{role}_password"
-        return Login("Kafka", getattr(self, user), getattr(self, password), _env(user), _env(password))
-
-    def registry_login(self, role: RegistryRole) -> Login | None:
-        """The registry identity of a role: its own, or the admin's when its password is empty (a
-        remote registry with one API key sets only the admin's); None when neither is set (an open
-        registry). A job's process gets only its own role's password, so its own comes first. Basic
-        auth's user info is USER:PASSWORD of it."""
-        chosen = role
-        if not getattr(self, f"schema_registry_{role}_password").get_secret_value():
-            chosen = "admin"
-        if not getattr(self, f"schema_registry_{chosen}_password").get_secret_value():
-            return None
-        user, password = f"schema_registry_{chosen}_user", f"schema_registry_{chosen}_password"
-        return Login(
-            "schema registry", getattr(self, user), getattr(self, password), _env(user), _env(password)
-        )
-
-    def influxdb_login(self, role: InfluxRole) -> Login:
-        user, password = f"influxdb_{role}_user", f"influxdb_{role}_password"
-        return Login("InfluxDB", getattr(self, user), getattr(self, password), _env(user), _env(password))
-
-    def connect_login(self) -> Login | None:
-        """Connect REST's basic auth identity (None: no authentication)."""
-        if not self.connect_password.get_secret_value():
-            return None
-        return Login(
-            "Kafka Connect", self.connect_user, self.connect_password, _env("connect_user"),
-            _env("connect_password"),
-        )  # fmt: skip
-
-    # --- Derived (not settable: they follow from the URLs above) -------------------------------
-    @property
-    def kafka_port(self) -> int:
-        return int(self.kafka_bootstrap_servers.split(",")[0].rpartition(":")[2])
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return value.expanduser().resolve() if value is not None else None
 
     @property
-    def registry_port(self) -> int:
-        return _port_of(self.schema_registry_url)
+    def port(self) -> int:
+        return _port_of(self.url)
 
-    @property
-    def registry_base_url(self) -> str:
-        """Scheme://host:port of the registry, without the API path."""
-        parts = urlsplit(self.schema_registry_url)
-        return f"{parts.scheme}://{parts.netloc}"
 
-    @property
-    def connect_port(self) -> int:
-        return _port_of(self.connect_url)
+SECTIONS: dict[str, type[Section]] = {
+    "kafka": KafkaSettings,
+    "registry": RegistrySettings,
+    "connect": ConnectSettings,
+    "mysql": MysqlSettings,
+    "influxdb": InfluxSettings,
+    "topics": TopicSettings,
+    "rules": RulesSettings,
+    "spark": SparkSettings,
+    "stack": StackSettings,
+    "grafana": GrafanaSettings,
+    "monitoring": MonitoringSettings,
+    "prometheus": PrometheusSettings,
+    "alertmanager": AlertmanagerSettings,
+}
 
-    @property
-    def connect_jolokia_port(self) -> int | None:
-        return _port_of(self.connect_jolokia_url) if self.connect_jolokia_url else None
 
-    @property
-    def influxdb_port(self) -> int:
-        return _port_of(self.influxdb_url)
+def variables() -> dict[str, tuple[str, str]]:
+    """Every setting's name (its variable without ``SHOPSTREAM_``, lower case) -> (section, field)."""
+    return {cls.variable(f): (section, f) for section, cls in SECTIONS.items() for f in cls.model_fields}
 
+
+def setting_fields() -> dict[str, FieldInfo]:
+    """Every setting's name -> its field (type, default, description)."""
+    return {name: SECTIONS[section].model_fields[field] for name, (section, field) in variables().items()}
+
+
+DERIVED = {"registry_base_url": ("registry", "base_url")}  # names connector files may use too
+
+
+def _env(name: str) -> str:
+    return f"{PREFIX}{name.upper()}"
+
+
+class Settings(BaseModel):
+    """shopstream configuration: one frozen section per component."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kafka: KafkaSettings = KafkaSettings()
+    registry: RegistrySettings = RegistrySettings()
+    connect: ConnectSettings = ConnectSettings()
+    mysql: MysqlSettings = MysqlSettings()
+    influxdb: InfluxSettings = InfluxSettings()
+    topics: TopicSettings = TopicSettings()
+    rules: RulesSettings = RulesSettings()
+    spark: SparkSettings = SparkSettings()
+    stack: StackSettings = StackSettings()
+    grafana: GrafanaSettings = GrafanaSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+
+    @model_validator(mode="before")
     @classmethod
-    def topic_fields(cls) -> list[str]:
-        """Names of the fields that name a topic, in declaration order."""
-        return [name for name in cls.model_fields if name.startswith("topic_") and name != "topic_partitions"]
+    def _from_environment(cls, data: Any) -> Any:
+        """``Settings()`` reads the environment (then .env, then the defaults), like ``load_settings``."""
+        if data == {}:
+            built = load_settings()
+            return {name: getattr(built, name) for name in SECTIONS}
+        return data
 
-    @property
-    def all_topics(self) -> list[str]:
-        values = self.model_dump(include=set(self.topic_fields()))
-        return [str(values[name]) for name in self.topic_fields()]
+    # --- by name (the variables' names) --------------------------------------------------------
+    def value_of(self, name: str) -> Any:
+        """A setting by its name (``topic_events``), or a derived value connector files may use."""
+        section, field = DERIVED.get(name) or variables().get(name) or (None, None)
+        if section is None or field is None:
+            raise KeyError(name)
+        return getattr(getattr(self, section), field)
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with ``changes``, validated like settings read from the environment."""
-        try:
-            return type(self).model_validate({**self.model_dump(), **changes})
-        except ValidationError as exc:
-            raise settings_error(exc) from exc
+        """A copy with the settings named (``influxdb_database=...``), validated like settings read
+        from the environment."""
+        return _build(self.values() | {_env(name): value for name, value in changes.items()})
+
+    def values(self) -> dict[str, Any]:
+        """Every setting as ``{SHOPSTREAM_NAME: value}`` (secrets as SecretStr)."""
+        return {
+            _env(cls.variable(field)): getattr(getattr(self, section), field)
+            for section, cls in SECTIONS.items()
+            for field in cls.model_fields
+        }
 
     def with_topic_prefix(self, prefix: str) -> Settings:
         """The same settings with every topic renamed ``<prefix>.<topic>`` (tests, benchmarks)."""
-        return self.replace(**{name: f"{prefix}.{topic}" for name, topic in self._topics().items()})
+        return self.model_copy(update={"topics": self.topics.with_prefix(prefix)})
 
     def topic_env(self) -> dict[str, str]:
         """The topic names as SHOPSTREAM_* variables, for child processes."""
-        return {f"SHOPSTREAM_{name.upper()}": topic for name, topic in self._topics().items()}
+        return {
+            _env(TopicSettings.variable(name)): getattr(self.topics, name) for name in TopicSettings.NAMES
+        }
 
-    def as_env(self, secrets: Collection[str] | None = None) -> dict[str, str]:
-        """Every setting as its SHOPSTREAM_* variable: a child process built from these has the same
-        settings as this one. ``secrets`` (field names) limits the secrets passed on to those the
-        child's identity needs: the others are set empty, so that the child does not read them from
-        .env either (a registry identity is passed as the one it resolves to, fallback included)."""
-        env = {}
-        for name, value in self.model_dump().items():
-            if value is None:
-                continue
-            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-            if isinstance(value, SecretStr) and secrets is not None and name not in secrets:
-                text = ""
-            env[f"SHOPSTREAM_{name.upper()}"] = text
-        roles: tuple[RegistryRole, ...] = ("connect", "reader")
-        for role in roles:  # a registry password falls back to the admin's
-            login = self.registry_login(role)
-            field = f"schema_registry_{role}_password"
-            if secrets is not None and field in secrets and login is not None:
-                env[_env(f"schema_registry_{role}_user")] = login.user
-                env[_env(field)] = login.secret
+    # --- a child process's slice -----------------------------------------------------------------
+    def sliced(self, piece: Slice) -> Settings:
+        """Only the sections a child uses, each with only its identities' secrets (the others: defaults)."""
+        kept: dict[str, Any] = {name: getattr(self, name) for name in piece.sections}
+        for name, roles in piece.roles.items():
+            kept[name] = getattr(self, name).only(*((roles,) if isinstance(roles, str) else roles))
+        return Settings(**kept)
+
+    def env_for(self, piece: Slice) -> dict[str, str]:
+        """The environment of a child given ``piece``: its sections as SHOPSTREAM_* variables, and an
+        empty ``SHOPSTREAM_ENV_FILE``: the child reads no .env, so it holds nothing more than given."""
+        sliced = self.sliced(piece)
+        env = {ENV_FILE_VARIABLE: ""}
+        for section in piece.sections:
+            cls = SECTIONS[section]
+            for field in cls.model_fields:
+                value = getattr(getattr(sliced, section), field)
+                if value is not None:
+                    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+                    env[_env(cls.variable(field))] = text
         return env
 
-    def _topics(self) -> dict[str, str]:
-        return dict(zip(self.topic_fields(), self.all_topics, strict=True))
+
+@dataclass(frozen=True)
+class Slice:
+    """What a child process is given of the settings: whole sections, and for the sections with
+    identities the one role it acts as (``kafka: "spark"``): that role's secret only; a section whose
+    ``only`` takes several (InfluxDB's) may name a tuple of roles (``influxdb: ("writer", "reader")``)."""
+
+    sections: tuple[str, ...]
+    roles: Mapping[str, str | tuple[str, ...]]
+
+    def __post_init__(self) -> None:
+        unknown = set(self.sections) - set(SECTIONS)
+        if unknown or not set(self.roles) <= set(self.sections):
+            raise ValueError(
+                f"a slice names unknown or ungiven sections: {sorted(unknown | set(self.roles))}"
+            )
 
 
-def _env(field: str) -> str:
-    return f"SHOPSTREAM_{field.upper()}"
+ALL = Slice(tuple(SECTIONS), {})  # everything (a program of the project's own tests, say)
 
 
-def secret_fields() -> list[str]:
-    """The settings that hold secrets (passwords, USER:PASSWORD user infos)."""
-    return [name for name, f in Settings.model_fields.items() if f.annotation is SecretStr]
-
-
-def settings_error(exc: ValidationError) -> SettingsError:
-    """A validation failure as one error naming each variable."""
-    problems = [
-        f"SHOPSTREAM_{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-        for error in exc.errors()
+def secret_variables() -> list[str]:
+    """The settings (by name) that hold secrets (passwords, USER:PASSWORD user infos)."""
+    return [
+        cls.variable(f)
+        for cls in SECTIONS.values()
+        for f, info in cls.model_fields.items()
+        if info.annotation is SecretStr
     ]
-    return SettingsError(
-        "invalid setting " + "; ".join(problems), "fix the variable (environment or .env; see .env.example)"
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    read = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    unknown = sorted(
+        k for k in read if k.startswith(PREFIX) and k.removeprefix(PREFIX).lower() not in variables()
     )
+    if unknown:
+        raise SettingsError(
+            f"{path}: unknown settings {', '.join(unknown)}", "see .env.example for every setting"
+        )
+    return {k: v for k, v in read.items() if k.startswith(PREFIX)}
 
 
-def load_settings() -> Settings:
+def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The variables that apply: the environment's over the .env file's (``SHOPSTREAM_ENV_FILE``
+    names another file; empty: none). Other SHOPSTREAM_* variables of the environment are not
+    settings (``SHOPSTREAM_PROJECT_DIR``, the tests' own): left alone; in .env they are refused."""
+    env_file = environ.get(ENV_FILE_VARIABLE)
+    from_file = {} if env_file == "" else _read_env_file(Path(env_file) if env_file else HOME / ".env")
+    names = variables()
+    return from_file | {
+        k: v for k, v in environ.items() if k.removeprefix(PREFIX).lower() in names and k.startswith(PREFIX)
+    }
+
+
+def _build(values: Mapping[str, Any]) -> Settings:
+    """Settings from ``{SHOPSTREAM_NAME: value}`` (unknown names are refused), each section validated;
+    every invalid or unknown variable named in one error."""
+    names = variables()
+    grouped: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    problems = []
+    for variable, value in values.items():
+        found = names.get(variable.removeprefix(PREFIX).lower())
+        if found is None:
+            problems.append(f"{variable}: no such setting")
+            continue
+        grouped[found[0]][found[1]] = value
+    sections: dict[str, Section] = {}
+    for section, cls in SECTIONS.items():
+        try:
+            sections[section] = cls.model_validate(grouped[section])
+        except ValidationError as exc:
+            problems += [
+                f"{_env(cls.variable(str(error['loc'][0])))}: {error['msg']}"
+                if error["loc"]
+                else error["msg"]
+                for error in exc.errors()
+            ]
+    if problems:
+        raise SettingsError(
+            "invalid setting " + "; ".join(problems),
+            "fix the variable (environment or .env; see .env.example)",
+        )
+    return Settings(**sections)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings now (environment, then .env, then defaults); a bad value raises
     ``SettingsError`` naming the variable. Called once, by the ``shopstream`` command's entry."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise settings_error(exc) from exc
+    return _build(_environment(os.environ if environ is None else environ))
+
+
+def describe() -> Iterator[tuple[str, str, str, str]]:
+    """(section title, line, description) of every setting, in order: what ``.env.example`` is
+    generated from; the line is ``SHOPSTREAM_X=default``, commented out with an example value where
+    the default depends on the machine."""
+    for cls in SECTIONS.values():
+        for field, info in cls.model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            default = info.get_default(call_default_factory=True)
+            if "example" in extra:
+                line = f"# {_env(cls.variable(field))}={extra['example']}"
+            elif isinstance(default, SecretStr) or default is None:
+                line = f"{_env(cls.variable(field))}="
+            else:
+                text = str(default).lower() if isinstance(default, bool) else str(default)
+                line = f"{_env(cls.variable(field))}={text}"
+            yield cls.title, _env(cls.variable(field)), line, info.description or ""
+
+
+def env_example() -> str:
+    """``.env.example``: every setting with its description and default, by section."""
+    lines = [
+        "# shopstream settings. Do not copy this file: scripts/setup.sh writes .env from it (mode 600,",
+        "# never committed), with a random value for every secret left empty here; change what you need",
+        "# there. Every setting can also be given as an environment variable, which wins over .env.",
+        "# Defaults point at the local stack on 127.0.0.1. No secret has a usable default: every password",
+        "# below is empty. Generated from shopstream/settings.py (`python -m shopstream.settings`).",
+    ]
+    title = None
+    for section, _variable_name, line, description in describe():
+        if section != title:
+            lines += ["", f"# --- {section} ---"]
+            title = section
+        lines += [f"# {text}" for text in textwrap.wrap(description, 98)]
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(env_example(), end="")

@@ -17,7 +17,7 @@ from pyspark.sql.avro.functions import from_avro
 
 from shopstream.rules import Rules
 from spark_job.failures import stop_schema_not_loaded
-from spark_job.rules import broken_rules
+from spark_job.rule_columns import broken_rules
 
 MAGIC = b"\x00"
 NEW_IDS = 10_000

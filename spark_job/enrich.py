@@ -64,11 +64,11 @@ class DemographicsTable:
             self.spark.read.format("jdbc")
             # the mysql scheme makes Spark use its MySQL dialect (backtick quoting); MariaDB's driver
             # accepts it with permitMysqlScheme
-            .option("url", f"jdbc:mysql://{s.mysql_host}:{s.mysql_port}/{s.mysql_database}?permitMysqlScheme")
+            .option("url", f"jdbc:mysql://{s.mysql.host}:{s.mysql.port}/{s.mysql.database}?permitMysqlScheme")
             .option("driver", "org.mariadb.jdbc.Driver")
             .option("dbtable", "demographics")
-            .option("user", s.mysql_user)
-            .option("password", s.mysql_password.get_secret_value())
+            .option("user", s.mysql.user)
+            .option("password", s.mysql.password.get_secret_value())
             .option("fetchsize", "10000")
             .load()
         )
@@ -86,11 +86,11 @@ class DemographicsTable:
     def refresh_stream(self) -> str | None:
         """Re-read the cached table of :meth:`for_stream` when older than the refresh interval. While
         MariaDB does not answer the queries go on with the rows read last (returned: why)."""
-        due = time.monotonic() - self._stream_loaded_at >= self.settings.spark_demographics_refresh_s
+        due = time.monotonic() - self._stream_loaded_at >= self.settings.spark.demographics_refresh_s
         if self._stream is None or not due:
             return None
         try:
-            mariadb.check_reachable(self.settings)
+            mariadb.check_reachable(self.settings.mysql)
         except DatabaseError as exc:
             self._stream_loaded_at = time.monotonic()  # try again after the next interval
             return f"{exc.message}: keeping the demographics read before"
@@ -102,10 +102,10 @@ class DemographicsTable:
     def current(self) -> DataFrame:
         """For micro-batch enrichment (between batches): re-read when due; while MariaDB does not
         answer, the rows read last."""
-        due = time.monotonic() - self.loaded_at >= self.settings.spark_demographics_refresh_s
+        due = time.monotonic() - self.loaded_at >= self.settings.spark.demographics_refresh_s
         if self._df is not None and due:
             try:
-                mariadb.check_reachable(self.settings)
+                mariadb.check_reachable(self.settings.mysql)
             except DatabaseError:
                 self.loaded_at = time.monotonic()  # try again after the next interval
                 due = False

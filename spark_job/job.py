@@ -7,28 +7,27 @@
    while it runs restarts the query, which then decodes it. In microbatch mode (``foreachBatch``)
    schemas and demographics are refreshed between batches.
 2. ``kpis`` (stateful): the raw events again -> decode by schema id and leave out what the
-   enrichment dead-letters (the same rules) -> join with demographics -> watermark -> tumbling-window
-   aggregates per campaign and per segment, in one aggregation -> the two KPI Avro topics in
-   update mode, keyed by (dimensions, window start) so each update of a window replaces its point.
-   It reads the source topic, not the enriched one: Spark's Kafka source and state checkpoint count
-   each source offset exactly once, while the enriched topic is written at least once (a replayed
-   real-time batch repeats records) and would need a de-duplication state of every event id within
-   the watermark — the cost that kept this query behind at 20k events/s.
+   enrichment dead-letters (the same rules) -> watermark -> each event id once within the watermark
+   (a duplicate of a source's at-least-once delivery counts nowhere) -> join with demographics ->
+   tumbling-window aggregates per campaign and per segment, in one aggregation -> the two KPI Avro
+   topics in update mode, keyed by (dimensions, window start) so each update of a window replaces
+   its point. It reads the source topic, not the enriched one: Spark's Kafka source and state
+   checkpoint count each source offset once, while the enriched topic is written at least once (a
+   replayed real-time batch repeats records).
 
-Each query checkpoints under the checkpoint dir; a restart resumes where it stopped.
+The plans themselves are ``plans.py`` (DataFrames and writer schemas in, DataFrames out); this module
+wires them to Kafka, the registry and MariaDB. Each query checkpoints under the checkpoint dir; a
+restart resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.avro.functions import to_avro
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from shopstream.clients.kafka import java_security_config
@@ -45,12 +44,11 @@ from shopstream.errors import RegistryError
 from shopstream.jobstatus import Failure
 from shopstream.rules import Rules
 from shopstream.settings import Settings
-from spark_job.decode import decode, dlq_headers
-from spark_job.enrich import DemographicsTable, enrich
+from spark_job import plans
+from spark_job.enrich import DemographicsTable
 from spark_job.failures import failure_of
-from spark_job.kpi import CAMPAIGN, EVENT_KEY, SEGMENT_DIMS, distinct_events, event_key, kpi_rows
-from spark_job.registry import SchemaCache, registered_id
-from spark_job.rules import wall_clock
+from spark_job.plans import EventSchemas, Topics
+from spark_job.writer_schemas import SchemaCache, registered
 
 READER_SCHEMA = load_schema(EVENT_SCHEMA_FILES[max(EVENT_SCHEMA_FILES)])
 
@@ -68,28 +66,27 @@ class JobOptions:
     realtime_batch_s: float = 60.0
 
 
-def confluent_avro(df: DataFrame, schema_json: str, schema_id: int) -> Column:
-    """``0x00 | schema id (4 bytes, big-endian) | to_avro body`` with the schema's field order."""
-    fields = [f["name"] for f in json.loads(schema_json)["fields"]]
-    header = b"\x00" + schema_id.to_bytes(4, "big")
-    return F.concat(F.lit(header), to_avro(F.struct(*[F.col(f) for f in fields]), schema_json))
-
-
 class StreamingJob:
     def __init__(self, spark: SparkSession, settings: Settings, options: JobOptions) -> None:
         self.spark = spark
         self.settings = settings
         self.options = options
-        registry = registry_client(settings, "reader")  # the job only reads the registry
-        self.writers = SchemaCache(registry, subject(settings.topic_events))
-        self.enriched_id, self.enriched_schema = registered_id(
-            registry, subject(settings.topic_enriched), ENRICHED_SCHEMA_FILE
+        registry = registry_client(settings.registry, "reader")  # the job only reads the registry
+        self.writers = SchemaCache(registry, subject(settings.topics.events))
+        self.enriched = registered(registry, subject(settings.topics.enriched), ENRICHED_SCHEMA_FILE)
+        kpi_files = KPI_SCHEMA_FILES
+        self.campaign = registered(
+            registry, subject(settings.topics.kpi_campaign), kpi_files[Topic.KPI_CAMPAIGN]
         )
-        self.campaign_id, self.campaign_schema = registered_id(
-            registry, subject(settings.topic_kpi_campaign), KPI_SCHEMA_FILES[Topic.KPI_CAMPAIGN]
+        self.segment = registered(
+            registry, subject(settings.topics.kpi_segment), kpi_files[Topic.KPI_SEGMENT]
         )
-        self.segment_id, self.segment_schema = registered_id(
-            registry, subject(settings.topic_kpi_segment), KPI_SCHEMA_FILES[Topic.KPI_SEGMENT]
+        self.topics = Topics(
+            events=settings.topics.events,
+            enriched=settings.topics.enriched,
+            events_dlq=settings.topics.events_dlq,
+            kpi_campaign=settings.topics.kpi_campaign,
+            kpi_segment=settings.topics.kpi_segment,
         )
         self.demographics = DemographicsTable(spark, settings)
         self.realtime = options.realtime
@@ -102,9 +99,9 @@ class StreamingJob:
         """The Kafka client options of every source and sink: the bootstrap servers and the Spark
         role's security (``kafka.`` + Kafka's Java keys; the JAAS line is built here, at run time, from
         the settings: it is in no command line, and ``spark_session`` redacts it from plans and logs)."""
-        security = java_security_config(self.settings, "spark")
+        security = java_security_config(self.settings.kafka, "spark")
         return {
-            "kafka.bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            "kafka.bootstrap.servers": self.settings.kafka.bootstrap_servers,
             **{f"kafka.{key}": value for key, value in security.items()},
         }
 
@@ -121,34 +118,17 @@ class StreamingJob:
             reader = reader.option("maxOffsetsPerTrigger", str(max_per_batch))
         return reader.load()
 
-    def enriched_or_dead(self, raw: DataFrame, writers: dict[int, str], demographics: DataFrame) -> DataFrame:
-        """One pass over Kafka rows: each is decoded once and left-joined with demographics, then
-        becomes an enriched record or a dead letter (original bytes, reason headers), naming its topic.
-        A record breaking the events' business rules is a dead letter too (``rule violated: ...``).
+    def _schemas(self, writers: dict[int, str], fixed: bool) -> EventSchemas:
+        """The event writers a plan decodes with; ``fixed``: its schemas are fixed at (re)start, so an
+        unseen id above the newest stops it (the runner restarts it with the new version)."""
+        newest = self.writers.newest_id if fixed else None
+        return EventSchemas(writers, READER_SCHEMA, newest, frozenset(self.writers.missing))
 
-        In realtime mode an id above every id the job knows fails the query instead of going to the
-        DLQ: it is most likely a version registered since the start, and the restart loads it.
-        """
-        s = self.settings
-        decoded = decode(
-            raw, writers, READER_SCHEMA, self.writers.newest_id if self.realtime else None,
-            self.writers.missing, self.rules,
-        ).select("key", "value", "partition", "offset", "timestamp", "error", "event.*")  # fmt: skip
-        rows = (
-            enrich(decoded, demographics)
-            .withColumn("source_timestamp", F.col("timestamp"))
-            .withColumn("produced_at", wall_clock())
-        )
-        ok = F.col("error").isNull()
-        no_headers = F.array().cast("array<struct<key:string,value:binary>>")
-        return rows.select(
-            "key",
-            F.when(ok, confluent_avro(rows, self.enriched_schema, self.enriched_id))
-            .otherwise(F.col("value"))
-            .alias("value"),
-            F.when(ok, no_headers).otherwise(dlq_headers(s.topic_events)).alias("headers"),
-            F.when(ok, F.lit(s.topic_enriched)).otherwise(F.lit(s.topic_events_dlq)).alias("topic"),
-        )
+    def enriched_or_dead(self, raw: DataFrame, writers: dict[int, str], demographics: DataFrame) -> DataFrame:
+        """The enrichment plan (``plans.enriched_or_dead``) with this job's schemas and topics; in
+        realtime mode its writer schemas are fixed."""
+        events = self._schemas(writers, fixed=self.realtime)
+        return plans.enriched_or_dead(raw, events, self.enriched, demographics, self.rules, self.topics)
 
     def _kafka_options(self) -> dict[str, str]:
         return {
@@ -169,7 +149,7 @@ class StreamingJob:
 
     def _start_microbatch(self) -> StreamingQuery:
         return (
-            self._read(self.settings.topic_events, self.options.starting_offsets)
+            self._read(self.settings.topics.events, self.options.starting_offsets)
             .writeStream.queryName("enrich")
             .foreachBatch(self.enrich_batch)
             .option("checkpointLocation", str(self.options.checkpoint_dir / "enrich"))
@@ -182,7 +162,7 @@ class StreamingJob:
         one. Each "batch" of ``realtime_batch_s`` is a checkpoint, planned with the demographics the
         runner last cached (renewed every refresh interval, kept while MariaDB is away); writer
         schemas are those known at (re)start."""
-        raw = self._read(self.settings.topic_events, self.options.starting_offsets)
+        raw = self._read(self.settings.topics.events, self.options.starting_offsets)
         writers = self.writers.refresh(force=True)
         self._planned["enrich"] = self.writers.newest_id
         out = self.enriched_or_dead(raw, writers, self.demographics.for_stream())
@@ -202,57 +182,30 @@ class StreamingJob:
         return writer.start()
 
     # --- stage 2 ---------------------------------------------------------------------------------
-    def kpi_events(self) -> DataFrame:
-        """The source events for the KPIs: decoded by schema id (what cannot be decoded or breaks a
-        business rule is left out: the enrichment dead-letters it, judged alike), each event id once
-        (``spark_kpi_dedup``: a duplicate within the watermark counts nowhere), joined with the
-        demographics, watermarked.
+    def start_kpis(self) -> StreamingQuery:
+        """Both KPI families in one stateful query (``plans.kpi_events``, ``plans.kpi_records``).
 
         Writer schemas are those known at (re)start: an id above them fails the query, and the runner
         restarts it with the new version, as in Real-time Mode. The demographics are a cached copy of
-        the table that the runner renews every ``spark_demographics_refresh_s``."""
-        # bounded batches: after a pause the backlog is worked off in steps that each commit
-        s = self.settings
-        raw = self._read(s.topic_events, "earliest", s.spark_kpi_max_records_per_batch)
+        the table that the runner renews every ``spark_demographics_refresh_s``. A batch reads at most
+        ``spark_kpi_max_records_per_batch`` records: after a pause the backlog is worked off in steps
+        that each commit."""
+        s, options = self.settings, self.options
+        raw = self._read(s.topics.events, "earliest", s.spark.kpi_max_records_per_batch)
         writers = self.writers.refresh(force=True)
         self._planned["kpis"] = self.writers.newest_id
-        used = ("event_time", "tag", "user_id", "campaign_id", "total_amount_cents", "units")
-        events = (
-            decode(raw, writers, READER_SCHEMA, self.writers.newest_id, self.writers.missing, self.rules)
-            .where(F.col("error").isNull())
-            .select(*(f"event.{c}" for c in used), event_key(F.col("event.event_id")).alias(EVENT_KEY))
-        )
-        if s.spark_kpi_dedup:
-            events = distinct_events(events, self.options.watermark).drop(EVENT_KEY)
-        else:
-            events = events.drop(EVENT_KEY).withWatermark("event_time", self.options.watermark)
-        return enrich(events, self.demographics.for_stream())
-
-    def start_kpis(self) -> StreamingQuery:
-        """Both KPI families in one stateful query; each row names its topic, key and schema."""
-        s = self.settings
-        rows = kpi_rows(self.kpi_events(), self.options.window)
-        campaign = F.col("kind") == CAMPAIGN
-        window_ms = F.unix_millis(F.col("window_start")).cast("string")
-        out = rows.select(
-            F.when(campaign, F.concat_ws("|", "campaign_id", window_ms))
-            .otherwise(F.concat_ws("|", *SEGMENT_DIMS, window_ms))
-            .cast("binary")
-            .alias("key"),
-            F.when(campaign, confluent_avro(rows, self.campaign_schema, self.campaign_id))
-            .otherwise(confluent_avro(rows, self.segment_schema, self.segment_id))
-            .alias("value"),
-            F.when(campaign, F.lit(s.topic_kpi_campaign))
-            .otherwise(F.lit(s.topic_kpi_segment))
-            .alias("topic"),
-        )
+        events = plans.kpi_events(
+            raw, self._schemas(writers, fixed=True), self.demographics.for_stream(), options.watermark,
+            s.spark.kpi_dedup, self.rules,
+        )  # fmt: skip
+        out = plans.kpi_records(events, options.window, self.campaign, self.segment, self.topics)
         return (
             out.writeStream.queryName("kpis")
             .format("kafka")
             .outputMode("update")
             .options(**self._kafka())
-            .option("checkpointLocation", str(self.options.checkpoint_dir / "kpis"))
-            .trigger(processingTime=f"{self.options.kpi_trigger_s} seconds")
+            .option("checkpointLocation", str(options.checkpoint_dir / "kpis"))
+            .trigger(processingTime=f"{options.kpi_trigger_s} seconds")
             .start()
         )
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shopstream.metrics import register_target
 from shopstream.settings import Settings
-from shopstream.stack.metrics import register_target
 
 METRICS_PATH = "/metrics/prometheus"
 NAMESPACE = "shopstream"
@@ -24,7 +24,7 @@ NAMESPACE = "shopstream"
 
 def monitoring_conf(settings: Settings) -> dict[str, str]:
     """The session's metrics configuration."""
-    if not settings.monitoring:
+    if not settings.monitoring.enabled:
         return {}
     servlet = "spark.metrics.conf.*.sink.prometheusServlet"
     return {
@@ -38,7 +38,7 @@ def monitoring_conf(settings: Settings) -> dict[str, str]:
 def register_spark_target(settings: Settings, ui_url: str | None, queries: Sequence[str]) -> Path | None:
     """Register the driver's servlet (on its UI) with the local Prometheus; None without either."""
     port = urlsplit(ui_url).port if ui_url else None
-    if not settings.monitoring or port is None:
+    if not settings.monitoring.enabled or port is None:
         return None
     name = os.environ.get("SUPERVISOR_PROCESS_NAME") or f"spark-{os.getpid()}"
     return register_target(settings, "spark", name, port, {"program": name, "queries": ",".join(queries)})

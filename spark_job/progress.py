@@ -5,14 +5,20 @@ last ``recentProgress`` ones): rows, duration, watermark and, per stateful opera
 and memory, the rows it dropped as late (``numRowsDroppedByWatermark``) and, for the de-duplication,
 the duplicates it dropped (``numDroppedDuplicateRows``). ``Tracker`` adds each batch once to the
 totals since the application started and writes the query's file; the arithmetic is plain functions
-of the progress dicts, unit-tested without Spark.
+of the progress dicts, unit-tested without Spark (tests/unit/spark_job/test_progress.py).
+
+An idle query also reports progress (every ``spark.sql.streaming.noDataProgressEventInterval``):
+with the id of the batch it has not run yet and the state operators' metrics of the last batch it
+ran. Such a report is no batch: counted, it would add that batch's dropped duplicates a second
+time and hide the real batch of that id. Only a report of a batch that ran (``addBatch`` in its
+durations) counts.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,13 +82,16 @@ def add_batch(status: QueryStatus, progress: Progress) -> QueryStatus:
     )
 
 
-def new_batches(seen: Mapping[str, int], recent: Iterable[Progress]) -> list[Progress]:
-    """The progress objects of batches not counted yet for their run (``seen``: run id -> highest
-    batch id counted), oldest first."""
-    return sorted(
-        (p for p in recent if int(p["batchId"]) > seen.get(str(p.get("runId")), -1)),
-        key=lambda p: (str(p.get("runId")), int(p["batchId"])),
-    )
+def ran(progress: Progress) -> bool:
+    """Whether the report is of a batch that ran (not an idle query's report)."""
+    return "addBatch" in (progress.get("durationMs") or {})
+
+
+def new_batches(counted: int, recent: Iterable[Progress]) -> list[Progress]:
+    """The reports of batches that ran and are above ``counted`` (the highest batch id counted),
+    oldest first, each once. Batch ids go on across the query's restarts (they are the checkpoint's)."""
+    unique = {int(p["batchId"]): p for p in recent if ran(p) and int(p["batchId"]) > counted}
+    return [unique[batch] for batch in sorted(unique)]
 
 
 @dataclass
@@ -95,7 +104,7 @@ class Tracker:
     ui_url: str | None = None
     clock: Callable[[], float] = time.time
     status: QueryStatus = field(init=False)
-    _seen: dict[str, int] = field(default_factory=dict)  # run id -> highest batch id counted
+    _counted: int = -1  # the highest batch id counted
 
     def __post_init__(self) -> None:
         now = self.clock()
@@ -110,20 +119,18 @@ class Tracker:
         )
         self._write()
 
-    def progress(self, last: Progress | None, recent: Callable[[], list[Progress]]) -> None:
+    def progress(self, last: Progress | None, recent: Callable[[], Sequence[Progress]]) -> None:
         """Count what completed since the last call: ``last`` (the query's lastProgress) when it is the
         only new batch, else the query's ``recent`` progress list (a batch missed between calls)."""
-        if not last:
+        if not last or not ran(last) or int(last["batchId"]) <= self._counted:
             return
-        run, batch = str(last.get("runId")), int(last["batchId"])
-        counted = self._seen.get(run, -1)
-        if batch <= counted:
-            return
-        batches = [last] if batch == counted + 1 else new_batches(self._seen, recent())
+        batch = int(last["batchId"])
+        batches = [last] if batch == self._counted + 1 else new_batches(self._counted, recent())
         for p in batches:
             self.status = add_batch(self.status, p)
-            self._seen[str(p.get("runId"))] = max(self._seen.get(str(p.get("runId")), -1), int(p["batchId"]))
-        self._write()
+            self._counted = int(p["batchId"])
+        if batches:
+            self._write()
 
     def state(self, state: QueryState, failure: Failure | None = None, restarted: bool = False) -> None:
         update: dict[str, Any] = {"state": state}

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
     from spark_job.job import StreamingJob
+    from spark_job.session import SparkRuntime
 
 PROGRESS_EVERY_S = 10.0
 # failures of a query in a row (with no completed batch and no restart on a schema version in
@@ -87,41 +88,41 @@ def choose_master(settings: Settings, master: str, mode: str, wanted: tuple[str,
     if mode != "realtime" or "enrich" not in wanted:
         return master
     master, why = realtime_master(
-        master, partitions(settings, settings.topic_events, role="spark"), with_kpis=len(wanted) > 1
+        master, partitions(settings.kafka, settings.topics.events, role="spark"), with_kpis=len(wanted) > 1
     )
     report(f"Real-time Mode on {master}: {why}")
     return master
 
 
-def run_job(settings: Settings, options: RunOptions, report: Report) -> None:
-    """Run the chosen queries until Ctrl-C/SIGTERM or the duration; checkpoints are kept."""
+def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, report: Report) -> None:
+    """Run the chosen queries on ``runtime`` until Ctrl-C/SIGTERM or the duration; checkpoints are kept."""
     if options.starting_offsets not in ("earliest", "latest"):
         raise SparkJobError("--starting-offsets must be earliest or latest")
-    mode = options.mode or settings.spark_enrich_mode
+    mode = options.mode or settings.spark.enrich_mode
     if mode not in ("realtime", "microbatch"):
         raise SparkJobError("--mode must be realtime or microbatch")
     wanted = tuple(name.strip() for name in options.queries if name.strip())
     unknown = set(wanted) - set(QUERIES)
     if unknown:
         raise SparkJobError(f"unknown queries {sorted(unknown)}; known: {sorted(QUERIES)}")
-    master = choose_master(settings, options.master or settings.spark_master, mode, wanted, report)
-    from shopstream.stack.metrics import unregister
+    master = choose_master(settings, options.master or settings.spark.master, mode, wanted, report)
+    from shopstream.metrics import unregister
     from spark_job.job import JobOptions, StreamingJob
     from spark_job.metrics import register_spark_target
     from spark_job.session import spark_session
 
     job_options = JobOptions(
-        checkpoint_dir=options.checkpoint_dir or settings.state_dir / "spark" / "checkpoints",
+        checkpoint_dir=options.checkpoint_dir or settings.stack.state_dir / "spark" / "checkpoints",
         starting_offsets=options.starting_offsets,
-        trigger_s=settings.spark_trigger_s if options.trigger_s is None else options.trigger_s,
-        kpi_trigger_s=settings.spark_kpi_trigger_s,
-        window=options.window or settings.spark_window,
-        watermark=options.watermark or settings.spark_watermark,
+        trigger_s=settings.spark.trigger_s if options.trigger_s is None else options.trigger_s,
+        kpi_trigger_s=settings.spark.kpi_trigger_s,
+        window=options.window or settings.spark.window,
+        watermark=options.watermark or settings.spark.watermark,
         max_offsets_per_trigger=options.max_offsets_per_trigger,
         realtime=mode == "realtime",
-        realtime_batch_s=max(5.0, settings.spark_demographics_refresh_s),
+        realtime_batch_s=max(5.0, settings.spark.demographics_refresh_s),
     )
-    spark = spark_session(settings, master=master)
+    spark = spark_session(settings, runtime, master=master)
     target: Path | None = None
     running: dict[str, StreamingQuery] = {}
     trackers: dict[str, Tracker] = {}

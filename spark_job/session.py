@@ -1,14 +1,17 @@
-"""The job's SparkSession: connector jars from the project's Maven cache, UI on loopback."""
+"""The job's SparkSession on the JDK and connector jars its caller gives (the job fetches and looks
+up nothing: `shopstream spark run` resolves them, see ``shopstream.stack.artifacts.spark_runtime``),
+UI on loopback."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from shopstream.errors import MissingPrerequisite
 from shopstream.settings import Settings
-from shopstream.stack.services.base import StackContext
 from spark_job.metrics import monitoring_conf
 
 REDACT_PASSWORDS = r'(?i)password="[^"]*"'
@@ -36,42 +39,45 @@ logger.kafka.level = error
 """
 
 
+@dataclass(frozen=True)
+class SparkRuntime:
+    """What a session runs on: a JDK 17+ and the connector jars (Kafka, Avro, MariaDB JDBC)."""
+
+    java_home: Path
+    jars: Sequence[Path]
+
+
 def spark_session(
-    settings: Settings, app_name: str = "shopstream", master: str | None = None
+    settings: Settings, runtime: SparkRuntime, app_name: str = "shopstream", master: str | None = None
 ) -> SparkSession:
-    """Build (or return) the session; fails with a fix if Java or the jars are missing."""
-    ctx = StackContext(settings)
-    os.environ.setdefault("JAVA_HOME", str(ctx.jdk.home))  # Spark 4.1 runs on Java 17+
-    jars = ctx.artifacts.spark_jars
-    log4j = settings.state_dir / "spark" / "log4j2.properties"
+    """Build (or return) the session."""
+    os.environ.setdefault("JAVA_HOME", str(runtime.java_home))
+    jars = runtime.jars
+    log4j = settings.stack.state_dir / "spark" / "log4j2.properties"
     log4j.parent.mkdir(parents=True, exist_ok=True)
     log4j.write_text(LOG4J2)
-    if not jars:
-        raise MissingPrerequisite(
-            "Spark connector jars missing", "run scripts/setup.sh (or `shopstream fetch`)"
-        )
     builder = SparkSession.builder
     for key, value in monitoring_conf(settings).items():  # Prometheus servlet, streaming metrics
         builder = builder.config(key, value)
     return (
-        builder.master(master or settings.spark_master)
+        builder.master(master or settings.spark.master)
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
-        .config("spark.ui.port", str(settings.spark_ui_port))
+        .config("spark.ui.port", str(settings.spark.ui_port))
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         # collect_set (exact distinct users) is an object aggregate: past 128 keys per task Spark
         # would sort the whole batch instead of hashing it (3x slower KPI batches, measured).
         .config("spark.sql.objectHashAggregate.sortBased.fallbackThreshold", "1000000")
         .config("spark.sql.adaptive.enabled", "false")
-        .config("spark.sql.streaming.stateStore.providerClass", STATE_STORES[settings.spark_state_store])
+        .config("spark.sql.streaming.stateStore.providerClass", STATE_STORES[settings.spark.state_store])
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         .config("spark.driver.memory", "2g")
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log4j}")
-        .config("spark.sql.warehouse.dir", str(settings.state_dir / "spark" / "warehouse"))
+        .config("spark.sql.warehouse.dir", str(settings.stack.state_dir / "spark" / "warehouse"))
         # the Kafka options' JAAS line carries the password: plans (explain, the UI's SQL tab) and
         # logged strings show it redacted (option keys and values are redacted by spark.redaction.regex)
         .config("spark.sql.redaction.string.regex", REDACT_PASSWORDS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopstream.settings import Settings
+from shopstream.settings import ENV_FILE_VARIABLE
 
 
 @pytest.fixture
@@ -18,5 +18,5 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
     for name in list(os.environ):
         if name.startswith("SHOPSTREAM_"):
             monkeypatch.delenv(name)
-    monkeypatch.setitem(Settings.model_config, "env_file", None)
+    monkeypatch.setenv(ENV_FILE_VARIABLE, "")  # no .env either
     yield tmp_path

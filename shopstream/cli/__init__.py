@@ -65,6 +65,7 @@ bench_app.command("producer")(producer_cli.bench_producer)
 bench_app.command("spark")(spark_cli.bench)
 bench_app.command("sink")(bench_cli.bench_sink)
 bench_app.command("e2e")(bench_cli.bench_e2e)
+bench_app.command("influx-shape")(bench_cli.bench_influx_shape)
 app.command("chaos")(chaos_cli.chaos)
 app.command("alerts")(alerts_cli.alerts)
 
@@ -78,13 +79,18 @@ def _entry(ctx: typer.Context) -> None:
 @app.command()
 def fetch(ctx: typer.Context) -> None:
     """Download the stack's JVM artefacts from Maven Central into the cache (skips what is there),
-    and build the InfluxDB sink connector with its tests when its sources changed."""
+    build InfluxDB from source into the cache unless it is there (Go, cargo: minutes, once per
+    machine), and build the InfluxDB sink connector with its tests when its sources changed."""
     from shopstream.stack.artifacts import ensure_artifacts, ensure_sink_plugin
+    from shopstream.stack.influxd import ensure_influxd
     from shopstream.stack.paths import StackPaths
 
-    artifacts = ensure_artifacts(StackPaths.of(settings_of(ctx)))
+    paths = StackPaths.of(settings_of(ctx))
+    artifacts = ensure_artifacts(paths)
     err.print(f"artefacts in {artifacts.root}")
-    err.print(f"InfluxDB sink connector plugin in {ensure_sink_plugin(err)}")
+    influxd = ensure_influxd(paths.cache, err)
+    err.print(f"InfluxDB server: {influxd}")
+    err.print(f"InfluxDB sink connector plugin in {ensure_sink_plugin(influxd, err)}")
 
 
 @app.command()
@@ -143,7 +149,7 @@ def run(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=1)] = None,
 ) -> None:
     """The main job: stack up, contracts, demographics, connectors, Spark job and producer; Ctrl-C stops."""
-    from shopstream.ops.pipeline import run_pipeline
+    from shopstream.ops.runner import run_pipeline
 
     run_pipeline(settings_of(ctx), rate, duration, report=lambda line: err.print(line, markup=False))
 

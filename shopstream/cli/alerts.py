@@ -29,7 +29,7 @@ def alerts(
     from shopstream.clients.monitoring import Alertmanager
 
     settings = settings_of(ctx)
-    manager = Alertmanager(settings)
+    manager = Alertmanager(settings.alertmanager)
     found = manager.alerts(silenced=silenced)
     if json_out:
         print(json.dumps([asdict(alert) for alert in found], indent=2))

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from shopstream.cli.common import err, out, settings_of
-from shopstream.ops.chaos import FAULTS
+from shopstream.ops.faults import FAULTS
 
 FaultName = StrEnum("FaultName", {name: name for name in FAULTS})  # type: ignore[misc]
 
@@ -32,7 +32,7 @@ def chaos(
     acknowledged event exactly once and KPIs that count each exactly once; print the recovery time.
 
     Exit 1 when anything was lost or counted twice. Everything it created is removed afterwards."""
-    from shopstream.ops.chaos import run_fault
+    from shopstream.ops.faults import run_fault
     from shopstream.ops.trial import Trial
 
     def report(line: str) -> None:

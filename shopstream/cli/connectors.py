@@ -10,8 +10,9 @@ from rich.table import Table
 
 from shopstream.cli.common import out, settings_of
 from shopstream.clients.connect import ConnectClient
+from shopstream.connector_file import connectors_dir
 from shopstream.errors import ConnectError
-from shopstream.ops.connectors import ConnectorSpec, connectors_dir, deploy, diff, load_specs, mask
+from shopstream.ops.deploy import ConnectorSpec, deploy, diff, load_specs, mask
 
 app = typer.Typer(help="Kafka Connect connectors, deployed declaratively from connectors/*.json.")
 
@@ -23,7 +24,7 @@ Folder = Annotated[
 
 
 def _client(ctx: typer.Context) -> ConnectClient:
-    return ConnectClient(settings_of(ctx))
+    return ConnectClient(settings_of(ctx).connect)
 
 
 def _specs(ctx: typer.Context, names: list[str] | None, folder: Path | None) -> list[ConnectorSpec]:

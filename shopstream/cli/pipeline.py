@@ -40,7 +40,7 @@ def status(
     """Every stage's health: services, topics, Spark job and queries, consumer lag, connectors.
 
     Exit 1 when any check fails (warnings, such as dead letters, do not fail)."""
-    from shopstream.ops.pipeline_status import collect, status_table
+    from shopstream.ops.health import collect, status_table
 
     report = collect(settings_of(ctx), checkpoint_dir, interval, group or [], max_lag)
     if json_out:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -55,6 +54,9 @@ def produce(
     resend_after: Annotated[
         float, typer.Option(help="Seconds between an event and its copy (at the send rate).", min=0)
     ] = 30.0,
+    summary_json: Annotated[
+        Path | None, typer.Option(help="Also write the JSON summary to this file (for a program that waits).")
+    ] = None,
 ) -> None:
     """Send synthetic shop events (Avro, registered schema) to Kafka; Ctrl-C flushes and summarises."""
     if serializer not in ("compiled", "confluent"):
@@ -84,16 +86,11 @@ def produce(
     finally:
         if endpoint is not None:
             endpoint.close()
-    summary = {
-        **result.counters,
-        "resent": resends.sent,
-        "seconds": round(result.elapsed_s, 3),
-        "cpu_s": round(time.process_time(), 1),
-        "acked_per_s": round(result.acked_per_s),
-        "stopped_by_signal": result.stopped_by_signal,
-    }
-    out.print_json(json.dumps(summary))
-    if result.counters["failed"] or result.counters["acked"] != result.counters["sent"]:
+    summary = result.summary(resent=resends.sent)
+    out.print_json(summary.model_dump_json())
+    if summary_json is not None:
+        summary_json.write_text(summary.model_dump_json(indent=1))
+    if summary.failed or summary.acked != summary.sent:
         raise typer.Exit(1)
 
 
@@ -106,7 +103,7 @@ def bench_producer(
     json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
 ) -> None:
     """Acked events/s and MB/s of our producer vs Kafka's ProducerPerformance, same broker and run."""
-    from producer.bench import bench_producer as run_bench
+    from shopstream.bench.producer import bench_producer as run_bench
     from shopstream.clients.endpoints import require
 
     kind: SerializerKind = "confluent" if serializer == "confluent" else "compiled"

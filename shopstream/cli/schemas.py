@@ -11,13 +11,13 @@ from rich.table import Table
 from shopstream.cli.common import out, settings_of
 from shopstream.clients.registry import Registry, registry_client
 from shopstream.errors import RegistryError
-from shopstream.ops import schemas
+from shopstream.ops import registration
 
 app = typer.Typer(help="Avro contracts in the schema registry (any Confluent-API registry, by URL).")
 
 
 def _registry(ctx: typer.Context) -> Registry:
-    return registry_client(settings_of(ctx), "admin")
+    return registry_client(settings_of(ctx).registry, "admin")
 
 
 def _report(line: str) -> None:
@@ -27,7 +27,7 @@ def _report(line: str) -> None:
 @app.command()
 def register(ctx: typer.Context) -> None:
     """Set BACKWARD compatibility on every value subject and register each contract's first version."""
-    schemas.register(settings_of(ctx), _report)
+    registration.register(settings_of(ctx), _report)
 
 
 @app.command()
@@ -38,7 +38,7 @@ def check(
 ) -> None:
     """Ask the registry whether FILE is compatible with SUBJECT's latest version; exit 1 if not."""
     try:
-        result = schemas.check(settings_of(ctx), file, subject)
+        result = registration.check(settings_of(ctx), file, subject)
     except ValueError as exc:  # not JSON
         raise RegistryError(f"{file}: {exc}") from exc
     for message in result.messages:
@@ -56,7 +56,7 @@ def evolve(
     ] = None,
 ) -> None:
     """Register the next version of each contract, after the registry confirms it is compatible."""
-    schemas.evolve(settings_of(ctx), _report, subject)
+    registration.evolve(settings_of(ctx), _report, subject)
 
 
 @app.command("list")

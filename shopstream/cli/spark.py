@@ -39,9 +39,12 @@ def run(
 ) -> None:
     """Run the streaming queries; Ctrl-C/SIGTERM stops them cleanly (checkpoints kept)."""
     from shopstream.clients.endpoints import require
+    from shopstream.stack.artifacts import spark_runtime
     from spark_job.run import RunOptions, run_job
+    from spark_job.session import SparkRuntime
 
     settings = settings_of(ctx)
+    java_home, jars = spark_runtime(settings)  # looked up: setup.sh fetched them
     # before a Spark session takes seconds to fail; Kafka as the job's own identity
     require(settings, "kafka", "registry", "mariadb", kafka_as="spark")
 
@@ -57,7 +60,12 @@ def run(
         queries=tuple(queries.split(",")),
         mode=mode,
     )
-    run_job(settings, options, report=lambda line: err.print(line, markup=False, highlight=False))
+    run_job(
+        settings,
+        SparkRuntime(java_home, jars),
+        options,
+        report=lambda line: err.print(line, markup=False, highlight=False),
+    )
 
 
 @app.command("reset")
@@ -102,8 +110,8 @@ def bench(
 
     from rich.table import Table
 
+    from shopstream.bench.spark import bench_spark
     from shopstream.clients.endpoints import require
-    from spark_job.bench import bench_spark
 
     settings = settings_of(ctx)
     require(settings, "kafka", "registry", "mariadb")

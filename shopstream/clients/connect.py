@@ -12,7 +12,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from shopstream.clients import http
 from shopstream.errors import ConnectError
-from shopstream.settings import Settings
+from shopstream.settings import ConnectSettings, Settings
 
 # ${env:NAME} references of the connector configs: the worker's EnvVarConfigProvider resolves them,
 # so that no secret reaches Connect's config topic or its REST answers
@@ -29,12 +29,12 @@ def env_ref(name: str) -> str:
 def worker_secrets(settings: Settings) -> dict[str, str]:
     """NAME -> value of every secret the connector configs reference as ``${env:NAME}``: what the
     environment of a Connect worker running them must hold."""
-    registry = settings.registry_login("connect")
+    registry = settings.registry.login("connect")
     return {
-        KAFKA_PASSWORD_ENV: settings.kafka_connect_password.get_secret_value(),
+        KAFKA_PASSWORD_ENV: settings.kafka.connect_password.get_secret_value(),
         REGISTRY_PASSWORD_ENV: registry.secret if registry else "",
-        CDC_PASSWORD_ENV: settings.mysql_cdc_password.get_secret_value(),
-        INFLUXDB_PASSWORD_ENV: settings.influxdb_writer_password.get_secret_value(),
+        CDC_PASSWORD_ENV: settings.mysql.cdc_password.get_secret_value(),
+        INFLUXDB_PASSWORD_ENV: settings.influxdb.writer_password.get_secret_value(),
     }
 
 
@@ -44,10 +44,10 @@ class Rebalancing(ConnectError):
 
 
 class ConnectClient:
-    def __init__(self, settings: Settings, timeout_s: float = 30, url: str | None = None) -> None:
-        self.url = (url or settings.connect_url).rstrip("/")
+    def __init__(self, connect: ConnectSettings, timeout_s: float = 30, url: str | None = None) -> None:
+        self.url = (url or connect.url).rstrip("/")
         self.timeout_s = timeout_s
-        self.login = settings.connect_login()
+        self.login = connect.login()
         self.auth = (self.login.user, self.login.secret) if self.login else None
 
     @retry(

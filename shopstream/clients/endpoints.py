@@ -10,7 +10,6 @@ that a wrong address is one line, not a stream of retries.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Literal
 
 from shopstream.clients import kafka, mariadb
@@ -23,11 +22,11 @@ Endpoint = Literal["kafka", "registry", "connect", "influxdb", "mariadb"]
 
 
 def _connect(settings: Settings) -> None:
-    ConnectClient(settings, timeout_s=10).json("GET", "/")
+    ConnectClient(settings.connect, timeout_s=10).json("GET", "/")
 
 
 def _influxdb(settings: Settings) -> None:
-    client = InfluxClient(settings, timeout_s=5)
+    client = InfluxClient(settings.influxdb, timeout_s=5)
     try:
         client.ping()
     finally:
@@ -35,11 +34,11 @@ def _influxdb(settings: Settings) -> None:
 
 
 CHECKS: dict[Endpoint, Callable[[Settings], object]] = {
-    "kafka": kafka.check_reachable,
-    "registry": lambda settings: registry_client(settings, "reader", timeout_s=5).check_reachable(),
+    "kafka": lambda settings: kafka.check_reachable(settings.kafka),
+    "registry": lambda settings: registry_client(settings.registry, "reader", timeout_s=5).check_reachable(),
     "connect": _connect,
     "influxdb": _influxdb,
-    "mariadb": mariadb.check_reachable,
+    "mariadb": lambda settings: mariadb.check_reachable(settings.mysql),
 }
 
 
@@ -48,7 +47,7 @@ def require(settings: Settings, *endpoints: Endpoint, kafka_as: KafkaRole = "adm
     its setting); the first that does not answer raises its ShopstreamError."""
     checks: dict[Endpoint, Callable[[Settings], object]] = {
         **CHECKS,
-        "kafka": partial(kafka.check_reachable, role=kafka_as),
+        "kafka": lambda settings: kafka.check_reachable(settings.kafka, role=kafka_as),
     }
     for endpoint in endpoints:
         checks[endpoint](settings)

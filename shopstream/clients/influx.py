@@ -9,6 +9,7 @@ login (401) and a refused statement (403) are one error naming the settings.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import requests
 
 from shopstream.clients import http
 from shopstream.errors import InfluxError
-from shopstream.settings import InfluxRole, Settings
+from shopstream.settings import InfluxRole, InfluxSettings
 
 
 @dataclass(frozen=True)
@@ -46,27 +47,29 @@ def field_value(value: int | float | str | bool) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', r"\"") + '"'
 
 
-def line(
-    measurement: str, tags: dict[str, str], fields: dict[str, int | float | str | bool], time_ms: int
-) -> str:
-    """One point in line protocol with a millisecond timestamp (written with ``precision=ms``)."""
+FieldValue = int | float | str | bool
+
+
+def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], time: int) -> str:
+    """One point in line protocol, tags sorted, the time in the precision of the write that sends it
+    (``InfluxClient.write``: milliseconds unless told). The project's one line-protocol writer."""
     tag_part = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()))
     field_part = ",".join(f"{escape_tag(k)}={field_value(v)}" for k, v in fields.items())
-    return f"{escape_tag(measurement)}{tag_part} {field_part} {time_ms}"
+    return f"{escape_tag(measurement)}{tag_part} {field_part} {time}"
 
 
 class InfluxClient:
     def __init__(
         self,
-        settings: Settings,
+        influxdb: InfluxSettings,
         database: str | None = None,
         timeout_s: float = 5.0,
         role: InfluxRole = "reader",
     ) -> None:
-        self.url = settings.influxdb_url
-        self.database = database or settings.influxdb_database
+        self.url = influxdb.url
+        self.database = database or influxdb.database
         self.timeout_s = timeout_s
-        self.login = settings.influxdb_login(role)
+        self.login = influxdb.login(role)
         self.session = requests.Session()
         # Basic auth, not the u/p query parameters: InfluxDB's access log records URLs
         self.session.auth = (self.login.user, self.login.secret)
@@ -115,11 +118,13 @@ class InfluxClient:
             raise InfluxError(f"InfluxDB at {self.url}: /ping answered {resp.status_code}")
         return resp.headers.get("X-Influxdb-Version", "?")
 
-    def write(self, lines: list[str]) -> None:
-        """Write points (millisecond timestamps) into the database; raises unless InfluxDB says 204."""
+    def write(self, lines: list[str], precision: str = "ms", rp: str | None = None) -> None:
+        """Write points (timestamps in ``precision``: ns, u, ms, s) into the database (its default
+        retention policy, or ``rp``); raises unless InfluxDB says 204."""
         if not lines:
             return
-        resp = self._post("/write", {"db": self.database, "precision": "ms"}, "\n".join(lines))
+        params = {"db": self.database, "precision": precision, **({"rp": rp} if rp else {})}
+        resp = self._post("/write", params, "\n".join(lines))
         if resp.status_code != 204:
             raise InfluxError(f"write to {self.database}: {resp.status_code} {resp.text.strip()[:300]}")
 
@@ -157,15 +162,15 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def ensure_users(settings: Settings) -> None:
+def ensure_users(influxdb: InfluxSettings) -> None:
     """The writer and the reader exist with the settings' passwords (created, or their password set:
     a password changed in .env takes effect here). As the admin."""
-    admin = InfluxClient(settings, role="admin", timeout_s=10)
+    admin = InfluxClient(influxdb, role="admin", timeout_s=10)
     try:
         existing = {str(row["user"]) for s in admin.query("SHOW USERS") for row in s.rows}
         roles: tuple[InfluxRole, ...] = ("writer", "reader")
         for role in roles:
-            login = settings.influxdb_login(role)
+            login = influxdb.login(role)
             if not login.secret:
                 raise InfluxError(f"{login.password_setting} is empty", login.hint)
             if login.user in existing:
@@ -176,24 +181,24 @@ def ensure_users(settings: Settings) -> None:
         admin.close()
 
 
-def provision_database(settings: Settings, database: str | None = None) -> str:
+def provision_database(influxdb: InfluxSettings, database: str | None = None) -> str:
     """A pipeline's database as its programs need it, made by the admin (the others may not): the
     database, the per-event retention policy (the sink writes into it, it may not create it), WRITE
     for the writer and READ for the reader. Idempotent; returns the database."""
-    name = database or settings.influxdb_database
-    admin = InfluxClient(settings, name, role="admin", timeout_s=30)
+    name = database or influxdb.database
+    admin = InfluxClient(influxdb, name, role="admin", timeout_s=30)
     try:
         admin.query(f'CREATE DATABASE "{name}"')
         policies = {
             str(row["name"]) for s in admin.query(f'SHOW RETENTION POLICIES ON "{name}"') for row in s.rows
         }
-        if settings.influxdb_events_rp not in policies:
+        if influxdb.events_rp not in policies:
             admin.query(
-                f'CREATE RETENTION POLICY "{settings.influxdb_events_rp}" ON "{name}" '
-                f"DURATION {settings.influxdb_events_rp_duration} REPLICATION 1"
+                f'CREATE RETENTION POLICY "{influxdb.events_rp}" ON "{name}" '
+                f"DURATION {influxdb.events_rp_duration} REPLICATION 1"
             )
-        admin.query(f'GRANT WRITE ON "{name}" TO "{settings.influxdb_writer_user}"')
-        admin.query(f'GRANT READ ON "{name}" TO "{settings.influxdb_reader_user}"')
+        admin.query(f'GRANT WRITE ON "{name}" TO "{influxdb.writer_user}"')
+        admin.query(f'GRANT READ ON "{name}" TO "{influxdb.reader_user}"')
     finally:
         admin.close()
     return name

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from shopstream.errors import ConnectError
-from shopstream.settings import Settings
+from shopstream.settings import ConnectSettings
 
 _TASK = re.compile(r"[,:]task=(\d+)(?:,|$)")
 _INSTANCE = re.compile(r"[,:]instance=(\d+)(?:,|$)")
@@ -27,8 +27,8 @@ def sink_mbean(connector: str) -> str:
 
 
 class JolokiaClient:
-    def __init__(self, settings: Settings, timeout_s: float = 5.0) -> None:
-        url = settings.connect_jolokia_url
+    def __init__(self, connect: ConnectSettings, timeout_s: float = 5.0) -> None:
+        url = connect.jolokia_url
         if not url:
             raise ConnectError(
                 "no Jolokia endpoint configured", "set SHOPSTREAM_CONNECT_JOLOKIA_URL to the worker's agent"
@@ -36,7 +36,7 @@ class JolokiaClient:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.session = requests.Session()
-        self.login = settings.connect_login()
+        self.login = connect.login()
         if self.login is not None:
             self.session.auth = (self.login.user, self.login.secret)
 

@@ -18,12 +18,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic, OffsetSpec
 
 from shopstream.errors import KafkaAuthError, KafkaUnavailable
 from shopstream.retry import NotYet, wait_until
-from shopstream.settings import KafkaRole, Settings
+from shopstream.settings import KafkaRole, KafkaSettings, Settings
 
 PartitionRange = tuple[int, int]  # (start offset, end offset)
 PROBE_TIMEOUT_S = 5.0
@@ -36,25 +36,25 @@ LOGIN_MODULES = {
 }
 
 
-def security_config(settings: Settings, role: KafkaRole, *, need_password: bool = True) -> dict[str, str]:
+def security_config(kafka: KafkaSettings, role: KafkaRole, *, need_password: bool = True) -> dict[str, str]:
     """How a client of ``role`` connects, in librdkafka's keys: ``security.protocol``, and with SASL
     the mechanism and the role's user and password, with TLS the CA file (none: the system's trust
     store). A SASL role without a password fails naming its setting."""
-    config: dict[str, str] = {"security.protocol": settings.kafka_security_protocol}
-    if settings.kafka_sasl:
-        login = settings.kafka_login(role)
+    config: dict[str, str] = {"security.protocol": kafka.security_protocol}
+    if kafka.sasl:
+        login = kafka.login(role)
         if need_password and not login.secret:
             raise KafkaAuthError(
                 f"no password for the Kafka user '{login.user}' ({login.password_setting} is empty)",
                 login.hint,
             )
         config |= {
-            "sasl.mechanism": settings.kafka_sasl_mechanism,
+            "sasl.mechanism": kafka.sasl_mechanism,
             "sasl.username": login.user,
             "sasl.password": login.secret,
         }
-    if settings.kafka_security_protocol.endswith("SSL") and settings.kafka_ssl_ca_file is not None:
-        config["ssl.ca.location"] = str(settings.kafka_ssl_ca_file)
+    if kafka.security_protocol.endswith("SSL") and kafka.ssl_ca_file is not None:
+        config["ssl.ca.location"] = str(kafka.ssl_ca_file)
     return config
 
 
@@ -62,11 +62,13 @@ def jaas_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def java_security_config(settings: Settings, role: KafkaRole, password: str | None = None) -> dict[str, str]:
+def java_security_config(
+    kafka: KafkaSettings, role: KafkaRole, password: str | None = None
+) -> dict[str, str]:
     """``security_config`` for a Java client (Connect, Debezium, Spark's ``kafka.`` options, Kafka's
     tools): ``sasl.jaas.config`` holds the user and ``password`` (default: the role's own; a worker
     passes ``${env:NAME}`` so that its config provider resolves it), the CA file is a PEM trust store."""
-    base = security_config(settings, role, need_password=password is None)
+    base = security_config(kafka, role, need_password=password is None)
     config = {"security.protocol": base["security.protocol"]}
     if "sasl.mechanism" in base:
         mechanism = base["sasl.mechanism"]
@@ -81,36 +83,36 @@ def java_security_config(settings: Settings, role: KafkaRole, password: str | No
     return config
 
 
-def client_config(settings: Settings, role: KafkaRole, **config: Any) -> dict[str, Any]:
+def client_config(kafka: KafkaSettings, role: KafkaRole, **config: Any) -> dict[str, Any]:
     """librdkafka settings of every client of the project: the bootstrap servers, the role's security,
     its own log lines off (failures reach the code as errors: ``error_cb``, delivery reports,
     exceptions)."""
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "bootstrap.servers": kafka.bootstrap_servers,
         "log_level": 0,
-        **security_config(settings, role),
+        **security_config(kafka, role),
         **config,
     }
 
 
-def admin_client(settings: Settings, role: KafkaRole = "admin", **config: Any) -> AdminClient:
-    return AdminClient(client_config(settings, role, **config))
+def admin_client(kafka: KafkaSettings, role: KafkaRole = "admin", **config: Any) -> AdminClient:
+    return AdminClient(client_config(kafka, role, **config))
 
 
-def unreachable(settings: Settings, reason: str) -> KafkaUnavailable:
-    return KafkaUnavailable(f"Kafka unreachable at {settings.kafka_bootstrap_servers} ({reason})", HINT)
+def unreachable(kafka: KafkaSettings, reason: str) -> KafkaUnavailable:
+    return KafkaUnavailable(f"Kafka unreachable at {kafka.bootstrap_servers} ({reason})", HINT)
 
 
-def refused(settings: Settings, role: KafkaRole, error: KafkaError) -> KafkaAuthError:
+def refused(kafka: KafkaSettings, role: KafkaRole, error: KafkaError) -> KafkaAuthError:
     """An authentication failure reported by librdkafka, as one line naming the user's settings."""
-    login = settings.kafka_login(role)
+    login = kafka.login(role)
     reason = re.sub(r"^sasl authentication error: ", "", error_reason(error), flags=re.IGNORECASE)
     hint = login.hint
     if "invalid credentials" in reason:
-        reason = f"invalid credentials ({settings.kafka_sasl_mechanism})"
+        reason = f"invalid credentials ({kafka.sasl_mechanism})"
     elif "mechanism" in reason.lower():  # e.g. "Unsupported SASL mechanism: broker's supported ..."
-        hint = f"does SHOPSTREAM_KAFKA_SASL_MECHANISM ({settings.kafka_sasl_mechanism}) match the broker's?"
-    return KafkaAuthError(login.refused(settings.kafka_bootstrap_servers, reason), hint)
+        hint = f"does SHOPSTREAM_KAFKA_SASL_MECHANISM ({kafka.sasl_mechanism}) match the broker's?"
+    return KafkaAuthError(login.refused(kafka.bootstrap_servers, reason), hint)
 
 
 def error_reason(error: KafkaError) -> str:
@@ -125,13 +127,13 @@ def error_reason(error: KafkaError) -> str:
 
 
 def check_reachable(
-    settings: Settings, timeout_s: float = PROBE_TIMEOUT_S, role: KafkaRole = "admin"
+    kafka: KafkaSettings, timeout_s: float = PROBE_TIMEOUT_S, role: KafkaRole = "admin"
 ) -> ClusterMetadata:
     """The cluster's metadata as ``role``, asked for at most ``timeout_s``; ``KafkaUnavailable``
     naming the address and the setting when no broker answers (at once when every broker refuses),
     ``KafkaAuthError`` naming the user's settings when the broker refuses the credentials (~0.3 s)."""
     errors: list[KafkaError] = []
-    admin = admin_client(settings, role, error_cb=errors.append)
+    admin = admin_client(kafka, role, error_cb=errors.append)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -143,27 +145,27 @@ def check_reachable(
         admin.poll(0)  # serves error_cb
         denied = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
         if denied:
-            raise refused(settings, role, denied[-1])
+            raise refused(kafka, role, denied[-1])
         down = any(e.code() == KafkaError._ALL_BROKERS_DOWN for e in errors)
         if down or time.monotonic() >= deadline:
             failures = [e for e in errors if e.code() in (KafkaError._TRANSPORT, KafkaError._RESOLVE)]
             if failures:
-                raise unreachable(settings, error_reason(failures[-1]))
+                raise unreachable(kafka, error_reason(failures[-1]))
             if down:  # connected, then hung up on: a SASL listener does that to a PLAINTEXT client
-                where, protocol = settings.kafka_bootstrap_servers, settings.kafka_security_protocol
+                where, protocol = kafka.bootstrap_servers, kafka.security_protocol
                 raise KafkaUnavailable(f"Kafka at {where} closed every {protocol} connection", PROTOCOL_HINT)
-            raise unreachable(settings, f"no broker answered within {timeout_s:g} s")
+            raise unreachable(kafka, f"no broker answered within {timeout_s:g} s")
 
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create the project's topics that do not exist yet; return the names created."""
-    admin = admin_client(settings)
-    existing = set(check_reachable(settings).topics)
+    admin = admin_client(settings.kafka)
+    existing = set(check_reachable(settings.kafka).topics)
     # The demographics topic is a changelog keyed by customer id: keep the latest row per key.
-    configs = {settings.topic_demographics: {"cleanup.policy": "compact"}}
+    configs = {settings.topics.demographics: {"cleanup.policy": "compact"}}
     wanted = [
-        NewTopic(t, settings.topic_partitions, 1, config=configs.get(t, {}))
-        for t in settings.all_topics
+        NewTopic(t, settings.topics.partitions, 1, config=configs.get(t, {}))
+        for t in settings.topics.all
         if t not in existing
     ]
     created = []
@@ -177,10 +179,10 @@ def ensure_topics(settings: Settings) -> list[str]:
     return created
 
 
-def partitions(settings: Settings, topic: str, role: KafkaRole = "admin") -> int:
+def partitions(kafka: KafkaSettings, topic: str, role: KafkaRole = "admin") -> int:
     """How many partitions the topic has (asked as ``role``); fails naming the fix when it does not
     exist (or ``role`` may not see it)."""
-    found = check_reachable(settings, role=role).topics.get(topic)
+    found = check_reachable(kafka, role=role).topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise KafkaUnavailable(
             f"topic {topic} not found", "run `shopstream stack up` (it creates the topics)"
@@ -206,9 +208,9 @@ def topic_offsets(admin: AdminClient, topics: Sequence[str]) -> dict[str, dict[i
     return result
 
 
-def end_offset_total(settings: Settings, topic: str, role: KafkaRole = "admin") -> int:
+def end_offset_total(kafka: KafkaSettings, topic: str, role: KafkaRole = "admin") -> int:
     """The sum of the topic's end offsets over its partitions (asked as ``role``)."""
-    ranges = topic_offsets(admin_client(settings, role), [topic])
+    ranges = topic_offsets(admin_client(kafka, role), [topic])
     if topic not in ranges:
         raise KafkaUnavailable(
             f"topic {topic} not found", "run `shopstream stack up` (it creates the topics)"
@@ -216,11 +218,11 @@ def end_offset_total(settings: Settings, topic: str, role: KafkaRole = "admin") 
     return sum(end for _, end in ranges[topic].values())
 
 
-def delete_topics(settings: Settings, topics: Sequence[str]) -> None:
+def delete_topics(kafka: KafkaSettings, topics: Sequence[str]) -> None:
     """Delete the topics (those already gone are no error)."""
     if not topics:
         return
-    admin = admin_client(settings)  # alive until the futures are done
+    admin = admin_client(kafka)  # alive until the futures are done
     for future in admin.delete_topics(list(topics), operation_timeout=30).values():
         try:
             future.result()
@@ -229,17 +231,17 @@ def delete_topics(settings: Settings, topics: Sequence[str]) -> None:
                 raise
 
 
-def consumer_groups(settings: Settings) -> list[str]:
+def consumer_groups(kafka: KafkaSettings) -> list[str]:
     """The ids of every consumer group the cluster knows."""
-    admin = admin_client(settings)  # alive until the future is done
+    admin = admin_client(kafka)  # alive until the future is done
     listed = admin.list_consumer_groups(request_timeout=10).result()
     return sorted(group.group_id for group in listed.valid)
 
 
-def delete_groups(settings: Settings, groups: Sequence[str], timeout_s: float = 30) -> None:
+def delete_groups(kafka: KafkaSettings, groups: Sequence[str], timeout_s: float = 30) -> None:
     """Delete the consumer groups, waiting for members that are still leaving (e.g. a deleted
     connector's tasks); groups already gone are no error."""
-    admin = admin_client(settings)
+    admin = admin_client(kafka)
     pending = list(groups)
 
     def deleted() -> bool:
@@ -260,3 +262,16 @@ def delete_groups(settings: Settings, groups: Sequence[str], timeout_s: float = 
         return True
 
     wait_until(deleted, timeout_s, "consumer groups deleted", every_s=0.5)
+
+
+def enqueue(
+    producer: Producer, topic: str, value: bytes | None, key: bytes | None = None, **kwargs: Any
+) -> None:
+    """``producer.produce``, waiting for room when librdkafka's queue is full (serving delivery
+    reports meanwhile): the one send loop of every producer of the project."""
+    while True:
+        try:
+            producer.produce(topic, value, key, **kwargs)
+            return
+        except BufferError:
+            producer.poll(0.05)

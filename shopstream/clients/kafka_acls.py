@@ -61,7 +61,7 @@ class Grant:
     prefixed: bool = False
 
     def bindings(self, settings: Settings) -> list[AclBinding]:
-        principal = f"User:{settings.kafka_login(self.role).user}"
+        principal = f"User:{settings.kafka.login(self.role).user}"
         pattern = ResourcePatternType.PREFIXED if self.prefixed else ResourcePatternType.LITERAL
         return [
             AclBinding(self.resource, self.name, pattern, principal, "*", op, AclPermissionType.ALLOW)
@@ -76,27 +76,27 @@ class Grant:
 
 def schema_history_topic(settings: Settings) -> str:
     """The CDC source's schema history topic (``schema.history.internal.kafka.topic``)."""
-    return f"{SCHEMA_HISTORY_PREFIX}{settings.topic_demographics}"
+    return f"{SCHEMA_HISTORY_PREFIX}{settings.topics.demographics}"
 
 
 def pipeline_grants(settings: Settings) -> list[Grant]:
     """The grants on one pipeline's topics (and the CDC source's history group)."""
     s, topic = settings, ResourceType.TOPIC
     return [
-        Grant("producer", topic, s.topic_events, (W, D)),
-        *(Grant("spark", topic, t, (R, D)) for t in (s.topic_events, s.topic_demographics)),
+        Grant("producer", topic, s.topics.events, (W, D)),
+        *(Grant("spark", topic, t, (R, D)) for t in (s.topics.events, s.topics.demographics)),
         *(
             Grant("spark", topic, t, (W, D))
-            for t in (s.topic_enriched, s.topic_kpi_campaign, s.topic_kpi_segment, s.topic_events_dlq)
+            for t in (s.topics.enriched, s.topics.kpi_campaign, s.topics.kpi_segment, s.topics.events_dlq)
         ),
-        Grant("connect", topic, s.topic_demographics, (C, W, D)),
+        Grant("connect", topic, s.topics.demographics, (C, W, D)),
         Grant("connect", topic, schema_history_topic(s), (C, R, W, D, DC)),
-        Grant("connect", ResourceType.GROUP, f"{s.topic_demographics}-schemahistory", (R,)),
+        Grant("connect", ResourceType.GROUP, f"{s.topics.demographics}-schemahistory", (R,)),
         *(
             Grant("connect", topic, t, (R, D))
-            for t in (s.topic_kpi_campaign, s.topic_kpi_segment, s.topic_enriched)
+            for t in (s.topics.kpi_campaign, s.topics.kpi_segment, s.topics.enriched)
         ),
-        *(Grant("connect", topic, t, (C, W, D)) for t in (s.topic_kpi_dlq, s.topic_enriched_dlq)),
+        *(Grant("connect", topic, t, (C, W, D)) for t in (s.topics.kpi_dlq, s.topics.enriched_dlq)),
     ]
 
 
@@ -111,7 +111,7 @@ def worker_grants() -> list[Grant]:
 
 
 def _secured(settings: Settings) -> bool:
-    return settings.kafka_sasl
+    return settings.kafka.sasl
 
 
 def ensure_acls(settings: Settings, grants: Sequence[Grant]) -> int:
@@ -123,7 +123,7 @@ def ensure_acls(settings: Settings, grants: Sequence[Grant]) -> int:
     bindings = [binding for grant in grants for binding in grant.bindings(settings)]
     if _keys(bindings) <= _keys(list_acls(settings)):
         return len(bindings)
-    admin = admin_client(settings)  # alive until the futures are done
+    admin = admin_client(settings.kafka)  # alive until the futures are done
     for future in admin.create_acls(bindings, request_timeout=30).values():
         try:
             future.result()
@@ -132,7 +132,7 @@ def ensure_acls(settings: Settings, grants: Sequence[Grant]) -> int:
             if error.code() == KafkaError.SECURITY_DISABLED:
                 return 0
             if error.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
-                login, where = settings.kafka_login("admin"), settings.kafka_bootstrap_servers
+                login, where = settings.kafka.login("admin"), settings.kafka.bootstrap_servers
                 raise KafkaAuthError(
                     f"the Kafka user '{login.user}' may not create ACLs at {where}",
                     "ask the cluster's operator for these grants: " + "; ".join(map(str, grants)),
@@ -175,7 +175,7 @@ def list_acls(settings: Settings) -> list[AclBinding]:
     """Every ACL of the cluster (empty without an authorizer)."""
     if not _secured(settings):
         return []
-    admin = admin_client(settings)
+    admin = admin_client(settings.kafka)
     try:
         found: list[AclBinding] = admin.describe_acls(_any_filter(), request_timeout=30).result()
     except KafkaException as exc:
@@ -208,7 +208,7 @@ def delete_acls(settings: Settings, names: Iterable[str]) -> None:
         )
         for b in bindings
     ]
-    admin = admin_client(settings)
+    admin = admin_client(settings.kafka)
     for future in admin.delete_acls(filters, request_timeout=30).values():
         future.result()
 

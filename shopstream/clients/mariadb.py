@@ -9,20 +9,20 @@ from typing import Any
 import pymysql
 
 from shopstream.errors import DatabaseError
-from shopstream.settings import Settings
+from shopstream.settings import MysqlSettings
 
 CONNECT_TIMEOUT_S = 5
 UNREACHABLE = {2002, 2003, 2005, 2006, 2013}  # CR_CONNECTION_ERROR ... CR_SERVER_LOST: nothing answered
 ACCESS_DENIED = {1044, 1045, 1698}
 
 
-def address(settings: Settings) -> str:
-    return f"{settings.mysql_host}:{settings.mysql_port}"
+def address(mysql: MysqlSettings) -> str:
+    return f"{mysql.host}:{mysql.port}"
 
 
-def unreachable(settings: Settings, reason: str) -> DatabaseError:
+def unreachable(mysql: MysqlSettings, reason: str) -> DatabaseError:
     return DatabaseError(
-        f"MariaDB unreachable at {address(settings)} ({reason})",
+        f"MariaDB unreachable at {address(mysql)} ({reason})",
         "is it running (`shopstream stack status`) and are SHOPSTREAM_MYSQL_HOST and "
         "SHOPSTREAM_MYSQL_PORT right?",
     )
@@ -35,35 +35,35 @@ def _reason(exc: pymysql.err.MySQLError) -> str:
 
 
 def connect(
-    settings: Settings, *, database: str | None = None, **options: Any
+    mysql: MysqlSettings, *, database: str | None = None, **options: Any
 ) -> pymysql.Connection[pymysql.cursors.Cursor]:
     """A connection as the application user to ``database`` (default: the settings' database);
     ``DatabaseError`` naming the address and the setting when it cannot be had."""
     try:
         return pymysql.connect(
-            host=settings.mysql_host,
-            port=settings.mysql_port,
-            user=settings.mysql_user,
-            password=settings.mysql_password.get_secret_value(),
-            database=database if database is not None else settings.mysql_database,
+            host=mysql.host,
+            port=mysql.port,
+            user=mysql.user,
+            password=mysql.password.get_secret_value(),
+            database=database if database is not None else mysql.database,
             connect_timeout=CONNECT_TIMEOUT_S,
             **options,
         )
     except pymysql.err.MySQLError as exc:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         if code in UNREACHABLE:
-            raise unreachable(settings, _reason(exc)) from exc
+            raise unreachable(mysql, _reason(exc)) from exc
         if code in ACCESS_DENIED:
             raise DatabaseError(
-                f"MariaDB at {address(settings)} refused user {settings.mysql_user}: {exc.args[1]}",
+                f"MariaDB at {address(mysql)} refused user {mysql.user}: {exc.args[1]}",
                 "check SHOPSTREAM_MYSQL_USER, SHOPSTREAM_MYSQL_PASSWORD and SHOPSTREAM_MYSQL_DATABASE",
             ) from exc
-        raise DatabaseError(f"MariaDB at {address(settings)}: {exc}") from exc
+        raise DatabaseError(f"MariaDB at {address(mysql)}: {exc}") from exc
 
 
-def check_reachable(settings: Settings) -> str:
+def check_reachable(mysql: MysqlSettings) -> str:
     """Connect and ask the server's version (quick: refused connections fail at once)."""
-    with connect(settings, database="") as conn, conn.cursor() as cur:
+    with connect(mysql, database="") as conn, conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
         row = cur.fetchone()
     return str(row[0]).split("-")[0] if row else "?"

@@ -13,7 +13,7 @@ import requests
 
 from shopstream.clients.http import reason, timeout
 from shopstream.errors import MonitoringError
-from shopstream.settings import Settings
+from shopstream.settings import AlertmanagerSettings, PrometheusSettings
 
 
 def _get(service: str, base: str, setting: str, path: str, read_s: float, params: Any = None) -> Any:
@@ -30,8 +30,8 @@ def _get(service: str, base: str, setting: str, path: str, read_s: float, params
 
 
 class Prometheus:
-    def __init__(self, settings: Settings, timeout_s: float = 10.0) -> None:
-        self.url = settings.prometheus_url
+    def __init__(self, prometheus: PrometheusSettings, timeout_s: float = 10.0) -> None:
+        self.url = prometheus.url
         self.timeout_s = timeout_s
 
     def _data(self, path: str, **params: str) -> Any:
@@ -85,8 +85,8 @@ class Alert:
 
 
 class Alertmanager:
-    def __init__(self, settings: Settings, timeout_s: float = 5.0) -> None:
-        self.url = settings.alertmanager_url
+    def __init__(self, alertmanager: AlertmanagerSettings, timeout_s: float = 5.0) -> None:
+        self.url = alertmanager.url
         self.timeout_s = timeout_s
 
     def _get(self, path: str, params: Any = None) -> Any:

@@ -20,7 +20,7 @@ from confluent_kafka.serialization import SerializationContext
 
 from shopstream.clients import http
 from shopstream.errors import RegistryError
-from shopstream.settings import Login, RegistryRole, Settings
+from shopstream.settings import Login, RegistryRole, RegistrySettings
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 Deserialize = Callable[[bytes | None, SerializationContext], Any]
@@ -185,28 +185,28 @@ class Registry:
         return SubjectInfo(subject, versions, latest, self.compatibility_level(subject))
 
 
-def registry_client(settings: Settings, role: RegistryRole, timeout_s: float = 10.0) -> Registry:
+def registry_client(registry: RegistrySettings, role: RegistryRole, timeout_s: float = 10.0) -> Registry:
     """The registry of the settings, as ``role``."""
-    return Registry(settings.schema_registry_url, timeout_s, settings.registry_login(role))
+    return Registry(registry.url, timeout_s, registry.login(role))
 
 
-def client_conf(settings: Settings, role: RegistryRole, timeout_s: float = 10.0) -> dict[str, Any]:
+def client_conf(registry: RegistrySettings, role: RegistryRole, timeout_s: float = 10.0) -> dict[str, Any]:
     """confluent-kafka's ``SchemaRegistryClient`` config of ``role`` (with ``basic.auth.user.info``)."""
-    conf: dict[str, Any] = {"url": settings.schema_registry_url, "timeout": timeout_s}
-    login = settings.registry_login(role)
+    conf: dict[str, Any] = {"url": registry.url, "timeout": timeout_s}
+    login = registry.login(role)
     if login is not None:
         conf["basic.auth.user.info"] = f"{login.user}:{login.secret}"
     return conf
 
 
 def avro_deserializer(
-    settings: Settings, role: RegistryRole = "reader", timeout_s: float = 10.0
+    registry: RegistrySettings, role: RegistryRole = "reader", timeout_s: float = 10.0
 ) -> Deserialize:
     """confluent-kafka's AvroDeserializer as this registry needs it: the topic subject strategy
     (2.16's default first asks an ``/associations`` API that Apicurio lacks) and a client timeout
     (a registry call without one can hang a reader forever)."""
     deserialize: Deserialize = AvroDeserializer(
-        SchemaRegistryClient(client_conf(settings, role, timeout_s)),
+        SchemaRegistryClient(client_conf(registry, role, timeout_s)),
         conf={"subject.name.strategy": topic_subject_name_strategy},
     )
     return deserialize

@@ -28,7 +28,7 @@ def topics(settings: Settings) -> str:
 
 def health_spark(settings: Settings) -> str:
     """The driver's UI lists the running application (the UI is bound to the container's loopback)."""
-    url = f"http://127.0.0.1:{settings.spark_ui_port}/api/v1/applications"
+    url = f"http://127.0.0.1:{settings.spark.ui_port}/api/v1/applications"
     try:
         apps = requests.get(url, timeout=5).json()
     except requests.RequestException as exc:
@@ -40,9 +40,9 @@ def health_spark(settings: Settings) -> str:
 
 def health_producer(settings: Settings) -> str:
     """The events topic grows: the producer is sending and the broker is taking its records."""
-    before = end_offset_total(settings, settings.topic_events, role="producer")  # its container's only
+    before = end_offset_total(settings.kafka, settings.topics.events, role="producer")  # its container's only
     time.sleep(3)
-    after = end_offset_total(settings, settings.topic_events, role="producer")
+    after = end_offset_total(settings.kafka, settings.topics.events, role="producer")
     if after <= before:
-        raise Unhealthy(f"{settings.topic_events} did not grow in 3 s (end offset {after})")
-    return f"{settings.topic_events}: +{after - before} records in 3 s"
+        raise Unhealthy(f"{settings.topics.events} did not grow in 3 s (end offset {after})")
+    return f"{settings.topics.events}: +{after - before} records in 3 s"

@@ -89,20 +89,23 @@ def _database_errors(settings: Settings) -> Iterator[None]:
         yield
     except pymysql.err.MySQLError as exc:
         raise DatabaseError(
-            f"MariaDB at {mariadb.address(settings)} failed: {exc}",
+            f"MariaDB at {mariadb.address(settings.mysql)} failed: {exc}",
             "is it running (`shopstream stack status`) and are the SHOPSTREAM_MYSQL_* settings right?",
         ) from exc
 
 
 def connect(settings: Settings) -> pymysql.Connection[pymysql.cursors.Cursor]:
     """A connection to the settings' database; unreachable: an error naming address and settings."""
-    return mariadb.connect(settings, autocommit=False)
+    return mariadb.connect(settings.mysql, autocommit=False)
+
+
+DEMOGRAPHICS_SEED = 42  # the seed `demographics load` writes the table with (unless told otherwise)
 
 
 def load(
     settings: Settings,
     count: int = 100_000,
-    seed: int = 42,
+    seed: int = DEMOGRAPHICS_SEED,
     batch_size: int = 5_000,
     progress: Callable[[int], None] | None = None,
 ) -> LoadResult:

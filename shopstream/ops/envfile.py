@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from shopstream.resources import project_dir
-from shopstream.settings import Settings, secret_fields
+from shopstream.settings import secret_variables, variables
 
 _LINE = re.compile(r"^(SHOPSTREAM_[A-Z0-9_]+)=(.*)$")
 
@@ -30,7 +30,7 @@ def _value(_field: str) -> str:
 
 def _secret_names() -> dict[str, str]:
     """SHOPSTREAM_X -> field, of the settings that hold secrets."""
-    return {f"SHOPSTREAM_{field.upper()}": field for field in secret_fields()}
+    return {f"SHOPSTREAM_{field.upper()}": field for field in secret_variables()}
 
 
 def render_new(example: str) -> tuple[str, list[str]]:
@@ -54,7 +54,7 @@ def missing_secrets(current: str) -> list[str]:
 
 def unknown_settings(current: str) -> list[str]:
     """Names in ``.env`` that are no setting (renamed or removed ones): settings would refuse them."""
-    known = {f"SHOPSTREAM_{field.upper()}" for field in Settings.model_fields}
+    known = {f"SHOPSTREAM_{name.upper()}" for name in variables()}
     return [
         m.group(1) for line in current.splitlines() if (m := _LINE.match(line)) and m.group(1) not in known
     ]

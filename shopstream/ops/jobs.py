@@ -1,15 +1,15 @@
 """The pipeline's long-running programs (the Spark applications, the producer) under the stack's
 supervisord: one way to start, stop, restart and log a process.
 
-Each runs the ``shopstream`` command (``python -m shopstream ...``, this interpreter) with the whole
-settings object in its environment, so the child's settings are the parent's, except for secrets: a
-job gets those of its own identities only (``secrets``; the Spark job: Kafka's spark user, the
-registry reader, MariaDB's application user; the producer: Kafka's producer user and the registry
-reader; the telemetry sampler: Kafka's admin, Connect's REST user, InfluxDB's writer and reader),
-the others are set empty so that it does not read them from .env either. Readiness is a real
-signal, not a log line: a Spark application is ready when the status file of each of its queries
-(``shopstream.jobstatus``, written by the job) says that this run of it is running; the producer
-when supervisord has kept it running past its start.
+Each runs the ``shopstream`` command (``python -m shopstream ...``, this interpreter) with its slice of
+the settings in its environment (``settings.Slice``): the sections it uses, with its own identities'
+secrets only (the Spark job: Kafka's spark user, the registry reader, MariaDB's application user; the
+producer: Kafka's producer user and the registry reader; the telemetry sampler: Kafka's admin,
+Connect's REST user, InfluxDB's writer and reader), and no .env to read: it holds nothing more than it
+is given. Each also gets the ``monitoring`` section (its metrics endpoint; no secrets there).
+Readiness is a real signal, not a log line: a Spark application is ready when the status file of each
+of its queries (``shopstream.jobstatus``, written by the job) says that this run of it is running; the
+producer when supervisord has kept it running past its start.
 
 Every job is supervised like the stack's services (``shopstream.stack.restarts``): a crash is
 restarted by supervisord (a Spark application resumes from its checkpoints), counted, held back
@@ -23,15 +23,15 @@ import os
 import signal
 import sys
 import xmlrpc.client
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from shopstream.errors import ProcessFailed
 from shopstream.jobstatus import ENRICH, KPIS, default_checkpoint_dir, read_status
+from shopstream.metrics import unregister_program
 from shopstream.retry import NotYet, wait_until
-from shopstream.settings import Settings
-from shopstream.stack.metrics import unregister_program
+from shopstream.settings import ALL, Settings, Slice
 from shopstream.stack.paths import StackPaths
 from shopstream.stack.restarts import LIVE_STATES, RestartPolicy
 from shopstream.stack.supervisor import Program, Supervisor
@@ -40,15 +40,19 @@ FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN", "NOT_RUNNIN
 KPI_NICE = 10  # below the enrichment, above anything else niced on the machine
 # a job's start is watched by Job.start itself: no silent retries of a start that fails
 JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)
-# the secrets (settings fields) each kind of job's identities need
-SPARK_SECRETS = ("kafka_spark_password", "schema_registry_reader_password", "mysql_password")
-PRODUCER_SECRETS = ("kafka_producer_password", "schema_registry_reader_password")
-# (the reader: KPI freshness for Prometheus, ops/telemetry_metrics.py)
-TELEMETRY_SECRETS = (
-    "kafka_admin_password",
-    "connect_password",
-    "influxdb_writer_password",
-    "influxdb_reader_password",
+# what each kind of job is given of the settings: its sections, and the role it acts as in each
+SPARK_JOB = Slice(
+    ("kafka", "registry", "mysql", "topics", "rules", "spark", "stack", "monitoring"),
+    {"kafka": "spark", "registry": "reader", "mysql": "app"},
+)
+PRODUCER = Slice(
+    ("kafka", "registry", "topics", "rules", "stack", "monitoring"),
+    {"kafka": "producer", "registry": "reader"},
+)
+# (InfluxDB's reader too: KPI freshness for Prometheus, ops/telemetry_metrics.py)
+TELEMETRY = Slice(
+    ("kafka", "connect", "influxdb", "topics", "spark", "stack", "monitoring"),
+    {"kafka": "admin", "influxdb": ("writer", "reader")},
 )
 
 
@@ -59,11 +63,11 @@ def shopstream_command(*args: str) -> list[str]:
 
 class Job:
     """One program of the pipeline under the stack's supervisord, logging to ``log``; restarted after
-    a crash under ``restart`` (default: ``DEFAULT_RESTART``; False: never); given only the ``secrets``
-    named (default: ``DEFAULT_SECRETS``; None: all)."""
+    a crash under ``restart`` (default: ``DEFAULT_RESTART``; False: never); given the ``settings``
+    slice named (default: ``DEFAULT_SLICE``), with ``env`` over it."""
 
     DEFAULT_RESTART = JOB_RESTART
-    DEFAULT_SECRETS: Collection[str] | None = None
+    DEFAULT_SLICE = ALL
 
     def __init__(
         self,
@@ -76,9 +80,9 @@ class Job:
         nice: int = 0,
         stop_wait_s: int = 90,
         restart: RestartPolicy | bool = True,
-        secrets: Collection[str] | Literal["default"] | None = "default",
+        given: Slice | None = None,
     ) -> None:
-        self.settings = settings.replace(**_fields_of(env or {}))
+        self.settings = settings.replace(**_names_of(env or {}))
         self.name = name
         self.args = list(args)
         self.supervisor = Supervisor(StackPaths.of(settings))
@@ -88,8 +92,8 @@ class Job:
         self.program = Program(
             name,
             command,
-            environment=self.settings.as_env(self.DEFAULT_SECRETS if secrets == "default" else secrets),
-            directory=settings.state_dir,
+            environment=self.settings.env_for(given or self.DEFAULT_SLICE),
+            directory=settings.stack.state_dir,
             stop_wait_s=stop_wait_s,
             log=self.log,
             stop_as_group=False,  # a clean stop signals the driver, which stops its queries and JVM
@@ -187,7 +191,7 @@ class SparkJob(Job):
     read and the query planned)."""
 
     DEFAULT_RESTART = RestartPolicy(startsecs=10, startretries=0)  # a Python driver starting a JVM
-    DEFAULT_SECRETS = SPARK_SECRETS
+    DEFAULT_SLICE = SPARK_JOB
 
     def __init__(
         self,
@@ -229,7 +233,7 @@ def spark_jobs(
 ) -> list[SparkJob]:
     """The job as two Spark applications: enrichment (latency-bound) and the KPI queries
     (throughput-bound, niced), so that KPI batches never take the CPU from records in flight."""
-    port = ui_port or settings.spark_ui_port
+    port = ui_port or settings.spark.ui_port
     base = dict(env or {})
 
     def log(query: str) -> Path | None:
@@ -269,11 +273,11 @@ def telemetry_job(
     args = ["pipeline", "telemetry", "--interval", f"{interval_s:g}"]
     if checkpoint_dir is not None:
         args += ["--checkpoint-dir", str(checkpoint_dir)]
-    return Job(settings, name, args, secrets=TELEMETRY_SECRETS)
+    return Job(settings, name, args, given=TELEMETRY)
 
 
-def _fields_of(env: Mapping[str, str]) -> dict[str, str]:
-    """SHOPSTREAM_* variables as settings fields (``replace`` validates them)."""
+def _names_of(env: Mapping[str, str]) -> dict[str, str]:
+    """SHOPSTREAM_* variables as the settings' names (``replace`` validates them)."""
     return {name.removeprefix("SHOPSTREAM_").lower(): value for name, value in env.items()}
 
 

@@ -1,7 +1,7 @@
 """The live terminal view of the running pipeline (rich ``Live``), or plain lines when not a TTY.
 
 Each refresh samples the pipeline (shopstream/ops/monitor.py), writes the sample to InfluxDB as the
-``pipeline_stage`` telemetry, reads the KPIs (shopstream/ops/kpis.py) and renders one frame.
+``pipeline_stage`` telemetry, reads the KPIs (shopstream/ops/kpi_view.py) and renders one frame.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shopstream.jobstatus import KPIS
-from shopstream.ops.kpis import KpiSource, KpiView, SegmentTotal
+from shopstream.ops.kpi_view import KpiSource, KpiView, SegmentTotal
 from shopstream.ops.monitor import Monitor, SinkSample, Snapshot, StageSample
 from shopstream.ops.telemetry import Telemetry
 from shopstream.settings import Settings
@@ -317,7 +317,7 @@ class PipelineView:
         self.monitor = Monitor(settings, checkpoint_dir)
         self.kpis = KpiSource(settings)
         self.telemetry = Telemetry(settings) if telemetry else None
-        self.target = f"InfluxDB {settings.influxdb_database}.pipeline_stage"
+        self.target = f"InfluxDB {settings.influxdb.database}.pipeline_stage"
         self.subtitle = subtitle
         self.started = time.monotonic()
 

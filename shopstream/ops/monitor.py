@@ -140,7 +140,7 @@ def read_checkpoint(query_dir: Path) -> QueryCheckpoint | None:
 
 def query_lag(settings: Settings, checkpoint_dir: Path, query: str, topic: str) -> int | None:
     """Records of ``topic`` behind the query's last committed batch (None: no checkpoint yet)."""
-    ranges = topic_offsets(admin_client(settings), [topic]).get(topic, {})
+    ranges = topic_offsets(admin_client(settings.kafka), [topic]).get(topic, {})
     lags = [
         consumed_and_lag(c.offsets.get(topic, {}), ranges)[1]
         for c in read_checkpoints(checkpoint_dir)
@@ -261,10 +261,10 @@ def _ui_app(url: str, timeout_s: float) -> SparkApp:
 
 
 def spark_app(settings: Settings, timeout_s: float = 2.0, hint: int | None = None) -> SparkApp:
-    """The running Spark application whose UI's REST API answers on settings.spark_ui_port, or on
+    """The running Spark application whose UI's REST API answers on settings.spark.ui_port, or on
     one of the next ports Spark moves its UI to when that port is taken (``hint`` is tried first:
     where it was found last time)."""
-    first = settings.spark_ui_port
+    first = settings.spark.ui_port
     ports = list(range(first, min(first + SPARK_PORT_RETRIES, 65535) + 1))
     if hint in ports:
         ports.insert(0, ports.pop(ports.index(hint)))
@@ -361,10 +361,144 @@ class Snapshot:
 
 
 @dataclass
-class _Counts:
+class Counts:
+    """What one sample counted, by key: the reference later samples' rates are computed against."""
+
     at: float
-    records: dict[str, int]
-    consumed: dict[str, int] = field(default_factory=dict)
+    records: dict[str, int]  # stage -> records in its topic
+    consumed: dict[str, int] = field(default_factory=dict)  # consumer@topic (or sink:<name>) -> progress
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything one sample reads from the services (the I/O half of a sample)."""
+
+    at: float
+    topics: dict[str, str]  # stage -> topic
+    connectors: list[ConnectorState]
+    connect_error: str | None
+    queries: list[QueryCheckpoint]
+    ranges: dict[str, dict[int, PartitionRange]]
+    positions: list[Position]
+    kafka_error: str | None
+    spark: SparkApp | None
+    sink_tasks: dict[str, dict[int, dict[str, float]]]  # connector -> task -> its sink metrics
+    metrics_error: str | None
+    statuses: dict[str, QueryStatus]
+
+
+def compose(obs: Observation, ref: Counts | None) -> tuple[Snapshot, Counts]:
+    """The snapshot of an observation, rates against the reference sample (no I/O: unit-tested)."""
+    by_topic = {topic: name for name, topic in obs.topics.items()}
+    dt = obs.at - ref.at if ref else 0.0
+
+    def rate(current: int, before: int | None) -> float:
+        return (current - before) / dt if before is not None and dt > 0 else 0.0
+
+    committed = {q.query: q for q in obs.queries}
+    counts = Counts(obs.at, {})
+    consumers = []
+    for pos in obs.positions:
+        if pos.topic not in by_topic:
+            continue
+        consumed, lag = consumed_and_lag(pos.offsets, obs.ranges.get(pos.topic, {}))
+        key = f"{pos.consumer}@{pos.topic}"
+        counts.consumed[key] = consumed
+        query = committed.get(pos.consumer.removeprefix("spark:"))
+        consumers.append(
+            ConsumerSample(
+                pos.consumer,
+                by_topic[pos.topic],
+                pos.topic,
+                consumed,
+                lag,
+                rate(consumed, ref.consumed.get(key) if ref else None),
+                query.committed_batch if query else None,
+                query.committed_at if query else None,
+            )
+        )
+    stages = [_stage_sample(stage, obs, consumers, counts, ref, rate) for stage in STAGES]
+    sinks = [_sink_sample(c, obs, consumers, counts, ref, rate) for c in obs.connectors if _ours(c, obs)]
+    snapshot = Snapshot(
+        at=obs.at,
+        stages=stages,
+        consumers=consumers,
+        connectors=obs.connectors,
+        spark=obs.spark,
+        queries=obs.queries,
+        kafka_error=obs.kafka_error,
+        connect_error=obs.connect_error,
+        sinks=sinks,
+        metrics_error=obs.metrics_error,
+        statuses=obs.statuses,
+    )
+    return snapshot, counts
+
+
+Rate = Callable[[int, int | None], float]
+
+
+def _stage_sample(
+    stage: Stage,
+    obs: Observation,
+    consumers: list[ConsumerSample],
+    counts: Counts,
+    ref: Counts | None,
+    rate: Rate,
+) -> StageSample:
+    topic = obs.topics[stage.name]
+    records = sum(end - start for start, end in obs.ranges.get(topic, {}).values())
+    counts.records[stage.name] = records
+    readers = [c for c in consumers if c.topic == topic]
+    slowest = max(readers, key=lambda c: c.lag) if readers else None
+    return StageSample(
+        stage=stage.name,
+        label=stage.label,
+        topic=topic,
+        dlq=stage.dlq,
+        telemetry=stage.telemetry,
+        exists=topic in obs.ranges,
+        records=records,
+        rate_in=rate(records, ref.records.get(stage.name) if ref else None),
+        consumer=slowest.consumer if slowest else None,
+        consumed=slowest.consumed if slowest else None,
+        rate_out=slowest.rate if slowest else None,
+        lag=slowest.lag if slowest else 0,
+    )
+
+
+def _ours(connector: ConnectorState, obs: Observation) -> bool:
+    """An InfluxDB sink connector reading one of this pipeline's topics."""
+    return connector.influx_sink and bool(set(obs.topics.values()).intersection(connector.topics))
+
+
+def _sink_sample(
+    c: ConnectorState,
+    obs: Observation,
+    consumers: list[ConsumerSample],
+    counts: Counts,
+    ref: Counts | None,
+    rate: Rate,
+) -> SinkSample:
+    """The InfluxDB sink stage of one sink connector: its tasks' metrics and its group's lag."""
+    tasks = obs.sink_tasks.get(c.name, {})
+    lags = [s.lag for s in consumers if s.consumer == f"connect:{c.name}"]
+    points = int(sum(t.get("points-written-total", 0) for t in tasks.values())) if tasks else None
+    key = f"sink:{c.name}"
+    if points is not None:
+        counts.consumed[key] = points
+    p95 = [t["write-latency-p95"] for t in tasks.values() if t.get("write-latency-p95", -1) >= 0]
+    return SinkSample(
+        connector=c.name,
+        measurement=c.measurement or "?",
+        running=c.running,
+        points=points,
+        rate=rate(points, ref.consumed.get(key) if ref else None) if points is not None else 0.0,
+        lag=sum(lags) if lags else None,
+        dead_letters=int(sum(t.get("records-dlq-total", 0) for t in tasks.values())) if tasks else None,
+        write_p95_ms=max(p95) if p95 else None,
+        tasks=len(c.tasks),
+    )
 
 
 class Monitor:
@@ -383,22 +517,29 @@ class Monitor:
         self.groups = list(groups)
         self.rate_window_s = rate_window_s
         self.probe_spark = probe_spark
-        self.admin = admin_client(settings)
-        self.connect = ConnectClient(settings, timeout_s=5)
-        url = settings.connect_jolokia_url
-        self.jolokia = JolokiaClient(settings, timeout_s=3) if url else None
-        self.history: deque[_Counts] = deque()
+        self.admin = admin_client(settings.kafka)
+        self.connect = ConnectClient(settings.connect, timeout_s=5)
+        url = settings.connect.jolokia_url
+        self.jolokia = JolokiaClient(settings.connect, timeout_s=3) if url else None
+        self.history: deque[Counts] = deque()
         self._spark_port: int | None = None
 
-    def _reference(self, now: float) -> _Counts | None:
+    def _reference(self, now: float) -> Counts | None:
         """The newest earlier sample at least a window old (else the oldest); older ones are dropped."""
         while len(self.history) >= 2 and now - self.history[1].at >= self.rate_window_s:
             self.history.popleft()
         return self.history[0] if self.history else None
 
     def sample(self) -> Snapshot:
+        obs = self.observe()
+        snapshot, counts = compose(obs, self._reference(obs.at))
+        if obs.kafka_error is None:
+            self.history.append(counts)
+        return snapshot
+
+    def observe(self) -> Observation:
+        """Read everything a sample needs from the services, the checkpoints and the status files."""
         topics = stage_topics(self.settings)
-        by_topic = {topic: name for name, topic in topics.items()}
         connectors: list[ConnectorState] = []
         connect_error = kafka_error = None
         try:
@@ -407,7 +548,8 @@ class Monitor:
             connect_error = str(exc)
         groups = {f"connect:{c.name}": c.group for c in connectors if c.group}
         groups |= {f"group:{g}": g for g in self.groups}
-        queries = [q for q in read_checkpoints(self.checkpoint_dir) if any(t in by_topic for t in q.topics)]
+        ours = set(topics.values())
+        queries = [q for q in read_checkpoints(self.checkpoint_dir) if ours.intersection(q.topics)]
         now = time.time()
         ranges: dict[str, dict[int, PartitionRange]] = {}
         positions: list[Position] = spark_positions(queries)
@@ -419,114 +561,25 @@ class Monitor:
         spark = spark_app(self.settings, hint=self._spark_port) if self.probe_spark else None
         if spark is not None and spark.running:
             self._spark_port = int(spark.ui_url.rsplit(":", 1)[1])
-        ref = self._reference(now)
-        dt = now - ref.at if ref else 0.0
-
-        def rate(current: int, before: int | None) -> float:
-            return (current - before) / dt if before is not None and dt > 0 else 0.0
-
-        committed = {q.query: q for q in queries}
-        consumers = []
-        counts = _Counts(now, {})
-        for pos in positions:
-            if pos.topic not in by_topic:
-                continue
-            consumed, lag = consumed_and_lag(pos.offsets, ranges.get(pos.topic, {}))
-            key = f"{pos.consumer}@{pos.topic}"
-            counts.consumed[key] = consumed
-            query = committed.get(pos.consumer.removeprefix("spark:"))
-            consumers.append(
-                ConsumerSample(
-                    pos.consumer,
-                    by_topic[pos.topic],
-                    pos.topic,
-                    consumed,
-                    lag,
-                    rate(consumed, ref.consumed.get(key) if ref else None),
-                    query.committed_batch if query else None,
-                    query.committed_at if query else None,
-                )
-            )
-        stages = []
-        for stage in STAGES:
-            topic = topics[stage.name]
-            records = sum(end - start for start, end in ranges.get(topic, {}).values())
-            counts.records[stage.name] = records
-            readers = [c for c in consumers if c.topic == topic]
-            slowest = max(readers, key=lambda c: c.lag) if readers else None
-            stages.append(
-                StageSample(
-                    stage=stage.name,
-                    label=stage.label,
-                    topic=topic,
-                    dlq=stage.dlq,
-                    telemetry=stage.telemetry,
-                    exists=topic in ranges,
-                    records=records,
-                    rate_in=rate(records, ref.records.get(stage.name) if ref else None),
-                    consumer=slowest.consumer if slowest else None,
-                    consumed=slowest.consumed if slowest else None,
-                    rate_out=slowest.rate if slowest else None,
-                    lag=slowest.lag if slowest else 0,
-                )
-            )
-        sinks, metrics_error = self._sinks(connectors, consumers, counts, ref, rate)
+        sink_tasks, metrics_error = self._sink_metrics(connectors, ours)
         statuses = {
             name: status for name in QUERIES if (status := read_status(self.checkpoint_dir, name)) is not None
         }
-        if kafka_error is None:
-            self.history.append(counts)
-        return Snapshot(
-            at=now,
-            stages=stages,
-            consumers=consumers,
-            connectors=connectors,
-            spark=spark,
-            queries=queries,
-            kafka_error=kafka_error,
-            connect_error=connect_error,
-            sinks=sinks,
-            metrics_error=metrics_error,
-            statuses=statuses,
-        )
+        return Observation(
+            now, topics, connectors, connect_error, queries, ranges, positions, kafka_error, spark,
+            sink_tasks, metrics_error, statuses,
+        )  # fmt: skip
 
-    def _sinks(
-        self,
-        connectors: list[ConnectorState],
-        consumers: list[ConsumerSample],
-        counts: _Counts,
-        ref: _Counts | None,
-        rate: Callable[[int, int | None], float],
-    ) -> tuple[list[SinkSample], str | None]:
-        """The InfluxDB sink stage: one sample per sink connector."""
-        samples, error = [], None
-        ours = set(stage_topics(self.settings).values())
+    def _sink_metrics(
+        self, connectors: list[ConnectorState], ours: set[str]
+    ) -> tuple[dict[str, dict[int, dict[str, float]]], str | None]:
+        """Each InfluxDB sink connector's task metrics (Jolokia); the first failure stops the reads."""
+        found: dict[str, dict[int, dict[str, float]]] = {}
+        if self.jolokia is None:
+            return found, None
         for c in (c for c in connectors if c.influx_sink and ours.intersection(c.topics)):
-            tasks: dict[int, dict[str, float]] = {}
-            if self.jolokia is not None and error is None:
-                try:
-                    tasks = self.jolokia.sink_tasks(c.name)
-                except ConnectError as exc:
-                    error = exc.message
-            lags = [s.lag for s in consumers if s.consumer == f"connect:{c.name}"]
-            points = int(sum(t.get("points-written-total", 0) for t in tasks.values())) if tasks else None
-            key = f"sink:{c.name}"
-            if points is not None:
-                counts.consumed[key] = points
-            p95 = [t["write-latency-p95"] for t in tasks.values() if t.get("write-latency-p95", -1) >= 0]
-            samples.append(
-                SinkSample(
-                    connector=c.name,
-                    measurement=c.measurement or "?",
-                    running=c.running,
-                    points=points,
-                    rate=rate(points, ref.consumed.get(key) if ref else None) if points is not None else 0.0,
-                    lag=sum(lags) if lags else None,
-                    dead_letters=int(sum(t.get("records-dlq-total", 0) for t in tasks.values()))
-                    if tasks
-                    else None,
-                    write_p95_ms=max(p95) if p95 else None,
-                    tasks=len(c.tasks),
-                )
-            )
-        return samples, error
+            try:
+                found[c.name] = self.jolokia.sink_tasks(c.name)
+            except ConnectError as exc:
+                return found, exc.message
+        return found, None

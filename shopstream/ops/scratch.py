@@ -39,17 +39,17 @@ def find(
     """kind -> the names starting with one of the prefixes (kinds with none left out)."""
     listed: dict[Kind, list[str]] = {}
     if "topics" in kinds:
-        listed["topics"] = sorted(kafka.check_reachable(settings).topics)
+        listed["topics"] = sorted(kafka.check_reachable(settings.kafka).topics)
     if "acls" in kinds:
         listed["acls"] = kafka_acls.acl_names(settings)
     if "subjects" in kinds:
-        listed["subjects"] = registry_client(settings, "admin").subjects()
+        listed["subjects"] = registry_client(settings.registry, "admin").subjects()
     if "groups" in kinds:
-        listed["groups"] = kafka.consumer_groups(settings)
+        listed["groups"] = kafka.consumer_groups(settings.kafka)
     if "connectors" in kinds:
-        listed["connectors"] = ConnectClient(settings).connectors()
+        listed["connectors"] = ConnectClient(settings.connect).connectors()
     if "databases" in kinds:
-        client = InfluxClient(settings, role="admin")
+        client = InfluxClient(settings.influxdb, role="admin")
         try:
             listed["databases"] = [str(r["name"]) for s in client.query("SHOW DATABASES") for r in s.rows]
         finally:
@@ -64,17 +64,17 @@ def remove(
     """Delete everything ``find`` finds (connectors first: they hold groups and write to topics);
     returns what was removed."""
     found = find(settings, prefixes, kinds)
-    connect = ConnectClient(settings)
+    connect = ConnectClient(settings.connect)
     for name in found.get("connectors", []):
         connect.request("DELETE", f"/connectors/{name}")
-    kafka.delete_groups(settings, found.get("groups", []))
-    kafka.delete_topics(settings, found.get("topics", []))
+    kafka.delete_groups(settings.kafka, found.get("groups", []))
+    kafka.delete_topics(settings.kafka, found.get("topics", []))
     kafka_acls.delete_acls(settings, found.get("acls", []))
-    registry = registry_client(settings, "admin")
+    registry = registry_client(settings.registry, "admin")
     for subject in found.get("subjects", []):
         registry.delete_subject(subject)
     if found.get("databases"):
-        client = InfluxClient(settings, role="admin")
+        client = InfluxClient(settings.influxdb, role="admin")
         try:
             for database in found["databases"]:
                 client.query(f'DROP DATABASE "{database}"')

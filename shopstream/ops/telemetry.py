@@ -38,7 +38,7 @@ class Telemetry:
     """Writes every sample to InfluxDB; a failed write is remembered and shown, never raised."""
 
     def __init__(self, settings: Settings, database: str | None = None) -> None:
-        self.client = InfluxClient(settings, database, role="writer")  # pipeline_stage points
+        self.client = InfluxClient(settings.influxdb, database, role="writer")  # pipeline_stage points
         self.points = 0
         self.error: str | None = None
 
@@ -71,9 +71,9 @@ def sample_forever(
     metrics = TelemetryCollector(settings)  # the last sample, for Prometheus (ops/telemetry_metrics.py)
     endpoint = serve_telemetry_metrics(settings, metrics)
     last_error: str | None = None
-    report(f"telemetry: sampling every {interval_s:g} s into InfluxDB {settings.influxdb_database}")
+    report(f"telemetry: sampling every {interval_s:g} s into InfluxDB {settings.influxdb.database}")
     if endpoint is not None:
-        report(f"telemetry: metrics on 127.0.0.1:{endpoint.port}")
+        report(f"telemetry: metrics on {settings.monitoring.metrics_bind_address}:{endpoint.port}")
     try:
         while keep_going():
             began = time.monotonic()

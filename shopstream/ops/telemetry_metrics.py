@@ -33,9 +33,9 @@ from prometheus_client.registry import Collector
 from shopstream.clients.influx import InfluxClient
 from shopstream.contracts import kpi_campaign, kpi_segment
 from shopstream.errors import InfluxError
+from shopstream.metrics import Endpoint, serve
 from shopstream.ops.monitor import Snapshot
 from shopstream.settings import Settings
-from shopstream.stack.metrics import Endpoint, serve
 
 Family = GaugeMetricFamily | CounterMetricFamily
 
@@ -60,7 +60,7 @@ class TelemetryCollector(Collector):
     def _read_kpi_times(self) -> dict[str, float]:
         """The newest last_event_time per KPI measurement (epoch seconds); none when unreadable."""
         if self._client is None:
-            self._client = InfluxClient(self.settings, timeout_s=5)  # as the reader
+            self._client = InfluxClient(self.settings.influxdb, timeout_s=5, role="reader")
         found = {}
         for name, source in self._kpis.items():
             try:
@@ -188,4 +188,4 @@ def serve_telemetry_metrics(settings: Settings, collector: TelemetryCollector) -
     registry = CollectorRegistry()
     registry.register(collector)
     name = os.environ.get("SUPERVISOR_PROCESS_NAME") or f"telemetry-{os.getpid()}"
-    return serve(settings, registry, settings.telemetry_metrics_port, "telemetry", name)
+    return serve(settings, registry, settings.monitoring.telemetry_metrics_port, "telemetry", name)

@@ -18,9 +18,9 @@ from shopstream.clients.influx import InfluxClient, provision_database
 from shopstream.clients.kafka_acls import ensure_pipeline
 from shopstream.contracts import SINK_CONNECTOR_CLASS, shop_events
 from shopstream.errors import InfluxError
-from shopstream.ops import demographics, schemas
-from shopstream.ops.connectors import ConnectorSpec, deploy, load_specs
-from shopstream.ops.jobs import PRODUCER_SECRETS, Job, SparkJob, spark_jobs, telemetry_job
+from shopstream.ops import demographics, registration
+from shopstream.ops.deploy import ConnectorSpec, deploy, load_specs
+from shopstream.ops.jobs import PRODUCER, Job, SparkJob, spark_jobs, telemetry_job
 from shopstream.ops.scratch import ALL_KINDS, remove
 from shopstream.settings import Settings
 from shopstream.stack.paths import StackPaths
@@ -40,7 +40,7 @@ class Trial:
         self.database = f"{kind.replace('.', '_')}_{token}"
         self.root = settings
         self.settings = settings.with_topic_prefix(self.prefix).replace(influxdb_database=self.database)
-        self.workdir = settings.state_dir / "trials" / self.name
+        self.workdir = settings.stack.state_dir / "trials" / self.name
         self.report = report
         self.jobs: list[Job] = []
         self.connectors: list[str] = []
@@ -62,15 +62,15 @@ class Trial:
     def setup(self, telemetry_s: float = 5.0, ui_port: int | None = None) -> None:
         s = self.settings
         ensure_pipeline(s)
-        schemas.register(s, lambda _line: None)
-        schemas.evolve(s, lambda _line: None)
+        registration.register(s, lambda _line: None)
+        registration.evolve(s, lambda _line: None)
         demographics.load(s)
         # the database, the events' retention policy and the grants: the telemetry writes from the start
-        provision_database(s, self.database)
+        provision_database(s.influxdb, self.database)
         sinks = [spec for spec in load_specs(s) if spec.connector_class == SINK_CONNECTOR_CLASS]
         renamed = [_renamed(spec, f"{self.prefix}-{spec.name}") for spec in sinks]
         self.connectors = [spec.name for spec in renamed]
-        for line in deploy(ConnectClient(s), renamed):
+        for line in deploy(ConnectClient(s.connect), renamed):
             self.report(f"  {line}")
         self.jobs = [
             telemetry_job(
@@ -81,7 +81,7 @@ class Trial:
                 [],
                 prefix=self.name,
                 logs=self.workdir,
-                ui_port=ui_port or self.root.spark_ui_port + 20,
+                ui_port=ui_port or self.root.spark.ui_port + 20,
                 checkpoint_dir=self.checkpoints,
             ),
         ]
@@ -107,11 +107,16 @@ class Trial:
         return Job(
             self.settings,
             f"{self.name}-{name}",
-            [*args, "--stats-interval", "1000"],
+            # its summary as a file (``summary_path``): what `bench e2e` reads after each step
+            [*args, "--stats-interval", "1000", "--summary-json", str(self.summary_path(name))],
             log=self.workdir / f"{name}.log",
             restart=False,
-            secrets=PRODUCER_SECRETS,
+            given=PRODUCER,
         )
+
+    def summary_path(self, producer: str) -> Path:
+        """Where the producer ``producer`` writes its run's summary (``producer.run.RunSummary``)."""
+        return self.workdir / f"{producer}.summary.json"
 
     def event_points(self, client: InfluxClient, start_ms: int = 0, end_ms: int | None = None) -> int:
         """Event points in the trial's database with event time in [start, end)."""

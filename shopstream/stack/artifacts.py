@@ -21,6 +21,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from shopstream.errors import MissingPrerequisite, StackError
 from shopstream.resources import project_file
+from shopstream.settings import Settings
+from shopstream.stack.java import find_jdk
 from shopstream.stack.paths import StackPaths
 
 _NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -104,6 +106,27 @@ class Artifacts:
         if not self.spark_jars:
             wanted.append(self.root / f"spark-jars-{self.versions['spark.version']}")
         return [path for path in wanted if not path.exists()]
+
+
+def spark_runtime(settings: Settings) -> tuple[Path, list[Path]]:
+    """(JAVA_HOME, connector jars) of a Spark session: a JDK 17+ (``SHOPSTREAM_JAVA_HOME`` or found),
+    and ``SHOPSTREAM_SPARK_JARS`` or the jars `setup.sh` (`shopstream fetch`) put into the cache for
+    the pom's Spark version, looked up, never fetched; fails with the fix when absent."""
+    jdk = find_jdk(17, settings.stack.java_home, "SHOPSTREAM_JAVA_HOME")  # Spark 4.1 runs on Java 17+
+    if settings.spark.jars:
+        jars = [Path(jar.strip()) for jar in settings.spark.jars.split(",") if jar.strip()]
+        absent = [str(jar) for jar in jars if not jar.is_file()]
+        if absent:
+            raise MissingPrerequisite(
+                f"Spark jars not found: {', '.join(absent)}", "fix SHOPSTREAM_SPARK_JARS"
+            )
+        return jdk.home, jars
+    jars = Artifacts(StackPaths.of(settings).artifacts, pom_properties()).spark_jars
+    if not jars:
+        raise MissingPrerequisite(
+            "Spark connector jars missing", "run scripts/setup.sh (or `shopstream fetch`)"
+        )
+    return jdk.home, jars
 
 
 def _stamp(artifacts_root: Path) -> Path:
@@ -207,9 +230,9 @@ def sink_sources_digest() -> str:
     return digest.hexdigest()
 
 
-def ensure_sink_plugin(console: Console | None = None) -> Path:
-    """Build the sink (``mvn -B package``: compile, JUnit tests, plugin folder) unless the plugin
-    folder was built from the current sources; return the folder."""
+def ensure_sink_plugin(influxd: Path, console: Console | None = None) -> Path:
+    """Build the sink (``mvn -B package``: compile, JUnit tests, some against a private ``influxd``, the
+    stack's, plugin folder) unless the plugin folder was built from the current sources; return the folder."""
     console = console or Console(stderr=True, soft_wrap=True)
     plugin, digest = sink_plugin_dir(), sink_sources_digest()
     stamp = plugin.parent / _SINK_STAMP
@@ -217,7 +240,7 @@ def ensure_sink_plugin(console: Console | None = None) -> Path:
         return plugin
     module = sink_module()
     settings_xml, pom = str(maven_dir() / "settings.xml"), str(module / "pom.xml")
-    cmd = [_mvn(), "-B", "-s", settings_xml, "-f", pom, "clean", "package"]
+    cmd = [_mvn(), "-B", "-s", settings_xml, "-f", pom, f"-Dinfluxd.binary={influxd}", "clean", "package"]
     console.print(f"Building the InfluxDB sink connector: {' '.join(cmd[1:])}")
     tail: deque[str] = deque(maxlen=60)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
@@ -230,7 +253,7 @@ def ensure_sink_plugin(console: Console | None = None) -> Path:
         raise StackError(
             "the InfluxDB sink connector did not build. Last lines:\n" + "\n".join(tail),
             f"fix the build or its tests in {module} (mvn -B -s compose/maven/settings.xml "
-            f"-f connectors/influxdb-sink/pom.xml package)",
+            f"-f connectors/influxdb-sink/pom.xml -Dinfluxd.binary={influxd} package)",
         )
     if not any(plugin.glob("*.jar")):
         raise StackError(f"the sink build wrote no jar into {plugin}", f"check {module / 'pom.xml'}")

@@ -92,9 +92,11 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server, _thread = start_http_server(settings.stack_metrics_port, addr="127.0.0.1", registry=registry)
+    server, _thread = start_http_server(
+        settings.monitoring.stack_metrics_port, addr="127.0.0.1", registry=registry
+    )
     collector.refresh()  # serving already: its own probe (a GET of this endpoint) answers
-    while not stop.wait(settings.prometheus_scrape_interval_s):
+    while not stop.wait(settings.prometheus.scrape_interval_s):
         collector.refresh()
     server.shutdown()
 

@@ -16,7 +16,7 @@ class StackPaths:
 
     @classmethod
     def of(cls, settings: Settings) -> StackPaths:
-        return cls(settings.state_dir, settings.cache_dir)
+        return cls(settings.stack.state_dir, settings.stack.cache_dir)
 
     @property
     def logs(self) -> Path:

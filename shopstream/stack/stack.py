@@ -90,7 +90,7 @@ class Stack:
         self.ctx = StackContext(settings)
         self.console = console or Console(stderr=True, soft_wrap=True)
         self.supervisor = Supervisor(self.ctx.paths)
-        builders = SERVICE_BUILDERS + (MONITORING_BUILDERS if settings.monitoring else ())
+        builders = SERVICE_BUILDERS + (MONITORING_BUILDERS if settings.monitoring.enabled else ())
         self.services = [build(self.ctx) for build in builders]
 
     def service(self, name: str) -> Service:
@@ -165,7 +165,7 @@ class Stack:
                     raise NotYet(f"{type(exc).__name__}: {exc}") from exc
 
             try:
-                wait_until(healthy, self.ctx.settings.stack_timeout_s, f"{svc.name} healthy")
+                wait_until(healthy, self.ctx.settings.stack.timeout_s, f"{svc.name} healthy")
             except Timeout as exc:
                 raise ServiceUnhealthy(
                     exc.message, f"see {log} (SHOPSTREAM_STACK_TIMEOUT_S waits longer)"

@@ -15,10 +15,10 @@ import pytest
 
 from shopstream.errors import Timeout
 from shopstream.ops import demographics
-from shopstream.ops.chaos import FAULTS, run_fault, source_events
+from shopstream.ops.faults import FAULTS, run_fault, source_events
 from shopstream.retry import wait_until
+from tests import oracle
 from tests.faults.conftest import FaultPipeline
-from tests.integration import oracle
 from tests.integration.e2e.influx_reads import campaign_points, segment_points
 
 RATE = 1_500  # events/s

@@ -97,7 +97,7 @@ def read_topic(settings: Settings) -> ReadTopic:
         group = f"test-reader-{token()}"
         consumer = Consumer(
             {
-                **client_config(settings, "admin"),
+                **client_config(settings.kafka, "admin"),
                 "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,

@@ -58,7 +58,7 @@ def is_test_name(kind: str, name: str) -> bool:
 
 
 def _influx_databases(settings: Settings) -> list[str]:
-    client = InfluxClient(settings, role="admin")
+    client = InfluxClient(settings.influxdb, role="admin")
     try:
         return [str(row["name"]) for series in client.query("SHOW DATABASES") for row in series.rows]
     finally:
@@ -69,11 +69,11 @@ def resources_now(settings: Settings) -> dict[str, set[str]]:
     """kind -> the test-looking names on the services now (each service asked for up to 2 minutes:
     one may be restarting when the session ends)."""
     listers: dict[str, Callable[[], Iterable[str]]] = {
-        "topics": lambda: kafka.check_reachable(settings).topics,
+        "topics": lambda: kafka.check_reachable(settings.kafka).topics,
         "acls": lambda: kafka_acls.acl_names(settings),
-        "subjects": registry_client(settings, "admin").subjects,
-        "groups": lambda: kafka.consumer_groups(settings),
-        "connectors": ConnectClient(settings, timeout_s=10).connectors,
+        "subjects": registry_client(settings.registry, "admin").subjects,
+        "groups": lambda: kafka.consumer_groups(settings.kafka),
+        "connectors": ConnectClient(settings.connect, timeout_s=10).connectors,
         "databases": lambda: _influx_databases(settings),
         "programs": Supervisor(StackPaths.of(settings)).programs,
     }
@@ -100,7 +100,7 @@ class Session:
 
     @property
     def markers(self) -> Path:
-        return self.settings.state_dir / "test-sessions"
+        return self.settings.stack.state_dir / "test-sessions"
 
     def begin(self) -> None:
         self.markers.mkdir(parents=True, exist_ok=True)

@@ -23,18 +23,18 @@ def test_a_topic_acl_subject_and_database_left_behind_are_found_and_removed(
     session = Session(settings.replace(state_dir=tmp_path))  # markers of its own: no other session
     session.begin()
     topic, database = f"test.{token()}.left-behind", f"test_{token()}"
-    admin = admin_client(settings)
+    admin = admin_client(settings.kafka)
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
     ensure_acls(settings, [Grant("producer", ResourceType.TOPIC, topic, (AclOperation.WRITE,))])
-    registry_client(settings, "admin").register(f"{topic}-value", load_schema(EVENT_SCHEMA_FILES[2]))
-    influx = InfluxClient(settings, role="admin")
+    registry_client(settings.registry, "admin").register(f"{topic}-value", load_schema(EVENT_SCHEMA_FILES[2]))
+    influx = InfluxClient(settings.influxdb, role="admin")
     influx.query(f'CREATE DATABASE "{database}"')
     influx.close()
 
     left = session.end()
     assert topic in left["topics"] and f"{topic}-value" in left["subjects"]
     assert database in left["databases"]
-    if settings.kafka_sasl:  # no authorizer, no ACLs
+    if settings.kafka.sasl:  # no authorizer, no ACLs
         assert left["acls"] == [topic]
     now = resources_now(settings)
     assert topic not in now["topics"] and f"{topic}-value" not in now["subjects"]

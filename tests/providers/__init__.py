@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
-from shopstream.settings import Settings, secret_fields
+from shopstream.settings import Settings
 
 if TYPE_CHECKING:
     from shopstream.stack.stack import Stack
@@ -53,16 +53,13 @@ class Endpoints:
     def of(cls, settings: Settings) -> Endpoints:
         values: dict[str, Any] = {}
         for f in fields(cls):
-            value = getattr(settings, f.name)
+            value = settings.value_of(f.name)
             values[f.name] = value.get_secret_value() if isinstance(value, SecretStr) else value
         return cls(**values)
 
     def apply(self, settings: Settings) -> Settings:
         """``settings`` pointing at these endpoints (names, topics and the rest unchanged)."""
-        update = {f.name: getattr(self, f.name) for f in fields(self)}
-        update |= {k: SecretStr(v) for k, v in update.items() if k in secret_fields()}
-        # validated anew (not model_copy): derived values such as kafka_port must follow the URLs
-        return Settings.model_validate({**settings.model_dump(), **update})
+        return settings.replace(**{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -70,7 +67,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     child processes (the Spark job, the producer) read."""
     endpoints = Endpoints.of(settings)
     values = {f.name: str(getattr(endpoints, f.name)) for f in fields(endpoints)}
-    values["state_dir"] = str(settings.state_dir)
+    values["state_dir"] = str(settings.stack.state_dir)
     return {f"SHOPSTREAM_{name.upper()}": value for name, value in values.items()}
 
 

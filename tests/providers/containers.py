@@ -138,10 +138,10 @@ class TestcontainersProvider:
                     published[spec.name] = int(container.get_exposed_port(port))
                 at = endpoints(base, host, kafka_port, connect_port, published)
                 wait_until(
-                    spec.name, probe(spec.name, at, base.influxdb_database), container, READY_TIMEOUT_S
+                    spec.name, probe(spec.name, at, base.influxdb.database), container, READY_TIMEOUT_S
                 )
             # a fresh state dir: nothing of the local stack's .state is touched
-            settings = at.apply(base).model_copy(update={"state_dir": Path(state)})
+            settings = at.apply(base).replace(state_dir=Path(state))
             ensure_pipeline(settings)  # as `stack up` does; the broker does not auto-create
             yield settings
 

@@ -65,20 +65,20 @@ def _image(service: str) -> str:
 def container_specs(base: Settings, host: str, kafka_port: int, connect_port: int) -> list[ContainerSpec]:
     """In start order. ``host`` is where the test process reaches published ports (the Docker host),
     ``kafka_port`` and ``connect_port`` are free ports on it."""
-    app_password = base.mysql_password.get_secret_value()
-    cdc_password = base.mysql_cdc_password.get_secret_value()
+    app_password = base.mysql.password.get_secret_value()
+    cdc_password = base.mysql.cdc_password.get_secret_value()
     roles: tuple[InfluxRole, ...] = ("admin", "writer", "reader")
-    influx = {role: base.influxdb_login(role) for role in roles}
+    influx = {role: base.influxdb.login(role) for role in roles}
     mariadb = ContainerSpec(
         "mariadb",
         _image("mariadb"),
         {
             "MARIADB_RANDOM_ROOT_PASSWORD": "1",
             "MARIADB_ROOT_HOST": "localhost",
-            "MARIADB_DATABASE": base.mysql_database,
-            "MARIADB_USER": base.mysql_user,
+            "MARIADB_DATABASE": base.mysql.database,
+            "MARIADB_USER": base.mysql.user,
             "MARIADB_PASSWORD": app_password,
-            "SHOPSTREAM_MYSQL_CDC_USER": base.mysql_cdc_user,
+            "SHOPSTREAM_MYSQL_CDC_USER": base.mysql.cdc_user,
             "SHOPSTREAM_MYSQL_CDC_PASSWORD": cdc_password,
         },
         ports=(3306,),
@@ -91,7 +91,7 @@ def container_specs(base: Settings, host: str, kafka_port: int, connect_port: in
         {
             "INFLUXDB_HTTP_AUTH_ENABLED": "true",
             "INFLUXDB_REPORTING_DISABLED": "true",
-            "INFLUXDB_DB": base.influxdb_database,
+            "INFLUXDB_DB": base.influxdb.database,
             "INFLUXDB_ADMIN_USER": influx["admin"].user,
             "INFLUXDB_ADMIN_PASSWORD": influx["admin"].secret,
             # the image grants them WRITE and READ on INFLUXDB_DB
@@ -122,7 +122,7 @@ def container_specs(base: Settings, host: str, kafka_port: int, connect_port: in
             "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
             "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
             "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
-            "KAFKA_HEAP_OPTS": f"-Xmx{base.kafka_heap}",
+            "KAFKA_HEAP_OPTS": f"-Xmx{base.kafka.heap}",
         },
         bound_ports={9092: kafka_port},
     )
@@ -133,7 +133,7 @@ def container_specs(base: Settings, host: str, kafka_port: int, connect_port: in
             "APICURIO_STORAGE_KIND": "sql",
             "APICURIO_STORAGE_SQL_KIND": "mysql",
             "APICURIO_DATASOURCE_URL": f"jdbc:mysql://mariadb:3306/{REGISTRY_DATABASE}",
-            "APICURIO_DATASOURCE_USERNAME": base.mysql_user,
+            "APICURIO_DATASOURCE_USERNAME": base.mysql.user,
             "APICURIO_DATASOURCE_PASSWORD": app_password,
             "APICURIO_REST_DELETION_ARTIFACT_ENABLED": "true",
             "APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED": "true",
@@ -149,7 +149,7 @@ def container_specs(base: Settings, host: str, kafka_port: int, connect_port: in
             "CONNECT_LISTENERS": f"http://{host}:{connect_port}",
             "CONNECT_REST_ADVERTISED_HOST_NAME": host,
             "CONNECT_REST_ADVERTISED_PORT": str(connect_port),
-            "KAFKA_HEAP_OPTS": f"-Xmx{base.connect_heap}",
+            "KAFKA_HEAP_OPTS": f"-Xmx{base.connect.heap}",
             # what ${env:...} in the connector configs resolve to
             CDC_PASSWORD_ENV: cdc_password,
             INFLUXDB_PASSWORD_ENV: influx["writer"].secret,
@@ -175,13 +175,13 @@ def endpoints(
         connect_password="",
         mysql_host=host,
         mysql_port=published.get("mariadb", 0),
-        mysql_user=base.mysql_user,
-        mysql_password=base.mysql_password.get_secret_value(),
+        mysql_user=base.mysql.user,
+        mysql_password=base.mysql.password.get_secret_value(),
         influxdb_url=f"http://{host}:{published.get('influxdb', 0)}",
-        influxdb_admin_user=base.influxdb_admin_user,
-        influxdb_admin_password=base.influxdb_admin_password.get_secret_value(),
-        influxdb_writer_user=base.influxdb_writer_user,
-        influxdb_writer_password=base.influxdb_writer_password.get_secret_value(),
-        influxdb_reader_user=base.influxdb_reader_user,
-        influxdb_reader_password=base.influxdb_reader_password.get_secret_value(),
+        influxdb_admin_user=base.influxdb.admin_user,
+        influxdb_admin_password=base.influxdb.admin_password.get_secret_value(),
+        influxdb_writer_user=base.influxdb.writer_user,
+        influxdb_writer_password=base.influxdb.writer_password.get_secret_value(),
+        influxdb_reader_user=base.influxdb.reader_user,
+        influxdb_reader_password=base.influxdb.reader_password.get_secret_value(),
     )

@@ -26,8 +26,8 @@ GROUP_BY = ["alertname", "connector", "query", "topic", "service"]
 
 def render_config(settings: Settings) -> dict[str, Any]:
     receiver: dict[str, Any] = {"name": RECEIVER}
-    if settings.alertmanager_webhook_url:
-        receiver["webhook_configs"] = [{"url": settings.alertmanager_webhook_url, "send_resolved": True}]
+    if settings.alertmanager.webhook_url:
+        receiver["webhook_configs"] = [{"url": settings.alertmanager.webhook_url, "send_resolved": True}]
     return {
         "route": {
             "receiver": RECEIVER,
@@ -52,7 +52,7 @@ def service(ctx: StackContext) -> Service:
     config = home / "alertmanager.yml"
 
     def rendered() -> str:
-        own = ctx.settings.alertmanager_config_file  # receivers of your own (monitoring/README.md)
+        own = ctx.settings.alertmanager.config_file  # receivers of your own (monitoring/README.md)
         return (
             own.read_text() if own is not None else json.dumps(render_config(ctx.settings), indent=1) + "\n"
         )
@@ -68,7 +68,7 @@ def service(ctx: StackContext) -> Service:
                 require_binary("prometheus-alertmanager", "prometheus-alertmanager"),
                 f"--config.file={config}",
                 f"--storage.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{s.alertmanager_port}",
+                f"--web.listen-address=127.0.0.1:{s.alertmanager.port}",
                 "--cluster.listen-address=",  # one instance: no gossip port
                 "--log.level=warn",
             ],
@@ -81,8 +81,8 @@ def service(ctx: StackContext) -> Service:
 
     return Service(
         name="alertmanager",
-        ports={ctx.settings.alertmanager_port: "SHOPSTREAM_ALERTMANAGER_URL"},
+        ports={ctx.settings.alertmanager.port: "SHOPSTREAM_ALERTMANAGER_URL"},
         program=program,
-        probe=lambda: Alertmanager(ctx.settings, timeout_s=3).version(),
+        probe=lambda: Alertmanager(ctx.settings.alertmanager, timeout_s=3).version(),
         prepare=prepare,
     )

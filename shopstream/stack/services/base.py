@@ -50,11 +50,11 @@ class StackContext:
 
     @cached_property
     def jdk(self) -> Jdk:
-        return find_jdk(17, self.settings.java_home, "SHOPSTREAM_JAVA_HOME")
+        return find_jdk(17, self.settings.stack.java_home, "SHOPSTREAM_JAVA_HOME")
 
     @cached_property
     def registry_jdk(self) -> Jdk:
-        return find_jdk(21, self.settings.registry_java_home, "SHOPSTREAM_REGISTRY_JAVA_HOME", newest=True)
+        return find_jdk(21, self.settings.registry.java_home, "SHOPSTREAM_REGISTRY_JAVA_HOME", newest=True)
 
     @cached_property
     def artifacts(self) -> Artifacts:

@@ -20,6 +20,7 @@ from pathlib import Path
 from shopstream.clients.connect import KAFKA_PASSWORD_ENV, ConnectClient, env_ref, worker_secrets
 from shopstream.clients.kafka import java_security_config
 from shopstream.stack.artifacts import ensure_sink_plugin, sink_sources_digest
+from shopstream.stack.influxd import ensure_influxd
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.services.jmx_exporter import jmx_exporter_agent
@@ -33,15 +34,15 @@ CLIENT_PREFIXES = ("", "producer.", "consumer.", "admin.")
 
 def worker_security(ctx: StackContext) -> dict[str, str]:
     """The Kafka client security of the worker and of its connectors' clients, as the Connect role."""
-    security = java_security_config(ctx.settings, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
+    security = java_security_config(ctx.settings.kafka, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
     return {f"{prefix}{key}": value for prefix in CLIENT_PREFIXES for key, value in security.items()}
 
 
 def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | int]:
     s = ctx.settings
-    rest = {"rest.extension.classes": REST_EXTENSION} if s.connect_login() else {}
+    rest = {"rest.extension.classes": REST_EXTENSION} if s.connect.login() else {}
     return {
-        "bootstrap.servers": s.kafka_bootstrap_servers,
+        "bootstrap.servers": s.kafka.bootstrap_servers,
         "group.id": "shopstream-connect",
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
@@ -52,9 +53,9 @@ def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | i
         "offset.storage.replication.factor": 1,
         "status.storage.replication.factor": 1,
         "offset.flush.interval.ms": 5000,
-        "listeners": f"http://127.0.0.1:{s.connect_port}",
+        "listeners": f"http://127.0.0.1:{s.connect.port}",
         "rest.advertised.host.name": "127.0.0.1",
-        "rest.advertised.port": s.connect_port,
+        "rest.advertised.port": s.connect.port,
         "plugin.path": str(plugin_path),
         "config.providers": "env",
         "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
@@ -66,7 +67,7 @@ def worker_properties(ctx: StackContext, plugin_path: Path) -> dict[str, str | i
 def _rest_auth_files(ctx: StackContext) -> list[str]:
     """The REST API's JAAS file and its credentials file (mode 600): ``-D`` system properties naming the
     JAAS file (none when Connect runs without REST authentication)."""
-    login = ctx.settings.connect_login()
+    login = ctx.settings.connect.login()
     if login is None:
         return []
     home = ctx.paths.service_dir("connect")
@@ -83,11 +84,11 @@ def _rest_auth_files(ctx: StackContext) -> list[str]:
 def _jolokia_agent(ctx: StackContext) -> list[str]:
     """The Jolokia agent on loopback, its options (basic auth with the REST identity) in a mode-600
     file: the command line names only the file."""
-    port = ctx.settings.connect_jolokia_port
+    port = ctx.settings.connect.jolokia_port
     if not port:
         return []
     options = {"host": "127.0.0.1", "port": str(port)}
-    login = ctx.settings.connect_login()
+    login = ctx.settings.connect.login()
     if login is not None:
         options |= {"user": login.user, "password": login.secret}
     config = ctx.paths.service_dir("connect") / "jolokia.properties"
@@ -112,7 +113,9 @@ def _link_plugins(ctx: StackContext) -> Path:
 
 
 def _probe(ctx: StackContext) -> str:
-    client = ConnectClient(ctx.settings, timeout_s=10)  # names address and setting (and a refused login)
+    client = ConnectClient(
+        ctx.settings.connect, timeout_s=10
+    )  # names address and setting (and a refused login)
     root = client.json("GET", "/")
     client.json("GET", "/connector-plugins")
     return str(root.get("version", "?"))
@@ -128,19 +131,19 @@ def service(ctx: StackContext) -> Service:
         write_properties(config, worker_properties(ctx, _link_plugins(ctx)))
 
     def program() -> Program:
-        ensure_sink_plugin()
+        ensure_sink_plugin(ensure_influxd(ctx.paths.cache))
         return Program(
             "connect",
             java_command(
                 ctx.jdk.java,
-                ctx.settings.connect_heap,
+                ctx.settings.connect.heap,
                 home_dir / "log4j2.properties",
                 ctx.artifacts.kafka_libs,
                 "org.apache.kafka.connect.cli.ConnectDistributed",
                 str(config),
                 agents=[
                     *_jolokia_agent(ctx),
-                    *jmx_exporter_agent(ctx, "connect", ctx.settings.connect_metrics_port),
+                    *jmx_exporter_agent(ctx, "connect", ctx.settings.monitoring.connect_metrics_port),
                 ],
                 properties=_rest_auth_files(ctx),
             ),
@@ -153,11 +156,11 @@ def service(ctx: StackContext) -> Service:
             restart=RestartPolicy(startsecs=10),
         )
 
-    ports = {ctx.settings.connect_port: "SHOPSTREAM_CONNECT_URL"}
-    if ctx.settings.connect_jolokia_port:
-        ports[ctx.settings.connect_jolokia_port] = "SHOPSTREAM_CONNECT_JOLOKIA_URL"
-    if ctx.settings.monitoring:
-        ports[ctx.settings.connect_metrics_port] = "SHOPSTREAM_CONNECT_METRICS_PORT"
+    ports = {ctx.settings.connect.port: "SHOPSTREAM_CONNECT_URL"}
+    if ctx.settings.connect.jolokia_port:
+        ports[ctx.settings.connect.jolokia_port] = "SHOPSTREAM_CONNECT_JOLOKIA_URL"
+    if ctx.settings.monitoring.enabled:
+        ports[ctx.settings.monitoring.connect_metrics_port] = "SHOPSTREAM_CONNECT_METRICS_PORT"
     return Service(
         name="connect",
         ports=ports,

@@ -8,13 +8,14 @@ import sys
 import requests
 
 from shopstream.errors import StackError
+from shopstream.settings import ALL
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.supervisor import Program
 
 
 def _probe(ctx: StackContext) -> str:
-    url = f"http://127.0.0.1:{ctx.settings.stack_metrics_port}/metrics"
+    url = f"http://127.0.0.1:{ctx.settings.monitoring.stack_metrics_port}/metrics"
     try:
         resp = requests.get(url, timeout=3)
     except requests.RequestException as exc:
@@ -33,14 +34,14 @@ def service(ctx: StackContext) -> Service:
             "exporter",
             [sys.executable, "-m", "shopstream.stack.exporter"],
             # the settings of this stack (it probes every service as `stack status` does)
-            environment=ctx.settings.as_env(),
+            environment=ctx.settings.env_for(ALL),
             directory=ctx.paths.state,
             restart=RestartPolicy(startsecs=3),
         )
 
     return Service(
         name="exporter",
-        ports={ctx.settings.stack_metrics_port: "SHOPSTREAM_STACK_METRICS_PORT"},
+        ports={ctx.settings.monitoring.stack_metrics_port: "SHOPSTREAM_STACK_METRICS_PORT"},
         program=program,
         probe=lambda: _probe(ctx),
     )

@@ -1,4 +1,5 @@
-"""InfluxDB 1.x (Debian's influxdb) with its own dirs, HTTP on 127.0.0.1, authentication on.
+"""InfluxDB OSS 1.x (built from source by ``shopstream.stack.influxd``, cached per version) with its own
+dirs, HTTP and RPC on 127.0.0.1, authentication on, Flux and pprof off.
 
 Users: the admin (created at the first start: the one statement InfluxDB takes without credentials),
 used only for setup; the writer (WRITE on the database) and the reader (READ), created or updated by
@@ -11,16 +12,18 @@ import requests
 
 from shopstream.clients.influx import InfluxClient, ensure_users, provision_database
 from shopstream.errors import StackError
+from shopstream.stack.influxd import ensure_influxd
 from shopstream.stack.restarts import RestartPolicy
-from shopstream.stack.services.base import Service, StackContext, require_binary
+from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.supervisor import Program
 
 
 def render_config(ctx: StackContext) -> str:
+    """InfluxDB 1.13's config: what differs from its defaults (``influxd config`` prints them all)."""
     home = ctx.paths.service_dir("influxdb")
     return f"""\
 reporting-disabled = true
-bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
+bind-address = "127.0.0.1:{ctx.settings.influxdb.port + 2}"
 
 [meta]
   dir = "{home / "meta"}"
@@ -29,13 +32,18 @@ bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
   dir = "{home / "data"}"
   wal-dir = "{home / "wal"}"
   query-log-enabled = false
+  index-version = "{ctx.settings.influxdb.index}"
+  max-series-per-database = {ctx.settings.influxdb.max_series_per_database}
 
 [http]
   enabled = true
-  bind-address = "127.0.0.1:{ctx.settings.influxdb_port}"
+  bind-address = "127.0.0.1:{ctx.settings.influxdb.port}"
   auth-enabled = true
   log-enabled = false
   max-body-size = 0
+  flux-enabled = false
+  # /debug/pprof would answer without credentials (pprof-auth-enabled is off by default)
+  pprof-enabled = false
 
 [monitor]
   store-enabled = false
@@ -47,14 +55,14 @@ bind-address = "127.0.0.1:{ctx.settings.influxdb_port + 2}"
 
 def _query(ctx: StackContext, q: str, *, auth: bool = True) -> requests.Response:
     s = ctx.settings
-    login = s.influxdb_login("admin")
+    login = s.influxdb.login("admin")
     credentials = (login.user, login.secret) if auth else None
-    return requests.post(f"{s.influxdb_url}/query", data={"q": q}, auth=credentials, timeout=10)
+    return requests.post(f"{s.influxdb.url}/query", data={"q": q}, auth=credentials, timeout=10)
 
 
 def _bootstrap(ctx: StackContext) -> None:
     s = ctx.settings
-    admin = s.influxdb_login("admin")
+    admin = s.influxdb.login("admin")
     if not admin.secret:
         raise StackError(f"{admin.password_setting} is empty", admin.hint)
     if _query(ctx, "SHOW USERS").status_code != 200:
@@ -69,23 +77,23 @@ def _bootstrap(ctx: StackContext) -> None:
                 f"an admin with another password exists",
                 f"set {admin.user_setting} / {admin.password_setting} to it or `stack down --purge`",
             )
-    ensure_users(s)
-    provision_database(s)
+    ensure_users(s.influxdb)
+    provision_database(s.influxdb)
 
 
 def _ping(ctx: StackContext) -> str:
-    return InfluxClient(ctx.settings, timeout_s=3).ping()  # names the address and the setting
+    return InfluxClient(ctx.settings.influxdb, timeout_s=3).ping()  # names the address and the setting
 
 
 def _probe(ctx: StackContext) -> str:
     version = _ping(ctx)
-    client = InfluxClient(ctx.settings, timeout_s=3)  # as the reader: it sees only its databases
+    client = InfluxClient(ctx.settings.influxdb, timeout_s=3)  # as the reader: it sees only its databases
     try:
         names = [str(row["name"]) for s in client.query("SHOW DATABASES") for row in s.rows]
     finally:
         client.close()
-    if ctx.settings.influxdb_database not in names:
-        raise StackError(f"InfluxDB: the reader cannot see {ctx.settings.influxdb_database} ({names})")
+    if ctx.settings.influxdb.database not in names:
+        raise StackError(f"InfluxDB: the reader cannot see {ctx.settings.influxdb.database} ({names})")
     return version
 
 
@@ -97,10 +105,10 @@ def service(ctx: StackContext) -> Service:
         conf.write_text(render_config(ctx))
 
     def program() -> Program:
-        command = [require_binary("influxd", "influxdb"), "-config", str(conf)]
+        command = [str(ensure_influxd(ctx.paths.cache)), "run", "-config", str(conf)]
         return Program("influxdb", command, restart=RestartPolicy(startsecs=3))
 
-    port = ctx.settings.influxdb_port
+    port = ctx.settings.influxdb.port
     return Service(
         name="influxdb",
         ports={port: "SHOPSTREAM_INFLUXDB_URL", port + 2: "SHOPSTREAM_INFLUXDB_URL (RPC = port+2)"},

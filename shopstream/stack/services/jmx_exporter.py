@@ -13,7 +13,7 @@ from shopstream.stack.services.base import StackContext
 
 def jmx_exporter_agent(ctx: StackContext, service: str, port: int) -> list[str]:
     """The ``-javaagent:`` value (``jar=host:port:config``) of the service's exporter, if any."""
-    if not ctx.settings.monitoring:
+    if not ctx.settings.monitoring.enabled:
         return []
     config = project_file("monitoring", "jmx", f"{service}.yml")
     return [f"{ctx.artifacts.jmx_exporter_agent}=127.0.0.1:{port}:{config}"]

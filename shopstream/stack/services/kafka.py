@@ -55,36 +55,36 @@ def _secrets_file(ctx: StackContext) -> Path:
 
 def _secured(settings: Settings) -> bool:
     """Whether the local broker runs SASL with ACLs; refuses what only a remote cluster can be."""
-    if settings.kafka_security_protocol == "SASL_SSL":
+    if settings.kafka.security_protocol == "SASL_SSL":
         raise StackError(
             "the local broker serves SASL_PLAINTEXT on 127.0.0.1 (TLS on loopback protects nothing); "
             "SASL_SSL is for remote clusters",
             "set SHOPSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT for the local stack",
         )
-    if settings.kafka_sasl and not settings.kafka_sasl_mechanism.startswith("SCRAM"):
+    if settings.kafka.sasl and not settings.kafka.sasl_mechanism.startswith("SCRAM"):
         raise StackError(
-            f"the local broker authenticates with SCRAM, not {settings.kafka_sasl_mechanism}",
+            f"the local broker authenticates with SCRAM, not {settings.kafka.sasl_mechanism}",
             "set SHOPSTREAM_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 for the local stack",
         )
-    return settings.kafka_sasl
+    return settings.kafka.sasl
 
 
 def _security_properties(ctx: StackContext) -> dict[str, str | int]:
     s = ctx.settings
     if not _secured(s):
         return {
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka.port},CONTROLLER://127.0.0.1:{s.kafka.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka.port}",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         }
-    mechanism, admin = s.kafka_sasl_mechanism, s.kafka_admin_user
+    mechanism, admin = s.kafka.sasl_mechanism, s.kafka.admin_user
     secret = f"${{file:{_secrets_file(ctx)}:"
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
     return {
-        "listeners": f"CLIENT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-        "advertised.listeners": f"CLIENT://127.0.0.1:{s.kafka_port}",
+        "listeners": f"CLIENT://127.0.0.1:{s.kafka.port},CONTROLLER://127.0.0.1:{s.kafka.controller_port}",
+        "advertised.listeners": f"CLIENT://127.0.0.1:{s.kafka.port}",
         "inter.broker.listener.name": "CLIENT",
         "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT",
         "config.providers": "file",
@@ -110,7 +110,7 @@ def server_properties(ctx: StackContext) -> dict[str, str | int]:
     return {
         "process.roles": "broker,controller",
         "node.id": 1,
-        "controller.quorum.voters": f"1@127.0.0.1:{s.kafka_controller_port}",
+        "controller.quorum.voters": f"1@127.0.0.1:{s.kafka.controller_port}",
         "controller.listener.names": "CONTROLLER",
         **_security_properties(ctx),
         "log.dirs": str(_home(ctx) / "data"),
@@ -138,7 +138,7 @@ def _cluster_id() -> str:
 
 
 def _admin_digest(settings: Settings, salt: bytes) -> str:
-    login = settings.kafka_login("admin")
+    login = settings.kafka.login("admin")
     return hashlib.pbkdf2_hmac("sha256", f"{login.user}:{login.secret}".encode(), salt, 200_000).hex()
 
 
@@ -166,7 +166,7 @@ def _prepare(ctx: StackContext) -> None:
     config = home / "server.properties"
     write_properties(config, server_properties(ctx))
     if _secured(ctx.settings):
-        admin = ctx.settings.kafka_login("admin")
+        admin = ctx.settings.kafka.login("admin")
         if not admin.secret:
             raise StackError(f"{admin.password_setting} is empty", admin.hint)
         # the controller's password is the broker's own: a new one at each start
@@ -180,10 +180,10 @@ def _prepare(ctx: StackContext) -> None:
     args: list[str] = []
     args_file = home / "format.args"
     if _secured(ctx.settings):
-        admin = ctx.settings.kafka_login("admin")
+        admin = ctx.settings.kafka.login("admin")
         if '"' in admin.secret or '"' in admin.user:
             raise StackError(f"{admin.password_setting} must not contain a double quote", admin.hint)
-        credential = f'{ctx.settings.kafka_sasl_mechanism}=[name={admin.user},password="{admin.secret}"]'
+        credential = f'{ctx.settings.kafka.sasl_mechanism}=[name={admin.user},password="{admin.secret}"]'
         write_secret(args_file, f"--add-scram\n{credential}\n")
         args = [f"@{args_file}"]
     cmd = java_command(
@@ -216,19 +216,19 @@ def _bootstrap(ctx: StackContext) -> None:
     """The roles' SCRAM users (upserted: a password changed in .env takes effect here), the worker's
     and the pipeline's ACLs, the project's topics."""
     s = ctx.settings
-    check_reachable(s)  # one error naming the address, not an admin request waiting forever
+    check_reachable(s.kafka)  # one error naming the address, not an admin request waiting forever
     if _secured(s):
-        mechanism = getattr(ScramMechanism, s.kafka_sasl_mechanism.replace("-", "_"))
+        mechanism = getattr(ScramMechanism, s.kafka.sasl_mechanism.replace("-", "_"))
         info = ScramCredentialInfo(mechanism, SCRAM_ITERATIONS)
         upserts: list[UserScramCredentialAlteration] = []
         for role in KAFKA_ROLES:
-            login = s.kafka_login(role)
+            login = s.kafka.login(role)
             if role == "admin":
                 continue  # formatted into the storage
             if not login.secret:
                 raise StackError(f"{login.password_setting} is empty", login.hint)
             upserts.append(UserScramCredentialUpsertion(login.user, info, login.secret.encode()))
-        admin = admin_client(s)  # alive until the futures are done
+        admin = admin_client(s.kafka)  # alive until the futures are done
         for future in admin.alter_user_scram_credentials(upserts, request_timeout=30).values():
             future.result()
         users = {upsert.user for upsert in upserts}
@@ -247,7 +247,7 @@ def _bootstrap(ctx: StackContext) -> None:
 
 
 def _probe(ctx: StackContext) -> str:
-    check_reachable(ctx.settings, timeout_s=3)  # names the address and the setting when it fails
+    check_reachable(ctx.settings.kafka, timeout_s=3)  # names the address and the setting when it fails
     return ctx.artifacts.kafka_version
 
 
@@ -258,23 +258,23 @@ def service(ctx: StackContext) -> Service:
             "kafka",
             java_command(
                 ctx.jdk.java,
-                ctx.settings.kafka_heap,
+                ctx.settings.kafka.heap,
                 home / "log4j2.properties",
                 ctx.artifacts.kafka_libs,
                 "kafka.Kafka",
                 str(home / "server.properties"),
-                agents=jmx_exporter_agent(ctx, "kafka", ctx.settings.kafka_metrics_port),
+                agents=jmx_exporter_agent(ctx, "kafka", ctx.settings.monitoring.kafka_metrics_port),
             ),
             restart=RestartPolicy(startsecs=10),
         )
 
     s = ctx.settings
     ports = {
-        s.kafka_port: "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS",
-        s.kafka_controller_port: "SHOPSTREAM_KAFKA_CONTROLLER_PORT",
+        s.kafka.port: "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS",
+        s.kafka.controller_port: "SHOPSTREAM_KAFKA_CONTROLLER_PORT",
     }
-    if s.monitoring:
-        ports[s.kafka_metrics_port] = "SHOPSTREAM_KAFKA_METRICS_PORT"
+    if s.monitoring.enabled:
+        ports[s.monitoring.kafka_metrics_port] = "SHOPSTREAM_KAFKA_METRICS_PORT"
     return Service(
         name="kafka",
         ports=ports,

@@ -36,7 +36,7 @@ def render_config(ctx: StackContext) -> str:
         f"datadir={data}",
         f"socket={sock}",
         f"pid-file={home / 'mariadb.pid'}",
-        f"port={ctx.settings.mysql_port}",
+        f"port={ctx.settings.mysql.port}",
         "bind-address=127.0.0.1",
         "skip-name-resolve",
         f"log_bin={home / 'binlog' / 'mariadb-bin'}",
@@ -79,18 +79,18 @@ def root_connection(ctx: StackContext) -> pymysql.Connection[pymysql.cursors.Cur
 
 def _bootstrap(ctx: StackContext) -> None:
     s = ctx.settings
-    app_pw = s.mysql_password.get_secret_value()
-    cdc_pw = s.mysql_cdc_password.get_secret_value()
+    app_pw = s.mysql.password.get_secret_value()
+    cdc_pw = s.mysql.cdc_password.get_secret_value()
     for name, value in (("SHOPSTREAM_MYSQL_PASSWORD", app_pw), ("SHOPSTREAM_MYSQL_CDC_PASSWORD", cdc_pw)):
         if not value:
             raise StackError(f"{name} is empty", f"set it ({SETUP_HINT})")
-    statements = [f"CREATE DATABASE IF NOT EXISTS `{db}`" for db in (s.mysql_database, REGISTRY_DATABASE)]
+    statements = [f"CREATE DATABASE IF NOT EXISTS `{db}`" for db in (s.mysql.database, REGISTRY_DATABASE)]
     for host in ("127.0.0.1", "localhost"):
-        app, cdc = f"'{s.mysql_user}'@'{host}'", f"'{s.mysql_cdc_user}'@'{host}'"
+        app, cdc = f"'{s.mysql.user}'@'{host}'", f"'{s.mysql.cdc_user}'@'{host}'"
         statements += [
             f"CREATE USER IF NOT EXISTS {app} IDENTIFIED BY %(app)s",
             f"ALTER USER {app} IDENTIFIED BY %(app)s",
-            f"GRANT ALL PRIVILEGES ON `{s.mysql_database}`.* TO {app}",
+            f"GRANT ALL PRIVILEGES ON `{s.mysql.database}`.* TO {app}",
             f"GRANT ALL PRIVILEGES ON `{REGISTRY_DATABASE}`.* TO {app}",
             f"CREATE USER IF NOT EXISTS {cdc} IDENTIFIED BY %(cdc)s",
             f"ALTER USER {cdc} IDENTIFIED BY %(cdc)s",
@@ -106,7 +106,7 @@ def _bootstrap(ctx: StackContext) -> None:
 
 
 def _probe(ctx: StackContext) -> str:
-    return check_reachable(ctx.settings)  # as the application user; names address and settings
+    return check_reachable(ctx.settings.mysql)  # as the application user; names address and settings
 
 
 def _root_probe(ctx: StackContext) -> str:
@@ -125,7 +125,7 @@ def service(ctx: StackContext) -> Service:
 
     return Service(
         name="mariadb",
-        ports={ctx.settings.mysql_port: "SHOPSTREAM_MYSQL_PORT"},
+        ports={ctx.settings.mysql.port: "SHOPSTREAM_MYSQL_PORT"},
         program=program,
         probe=lambda: _probe(ctx),
         prepare=lambda: _prepare(ctx),

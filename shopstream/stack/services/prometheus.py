@@ -3,7 +3,7 @@ the state dir.
 
 It scrapes itself, Alertmanager, the broker's and Connect's JMX exporter agents, the stack exporter,
 and the pipeline's own processes (Spark drivers, producers, telemetry samplers), which register
-themselves in ``<state dir>/prometheus/targets`` (``shopstream.stack.metrics``). It evaluates the
+themselves in ``<state dir>/prometheus/targets`` (``shopstream.metrics``). It evaluates the
 rules of ``monitoring/prometheus/alerts.yml`` (the checked-in file itself: the rules shipped are the
 rules run) and sends alerts to the stack's Alertmanager. The configuration is written as JSON (YAML's
 subset), from :func:`scrape_configs`, which Compose's ``monitoring/prometheus/prometheus.compose.yml``
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from shopstream.clients.monitoring import Prometheus
+from shopstream.metrics import targets_dir
 from shopstream.resources import project_file
 from shopstream.settings import Settings
-from shopstream.stack.metrics import targets_dir
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext, require_binary
 from shopstream.stack.supervisor import Program
@@ -74,22 +74,22 @@ def render_config(settings: Settings, rules: Path) -> Json:
     targets = targets_dir(s)
     return {
         "global": {
-            "scrape_interval": f"{s.prometheus_scrape_interval_s:g}s",
-            "scrape_timeout": f"{min(10.0, s.prometheus_scrape_interval_s):g}s",
-            "evaluation_interval": f"{s.prometheus_evaluation_interval_s:g}s",
+            "scrape_interval": f"{s.prometheus.scrape_interval_s:g}s",
+            "scrape_timeout": f"{min(10.0, s.prometheus.scrape_interval_s):g}s",
+            "evaluation_interval": f"{s.prometheus.evaluation_interval_s:g}s",
             "external_labels": {"stack": "local"},
         },
         "rule_files": [str(rules)],
         "alerting": {
-            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{s.alertmanager_port}"]}]}]
+            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{s.alertmanager.port}"]}]}]
         },
         "scrape_configs": scrape_configs(
             {
-                "prometheus": f"127.0.0.1:{s.prometheus_port}",
-                "alertmanager": f"127.0.0.1:{s.alertmanager_port}",
-                "kafka": f"127.0.0.1:{s.kafka_metrics_port}",
-                "connect": f"127.0.0.1:{s.connect_metrics_port}",
-                "stack": f"127.0.0.1:{s.stack_metrics_port}",
+                "prometheus": f"127.0.0.1:{s.prometheus.port}",
+                "alertmanager": f"127.0.0.1:{s.alertmanager.port}",
+                "kafka": f"127.0.0.1:{s.monitoring.kafka_metrics_port}",
+                "connect": f"127.0.0.1:{s.monitoring.connect_metrics_port}",
+                "stack": f"127.0.0.1:{s.monitoring.stack_metrics_port}",
             },
             {job: [str(targets / f"{job}-*.json")] for job in FILE_JOBS},
         ),
@@ -97,7 +97,7 @@ def render_config(settings: Settings, rules: Path) -> Json:
 
 
 def _probe(settings: Settings) -> str:
-    return Prometheus(settings, timeout_s=3).version()
+    return Prometheus(settings.prometheus, timeout_s=3).version()
 
 
 def service(ctx: StackContext) -> Service:
@@ -121,8 +121,8 @@ def service(ctx: StackContext) -> Service:
                 require_binary("prometheus", "prometheus"),
                 f"--config.file={config}",
                 f"--storage.tsdb.path={home / 'data'}",
-                f"--storage.tsdb.retention.time={s.prometheus_retention}",
-                f"--web.listen-address=127.0.0.1:{s.prometheus_port}",
+                f"--storage.tsdb.retention.time={s.prometheus.retention}",
+                f"--web.listen-address=127.0.0.1:{s.prometheus.port}",
                 "--log.level=warn",
             ],
             environment={"SHOPSTREAM_PROMETHEUS_CONFIG": digest},
@@ -131,7 +131,7 @@ def service(ctx: StackContext) -> Service:
 
     return Service(
         name="prometheus",
-        ports={ctx.settings.prometheus_port: "SHOPSTREAM_PROMETHEUS_URL"},
+        ports={ctx.settings.prometheus.port: "SHOPSTREAM_PROMETHEUS_URL"},
         program=program,
         probe=lambda: _probe(ctx.settings),
         prepare=prepare,

@@ -25,7 +25,7 @@ from shopstream.stack.supervisor import Program
 
 
 def management_port(ctx: StackContext) -> int:
-    return ctx.settings.registry_port + 1
+    return ctx.settings.registry.port + 1
 
 
 def environment(ctx: StackContext) -> dict[str, str]:
@@ -33,15 +33,15 @@ def environment(ctx: StackContext) -> dict[str, str]:
     # Quarkus maps APICURIO_X_Y to apicurio.x.y; the password stays out of the process list.
     return {
         "QUARKUS_HTTP_HOST": "127.0.0.1",
-        "QUARKUS_HTTP_PORT": str(s.registry_port),
+        "QUARKUS_HTTP_PORT": str(s.registry.port),
         # Quarkus' management interface (health, metrics) is built in: keep it on loopback too.
         "QUARKUS_MANAGEMENT_HOST": "127.0.0.1",
         "QUARKUS_MANAGEMENT_PORT": str(management_port(ctx)),
         "APICURIO_STORAGE_KIND": "sql",
         "APICURIO_STORAGE_SQL_KIND": "mysql",
-        "APICURIO_DATASOURCE_URL": f"jdbc:mysql://127.0.0.1:{s.mysql_port}/{REGISTRY_DATABASE}",
-        "APICURIO_DATASOURCE_USERNAME": s.mysql_user,
-        "APICURIO_DATASOURCE_PASSWORD": s.mysql_password.get_secret_value(),
+        "APICURIO_DATASOURCE_URL": f"jdbc:mysql://127.0.0.1:{s.mysql.port}/{REGISTRY_DATABASE}",
+        "APICURIO_DATASOURCE_USERNAME": s.mysql.user,
+        "APICURIO_DATASOURCE_PASSWORD": s.mysql.password.get_secret_value(),
         # Subjects and versions can be deleted through the ccompat API (tests and `schemas` rely on it).
         "APICURIO_REST_DELETION_ARTIFACT_ENABLED": "true",
         "APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED": "true",
@@ -56,7 +56,7 @@ ROLES = {"admin": "sr-admin", "connect": "sr-developer", "reader": "sr-readonly"
 def auth_environment(ctx: StackContext) -> dict[str, str]:
     """Basic auth with embedded users and role-based authorization, when the settings have registry
     user infos (none: an open registry, as before)."""
-    logins = {role: ctx.settings.registry_login(role) for role in ROLES}  # type: ignore[arg-type]
+    logins = {role: ctx.settings.registry.login(role) for role in ROLES}  # type: ignore[arg-type]
     if logins["admin"] is None:
         return {}
     env = {
@@ -85,8 +85,10 @@ def auth_environment(ctx: StackContext) -> dict[str, str]:
 
 def _probe(ctx: StackContext) -> str:
     s = ctx.settings
-    registry_client(s, "reader", timeout_s=3).check_reachable()  # names address, setting, refused login
-    info = requests.get(f"{s.registry_base_url}/apis/registry/v3/system/info", timeout=3)
+    registry_client(
+        s.registry, "reader", timeout_s=3
+    ).check_reachable()  # names address, setting, refused login
+    info = requests.get(f"{s.registry.base_url}/apis/registry/v3/system/info", timeout=3)
     return str(info.json().get("version", "?")) if info.ok else "?"
 
 
@@ -97,7 +99,7 @@ def service(ctx: StackContext) -> Service:
             "registry",
             [
                 str(ctx.registry_jdk.java),
-                f"-Xmx{ctx.settings.registry_heap}",
+                f"-Xmx{ctx.settings.registry.heap}",
                 "-XX:+UseG1GC",
                 "-Djava.net.preferIPv4Stack=true",
                 "-jar",
@@ -111,7 +113,7 @@ def service(ctx: StackContext) -> Service:
     return Service(
         name="registry",
         ports={
-            ctx.settings.registry_port: "SHOPSTREAM_SCHEMA_REGISTRY_URL",
+            ctx.settings.registry.port: "SHOPSTREAM_SCHEMA_REGISTRY_URL",
             management_port(ctx): "SHOPSTREAM_SCHEMA_REGISTRY_URL (management = port+1)",
         },
         program=program,

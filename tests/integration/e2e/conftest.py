@@ -37,7 +37,7 @@ from shopstream.ops import demographics
 from shopstream.ops.trial import Trial
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
-from tests.integration import oracle
+from tests import oracle
 from tests.integration.grafana.influx import InfluxDB
 
 N = 20_000  # records produced in all, the corrupt ones included (not the copies)
@@ -104,9 +104,9 @@ def _produce(s: Settings, t0: int) -> tuple[dict[str, dict[str, Any]], list[byte
     v1 = _traffic(31, 1, V1_EVENTS, t0, v1_span)
     v2 = _traffic(32, 2, N - V1_EVENTS - len(corrupt), t0 + int(v1_span * 1000), SPAN_S - v1_span)
     _send(s, v1, 1)
-    producer = Producer(client_config(s, "admin"))
+    producer = Producer(client_config(s.kafka, "admin"))
     for value in corrupt:
-        producer.produce(s.topic_events, value=value, key=b"bad")
+        producer.produce(s.topics.events, value=value, key=b"bad")
     assert producer.flush(10) == 0
     _send(s, v2, 2)
     newest = max(e["event_time"] for e in v2)
@@ -143,10 +143,10 @@ def _wait_settled(run_: PipelineRun, expected_points: int, copies: int) -> None:
 def pipeline_run(stack: Stack, settings: Settings) -> Iterator[PipelineRun]:
     trial = Trial(settings, "test")
     s = trial.settings
-    influx = InfluxDB(s, s.influxdb_database)
+    influx = InfluxDB(s, s.influxdb.database)
     try:
         telemetry_from = time.monotonic()
-        trial.setup(telemetry_s=2, ui_port=settings.spark_ui_port + UI_OFFSET)
+        trial.setup(telemetry_s=2, ui_port=settings.spark.ui_port + UI_OFFSET)
         started_ms = int(time.time() * 1000)
         events, corrupt, later = _produce(s, started_ms - (SPAN_S + 30) * 1000)
         with demographics.connect(s) as conn, conn.cursor() as cur:

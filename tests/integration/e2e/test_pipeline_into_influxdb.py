@@ -73,17 +73,17 @@ def test_the_dead_letter_queues_hold_exactly_the_corrupt_records(
     pipeline_run: PipelineRun, read_topic: ReadTopic
 ) -> None:
     s = pipeline_run.settings
-    dead = read_topic(s.topic_events_dlq, expected=len(pipeline_run.corrupt), timeout_s=60)
+    dead = read_topic(s.topics.events_dlq, expected=len(pipeline_run.corrupt), timeout_s=60)
     # one per source record (a replayed real-time batch may repeat one)
     distinct = {(_header(m, "dlq.source.partition"), _header(m, "dlq.source.offset")): m for m in dead}
     assert sorted(bytes(m.value() or b"") for m in distinct.values()) == sorted(pipeline_run.corrupt)
     assert all(_header(m, "dlq.reason") for m in distinct.values())
-    for sink_dlq in (s.topic_kpi_dlq, s.topic_enriched_dlq):
+    for sink_dlq in (s.topics.kpi_dlq, s.topics.enriched_dlq):
         assert read_topic(sink_dlq, quiet_s=2, timeout_s=10) == []
 
 
 def test_connectors_and_telemetry_ran_through_the_pipeline(pipeline_run: PipelineRun) -> None:
-    connect = ConnectClient(pipeline_run.settings)
+    connect = ConnectClient(pipeline_run.settings.connect)
     for name in pipeline_run.connectors:
         status = connect.status(name)
         assert [status["connector"]["state"], *(t["state"] for t in status["tasks"])] == ["RUNNING"] * (
@@ -97,7 +97,7 @@ def test_connectors_and_telemetry_ran_through_the_pipeline(pipeline_run: Pipelin
 
 
 def test_the_monitor_shows_the_sink_stage_and_reads_kpis_from_influxdb(pipeline_run: PipelineRun) -> None:
-    from shopstream.ops.kpis import KpiSource
+    from shopstream.ops.kpi_view import KpiSource
     from shopstream.ops.monitor import Monitor
 
     snapshot = Monitor(pipeline_run.settings, probe_spark=False).sample()
@@ -114,6 +114,6 @@ def test_the_monitor_shows_the_sink_stage_and_reads_kpis_from_influxdb(pipeline_
         view = source.view(snapshot.kpi_sinks_running, snapshot.sink_installed)
     finally:
         source.close()
-    assert view.source == f"KPIs from InfluxDB (database {pipeline_run.settings.influxdb_database})"
+    assert view.source == f"KPIs from InfluxDB (database {pipeline_run.settings.influxdb.database})"
     revenue = sum(k["revenue_cents"] for k in pipeline_run.campaign_kpis.values())
     assert sum(w.revenue_cents for w in view.windows) == revenue

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from shopstream.clients.influx import provision_database
+from shopstream.clients.influx import line, provision_database
 from shopstream.contracts import measurements
 from shopstream.settings import InfluxRole, Settings
 
@@ -22,11 +22,6 @@ Row = tuple[Any, ...]
 SeriesKey = tuple[tuple[str, str], ...]
 Result = dict[SeriesKey, tuple[tuple[str, ...], list[Row]]]
 """Tags of a series -> (column names, rows): one shape for InfluxDB answers and expectations."""
-
-
-def _escape(text: str) -> str:
-    """Line protocol escaping of measurement names, tag keys and tag values."""
-    return re.sub(r"([,= \\])", r"\\\1", text)
 
 
 @dataclass(frozen=True)
@@ -53,12 +48,7 @@ class Point:
         return self.measurement, tuple(sorted(self.tags.items())), self.time_ms
 
     def line(self) -> str:
-        tags = "".join(f",{_escape(k)}={_escape(v)}" for k, v in sorted(self.tags.items()))
-        fields = ",".join(
-            f"{_escape(k)}={v}i" if isinstance(v, int) else f"{_escape(k)}={v!r}"
-            for k, v in self.fields.items()
-        )
-        return f"{_escape(self.measurement)}{tags} {fields} {self.time_ms}"
+        return line(self.measurement, self.tags, self.fields, self.time_ms)
 
 
 class InfluxDB:
@@ -68,12 +58,12 @@ class InfluxDB:
 
     def __init__(self, settings: Settings, database: str) -> None:
         self.settings = settings
-        self.url = settings.influxdb_url
+        self.url = settings.influxdb.url
         self.database = database
         self.sessions: dict[str, requests.Session] = {}
         roles: tuple[InfluxRole, ...] = ("admin", "writer", "reader")
         for role in roles:
-            login = settings.influxdb_login(role)
+            login = settings.influxdb.login(role)
             self.sessions[role] = requests.Session()
             self.sessions[role].auth = (login.user, login.secret)
         self.session = self.sessions["reader"]
@@ -91,7 +81,7 @@ class InfluxDB:
         self._results(response, statement)
 
     def create(self) -> None:
-        provision_database(self.settings, self.database)
+        provision_database(self.settings.influxdb, self.database)
 
     def drop(self) -> None:
         self.execute(f'DROP DATABASE "{self.database}"')

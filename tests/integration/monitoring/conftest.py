@@ -34,9 +34,9 @@ class Monitored:
 
     def corrupt(self, count: int = 1) -> None:
         """Records the enrichment dead-letters (bad magic byte), into the trial's events topic."""
-        producer = Producer(client_config(self.settings, "admin"))
+        producer = Producer(client_config(self.settings.kafka, "admin"))
         for _ in range(count):
-            producer.produce(self.settings.topic_events, value=b"\x01not-confluent-framed", key=b"bad")
+            producer.produce(self.settings.topics.events, value=b"\x01not-confluent-framed", key=b"bad")
         assert producer.flush(10) == 0
 
     def firing(self, name: str, **labels: str) -> list[Alert]:
@@ -59,15 +59,21 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float, every_s: flo
 
 @pytest.fixture(scope="package")
 def monitored(stack: Stack, settings: Settings) -> Iterator[Monitored]:
-    if not settings.monitoring:
+    if not settings.monitoring.enabled:
         pytest.fail("SHOPSTREAM_MONITORING=false: the local stack runs no Prometheus to test")
     trial = Trial(settings, "test")
     producer: Job | None = None
     try:
-        trial.setup(telemetry_s=5, ui_port=settings.spark_ui_port + UI_OFFSET)
+        trial.setup(telemetry_s=5, ui_port=settings.spark.ui_port + UI_OFFSET)
         producer = trial.producer(RATE, 1800, seed=21)
         producer.start()
-        run = Monitored(trial.settings, trial, producer, Prometheus(settings), Alertmanager(settings))
+        run = Monitored(
+            trial.settings,
+            trial,
+            producer,
+            Prometheus(settings.prometheus),
+            Alertmanager(settings.alertmanager),
+        )
         run.corrupt(5)  # the events DLQ gets records: its per-topic broker metrics exist
         yield run
     finally:

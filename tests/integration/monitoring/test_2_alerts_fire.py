@@ -46,9 +46,9 @@ def _wrong_password(connect: ConnectClient, name: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def faults(monitored: Monitored) -> Iterator[Faults]:
     s = monitored.settings
-    connect = ConnectClient(s)
+    connect = ConnectClient(s.connect)
     sink = next(name for name in monitored.trial.connectors if name.endswith("influxdb-events"))
-    dlq, kpis = s.topic_events_dlq, monitored.trial.spark[1]
+    dlq, kpis = s.topics.events_dlq, monitored.trial.spark[1]
     wanted = {
         "ConnectTaskNotRunning": {"connector": sink, "status": "failed"},
         "DeadLettersArriving": {"topic": dlq},

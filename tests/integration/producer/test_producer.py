@@ -39,9 +39,9 @@ def test_a_batch_of_n_events_is_read_back_exactly(registered: Settings, read_top
     assert result.counters["sent"] == result.counters["acked"] == N
     assert result.counters["failed"] == result.counters["invalid"] == 0
 
-    messages = read_topic(registered.topic_events, expected=N)
-    deserializer = avro_deserializer(registered)
-    ctx = SerializationContext(registered.topic_events, MessageField.VALUE)
+    messages = read_topic(registered.topics.events, expected=N)
+    deserializer = avro_deserializer(registered.registry)
+    ctx = SerializationContext(registered.topics.events, MessageField.VALUE)
     decoded = [deserializer(m.value(), ctx) for m in messages]
     assert len(decoded) == N
     assert sorted(d["event_id"] for d in decoded if d) == sorted(e["event_id"] for e in events)
@@ -55,7 +55,7 @@ def test_the_cli_produces_count_events_and_reports(registered: Settings, read_to
     result = runner.invoke(app, ["produce", "--count", "300", "--rate", "0", "--schema-version", "1"])
     assert result.exit_code == 0, result.output
     assert '"acked": 300' in result.output
-    assert len(read_topic(registered.topic_events, expected=300)) == 300
+    assert len(read_topic(registered.topics.events, expected=300)) == 300
 
 
 def test_invalid_records_are_refused_counted_and_never_sent(
@@ -78,7 +78,7 @@ def test_invalid_records_are_refused_counted_and_never_sent(
     assert (sender.counters.sent, sender.counters.acked, sender.counters.invalid) == (20, 20, 3)
     assert len(reasons) == 3
     assert "units" in reasons[0] and "refund" in reasons[1] and "sku" in reasons[2]
-    messages = read_topic(registered.topic_events, expected=20)
+    messages = read_topic(registered.topics.events, expected=20)
     assert len(messages) == 20  # nothing of the invalid three reached the topic
 
 
@@ -117,7 +117,7 @@ def test_rule_breaking_records_are_refused_with_the_reason_counted_and_never_sen
         "rule violated: event time more than 60 s in the future": 1,
         "rule violated: unknown campaign": 2,
     }
-    assert len(read_topic(registered.topic_events, expected=30)) == 30  # none of the six
+    assert len(read_topic(registered.topics.events, expected=30)) == 30  # none of the six
 
 
 def test_unregistered_schema_or_unreachable_registry_is_a_clear_error(
@@ -150,4 +150,4 @@ def test_a_signal_stops_flushes_and_summarises(
     assert summary["stopped_by_signal"] is True
     assert summary["sent"] == summary["acked"] > 1000 and summary["failed"] == 0
     assert "rate" in stderr and "acked" in stderr  # periodic stats lines
-    assert len(read_topic(registered.topic_events, expected=summary["acked"])) == summary["acked"]
+    assert len(read_topic(registered.topics.events, expected=summary["acked"])) == summary["acked"]

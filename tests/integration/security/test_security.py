@@ -28,7 +28,7 @@ from shopstream.clients.influx import InfluxClient
 from shopstream.clients.kafka import check_reachable, client_config
 from shopstream.clients.kafka_acls import SINK_GROUP_PREFIX
 from shopstream.errors import ConnectError, InfluxError, KafkaAuthError, KafkaUnavailable, ShopstreamError
-from shopstream.settings import KafkaRole, Settings, secret_fields
+from shopstream.settings import KafkaRole, Settings, secret_variables
 from shopstream.stack.stack import Stack
 
 CONNECT_CONFIG_TOPIC = "_connect-configs"
@@ -37,7 +37,7 @@ CONNECT_CONFIG_TOPIC = "_connect-configs"
 @pytest.fixture(scope="module")
 def secured(stack: Stack, settings: Settings) -> Iterator[Settings]:
     """The stack's settings; these tests need the secured stack (SASL on, REST and InfluxDB auth)."""
-    if not settings.kafka_sasl or settings.connect_login() is None:
+    if not settings.kafka.sasl or settings.connect.login() is None:
         pytest.skip("security is off (SHOPSTREAM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT or no Connect password)")
     yield settings
 
@@ -52,11 +52,11 @@ def one_line(error: ShopstreamError) -> str:
 def test_an_anonymous_kafka_client_is_refused(secured: Settings) -> None:
     """A client without SASL gets no metadata at all: the listener drops it, and the project's probe
     says the listener does not speak its protocol."""
-    anonymous = AdminClient({"bootstrap.servers": secured.kafka_bootstrap_servers, "log_level": 0})
+    anonymous = AdminClient({"bootstrap.servers": secured.kafka.bootstrap_servers, "log_level": 0})
     with pytest.raises(KafkaException):
         anonymous.list_topics(timeout=5)
     with pytest.raises(KafkaUnavailable) as caught:
-        check_reachable(secured.replace(kafka_security_protocol="PLAINTEXT"), timeout_s=5)
+        check_reachable(secured.replace(kafka_security_protocol="PLAINTEXT").kafka, timeout_s=5)
     assert "closed every PLAINTEXT connection" in one_line(caught.value)
     assert "SHOPSTREAM_KAFKA_SECURITY_PROTOCOL" in str(caught.value.hint)
 
@@ -66,10 +66,10 @@ def test_a_wrong_kafka_password_is_one_error_naming_the_setting(secured: Setting
     wrong = secured.replace(**{f"kafka_{role}_password": SecretStr("not-the-password")})
     started = time.monotonic()
     with pytest.raises(KafkaAuthError) as caught:
-        check_reachable(wrong, role=role)
+        check_reachable(wrong.kafka, role=role)
     message = one_line(caught.value)
     setting = f"SHOPSTREAM_KAFKA_{role.upper()}_PASSWORD"
-    user = secured.kafka_login(role).user
+    user = secured.kafka.login(role).user
     assert f"refused user '{user}'" in message and setting in message, message
     assert "invalid credentials" in message, message
     assert setting in str(caught.value.hint)
@@ -79,14 +79,14 @@ def test_a_wrong_kafka_password_is_one_error_naming_the_setting(secured: Setting
 def test_an_unknown_kafka_user_is_refused(secured: Settings) -> None:
     stranger = secured.replace(kafka_producer_user="nobody", kafka_producer_password=SecretStr("x"))
     with pytest.raises(KafkaAuthError) as caught:
-        check_reachable(stranger, role="producer")
+        check_reachable(stranger.kafka, role="producer")
     assert "refused user 'nobody'" in one_line(caught.value)
 
 
 def _consumer(settings: Settings, role: KafkaRole) -> Consumer:
     """A consumer of ``role`` in a group the Connect role may use (a sink's ``connect-*``)."""
     config = {"group.id": f"{SINK_GROUP_PREFIX}security-test", "enable.auto.commit": False}
-    return Consumer(client_config(settings, role, **config, **{"enable.partition.eof": True}))
+    return Consumer(client_config(settings.kafka, role, **config, **{"enable.partition.eof": True}))
 
 
 def _records_to_the_end(settings: Settings, role: KafkaRole, topic: str) -> int:
@@ -113,7 +113,7 @@ def _records_to_the_end(settings: Settings, role: KafkaRole, topic: str) -> int:
 def test_the_producers_credentials_cannot_read_the_enriched_topic(secured: Settings) -> None:
     """The ACLs, not the code: the Connect role (its sink reads the enriched topic) reads it to its
     end; the producer role is refused its metadata and offsets, gets no record, and may not write it."""
-    enriched = secured.topic_enriched
+    enriched = secured.topics.enriched
     _records_to_the_end(secured, "connect", enriched)
 
     consumer = _consumer(secured, "producer")
@@ -131,7 +131,7 @@ def test_the_producers_credentials_cannot_read_the_enriched_topic(secured: Setti
         consumer.close()
 
     reports: list[KafkaError | None] = []
-    producer = Producer(client_config(secured, "producer", **{"message.timeout.ms": 10_000}))
+    producer = Producer(client_config(secured.kafka, "producer", **{"message.timeout.ms": 10_000}))
     producer.produce(enriched, b"not allowed", on_delivery=lambda err, _msg: reports.append(err))
     producer.flush(15)
     [error] = reports
@@ -157,20 +157,22 @@ def test_a_wrong_password_ends_the_cli_with_one_error_line(secured: Settings) ->
 
 # --- Kafka Connect ----------------------------------------------------------------------------------
 def test_connect_rest_and_jolokia_answer_401_without_the_password(secured: Settings) -> None:
-    login = secured.connect_login()
+    login = secured.connect.login()
     assert login is not None
-    url = f"{secured.connect_url}/connectors"
+    url = f"{secured.connect.url}/connectors"
     assert requests.get(url, timeout=10).status_code == 401
     assert requests.get(url, auth=(login.user, "not-the-password"), timeout=10).status_code == 401
     assert requests.get(url, auth=(login.user, login.secret), timeout=10).status_code == 200
-    if secured.connect_jolokia_url:
-        version = f"{secured.connect_jolokia_url}/version"
+    if secured.connect.jolokia_url:
+        version = f"{secured.connect.jolokia_url}/version"
         assert requests.get(version, timeout=10).status_code == 401
         assert requests.get(version, auth=(login.user, login.secret), timeout=10).status_code == 200
 
 
 def test_a_wrong_connect_password_is_one_error_naming_the_setting(secured: Settings) -> None:
-    client = ConnectClient(secured.replace(connect_password=SecretStr("not-the-password")), timeout_s=10)
+    client = ConnectClient(
+        secured.replace(connect_password=SecretStr("not-the-password")).connect, timeout_s=10
+    )
     with pytest.raises(ConnectError) as caught:
         client.json("GET", "/connectors")
     message = one_line(caught.value)
@@ -181,10 +183,10 @@ def test_a_wrong_connect_password_is_one_error_naming_the_setting(secured: Setti
 def test_the_registry_answers_401_without_credentials_and_403_to_a_reader_registering(
     secured: Settings,
 ) -> None:
-    reader, admin = secured.registry_login("reader"), secured.registry_login("admin")
+    reader, admin = secured.registry.login("reader"), secured.registry.login("admin")
     if admin is None or reader is None:
         pytest.skip("the registry is open (SHOPSTREAM_SCHEMA_REGISTRY_ADMIN_PASSWORD empty)")
-    subjects = f"{secured.schema_registry_url}/subjects"
+    subjects = f"{secured.registry.url}/subjects"
     assert requests.get(subjects, timeout=10).status_code == 401
     assert requests.get(subjects, auth=(reader.user, "not-the-password"), timeout=10).status_code == 401
     assert requests.get(subjects, auth=(reader.user, reader.secret), timeout=10).status_code == 200
@@ -197,23 +199,23 @@ def test_the_registry_answers_401_without_credentials_and_403_to_a_reader_regist
 
 # --- InfluxDB ---------------------------------------------------------------------------------------
 def test_influxdb_refuses_anonymous_queries_and_keeps_the_roles_apart(secured: Settings) -> None:
-    query = {"q": "SHOW MEASUREMENTS", "db": secured.influxdb_database}
-    assert requests.post(f"{secured.influxdb_url}/query", data=query, timeout=10).status_code == 401
-    assert requests.post(f"{secured.influxdb_url}/write", params={"db": secured.influxdb_database},
+    query = {"q": "SHOW MEASUREMENTS", "db": secured.influxdb.database}
+    assert requests.post(f"{secured.influxdb.url}/query", data=query, timeout=10).status_code == 401
+    assert requests.post(f"{secured.influxdb.url}/write", params={"db": secured.influxdb.database},
                          data="security_test v=1", timeout=10).status_code == 401  # fmt: skip
 
-    reader = InfluxClient(secured, role="reader")
+    reader = InfluxClient(secured.influxdb, role="reader")
     reader.query("SHOW MEASUREMENTS")  # the reader reads
     with pytest.raises(InfluxError) as caught:  # ... and may not write
         reader.write(["security_test v=1 1"])
     assert "refused user 'reader'" in one_line(caught.value)
 
-    writer = InfluxClient(secured, role="writer")
+    writer = InfluxClient(secured.influxdb, role="writer")
     with pytest.raises(InfluxError) as caught:  # the writer may not read, nor administer
         writer.query("SHOW USERS")
     assert "refused user 'writer'" in one_line(caught.value)
 
-    wrong = InfluxClient(secured.replace(influxdb_reader_password=SecretStr("not-the-password")))
+    wrong = InfluxClient(secured.replace(influxdb_reader_password=SecretStr("not-the-password")).influxdb)
     with pytest.raises(InfluxError) as caught:
         wrong.query("SHOW MEASUREMENTS")
     message = one_line(caught.value)
@@ -222,7 +224,7 @@ def test_influxdb_refuses_anonymous_queries_and_keeps_the_roles_apart(secured: S
 
 # --- Secrets ----------------------------------------------------------------------------------------
 def _secrets(settings: Settings) -> dict[str, str]:
-    values = {name: getattr(settings, name).get_secret_value() for name in secret_fields()}
+    values = {name: settings.value_of(name).get_secret_value() for name in secret_variables()}
     return {name: value for name, value in values.items() if len(value) >= 8}
 
 
@@ -235,14 +237,14 @@ def test_no_password_in_process_arguments_logs_or_connects_config_topic(secured:
         leaked = [name for name, value in secrets.items() if value in cmdline]
         assert not leaked, (process.info["pid"], leaked)
 
-    logs = [p for p in Path(secured.state_dir).rglob("*.log*") if p.is_file()]
-    assert logs, f"no logs under {secured.state_dir}"
+    logs = [p for p in Path(secured.stack.state_dir).rglob("*.log*") if p.is_file()]
+    assert logs, f"no logs under {secured.stack.state_dir}"
     for log in logs:
         text = log.read_bytes().decode("utf-8", "replace")
         leaked = [name for name, value in secrets.items() if value in text]
         assert not leaked, (log, leaked)
 
-    consumer = Consumer(client_config(secured, "admin", **{"group.id": "security-test-configs",
+    consumer = Consumer(client_config(secured.kafka, "admin", **{"group.id": "security-test-configs",
                                                            "enable.auto.commit": False,
                                                            "enable.partition.eof": True}))  # fmt: skip
     records: list[bytes] = []

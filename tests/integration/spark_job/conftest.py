@@ -40,7 +40,7 @@ def job(job_env: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> It
         ["--trigger", "0.5", "--mode", mode],
         checkpoint_dir=tmp_path / "checkpoints",
         # a UI port of its own, next to the settings' (a second stack on the machine has other ones)
-        env={"SHOPSTREAM_SPARK_UI_PORT": str(job_env.spark_ui_port + 21),
+        env={"SHOPSTREAM_SPARK_UI_PORT": str(job_env.spark.ui_port + 21),
              "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": str(REFRESH_S),
              "SHOPSTREAM_SPARK_KPI_TRIGGER_S": "1"},
         log=tmp_path / "job.log",

@@ -14,7 +14,7 @@ from producer.run import RunLimits, run
 from producer.sender import EventSender
 from shopstream.clients.registry import avro_deserializer
 from shopstream.settings import Settings
-from tests.integration import oracle
+from tests import oracle
 from tests.integration.conftest import ReadTopic
 
 
@@ -25,7 +25,7 @@ def send(settings: Settings, events: list[dict[str, Any]], version: int) -> None
 
 
 def decoder(settings: Settings, topic: str) -> Callable[[Message], dict[str, Any]]:
-    deserializer = avro_deserializer(settings)
+    deserializer = avro_deserializer(settings.registry)
     ctx = SerializationContext(topic, MessageField.VALUE)
 
     def decode(message: Message) -> dict[str, Any]:
@@ -51,9 +51,9 @@ def _epoch_ms(kpi: dict[str, Any]) -> dict[str, Any]:
 
 
 def latest_campaign_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, int], dict[str, Any]]:
-    decode = decoder(settings, settings.topic_kpi_campaign)
+    decode = decoder(settings, settings.topics.kpi_campaign)
     latest = {}
-    for message in read_topic(settings.topic_kpi_campaign, quiet_s=2, timeout_s=20):
+    for message in read_topic(settings.topics.kpi_campaign, quiet_s=2, timeout_s=20):
         kpi = decode(message)
         key = (kpi["campaign_id"], int(kpi["window_start"].timestamp() * 1000))
         latest[key] = {
@@ -69,9 +69,9 @@ def expected_segment_kpis(
 
 
 def latest_segment_kpis(settings: Settings, read_topic: ReadTopic) -> dict[tuple[str, str, str, int], Any]:
-    decode = decoder(settings, settings.topic_kpi_segment)
+    decode = decoder(settings, settings.topics.kpi_segment)
     latest = {}
-    for message in read_topic(settings.topic_kpi_segment, quiet_s=2, timeout_s=20):
+    for message in read_topic(settings.topics.kpi_segment, quiet_s=2, timeout_s=20):
         kpi = decode(message)
         window = int(kpi["window_start"].timestamp() * 1000)
         key = (kpi["gender"], kpi["age_band"], kpi["state"], window)

@@ -28,7 +28,7 @@ from shopstream.ops import demographics
 from shopstream.ops.jobs import SparkJob
 from shopstream.settings import Settings
 from spark_job.decode import NEW_IDS
-from tests.integration import oracle
+from tests import oracle
 from tests.integration.conftest import ReadTopic
 from tests.integration.spark_job.kpi_reads import (
     decoder,
@@ -66,9 +66,9 @@ def _good_events(seed: int) -> list[Event]:
 
 
 def _produce_raw(settings: Settings, values: list[bytes | None]) -> None:
-    producer = Producer(client_config(settings, "admin"))
+    producer = Producer(client_config(settings.kafka, "admin"))
     for value in values:
-        producer.produce(settings.topic_events, value=value, key=KEY)
+        producer.produce(settings.topics.events, value=value, key=KEY)
     assert producer.flush(10) == 0
 
 
@@ -87,11 +87,11 @@ def _assert_exact_outcome(
 ) -> None:
     """N enriched in order, k dead letters in order with their reasons, KPIs of the good only,
     nothing restarted."""
-    enriched = _read_exactly(read_topic, settings.topic_enriched, len(good))
-    decode = decoder(settings, settings.topic_enriched)
+    enriched = _read_exactly(read_topic, settings.topics.enriched, len(good))
+    decode = decoder(settings, settings.topics.enriched)
     assert [decode(m)["event_id"] for m in enriched] == [e["event_id"] for e in good]  # each once, in order
 
-    dlq = _read_exactly(read_topic, settings.topic_events_dlq, len(bad))
+    dlq = _read_exactly(read_topic, settings.topics.events_dlq, len(bad))
     assert [(m.value(), header(m, "dlq.reason")) for m in dlq] == [(b.value, b.reason) for b in bad]
     offsets = [int(header(m, "dlq.source.offset")) for m in dlq]
     assert offsets == sorted(offsets)

@@ -43,7 +43,7 @@ def kpi_job(job_env: Settings, tmp_path: Path) -> Iterator[SparkJob]:
         f"test-kpis-{uuid.uuid4().hex[:8]}",
         queries=["kpis"],
         env={
-            "SHOPSTREAM_SPARK_UI_PORT": str(job_env.spark_ui_port + 23),
+            "SHOPSTREAM_SPARK_UI_PORT": str(job_env.spark.ui_port + 23),
             "SHOPSTREAM_SPARK_KPI_TRIGGER_S": "1",
         },
         log=tmp_path / "job.log",
@@ -85,18 +85,18 @@ def _events(seed: int, count: int, start_ms: int) -> list[dict[str, Any]]:
 def _resend(settings: Settings, originals: list[Message], other_partition: bool = False) -> None:
     """The same records again, byte for byte: on their partition, or on another one with a later
     Kafka timestamp and another key (a different producer's copy)."""
-    producer = Producer(client_config(settings, "admin"))
+    producer = Producer(client_config(settings.kafka, "admin"))
     for m in originals:
         value, key, partition = m.value(), m.key(), m.partition()
         assert partition is not None
         if other_partition:
             _, stamp = m.timestamp()
-            partition = (partition + 1) % settings.topic_partitions
+            partition = (partition + 1) % settings.topics.partitions
             producer.produce(
-                settings.topic_events, value=value, key=b"copy", partition=partition, timestamp=stamp + 7_000
+                settings.topics.events, value=value, key=b"copy", partition=partition, timestamp=stamp + 7_000
             )
         else:
-            producer.produce(settings.topic_events, value=value, key=key, partition=partition)
+            producer.produce(settings.topics.events, value=value, key=key, partition=partition)
     assert producer.flush(10) == 0
 
 
@@ -115,7 +115,7 @@ def test_copies_on_any_partition_and_late_duplicates_count_nowhere(
     early = _events(61, 600, now_ms - 8 * MINUTE_MS)  # eight minutes ago: two windows
     kpi_job.start()
     send(settings, early, 2)
-    originals = read_topic(settings.topic_events, expected=len(early), timeout_s=60)
+    originals = read_topic(settings.topics.events, expected=len(early), timeout_s=60)
     _counted(kpi_job, len(early))
 
     # exact copies (a producer's retry) and copies on another partition with a later Kafka timestamp
@@ -152,7 +152,7 @@ def test_copies_sent_after_a_kill_9_and_the_restart_from_the_checkpoint_count_no
     first = _events(71, 800, now_ms - 90_000)
     kpi_job.start()
     send(settings, first, 2)
-    originals = read_topic(settings.topic_events, expected=len(first), timeout_s=60)
+    originals = read_topic(settings.topics.events, expected=len(first), timeout_s=60)
     _counted(kpi_job, len(first))
     kpi_job.stop(kill=True)  # SIGKILL to the driver and its JVM: the state comes back from the checkpoint
 

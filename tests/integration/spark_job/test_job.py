@@ -53,15 +53,15 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
         b"\x00" + v2_id.to_bytes(4, "big") + b"\x48\x01\x02",  # truncated body
         b"xy",
     ]
-    producer = Producer(client_config(settings, "admin"))
+    producer = Producer(client_config(settings.kafka, "admin"))
     for value in corrupt:
-        producer.produce(settings.topic_events, value=value, key=b"bad")
+        producer.produce(settings.topics.events, value=value, key=b"bad")
     assert producer.flush(10) == 0
     job.start()
 
     events = {e["event_id"]: e for e in v1 + v2}
-    enriched = read_all(read_topic, settings.topic_enriched, len(events))
-    decode = decoder(settings, settings.topic_enriched)
+    enriched = read_all(read_topic, settings.topics.enriched, len(events))
+    decode = decoder(settings, settings.topics.enriched)
     rows = {row[0]: row for row in demographics.generate(100_000, 42)}
     # in realtime mode the id 32767 stops the first run, which the restart replays: the Kafka sink is
     # at-least-once, so an event may be written twice (the KPI queries drop the repeats)
@@ -84,7 +84,7 @@ def test_known_events_give_exact_enriched_dlq_and_kpi_records(
     dlq = list(
         {
             (header(m, "dlq.source.partition"), header(m, "dlq.source.offset")): m
-            for m in read_all(read_topic, settings.topic_events_dlq, len(corrupt))
+            for m in read_all(read_topic, settings.topics.events_dlq, len(corrupt))
         }.values()
     )  # one per source record
     reasons = sorted(header(m, "dlq.reason") for m in dlq)
@@ -113,8 +113,8 @@ def test_a_demographic_update_reaches_later_events(
     time.sleep(REFRESH_S + 5)  # the refresh interval and a margin
     events = [{**e, "user_id": 42} for e in TrafficModel(TrafficConfig(seed=5)).take(20)]
     send(settings, events, 2)
-    decode = decoder(settings, settings.topic_enriched)
-    enriched = [decode(m) for m in read_topic(settings.topic_enriched, expected=20, timeout_s=120)]
+    decode = decoder(settings, settings.topics.enriched)
+    enriched = [decode(m) for m in read_topic(settings.topics.enriched, expected=20, timeout_s=120)]
     assert {(d["state"], d["age"], d["age_band"]) for d in enriched} == {("ZZ", 19, "18-24")}
 
 
@@ -130,8 +130,8 @@ def test_a_killed_job_restarts_from_its_checkpoint_and_loses_nothing(
     run(sender, iter(events[3_000:]), RunLimits(rate=2_000, count=3_000), report=lambda _l: None)
     job.start()
 
-    decode = decoder(settings, settings.topic_enriched)
-    ids = [decode(m)["event_id"] for m in read_topic(settings.topic_enriched, expected=6_000, timeout_s=180)]
+    decode = decoder(settings, settings.topics.enriched)
+    ids = [decode(m)["event_id"] for m in read_topic(settings.topics.enriched, expected=6_000, timeout_s=180)]
     assert set(ids) == {e["event_id"] for e in events}  # none missing (a replayed batch may repeat some)
     expected = expected_campaign_kpis(events)
     assert wait_for_kpis(settings, read_topic, expected) == expected  # repeats are not double-counted
@@ -147,17 +147,19 @@ def _register_v3(settings: Settings) -> tuple[dict[str, Any], int]:
     """A v3 of the event contract (v2 plus an optional ``referrer``), registered: (schema, id)."""
     v3 = json.loads(load_schema(EVENT_SCHEMA_FILES[2]))
     v3["fields"].append({"name": "referrer", "type": ["null", "string"], "default": None})
-    return v3, registry_client(settings, "admin").register(f"{settings.topic_events}-value", json.dumps(v3))
+    return v3, registry_client(settings.registry, "admin").register(
+        f"{settings.topics.events}-value", json.dumps(v3)
+    )
 
 
 def _send_v3(settings: Settings, v3: dict[str, Any], v3_id: int, events: list[dict[str, Any]]) -> None:
     """The events written with v3 (``referrer`` set), Confluent-framed with its id."""
     writer = fastavro.parse_schema(v3)
-    producer = Producer(client_config(settings, "admin"))
+    producer = Producer(client_config(settings.kafka, "admin"))
     for event in events:
         body = io.BytesIO()
         fastavro.schemaless_writer(body, writer, {**event, "referrer": "newsletter"})
-        producer.produce(settings.topic_events, value=b"\x00" + v3_id.to_bytes(4, "big") + body.getvalue())
+        producer.produce(settings.topics.events, value=b"\x00" + v3_id.to_bytes(4, "big") + body.getvalue())
     assert producer.flush(10) == 0
 
 
@@ -170,16 +172,16 @@ def test_a_schema_version_registered_while_running_is_decoded_not_dead_lettered(
     before = TrafficModel(TrafficConfig(seed=41, schema_version=2)).take(200)
     send(settings, before, 2)
     job.start()
-    read_topic(settings.topic_enriched, expected=len(before), timeout_s=120)
+    read_topic(settings.topics.enriched, expected=len(before), timeout_s=120)
 
     v3, v3_id = _register_v3(settings)
     after = TrafficModel(TrafficConfig(seed=42, schema_version=2)).take(200)
     _send_v3(settings, v3, v3_id, after)
 
-    decode = decoder(settings, settings.topic_enriched)
-    enriched = read_all(read_topic, settings.topic_enriched, len(before) + len(after))
+    decode = decoder(settings, settings.topics.enriched)
+    enriched = read_all(read_topic, settings.topics.enriched, len(before) + len(after))
     assert {decode(m)["event_id"] for m in enriched} == {e["event_id"] for e in before + after}
-    assert read_topic(settings.topic_events_dlq, quiet_s=3, timeout_s=10) == []
+    assert read_topic(settings.topics.events_dlq, quiet_s=3, timeout_s=10) == []
     restarted = [r.schema_id for q in job.queries for r in _status(job, q).schema_restarts]
     assert v3_id in restarted
 
@@ -202,12 +204,12 @@ def test_a_version_registered_while_running_is_loaded_before_its_records_come(
     events = TrafficModel(TrafficConfig(seed=43, schema_version=2)).take(200)
     _send_v3(settings, v3, v3_id, events)
 
-    decode = decoder(settings, settings.topic_enriched)
-    enriched = read_all(read_topic, settings.topic_enriched, len(events))
+    decode = decoder(settings, settings.topics.enriched)
+    enriched = read_all(read_topic, settings.topics.enriched, len(events))
     assert sorted(decode(m)["event_id"] for m in enriched) == sorted(
         e["event_id"] for e in events
     )  # once each
-    assert read_topic(settings.topic_events_dlq, quiet_s=3, timeout_s=10) == []
+    assert read_topic(settings.topics.events_dlq, quiet_s=3, timeout_s=10) == []
     expected = expected_campaign_kpis(events)
     assert wait_for_kpis(settings, read_topic, expected) == expected
     # once each, before the records came: never on a record

@@ -52,7 +52,7 @@ def test_prometheus_scrapes_the_local_stacks_jobs_with_the_same_rules(
     services: dict[str, dict[str, Any]], clean_env: Path
 ) -> None:
     compose = yaml.safe_load(COMPOSE_PROMETHEUS.read_text())
-    local = prometheus.render_config(Settings(state_dir=clean_env), prometheus.rules_file())
+    local = prometheus.render_config(Settings().replace(state_dir=clean_env), prometheus.rules_file())
     assert compose["rule_files"] == [prometheus.rules_file().name]
     assert compose["global"]["scrape_interval"] == local["global"]["scrape_interval"]
     assert compose["global"]["evaluation_interval"] == local["global"]["evaluation_interval"]
@@ -87,7 +87,7 @@ def test_alertmanager_routes_as_the_local_stacks(webhook: str, tmp_path: Path) -
     env = {"SHOPSTREAM_ALERTMANAGER_WEBHOOK_URL": webhook, "PATH": "/usr/bin:/bin"}
     subprocess.run(["/bin/sh", "-ec", command], check=True, env=env)
     rendered = yaml.safe_load((tmp_path / "am.yml").read_text())
-    local = alertmanager.render_config(Settings(alertmanager_webhook_url=webhook))
+    local = alertmanager.render_config(Settings().replace(alertmanager_webhook_url=webhook))
     assert json.loads(json.dumps(rendered)) == local
     result = subprocess.run(
         ["amtool", "check-config", str(tmp_path / "am.yml")], capture_output=True, text=True, check=False

@@ -20,8 +20,9 @@ from pydantic import TypeAdapter
 from typer.testing import CliRunner
 
 from shopstream.resources import project_dir
-from shopstream.settings import Settings, secret_fields
+from shopstream.settings import Settings, secret_variables, setting_fields
 from shopstream.stack.artifacts import SINK_PLUGIN, pom_properties, sink_module
+from shopstream.stack.influxd import INFLUXDB_VERSION
 from shopstream.stack.services.base import StackContext
 from shopstream.stack.services.connect import worker_properties
 from shopstream.stack.services.mariadb import CDC_GRANTS, REGISTRY_DATABASE
@@ -54,7 +55,7 @@ IN_NETWORK = {
     "SHOPSTREAM_METRICS_BIND_ADDRESS": "0.0.0.0",  # Prometheus scrapes from its own container
 }
 # every secret is required (no default): what scripts/setup.sh's .env holds
-SECRETS = {f"SHOPSTREAM_{name.upper()}": f"test-{name}" for name in secret_fields()}
+SECRETS = {f"SHOPSTREAM_{name.upper()}": f"test-{name}" for name in secret_variables()}
 SECRETS_ENV = "".join(f"{var}={value}\n" for var, value in SECRETS.items())
 
 
@@ -155,7 +156,7 @@ def test_shopstream_variables_are_settings_with_the_local_defaults(
     """Every SHOPSTREAM_* name is a field of Settings; with a .env of secrets only, each value is the
     field's default except the in-network endpoints and the secrets (.env's); the app's settings
     validate."""
-    fields = Settings.model_fields
+    fields = setting_fields()
     for name, service in services.items():
         for var, value in service.get("environment", {}).items():
             if not var.startswith("SHOPSTREAM_") or var in IN_NETWORK:
@@ -169,7 +170,7 @@ def test_shopstream_variables_are_settings_with_the_local_defaults(
     for name in APP_SERVICES:
         env = services[name]["environment"]
         assert IN_NETWORK.items() <= env.items(), name
-        Settings.model_validate({k.removeprefix("SHOPSTREAM_").lower(): v for k, v in env.items()})
+        Settings().replace(**{k.removeprefix("SHOPSTREAM_").lower(): v for k, v in env.items()})
 
 
 def test_env_file_sets_credentials_but_not_the_in_network_endpoints(tmp_path: Path) -> None:
@@ -224,7 +225,7 @@ def test_images_are_the_local_stacks_versions(services: dict[str, dict[str, Any]
     pom = pom_properties()
     assert services["kafka"]["image"] == f"apache/kafka:{pom['kafka.version']}"
     assert services["registry"]["image"] == f"apicurio/apicurio-registry:{pom['apicurio.version']}"
-    assert services["influxdb"]["image"] == "influxdb:1.8"
+    assert services["influxdb"]["image"] == f"influxdb:{INFLUXDB_VERSION}"
     assert services["mariadb"]["image"].startswith("mariadb:")
     assert services["grafana"]["image"].startswith("grafana/grafana:")
 
@@ -358,7 +359,7 @@ def test_connect_workers_properties_are_the_local_stacks(clean_env: Path, tmp_pa
     local = {
         k: str(v)
         for k, v in worker_properties(
-            StackContext(Settings(kafka_security_protocol="PLAINTEXT")), Path("/plugins")
+            StackContext(Settings().replace(kafka_security_protocol="PLAINTEXT")), Path("/plugins")
         ).items()
     }
     endpoint_keys = {"bootstrap.servers", "listeners", "rest.advertised.host.name", "rest.advertised.port"}
@@ -391,7 +392,7 @@ def test_mariadb_keeps_a_row_binlog_and_creates_the_registry_db_and_cdc_user(
 
 def test_influxdb_has_auth_on_and_the_database(services: dict[str, dict[str, Any]]) -> None:
     env = services["influxdb"]["environment"]
-    defaults = Settings.model_fields
+    defaults = setting_fields()
     assert env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
     assert env["INFLUXDB_DB"] == defaults["influxdb_database"].default
     assert env["INFLUXDB_ADMIN_USER"] == defaults["influxdb_admin_user"].default

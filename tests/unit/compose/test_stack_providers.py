@@ -62,11 +62,11 @@ def test_mariadb_has_the_settings_users_binlog_and_the_compose_init_script(
 ) -> None:
     s, mariadb = Settings(), specs["mariadb"]
     assert mariadb.ports == (3306,)
-    assert mariadb.env["MARIADB_USER"] == s.mysql_user
-    assert mariadb.env["MARIADB_PASSWORD"] == s.mysql_password.get_secret_value()
-    assert mariadb.env["MARIADB_DATABASE"] == s.mysql_database
-    assert mariadb.env["SHOPSTREAM_MYSQL_CDC_USER"] == s.mysql_cdc_user
-    assert mariadb.env["SHOPSTREAM_MYSQL_CDC_PASSWORD"] == s.mysql_cdc_password.get_secret_value()
+    assert mariadb.env["MARIADB_USER"] == s.mysql.user
+    assert mariadb.env["MARIADB_PASSWORD"] == s.mysql.password.get_secret_value()
+    assert mariadb.env["MARIADB_DATABASE"] == s.mysql.database
+    assert mariadb.env["SHOPSTREAM_MYSQL_CDC_USER"] == s.mysql.cdc_user
+    assert mariadb.env["SHOPSTREAM_MYSQL_CDC_PASSWORD"] == s.mysql.cdc_password.get_secret_value()
     assert {"--binlog-format=ROW", "--binlog-row-image=FULL"} <= set(mariadb.command)
     assert mariadb.files == {f"/docker-entrypoint-initdb.d/{MARIADB_INIT.name}": MARIADB_INIT}
     assert MARIADB_INIT.is_file()
@@ -83,11 +83,11 @@ def test_influxdb_has_auth_on_and_the_settings_database(specs: dict[str, Contain
     s, influxdb = Settings(), specs["influxdb"]
     assert influxdb.ports == (8086,)
     assert influxdb.env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
-    assert influxdb.env["INFLUXDB_DB"] == s.influxdb_database
-    assert influxdb.env["INFLUXDB_ADMIN_USER"] == s.influxdb_admin_user
-    assert influxdb.env["INFLUXDB_ADMIN_PASSWORD"] == s.influxdb_admin_password.get_secret_value()
-    assert influxdb.env["INFLUXDB_WRITE_USER"] == s.influxdb_writer_user
-    assert influxdb.env["INFLUXDB_READ_USER"] == s.influxdb_reader_user
+    assert influxdb.env["INFLUXDB_DB"] == s.influxdb.database
+    assert influxdb.env["INFLUXDB_ADMIN_USER"] == s.influxdb.admin_user
+    assert influxdb.env["INFLUXDB_ADMIN_PASSWORD"] == s.influxdb.admin_password.get_secret_value()
+    assert influxdb.env["INFLUXDB_WRITE_USER"] == s.influxdb.writer_user
+    assert influxdb.env["INFLUXDB_READ_USER"] == s.influxdb.reader_user
 
 
 def test_connect_shares_the_host_network_and_reaches_kafka_where_the_tests_do(
@@ -97,7 +97,7 @@ def test_connect_shares_the_host_network_and_reaches_kafka_where_the_tests_do(
     assert connect.host_network and connect.ports == () and connect.bound_ports == {}
     assert connect.env["CONNECT_BOOTSTRAP_SERVERS"] == f"{HOST}:{KAFKA_PORT}"
     assert connect.env["CONNECT_LISTENERS"] == f"http://{HOST}:{CONNECT_PORT}"
-    assert connect.env["SHOPSTREAM_MYSQL_CDC_PASSWORD"] == Settings().mysql_cdc_password.get_secret_value()
+    assert connect.env["SHOPSTREAM_MYSQL_CDC_PASSWORD"] == Settings().mysql.cdc_password.get_secret_value()
 
 
 def test_endpoints_become_settings_and_the_env_child_processes_read(
@@ -106,23 +106,23 @@ def test_endpoints_become_settings_and_the_env_child_processes_read(
     base = Settings()
     published = {"mariadb": 32768, "influxdb": 32769, "registry": 32770}
     at = endpoints(base, HOST, KAFKA_PORT, CONNECT_PORT, published)
-    settings = at.apply(base).model_copy(update={"state_dir": clean_env})
-    assert settings.kafka_bootstrap_servers == f"{HOST}:{KAFKA_PORT}" and settings.kafka_port == KAFKA_PORT
-    assert settings.schema_registry_url == f"http://{HOST}:32770/apis/ccompat/v7"
-    assert settings.registry_base_url == f"http://{HOST}:32770"
-    assert (settings.mysql_host, settings.mysql_port) == (HOST, 32768)
-    assert settings.influxdb_url == f"http://{HOST}:32769" and settings.connect_port == CONNECT_PORT
-    assert settings.topic_events == base.topic_events  # only endpoints change
+    settings = at.apply(base).replace(state_dir=clean_env)
+    assert settings.kafka.bootstrap_servers == f"{HOST}:{KAFKA_PORT}" and settings.kafka.port == KAFKA_PORT
+    assert settings.registry.url == f"http://{HOST}:32770/apis/ccompat/v7"
+    assert settings.registry.base_url == f"http://{HOST}:32770"
+    assert (settings.mysql.host, settings.mysql.port) == (HOST, 32768)
+    assert settings.influxdb.url == f"http://{HOST}:32769" and settings.connect.port == CONNECT_PORT
+    assert settings.topics.events == base.topics.events  # only endpoints change
     for name, value in settings_env(settings).items():
         monkeypatch.setenv(name, value)
     from_env = Settings()
-    assert Endpoints.of(from_env) == at and from_env.state_dir == clean_env
+    assert Endpoints.of(from_env) == at and from_env.stack.state_dir == clean_env
 
 
 def test_local_endpoints_are_the_settings_unchanged(clean_env: Path) -> None:
     base = Settings()
     assert Endpoints.of(base).apply(base) == base
-    assert Endpoints.of(base).mysql_password == Settings().mysql_password.get_secret_value()
+    assert Endpoints.of(base).mysql_password == Settings().mysql.password.get_secret_value()
 
 
 def test_without_a_docker_engine_selecting_testcontainers_skips_with_the_docker_error(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shopstream.errors import SettingsError
 from shopstream.resources import project_file
 from shopstream.settings import Settings
 from shopstream.stack.services import alertmanager, prometheus
@@ -88,7 +89,7 @@ def test_the_issues_alerts_are_all_there() -> None:
 
 
 def test_local_prometheus_config_passes_promtool(clean_env: Path) -> None:
-    settings = Settings(state_dir=clean_env / "state")
+    settings = Settings().replace(state_dir=clean_env / "state")
     config = clean_env / "prometheus.yml"
     config.write_text(json.dumps(prometheus.render_config(settings, RULES)))
     result = _run(_tool("promtool"), "check", "config", str(config))
@@ -108,7 +109,7 @@ def test_local_prometheus_config_passes_promtool(clean_env: Path) -> None:
 
 @pytest.mark.parametrize("webhook", ["", "https://hooks.example.net/shopstream"])
 def test_local_alertmanager_config_passes_amtool(clean_env: Path, webhook: str) -> None:
-    settings = Settings(alertmanager_webhook_url=webhook)
+    settings = Settings().replace(alertmanager_webhook_url=webhook)
     rendered = alertmanager.render_config(settings)
     config = clean_env / "alertmanager.yml"
     config.write_text(json.dumps(rendered))
@@ -141,9 +142,9 @@ def test_the_receivers_example_passes_amtool_and_replaces_the_stacks_configurati
     assert result.returncode == 0, result.stdout + result.stderr
     kinds = {key for r in yaml.safe_load(example.read_text())["receivers"] for key in r if key != "name"}
     assert kinds == {"slack_configs", "pagerduty_configs", "email_configs"}
-    settings = Settings(state_dir=clean_env / "state", alertmanager_config_file=example)
+    settings = Settings().replace(state_dir=clean_env / "state", alertmanager_config_file=example)
     service = alertmanager.service(StackContext(settings))
     service.prepare()
     assert (clean_env / "state" / "alertmanager" / "alertmanager.yml").read_text() == example.read_text()
-    with pytest.raises(ValueError, match="no such file"):
-        Settings(alertmanager_config_file=clean_env / "missing.yml")
+    with pytest.raises(SettingsError, match="no such file"):
+        Settings().replace(alertmanager_config_file=clean_env / "missing.yml")

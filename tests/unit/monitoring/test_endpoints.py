@@ -24,10 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from producer.metrics import ProducerCollector
 from producer.sender import Counters, EventSender
 from shopstream.jobstatus import QueryStatus, StateStore
+from shopstream.metrics import serve, targets_dir
 from shopstream.ops.monitor import ConsumerSample, QueryCheckpoint, Snapshot, StageSample
 from shopstream.ops.telemetry_metrics import TelemetryCollector
 from shopstream.settings import Settings
-from shopstream.stack.metrics import serve, targets_dir
 from tests.unit.shopstream.cli.test_unreachable import closed_endpoints
 
 
@@ -79,7 +79,7 @@ def _snapshot(now: float) -> Snapshot:
 def test_telemetry_exposes_the_queries_progress_lag_and_kpi_freshness(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    collector = TelemetryCollector(Settings(state_dir=clean_env))
+    collector = TelemetryCollector(Settings().replace(state_dir=clean_env))
     now = time.time()
     monkeypatch.setattr(collector, "_read_kpi_times", lambda: {"kpi_campaign": now - 42})
     collector.update(_snapshot(now))
@@ -105,7 +105,7 @@ def test_telemetry_exposes_the_queries_progress_lag_and_kpi_freshness(
 
 
 def test_an_endpoint_registers_its_target_takes_a_free_port_and_unregisters(clean_env: Path) -> None:
-    settings = Settings(state_dir=clean_env)
+    settings = Settings().replace(state_dir=clean_env)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -122,7 +122,10 @@ def test_an_endpoint_registers_its_target_takes_a_free_port_and_unregisters(clea
         assert requests.get(f"http://127.0.0.1:{endpoint.port}/metrics", timeout=5).status_code == 200
         endpoint.close()
         assert not list(targets_dir(settings).glob("*.json"))
-    assert serve(Settings(state_dir=clean_env, monitoring=False), CollectorRegistry(), 0, "p", "q") is None
+    assert (
+        serve(Settings().replace(state_dir=clean_env, monitoring=False), CollectorRegistry(), 0, "p", "q")
+        is None
+    )
 
 
 ALERT = {
@@ -190,9 +193,9 @@ def test_alerts_with_alertmanager_unreachable_is_one_line_naming_address_and_set
 
 
 def test_a_program_taken_out_of_the_supervisor_leaves_no_target(clean_env: Path) -> None:
-    from shopstream.stack.metrics import register_target, unregister_program
+    from shopstream.metrics import register_target, unregister_program
 
-    settings = Settings(state_dir=clean_env)
+    settings = Settings().replace(state_dir=clean_env)
     register_target(settings, "spark", "t-kpis", 4041, {"program": "t-kpis"})  # its driver was killed
     kept = register_target(settings, "spark", "t-kpis-2", 4042, {"program": "t-kpis-2"})
     unregister_program(settings, "t-kpis")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopstream.ops.pipeline_status import service_checks
+from shopstream.ops.health import service_checks
 from shopstream.settings import Settings
 from shopstream.stack.stack import MONITORING_SERVICES, SERVICES, ServiceStatus, Stack
 
@@ -26,7 +26,7 @@ def test_a_monitoring_service_down_is_a_warning_a_pipeline_service_down_a_failur
         ]
 
     monkeypatch.setattr(Stack, "status", status)
-    health = {c.name: c.health for c in service_checks(Settings(state_dir=clean_env))}
+    health = {c.name: c.health for c in service_checks(Settings().replace(state_dir=clean_env))}
     assert health == {
         "mariadb": "ok", "influxdb": "ok", "kafka": "fail", "registry": "ok", "connect": "ok",
         "alertmanager": "warn", "prometheus": "warn", "exporter": "warn",

@@ -9,6 +9,7 @@ from typing import Any
 import fastavro
 import pytest
 
+from shopstream.connector_file import ConnectorFile
 from shopstream.contracts import (
     CONTRACTS,
     EVENT_SCHEMA_FILES,
@@ -83,8 +84,8 @@ def test_load_schema_normalises_whitespace() -> None:
 
 def test_every_topic_setting_has_a_typed_accessor() -> None:
     settings = Settings().with_topic_prefix("x")
-    assert sorted(t.name_in(settings) for t in Topic) == sorted(settings.all_topics)
-    assert Topic.EVENTS.name_in(settings) == settings.topic_events == "x.shop.events"
+    assert sorted(t.name_in(settings) for t in Topic) == sorted(settings.topics.all)
+    assert Topic.EVENTS.name_in(settings) == settings.topics.events == "x.shop.events"
     assert CONTRACTS[0].subject(settings) == "x.shop.events-value"
 
 
@@ -127,11 +128,11 @@ def test_a_sink_config_the_contract_cannot_read_fails_naming_the_file(tmp_path: 
     config["config"]["tags.fields"] = "views"
     (tmp_path / "bad.json").write_text(json.dumps(config))
     with pytest.raises(ContractError, match=r"bad.json: tag views is not a string field"):
-        sink_measurement(tmp_path / "bad.json")
+        sink_measurement(ConnectorFile.read(tmp_path / "bad.json"))
     config["config"]["topics"] = "shop.kpi.campaign"
     (tmp_path / "bad.json").write_text(json.dumps(config))
     with pytest.raises(ContractError, match=r"bad.json: topics must be a \$\{settings:...\} placeholder"):
-        sink_measurement(tmp_path / "bad.json")
+        sink_measurement(ConnectorFile.read(tmp_path / "bad.json"))
 
 
 def test_age_bands_are_read_from_the_enriched_events_doc() -> None:
@@ -158,7 +159,7 @@ def test_age_bands_are_read_from_the_enriched_events_doc() -> None:
 def test_kpi_records_read_every_dimension_and_count_of_their_measurement() -> None:
     from dataclasses import fields
 
-    from shopstream.ops.kpis import CampaignKpi, SegmentKpi
+    from shopstream.ops.kpi_view import CampaignKpi, SegmentKpi
 
     for record, measurement in ((CampaignKpi, kpi_campaign()), (SegmentKpi, kpi_segment())):
         names = [f.name for f in fields(record)]

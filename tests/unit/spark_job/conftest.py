@@ -9,12 +9,14 @@ import pytest
 from pyspark.sql import SparkSession
 
 from shopstream.settings import Settings
-from spark_job.session import spark_session
+from shopstream.stack.artifacts import spark_runtime
+from spark_job.session import SparkRuntime, spark_session
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     settings = Settings().replace(state_dir=Path(tmp_path_factory.mktemp("spark-state")), spark_ui_port=4050)
-    session = spark_session(settings, app_name="shopstream-unit", master="local[2]")
+    runtime = SparkRuntime(*spark_runtime(settings))
+    session = spark_session(settings, runtime, app_name="shopstream-unit", master="local[2]")
     yield session
     session.stop()

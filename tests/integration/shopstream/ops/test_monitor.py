@@ -40,7 +40,7 @@ SECOND = {"events": [10, 10, 10], "events_dlq": [0, 0, 1], "kpi_campaign": [0, 0
 
 
 def _topic(settings: Settings, stage: str) -> str:
-    return str(getattr(settings, f"topic_{stage}"))
+    return str(getattr(settings.topics, stage))
 
 
 def _produce(settings: Settings, counts: dict[str, list[int]]) -> None:
@@ -54,8 +54,8 @@ def _records(snapshot: Snapshot) -> dict[str, int]:
 def test_counts_rates_and_group_lag_equal_what_was_produced(
     isolated_topics: Settings, group: str, tmp_path: Path
 ) -> None:
-    settings = isolated_topics.model_copy(update={"spark_ui_port": free_port()})
-    kpi_topic = settings.topic_kpi_campaign
+    settings = isolated_topics.replace(spark_ui_port=free_port())
+    kpi_topic = settings.topics.kpi_campaign
     _produce(settings, FIRST)
     commit(settings, group, kpi_topic, {0: 2, 1: 2})  # partition 2: nothing committed
     monitor = Monitor(settings, tmp_path / "no-checkpoint", groups=[group], rate_window_s=0)
@@ -104,7 +104,7 @@ def test_stage_samples_land_in_influxdb_as_pipeline_stage_points(
         telemetry.write(sample)
     assert telemetry.error is None and telemetry.points == 14  # seven stages (not demographics) x 2
 
-    client = InfluxClient(settings, influx_db)
+    client = InfluxClient(settings.influxdb, influx_db)
     series = client.query('SELECT "records", "rate", "lag" FROM "pipeline_stage" GROUP BY "stage"')
     stored = {
         s.tags["stage"]: [(r["time"], r["records"], r["rate"], r["lag"]) for r in s.rows] for s in series
@@ -159,7 +159,7 @@ def test_spark_lag_comes_from_the_job_checkpoint(
         env={"SHOPSTREAM_SPARK_UI_PORT": str(port), "SHOPSTREAM_SPARK_DEMOGRAPHICS_REFRESH_S": "5"},
         log=tmp_path / "job.log",
     )
-    monitor = Monitor(settings.model_copy(update={"spark_ui_port": port}), checkpoints, rate_window_s=0)
+    monitor = Monitor(settings.replace(spark_ui_port=port), checkpoints, rate_window_s=0)
     job.start()
     try:
         deadline = time.monotonic() + 180
@@ -173,7 +173,7 @@ def test_spark_lag_comes_from_the_job_checkpoint(
         assert int(snapshot.spark.ui_url.rsplit(":", 1)[1]) in range(port + 1, port + 17)
         assert snapshot.spark.detail == f"(port {port} was taken)"
         enrich = snapshot.consumer("spark:enrich")
-        assert (enrich.topic, enrich.consumed, enrich.lag) == (settings.topic_events, 300, 0)
+        assert (enrich.topic, enrich.consumed, enrich.lag) == (settings.topics.events, 300, 0)
         assert enrich.committed_batch is not None and enrich.committed_at is not None
         events = snapshot.stage("events")
         assert (events.records, events.consumer, events.lag) == (300, "spark:enrich", 0)
@@ -214,9 +214,11 @@ def test_pipeline_monitor_prints_plain_lines_when_not_a_terminal(
         "kpi.segment 7 (+0/s)  kpi DLQ 1 (+0/s) !DLQ  enriched DLQ 1 (+0/s) !DLQ  demographics 6 (+0/s)"
     )
     assert lines[1].startswith("  spark NOT running")
-    topics = f"{isolated_topics.topic_kpi_campaign}, {isolated_topics.topic_kpi_segment}"
+    topics = f"{isolated_topics.topics.kpi_campaign}, {isolated_topics.topics.kpi_segment}"
     assert lines[2].startswith(f"  KPIs from Kafka topics {topics} (no InfluxDB sink deployed): ")
     refreshes = len(lines) // 3
     assert refreshes >= 1 and len(lines) == 3 * refreshes and lines[3:] == lines[: len(lines) - 3]
-    points = InfluxClient(isolated_topics, influx_db).query('SELECT count("records") FROM "pipeline_stage"')
+    points = InfluxClient(isolated_topics.influxdb, influx_db).query(
+        'SELECT count("records") FROM "pipeline_stage"'
+    )
     assert points[0].rows[0]["count"] == 7 * refreshes  # every refresh wrote its seven stages

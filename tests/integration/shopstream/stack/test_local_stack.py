@@ -17,6 +17,7 @@ from shopstream.clients.kafka import client_config
 from shopstream.clients.registry import client_conf
 from shopstream.ops.scratch import scratch
 from shopstream.settings import Settings
+from shopstream.stack.influxd import INFLUXDB_VERSION, influxd_path
 from shopstream.stack.stack import Stack
 from tests.integration.conftest import ReadTopic
 from tests.integration.leftovers import token
@@ -30,7 +31,7 @@ PROBE_SCHEMA = """
 
 def test_every_service_is_healthy_and_listens_on_loopback_only(stack: Stack) -> None:
     rows = stack.status()
-    monitoring = ["alertmanager", "prometheus", "exporter"] if stack.ctx.settings.monitoring else []
+    monitoring = ["alertmanager", "prometheus", "exporter"] if stack.ctx.settings.monitoring.enabled else []
     assert [r.name for r in rows] == ["mariadb", "influxdb", "kafka", "registry", "connect", *monitoring]
     for row in rows:
         assert row.healthy, row.detail
@@ -48,18 +49,18 @@ def test_every_service_is_healthy_and_listens_on_loopback_only(stack: Stack) -> 
 
 
 def test_broker_metadata_lists_the_node_and_project_topics(stack: Stack, settings: Settings) -> None:
-    metadata = AdminClient(client_config(settings, "admin")).list_topics(timeout=10)
+    metadata = AdminClient(client_config(settings.kafka, "admin")).list_topics(timeout=10)
     brokers = {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()}
-    assert brokers == {1: settings.kafka_bootstrap_servers}
-    for topic in settings.all_topics:
-        assert len(metadata.topics[topic].partitions) == settings.topic_partitions
+    assert brokers == {1: settings.kafka.bootstrap_servers}
+    for topic in settings.topics.all:
+        assert len(metadata.topics[topic].partitions) == settings.topics.partitions
 
 
 def test_avro_round_trip_through_the_registry(
     stack: Stack, settings: Settings, read_topic: ReadTopic
 ) -> None:
     topic = f"test.roundtrip.{token()}"
-    admin = AdminClient(client_config(settings, "admin"))
+    admin = AdminClient(client_config(settings.kafka, "admin"))
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
     with scratch(settings, topic):  # the topic and its subject go afterwards
         _round_trip(settings, topic, read_topic)
@@ -68,7 +69,7 @@ def test_avro_round_trip_through_the_registry(
 def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
     # TopicNameStrategy said explicitly and a client timeout: confluent-kafka's default first asks an
     # /associations API that Apicurio lacks, and a call without a timeout can hang the test forever
-    registry = SchemaRegistryClient(client_conf(settings, "admin"))
+    registry = SchemaRegistryClient(client_conf(settings.registry, "admin"))
     strategy = {"subject.name.strategy": topic_subject_name_strategy}
     serializer = AvroSerializer(registry, PROBE_SCHEMA, conf=strategy)
     deserializer = AvroDeserializer(registry, conf=strategy)
@@ -77,7 +78,7 @@ def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
     payload = serializer(record, ctx)
     assert payload is not None
 
-    producer = Producer({**client_config(settings, "admin"), "acks": "all"})
+    producer = Producer({**client_config(settings.kafka, "admin"), "acks": "all"})
     producer.produce(topic, value=payload)
     assert producer.flush(10) == 0
 
@@ -91,7 +92,7 @@ def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
 
 
 def test_registry_keeps_a_schema_across_stack_down_and_up(stack: Stack, settings: Settings) -> None:
-    registry = SchemaRegistryClient(client_conf(settings, "admin"))
+    registry = SchemaRegistryClient(client_conf(settings.registry, "admin"))
     subject = f"test.persist.{token()}-value"
     with scratch(settings, subject):  # the subject goes afterwards
         _survives_down_and_up(stack, settings, registry, subject)
@@ -105,10 +106,10 @@ def _survives_down_and_up(
     stack.down()
     assert not stack.supervisor.is_running()
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"{settings.schema_registry_url}/subjects", timeout=2)
+        requests.get(f"{settings.registry.url}/subjects", timeout=2)
     stack.up()
 
-    fresh = SchemaRegistryClient(client_conf(settings, "admin"))
+    fresh = SchemaRegistryClient(client_conf(settings.registry, "admin"))
     latest = fresh.get_latest_version(subject)
     assert (latest.schema_id, latest.version) == (schema_id, 1)
     assert "StackProbe" in str(latest.schema.schema_str)
@@ -117,7 +118,7 @@ def _survives_down_and_up(
 def test_connect_lists_the_source_plugin_and_loads_the_apicurio_converter(
     stack: Stack, settings: Settings
 ) -> None:
-    connect = ConnectClient(settings)
+    connect = ConnectClient(settings.connect)
     plugins = connect.json("GET", "/connector-plugins")
     classes = {p["class"]: p["type"] for p in plugins}
     assert classes["io.debezium.connector.mariadb.MariaDbConnector"] == "source"
@@ -140,10 +141,10 @@ def test_connect_lists_the_source_plugin_and_loads_the_apicurio_converter(
 
 def test_mariadb_has_row_binlog_and_least_privilege_cdc_user(stack: Stack, settings: Settings) -> None:
     cdc = pymysql.connect(
-        host=settings.mysql_host,
-        port=settings.mysql_port,
-        user=settings.mysql_cdc_user,
-        password=settings.mysql_cdc_password.get_secret_value(),
+        host=settings.mysql.host,
+        port=settings.mysql.port,
+        user=settings.mysql.cdc_user,
+        password=settings.mysql.cdc_password.get_secret_value(),
     )
     with cdc, cdc.cursor() as cur:
         names = "'log_bin', 'binlog_format', 'binlog_row_image', 'server_id'"
@@ -161,20 +162,30 @@ def test_mariadb_has_row_binlog_and_least_privilege_cdc_user(stack: Stack, setti
     assert "ALL PRIVILEGES" not in grants and "INSERT" not in grants and "SUPER" not in grants
 
     with pytest.raises(pymysql.err.OperationalError):
-        pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user="root", password="")
+        pymysql.connect(host=settings.mysql.host, port=settings.mysql.port, user="root", password="")
+
+
+def test_influxdb_is_the_version_built_from_source(stack: Stack, settings: Settings) -> None:
+    ping = requests.get(f"{settings.influxdb.url}/ping", timeout=5)
+    assert ping.status_code == 204 and ping.headers["X-Influxdb-Version"] == INFLUXDB_VERSION
+    [row] = [r for r in stack.status() if r.name == "influxdb"]
+    assert row.version == INFLUXDB_VERSION
+    assert row.pid and psutil.Process(row.pid).exe() == str(influxd_path(settings.stack.cache_dir))
+    # pprof is off: it would answer without credentials
+    assert requests.get(f"{settings.influxdb.url}/debug/pprof/", timeout=5).status_code == 404
 
 
 def test_influxdb_answers_ping_and_rejects_unauthenticated_queries(stack: Stack, settings: Settings) -> None:
-    ping = requests.get(f"{settings.influxdb_url}/ping", timeout=5)
-    assert ping.status_code == 204 and ping.headers["X-Influxdb-Version"].startswith("1.")
-    anonymous = requests.get(f"{settings.influxdb_url}/query", params={"q": "SHOW DATABASES"}, timeout=5)
+    ping = requests.get(f"{settings.influxdb.url}/ping", timeout=5)
+    assert ping.status_code == 204
+    anonymous = requests.get(f"{settings.influxdb.url}/query", params={"q": "SHOW DATABASES"}, timeout=5)
     assert anonymous.status_code == 401
-    reader = settings.influxdb_login("reader")
+    reader = settings.influxdb.login("reader")
     authed = requests.get(
-        f"{settings.influxdb_url}/query",
+        f"{settings.influxdb.url}/query",
         params={"q": "SHOW DATABASES"},
         auth=(reader.user, reader.secret),
         timeout=5,
     )
     assert authed.status_code == 200
-    assert [settings.influxdb_database] in authed.json()["results"][0]["series"][0]["values"]
+    assert [settings.influxdb.database] in authed.json()["results"][0]["series"][0]["values"]

@@ -11,7 +11,7 @@ from shopstream.settings import Settings
 
 
 def test_each_task_reads_its_newest_instance(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = JolokiaClient(Settings().replace(connect_jolokia_url="http://127.0.0.1:1/jolokia"))
+    client = JolokiaClient(Settings().replace(connect_jolokia_url="http://127.0.0.1:1/jolokia").connect)
     answers: dict[str, dict[str, Any]] = {
         "kafka.connect:type=plugins,connector=c,task=0": {"points-written-total": 5.0},
         # task 1's predecessor did not stop in time: the restarted instance registered with `instance`

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from shopstream.cli import app
 from shopstream.contracts import age_bands, measurements
 from shopstream.ops import dashboards as build
-from shopstream.settings import Settings
+from shopstream.settings import variables
 
 DASHBOARDS = build.load_checked_in()
 PROVISIONING = build.grafana_dir() / "provisioning"
@@ -188,7 +188,7 @@ def test_age_bands_are_the_contracts() -> None:
 
 
 def test_datasource_credentials_come_from_the_project_settings_env() -> None:
-    settings_env = {f"SHOPSTREAM_{field.upper()}" for field in Settings.model_fields}
+    settings_env = {f"SHOPSTREAM_{name.upper()}" for name in variables()}
     referenced = {
         braced or bare for value in _values(_datasources()) for braced, bare in ENV_REFERENCE.findall(value)
     }

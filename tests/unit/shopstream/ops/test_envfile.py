@@ -10,10 +10,10 @@ import pytest
 
 from shopstream.ops.envfile import ensure_env_file, missing_secrets
 from shopstream.resources import project_dir
-from shopstream.settings import Settings, secret_fields
+from shopstream.settings import Settings, secret_variables
 
 EXAMPLE = project_dir() / ".env.example"
-SECRETS = {f"SHOPSTREAM_{name.upper()}" for name in secret_fields()}
+SECRETS = {f"SHOPSTREAM_{name.upper()}" for name in secret_variables()}
 
 
 def _values(text: str) -> dict[str, str]:
@@ -71,9 +71,9 @@ def test_later_runs_keep_what_is_there_and_add_only_missing_secrets(
     }
     assert {k: after[k] for k in unchanged} == unchanged
 
-    monkeypatch.setitem(Settings.model_config, "env_file", env)
+    monkeypatch.setenv("SHOPSTREAM_ENV_FILE", str(env))
     settings = Settings()  # the written file is valid settings
-    assert settings.kafka_spark_password.get_secret_value() == after["SHOPSTREAM_KAFKA_SPARK_PASSWORD"]
+    assert settings.kafka.spark_password.get_secret_value() == after["SHOPSTREAM_KAFKA_SPARK_PASSWORD"]
 
 
 def test_a_renamed_setting_is_reported(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shopstream.ops.kpis import CampaignKpi, SegmentKpi, build_view
+from shopstream.ops.kpi_view import CampaignKpi, SegmentKpi, build_view
 from shopstream.ops.live_view import Frame, money, plain_lines, render, sink_table, stage_table
 from shopstream.ops.monitor import ConnectorState, ConsumerSample, SinkSample, SparkApp, StageSample
 from shopstream.ops.monitor import Snapshot as Snap
@@ -185,8 +185,8 @@ def test_the_kpi_querys_dropped_duplicates_and_late_events_are_shown() -> None:
     from dataclasses import replace
 
     from shopstream.jobstatus import QueryStatus, StateStore
+    from shopstream.ops.health import status_text
     from shopstream.ops.live_view import spark_line
-    from shopstream.ops.pipeline_status import status_text
 
     kpis = QueryStatus(
         name="kpis", pid=7, state="running", started_at=0, updated_at=1, duplicates_dropped=1_234,

@@ -9,16 +9,23 @@ from pathlib import Path
 import pytest
 
 from shopstream.clients.influx import escape_tag, field_value, line
+from shopstream.clients.kafka import PartitionRange
 from shopstream.ops.monitor import (
+    ConnectorState,
+    Observation,
+    Position,
     QueryCheckpoint,
     Snapshot,
     StageSample,
+    compose,
     consumed_and_lag,
     read_checkpoint,
     read_checkpoints,
     spark_positions,
+    stage_topics,
 )
 from shopstream.ops.telemetry import stage_points
+from shopstream.settings import Settings
 
 META = json.dumps({"batchWatermarkMs": 0, "batchTimestampMs": 1_795_489_879_193, "conf": {}})
 
@@ -109,3 +116,62 @@ def test_line_protocol_escaping_and_types() -> None:
     assert line("m", {"z": "1", "a": "x y"}, {"v": 1}, 5) == r"m,a=x\ y,z=1 v=1i 5"
     with pytest.raises(ValueError, match="cannot store"):
         field_value(float("nan"))
+
+
+def _observation(at: float, events_end: int, enrich_at: int, points: float) -> Observation:
+    """A pipeline whose events topic ends at ``events_end`` (one partition), read by the enrichment
+    up to ``enrich_at`` and by a sink connector of the events' points up to ``events_end - 100``."""
+    topics = stage_topics(Settings())
+    ranges: dict[str, dict[int, PartitionRange]] = {t: {0: (0, 0)} for t in topics.values()}
+    ranges[topics["events"]] = {0: (0, events_end)}
+    ranges[topics["enriched"]] = {0: (0, enrich_at)}
+    sink = ConnectorState(
+        "events-sink", "sink", "RUNNING", ("RUNNING", "RUNNING"), "connect-events-sink",
+        measurement="shop_events", topics=(topics["enriched"],),
+    )  # fmt: skip
+    return Observation(
+        at=at,
+        topics=topics,
+        connectors=[sink],
+        connect_error=None,
+        queries=[],
+        ranges=ranges,
+        positions=[
+            Position("spark:enrich", topics["events"], {0: enrich_at}),
+            Position("connect:events-sink", topics["enriched"], {0: enrich_at - 100}),
+            Position("group:elsewhere", "not.ours", {0: 5}),
+        ],
+        kafka_error=None,
+        spark=None,
+        sink_tasks={"events-sink": {0: {"points-written-total": points, "records-dlq-total": 2.0,
+                                        "write-latency-p95": 40.0},
+                                    1: {"points-written-total": points, "write-latency-p95": 55.0}}},
+        metrics_error=None,
+        statuses={},
+    )  # fmt: skip
+
+
+def test_compose_turns_an_observation_into_stages_consumers_and_sinks_with_rates() -> None:
+    first, counts = compose(_observation(100.0, 10_000, 9_000, 4_000.0), None)
+    assert first.stage("events").rate_in == 0.0  # no reference yet
+    second, _ = compose(_observation(105.0, 20_000, 18_500, 9_000.0), counts)
+    events = second.stage("events")
+    assert (events.records, events.rate_in, events.consumer, events.lag) == (
+        20_000,
+        2_000.0,
+        "spark:enrich",
+        1_500,
+    )
+    assert events.rate_out == 1_900.0  # the enrichment read 9,500 more in 5 s
+    assert second.consumer("connect:events-sink").lag == 100
+    assert [c.consumer for c in second.consumers] == ["spark:enrich", "connect:events-sink"]  # not ours: out
+    [sink] = second.sinks
+    assert (sink.points, sink.rate, sink.lag, sink.dead_letters, sink.write_p95_ms, sink.tasks) == (
+        18_000,
+        2_000.0,
+        100,
+        2,
+        55.0,
+        2,
+    )
+    assert not second.stage("kpi_dlq").records and second.stage("kpi_dlq").exists

@@ -101,4 +101,4 @@ def test_the_service_names_are_the_services_in_start_order() -> None:
     from shopstream.stack.stack import MONITORING_SERVICES, SERVICES
 
     assert [svc.name for svc in Stack(Settings()).services] == [*SERVICES, *MONITORING_SERVICES]
-    assert [svc.name for svc in Stack(Settings(monitoring=False)).services] == list(SERVICES)
+    assert [svc.name for svc in Stack(Settings().replace(monitoring=False)).services] == list(SERVICES)

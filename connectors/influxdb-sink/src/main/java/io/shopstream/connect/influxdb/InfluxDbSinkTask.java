@@ -1,5 +1,6 @@
 package io.shopstream.connect.influxdb;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.Collection;
@@ -100,13 +101,20 @@ public class InfluxDbSinkTask extends SinkTask {
         fatal = null;
         redelivery.clear();
         lastSummaryAt = clock.getAsLong();
-        log.info("InfluxDB sink task {} writing to url={} db={} rp={} precision={} (user={}, gzip={} (level {}), batch.size={}, "
+        log.info("InfluxDB sink task {} writing to {} (api {}, {}, gzip={} (level {}), batch.size={}, "
                         + "batch.max.bytes={}, linger.ms={}, max.retries={}, errant record reporter={}, put() budget {} ms = half of "
                         + "max.poll.interval.ms {} from {}, metrics {})",
-                Version.get(), config.url(), config.db(), config.rp().isEmpty() ? "(default)" : config.rp(),
-                config.precision().configName(), config.username().isEmpty() ? "(none)" : config.username(), config.gzip(),
+                Version.get(), writer.writeUrl(), config.api().configName(), authentication(), config.gzip(),
                 config.gzipLevel(), config.batchSize(), config.batchMaxBytes(), config.lingerMs(), config.maxRetries(), reporter != null,
                 putBudgetMs, maxPoll.ms(), maxPoll.source(), metrics.registration());
+    }
+
+    /** @return how the task authenticates, for the start-up log line (never a secret) */
+    private String authentication() {
+        if (config.api() == WriteApi.V1) {
+            return "user=" + (config.username().isEmpty() ? "(none)" : config.username());
+        }
+        return "token " + (config.token().value().isEmpty() ? "(none)" : "(set)");
     }
 
     private ErrantRecordReporter errantRecordReporter() {
@@ -135,8 +143,9 @@ public class InfluxDbSinkTask extends SinkTask {
         long start = clock.getAsLong(); // the worker polled right before: the budget counts from here
         try {
             boolean redelivered = !redelivery.isEmpty();
+            PointBuffer.RecordRef ref = null;
             for (SinkRecord record : records) {
-                PointBuffer.RecordRef ref = PointBuffer.RecordRef.of(record);
+                ref = PointBuffer.RecordRef.of(record, ref);
                 if (redelivered && redelivery.isRedelivered(ref)) {
                     continue; // taken before the RetriableException: buffered, written or reported already
                 }
@@ -215,9 +224,9 @@ public class InfluxDbSinkTask extends SinkTask {
         long lastStart = start + Math.max(0L, putBudgetMs - config.timeoutMs()); // validation keeps it positive; one request at least
         while (buffer.ready(clock.getAsLong(), batchSize, effectiveMaxBytes, lingerMs)) {
             List<PointBuffer.Entry> batch = buffer.nextBatch(batchSize, effectiveMaxBytes);
-            List<String> lines = new ArrayList<>(batch.size());
+            List<byte[]> lines = new ArrayList<>(batch.size());
             for (PointBuffer.Entry e : batch) {
-                lines.add(e.line());
+                lines.add(e.lineBytes());
             }
             InfluxDbWriter.Outcome outcome = writer.write(lines, lastStart);
             boolean resolved = apply(batch, outcome, lastStart);
@@ -247,7 +256,7 @@ public class InfluxDbSinkTask extends SinkTask {
             int records = 0;
             for (int i = written.nextSetBit(0); i >= 0; i = written.nextSetBit(i + 1)) {
                 done.add(batch.get(i));
-                records += batch.get(i).refs().size();
+                records += batch.get(i).size();
             }
             buffer.complete(done);
             metrics.batchWritten(done.size(), records);
@@ -259,11 +268,11 @@ public class InfluxDbSinkTask extends SinkTask {
         List<PointBuffer.Entry> refused = new ArrayList<>();
         for (Map.Entry<Integer, String> rejected : outcome.rejected().entrySet()) {
             PointBuffer.Entry entry = batch.get(rejected.getKey());
-            if (entry.parts().size() > 1) {
+            if (entry.size() > 1) {
                 resolved &= split(entry, lastStart);
                 continue;
             }
-            reasons.putIfAbsent(entry.refs().get(0), rejected.getValue() + "; line: " + abbreviate(entry.line()));
+            reasons.putIfAbsent(entry.ref(0), rejected.getValue() + "; line: " + abbreviate(entry.line()));
             refused.add(entry);
         }
         reportAll(reasons);
@@ -273,9 +282,11 @@ public class InfluxDbSinkTask extends SinkTask {
 
     /** Writes the records' own points of a refused merge; reports the refused ones. @return false when unresolved */
     private boolean split(PointBuffer.Entry entry, long lastStart) {
-        List<String> lines = new ArrayList<>(entry.parts().size());
+        List<byte[]> lines = new ArrayList<>(entry.size());
+        LineProtocol.LineBuffer encoded = new LineProtocol.LineBuffer();
         for (Point part : entry.parts()) {
-            lines.add(LineProtocol.encode(part));
+            LineProtocol.encode(part, encoded);
+            lines.add(encoded.copy());
         }
         log.debug("InfluxDB refused a point merged from {} records: writing each record's own point", lines.size());
         InfluxDbWriter.Outcome outcome = writer.write(lines, lastStart);
@@ -288,12 +299,13 @@ public class InfluxDbSinkTask extends SinkTask {
         }
         Map<PointBuffer.RecordRef, String> reasons = new LinkedHashMap<>();
         for (Map.Entry<Integer, String> rejected : outcome.rejected().entrySet()) {
-            reasons.putIfAbsent(entry.refs().get(rejected.getKey()), rejected.getValue() + "; line: " + abbreviate(lines.get(rejected.getKey())));
+            String line = new String(lines.get(rejected.getKey()), StandardCharsets.UTF_8);
+            reasons.putIfAbsent(entry.ref(rejected.getKey()), rejected.getValue() + "; line: " + abbreviate(line));
         }
         reportAll(reasons);
         buffer.take(entry);
-        for (PointBuffer.RecordRef ref : entry.refs()) {
-            buffer.done(ref);
+        for (int i = 0; i < entry.size(); i++) {
+            buffer.done(entry.ref(i));
         }
         int parts = outcome.written().cardinality();
         if (parts > 0) {

@@ -3,18 +3,14 @@ package io.shopstream.connect.influxdb;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
-import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
-import java.util.Arrays;
-import java.util.Base64;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,35 +22,40 @@ import java.util.concurrent.TimeoutException;
 import java.util.function.LongSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.zip.CRC32;
-import java.util.zip.Deflater;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Synchronous writes to InfluxDB 1.x {@code POST /write}: every request's status is seen and classified.
+ * Synchronous writes to InfluxDB ({@link WriteApi}: 1.x {@code /write}, 2.x {@code /api/v2/write}, 3.x
+ * {@code /api/v3/write_lp}): every request's status is seen and classified.
  * <ul>
  *   <li>204: written.</li>
- *   <li>400 (partial write: type conflict, unable to parse, beyond retention policy, ...): InfluxDB stored the good
- *       points and dropped the bad ones without saying which; the lines are bisected (re-writing a good point is
- *       idempotent) down to the single lines it refuses, which are returned as rejected with InfluxDB's reason.</li>
+ *   <li>400 (1.x: partial write: type conflict, unable to parse, beyond retention policy, ...; 2.x: unparseable
+ *       line) and 422 (2.x partial write): InfluxDB stored the good points and dropped the bad ones without saying
+ *       which; the lines are bisected (re-writing a good point is idempotent) down to the single lines it refuses,
+ *       which are returned as rejected with InfluxDB's reason.</li>
+ *   <li>400 of InfluxDB 3 with {@code accept_partial=true}: the answer lists the refused lines (up to 100) with their
+ *       reasons; they are rejected, the others written (lines after the 100th listed are sent again).</li>
+ *   <li>A partial write that names {@code max-series-per-database limit exceeded}: fatal, naming the server
+ *       setting (no point is to blame).</li>
  *   <li>413: the lines are split and sent in halves; a single line still too large is rejected.</li>
- *   <li>404 database not found: created when {@code influxdb.db.auto.create=true}, else fatal.</li>
- *   <li>500 retention policy not found: created when auto-create is on and {@code influxdb.rp.duration} is set, else
- *       fatal.</li>
- *   <li>401/403: fatal, naming the user and the settings.</li>
+ *   <li>404 database not found (1.x): created when {@code influxdb.db.auto.create=true}, else fatal.</li>
+ *   <li>500 retention policy not found (1.x): created when auto-create is on and {@code influxdb.rp.duration} is set,
+ *       else fatal.</li>
+ *   <li>401/403, 404 of 2.x (bucket or organization): fatal, naming the identity and the settings.</li>
  *   <li>5xx, 429, timeout, connection refused: retriable (with Retry-After when sent); the caller keeps the lines.</li>
  * </ul>
- * The password only ever goes into the Authorization header.
  */
 public final class InfluxDbWriter {
     private static final Logger log = LoggerFactory.getLogger(InfluxDbWriter.class);
     /** The most of an answer's body that is read: InfluxDB's answers are short JSON documents. */
     static final int MAX_RESPONSE_BYTES = 64 * 1024;
-    private static final Pattern ERROR_FIELD = Pattern.compile("\"error\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
+    /** InfluxDB 3 lists at most this many refused lines in a partial-write answer. */
+    static final int V3_MAX_LISTED = 100;
+    static final String MAX_SERIES = "max-series-per-database limit exceeded";
 
-    /** Receives one call per HTTP request to /write, for metrics. */
+    /** Receives one call per write request, for metrics. */
     public interface Listener {
         /**
          * @param status    HTTP status, or -1 when no response came (timeout, connection refused)
@@ -77,70 +78,77 @@ public final class InfluxDbWriter {
         }
     }
 
-    /** The outcome of {@link #write}: which lines were stored, which InfluxDB refused, and whether it stopped early. */
-    public static final class Outcome {
-        private final BitSet written = new BitSet();
-        private final Map<Integer, String> rejected = new LinkedHashMap<>();
-        private Failure failure;
-        private boolean budgetExhausted;
-        private int tooLargeBytes = -1;
-        private int partialWrites;
-        private int requests;
+    /**
+     * The outcome of {@link #write}: which lines were stored, which InfluxDB refused, and whether it stopped early.
+     *
+     * @param written         indexes of the lines InfluxDB stored
+     * @param rejected        index of each line InfluxDB refused, with the reason
+     * @param failure         why writing stopped, or null when every line was written or rejected
+     * @param budgetExhausted the time budget ran out: the lines neither written nor rejected are to be sent again
+     * @param tooLargeBytes   the smallest body size (uncompressed bytes) InfluxDB answered 413 to, or -1
+     * @param partialWrites   number of partial-write answers (400, 422) received
+     * @param requests        number of HTTP requests made
+     */
+    public record Outcome(BitSet written, Map<Integer, String> rejected, Failure failure, boolean budgetExhausted, int tooLargeBytes,
+                          int partialWrites, int requests) {
+    }
 
-        /** @return indexes of the lines InfluxDB stored */
-        public BitSet written() {
-            return written;
+    /** One answer to a write request; status -1 when none came ({@code error} says why). */
+    private record Response(int status, String body, String retryAfter, String error, int rawLength) {
+        String errorMessage() {
+            String m = InfluxDbWriter.errorMessage(body);
+            if (m != null) {
+                return m;
+            }
+            String b = body.strip();
+            return b.isEmpty() ? "(no body)" : (b.length() > 300 ? b.substring(0, 300) + "..." : b);
         }
+    }
 
-        /** @return index of each line InfluxDB refused, with the reason */
-        public Map<Integer, String> rejected() {
-            return rejected;
-        }
+    /** What one {@link #write} call found out so far; becomes its {@link Outcome}. */
+    private static final class Progress {
+        final List<byte[]> lines;
+        final long lastStartMs;
+        final BitSet written = new BitSet();
+        final Map<Integer, String> rejected = new LinkedHashMap<>();
+        Failure failure;
+        boolean budgetExhausted;
+        int tooLargeBytes = -1;
+        int partialWrites;
+        int requests;
+        boolean createdDatabase;
+        boolean createdRetentionPolicy;
 
-        /** @return why writing stopped, or null when every line was written or rejected */
-        public Failure failure() {
-            return failure;
-        }
-
-        /** @return true when the time budget ran out: the lines neither written nor rejected are to be sent again */
-        public boolean budgetExhausted() {
-            return budgetExhausted;
-        }
-
-        /** @return the smallest body size (uncompressed bytes) InfluxDB answered 413 to, or -1 */
-        public int tooLargeBytes() {
-            return tooLargeBytes;
-        }
-
-        /** @return number of 400 answers received */
-        public int partialWrites() {
-            return partialWrites;
-        }
-
-        /** @return number of HTTP requests made */
-        public int requests() {
-            return requests;
+        Progress(List<byte[]> lines, long lastStartMs) {
+            this.lines = lines;
+            this.lastStartMs = lastStartMs;
         }
 
         boolean stopped() {
             return failure != null || budgetExhausted;
         }
+
+        /** @return -1, what writeRange answers when writing stopped */
+        int fail(boolean retriable, String message, Long retryAfterMs) {
+            failure = new Failure(retriable, message, retryAfterMs);
+            return -1;
+        }
+
+        /** @return the number of lines rejected */
+        int reject(int from, int to, String reason) {
+            for (int i = from; i < to; i++) {
+                rejected.put(i, reason);
+            }
+            return to - from;
+        }
+
+        Outcome outcome() {
+            return new Outcome(written, rejected, failure, budgetExhausted, tooLargeBytes, partialWrites, requests);
+        }
     }
 
-    private final String baseUrl;
-    private final String db;
-    private final String rp;
-    private final String username;
-    private final String authorization;
-    private final Precision precision;
-    private final boolean gzip;
-    /** Reused by every request (one task thread writes): a batch allocates no large arrays, which in a worker's heap
-     * of a few hundred MiB to a few GiB would be G1 "humongous" objects, each costing an old-generation region. */
-    private byte[] raw = new byte[64 * 1024];
-    private byte[] gzipped = new byte[16 * 1024];
-    private final Deflater deflater;
-    private final CRC32 crc = new CRC32();
-    private static final byte[] GZIP_HEADER = {0x1f, (byte) 0x8b, Deflater.DEFLATED, 0, 0, 0, 0, 0, 0, 0};
+    private final WriteTarget target;
+    private final RequestBody body;
     private final boolean autoCreate;
     private final String rpDuration;
     private final Duration timeout;
@@ -150,17 +158,8 @@ public final class InfluxDbWriter {
     private final String userAgent;
 
     public InfluxDbWriter(InfluxDbSinkConfig config, LongSupplier clock, Listener listener) {
-        String url = config.url();
-        this.baseUrl = url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
-        this.db = config.db();
-        this.rp = config.rp();
-        this.username = config.username();
-        String password = config.password().value();
-        this.authorization = username.isEmpty() ? null
-                : "Basic " + Base64.getEncoder().encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
-        this.precision = config.precision();
-        this.gzip = config.gzip();
-        this.deflater = gzip ? new Deflater(config.gzipLevel(), true) : null;
+        this.target = WriteTarget.of(config);
+        this.body = new RequestBody(config.gzip() ? config.gzipLevel() : 0);
         this.autoCreate = config.dbAutoCreate();
         this.rpDuration = config.rpDuration();
         this.timeout = Duration.ofMillis(config.timeoutMs());
@@ -173,136 +172,111 @@ public final class InfluxDbWriter {
 
     /** @return the URL points are written to, without credentials (for messages) */
     public String writeUrl() {
-        return baseUrl + "/write?" + writeQuery();
-    }
-
-    private String writeQuery() {
-        StringBuilder q = new StringBuilder("db=").append(enc(db));
-        if (!rp.isEmpty()) {
-            q.append("&rp=").append(enc(rp));
-        }
-        return q.append("&precision=").append(precision.writeParam()).toString();
+        return target.writeUrl();
     }
 
     /**
-     * Writes the lines, splitting on 400 and 413 as described above.
+     * Writes the lines (UTF-8, without newline), splitting them as described above.
      *
      * @param lastStartMs no request is started after this time ({@link Outcome#budgetExhausted()}): the caller's poll
      *                    budget less one request timeout
      */
-    public Outcome write(List<String> lines, long lastStartMs) {
-        Outcome outcome = new Outcome();
-        writeRange(lines, 0, lines.size(), lastStartMs, outcome, new boolean[2]);
-        return outcome;
+    public Outcome write(List<byte[]> lines, long lastStartMs) {
+        Progress progress = new Progress(lines, lastStartMs);
+        writeRange(progress, 0, lines.size());
+        return progress.outcome();
     }
 
+    /** Frees native memory; the writer is not used afterwards. */
+    public void close() {
+        body.close();
+    }
+
+    // ---------------------------------------------------------------- sending and classifying
+
     /**
-     * Sends lines [from, to) (and, on 400 or 413, parts of them).
+     * Sends lines [from, to) (and, when InfluxDB refuses some of them or the body is too large, parts of them).
      *
      * @return how many of the lines InfluxDB refused, or -1 when writing stopped (failure or budget) before every line
      * was known to be written or refused
      */
-    private int writeRange(List<String> lines, int from, int to, long lastStartMs, Outcome outcome, boolean[] created) {
-        if (outcome.stopped()) {
+    private int writeRange(Progress p, int from, int to) {
+        if (p.stopped()) {
             return -1;
         }
         if (from >= to) {
             return 0;
         }
-        if (clock.getAsLong() > lastStartMs) {
-            outcome.budgetExhausted = true;
+        if (clock.getAsLong() > p.lastStartMs) {
+            p.budgetExhausted = true;
             return -1;
         }
-        int rawLength = encode(lines, from, to);
-        Response r = post(rawLength, to - from);
-        outcome.requests++;
-        int n = to - from;
-        if (r.status == 204 || r.status == 200) {
-            outcome.written.set(from, to);
+        Response r = post(p.lines, from, to);
+        p.requests++;
+        if (r.status() == 204 || r.status() == 200) {
+            p.written.set(from, to);
             return 0;
         }
-        if (r.status == -1) {
-            outcome.failure = new Failure(true, "no answer from " + writeUrl() + ": " + r.error, null);
-            return -1;
+        if (r.status() == -1) {
+            return p.fail(true, "no answer from " + writeUrl() + ": " + r.error(), null);
         }
-        String error = r.errorMessage();
-        switch (r.status) {
-            case 400 -> {
-                outcome.partialWrites++;
-                if (n == 1) {
-                    outcome.rejected.put(from, "InfluxDB refused the point (HTTP 400): " + error);
-                    return 1;
-                }
-                int dropped = droppedCount(error);
-                if (dropped >= n) {
-                    // every point refused (e.g. all beyond the retention policy): one request, no bisection
-                    rejectAll(from, to, error, outcome);
-                    return n;
-                }
-                log.debug("HTTP 400 for {} lines ({}): bisecting to find the refused points", n, error);
-                return bisect(lines, from, to, Math.max(0, dropped), error, lastStartMs, outcome, created);
-            }
-            case 413 -> {
-                outcome.tooLargeBytes = outcome.tooLargeBytes < 0 ? rawLength : Math.min(outcome.tooLargeBytes, rawLength);
-                if (n == 1) {
-                    outcome.rejected.put(from, "the point (" + rawLength + " bytes) is larger than InfluxDB's max-body-size (HTTP 413)");
-                    return 1;
-                }
-                return bisect(lines, from, to, 0, error, lastStartMs, outcome, created);
-            }
-            case 401 -> {
-                outcome.failure = new Failure(false, "InfluxDB at " + baseUrl + " refused the credentials of user '" + username
-                        + "' (HTTP 401: " + error + "); check " + InfluxDbSinkConfig.USERNAME + " and " + InfluxDbSinkConfig.PASSWORD, null);
-                return -1;
-            }
-            case 403 -> {
-                outcome.failure = new Failure(false, "InfluxDB at " + baseUrl + " does not let user '" + username + "' write to database '"
-                        + db + "' (HTTP 403: " + error + "); grant WRITE on it or fix " + InfluxDbSinkConfig.USERNAME + "/"
-                        + InfluxDbSinkConfig.PASSWORD, null);
-                return -1;
-            }
-            case 404 -> {
-                if (error.startsWith("database not found")) {
-                    if (!autoCreate) {
-                        outcome.failure = new Failure(false, "database '" + db + "' does not exist at " + baseUrl + " (HTTP 404: " + error
-                                + "); create it or set " + InfluxDbSinkConfig.DB_AUTO_CREATE + "=true", null);
-                        return -1;
-                    }
-                    if (created[0]) {
-                        outcome.failure = new Failure(true, "database '" + db + "' still not found after CREATE DATABASE (HTTP 404)", null);
-                        return -1;
-                    }
-                    created[0] = true;
-                    if (!createDatabase(outcome)) {
-                        return -1;
-                    }
-                    return writeRange(lines, from, to, lastStartMs, outcome, created);
-                }
-            }
-            default -> {
-                // classified below
-            }
+        return refused(p, from, to, r, r.errorMessage());
+    }
+
+    /** Dispatches an answer other than success by its status. */
+    private int refused(Progress p, int from, int to, Response r, String error) {
+        if ((r.status() == 400 || r.status() == 422) && error.contains(MAX_SERIES)) {
+            return p.fail(false, "InfluxDB at " + target.baseUrl() + " refused to create new series in " + target.destination() + " (HTTP "
+                    + r.status() + ": " + error + "): the database holds as many series as the server setting max-series-per-database "
+                    + "([data] section of influxdb.conf; 0 = no limit) allows. Raise it, or drop series or tags of high "
+                    + "cardinality; the points of existing series are still written", null);
         }
-        if (r.status == 500 && error.startsWith("retention policy not found")) {
-            if (!autoCreate || rpDuration.isEmpty() || created[1]) {
-                outcome.failure = new Failure(false, "retention policy '" + rp + "' (" + InfluxDbSinkConfig.RP + ") does not exist in database '"
-                        + db + "' at " + baseUrl + " (HTTP 500: " + error + "); create it, fix " + InfluxDbSinkConfig.RP + ", or set "
-                        + InfluxDbSinkConfig.RP_DURATION + " with " + InfluxDbSinkConfig.DB_AUTO_CREATE + "=true", null);
-                return -1;
-            }
-            created[1] = true;
-            if (!createRetentionPolicy(outcome)) {
-                return -1;
-            }
-            return writeRange(lines, from, to, lastStartMs, outcome, created);
+        return switch (r.status()) {
+            case 400, 422 -> partialWrite(p, from, to, r, error);
+            case 413 -> tooLarge(p, from, to, r.rawLength(), error);
+            case 401, 403 -> p.fail(false, authFailure(r.status(), error), null);
+            case 404 -> notFound(p, from, to, error);
+            case 500 -> target.api() == WriteApi.V1 && error.startsWith("retention policy not found")
+                    ? retentionPolicyNotFound(p, from, to, error) : serverError(p, r, error);
+            default -> serverError(p, r, error);
+        };
+    }
+
+    private int serverError(Progress p, Response r, String error) {
+        if (r.status() >= 500 || r.status() == 429) {
+            return p.fail(true, "InfluxDB at " + writeUrl() + " answered HTTP " + r.status() + ": " + error,
+                    parseRetryAfter(r.retryAfter(), clock.getAsLong()));
         }
-        if (r.status >= 500 || r.status == 429) {
-            outcome.failure = new Failure(true, "InfluxDB at " + writeUrl() + " answered HTTP " + r.status + ": " + error,
-                    r.retryAfterMs(clock.getAsLong()));
-            return -1;
+        return p.fail(false, "unexpected answer from " + writeUrl() + ": HTTP " + r.status() + ": " + error, null);
+    }
+
+    /** InfluxDB stored some lines of [from, to) and refused others: find out which. */
+    private int partialWrite(Progress p, int from, int to, Response r, String error) {
+        p.partialWrites++;
+        List<V3Refusal> listed = target.api() == WriteApi.V3 ? V3Refusal.parse(r.body()) : null;
+        if (listed != null && numbersFit(listed, p.lines, from, to)) {
+            return listedRefusals(p, from, to, listed);
         }
-        outcome.failure = new Failure(false, "unexpected answer from " + writeUrl() + ": HTTP " + r.status + ": " + error, null);
-        return -1;
+        String reason = "InfluxDB refused the point (HTTP " + r.status() + "): " + error;
+        int n = to - from;
+        if (n == 1) {
+            return p.reject(from, to, reason);
+        }
+        int dropped = droppedCount(error);
+        if (dropped >= n) {
+            return p.reject(from, to, reason); // every point refused (e.g. all beyond the retention policy): no bisection
+        }
+        log.debug("HTTP {} for {} lines ({}): bisecting to find the refused points", r.status(), n, error);
+        return bisect(p, from, to, Math.max(0, dropped), reason);
+    }
+
+    /** The body was too large: halves are sent; a single line still too large is rejected. */
+    private int tooLarge(Progress p, int from, int to, int rawLength, String error) {
+        p.tooLargeBytes = p.tooLargeBytes < 0 ? rawLength : Math.min(p.tooLargeBytes, rawLength);
+        if (to - from == 1) {
+            return p.reject(from, to, "the point (" + rawLength + " bytes) is larger than InfluxDB's max-body-size (HTTP 413)");
+        }
+        return bisect(p, from, to, 0, error);
     }
 
     /**
@@ -310,75 +284,134 @@ public final class InfluxDbWriter {
      * {@code atLeastBad} lines of [from, to) are known to be refused (the {@code dropped=} count of the answer to the
      * whole range; a lower bound, since InfluxDB leaves unparseable lines out of it).
      */
-    private int bisect(List<String> lines, int from, int to, int atLeastBad, String error, long lastStartMs, Outcome outcome,
-                       boolean[] created) {
+    private int bisect(Progress p, int from, int to, int atLeastBad, String reason) {
         int mid = from + (to - from) / 2;
-        int left = writeRange(lines, from, mid, lastStartMs, outcome, created);
+        int left = writeRange(p, from, mid);
         if (left < 0) {
             return -1;
         }
         if (atLeastBad - left >= to - mid) {
-            rejectAll(mid, to, error, outcome);
-            return left + (to - mid);
+            return left + p.reject(mid, to, reason);
         }
-        int right = writeRange(lines, mid, to, lastStartMs, outcome, created);
+        int right = writeRange(p, mid, to);
         return right < 0 ? -1 : left + right;
     }
 
-    private static void rejectAll(int from, int to, String error, Outcome outcome) {
-        for (int i = from; i < to; i++) {
-            outcome.rejected.put(i, "InfluxDB refused the point (HTTP 400): " + error);
+    /**
+     * InfluxDB 3 stored lines [from, to) but the listed ones. A full list ({@link #V3_MAX_LISTED}) may leave refused
+     * lines out: those after the last listed one are sent again.
+     */
+    private int listedRefusals(Progress p, int from, int to, List<V3Refusal> listed) {
+        int last = from;
+        for (V3Refusal refusal : listed) {
+            int i = from + refusal.lineNumber() - 1;
+            p.rejected.put(i, "InfluxDB refused the point (HTTP 400): " + refusal.message());
+            last = Math.max(last, i);
         }
+        int known = listed.size() >= V3_MAX_LISTED ? last + 1 : to;
+        int refused = 0;
+        for (int i = from; i < known; i++) {
+            if (p.rejected.containsKey(i)) {
+                refused++;
+            } else {
+                p.written.set(i);
+            }
+        }
+        int rest = writeRange(p, known, to);
+        return rest < 0 ? -1 : refused + rest;
     }
-
-    private static final Pattern DROPPED = Pattern.compile("\\bdropped=(\\d+)\\s*$");
 
     /**
-     * @return N of a 400 answer's "partial write: ... dropped=N", else -1. N counts the points InfluxDB parsed and
-     * refused; lines it could not parse are not counted (observed on 1.6.7), so N is a lower bound of the refused lines
+     * @return true when the listed line numbers are lines of [from, to): each line of the body is one point, unless a
+     * string field holds a newline (then the numbering is InfluxDB's to know, and the lines are bisected instead)
      */
-    static int droppedCount(String error) {
-        Matcher m = error == null ? null : DROPPED.matcher(error);
-        if (m == null || !m.find()) {
-            return -1;
+    private static boolean numbersFit(List<V3Refusal> listed, List<byte[]> lines, int from, int to) {
+        for (V3Refusal refusal : listed) {
+            if (refusal.lineNumber() < 1 || refusal.lineNumber() > to - from) {
+                return false;
+            }
         }
-        try {
-            return Integer.parseInt(m.group(1));
-        } catch (NumberFormatException e) {
-            return -1;
-        }
-    }
-
-    private boolean createDatabase(Outcome outcome) {
-        log.info("Database '{}' not found at {}: creating it ({}=true)", db, baseUrl, InfluxDbSinkConfig.DB_AUTO_CREATE);
-        if (!query("CREATE DATABASE " + identifier(db), outcome)) {
-            return false;
-        }
-        if (!rp.isEmpty() && !rpDuration.isEmpty()) {
-            return createRetentionPolicy(outcome);
+        for (int i = from; i < to; i++) {
+            for (byte b : lines.get(i)) {
+                if (b == '\n') {
+                    return false;
+                }
+            }
         }
         return true;
     }
 
-    private boolean createRetentionPolicy(Outcome outcome) {
-        log.info("Creating retention policy '{}' on '{}' with duration {} ({}=true)", rp, db, rpDuration, InfluxDbSinkConfig.DB_AUTO_CREATE);
-        return query("CREATE RETENTION POLICY " + identifier(rp) + " ON " + identifier(db) + " DURATION " + rpDuration + " REPLICATION 1",
-                outcome);
+    private String authFailure(int status, String error) {
+        String settings = target.api() == WriteApi.V1 ? InfluxDbSinkConfig.USERNAME + "/" + InfluxDbSinkConfig.PASSWORD : InfluxDbSinkConfig.TOKEN;
+        if (status == 401) {
+            String check = target.api() == WriteApi.V1 ? InfluxDbSinkConfig.USERNAME + " and " + InfluxDbSinkConfig.PASSWORD : settings;
+            String who = target.api() == WriteApi.V1 ? "the credentials of " + target.identity() : target.identity();
+            return "InfluxDB at " + target.baseUrl() + " refused " + who + " (HTTP 401: " + error + "); check " + check;
+        }
+        return "InfluxDB at " + target.baseUrl() + " does not let " + target.identity() + " write to " + target.destination() + " (HTTP 403: "
+                + error + "); grant WRITE on it or fix " + settings;
     }
 
-    /** Runs one InfluxQL statement through POST /query; sets the outcome's failure when it did not succeed. */
-    private boolean query(String statement, Outcome outcome) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(baseUrl + "/query")).timeout(timeout)
+    private int notFound(Progress p, int from, int to, String error) {
+        if (target.api() == WriteApi.V1 && error.startsWith("database not found")) {
+            return databaseNotFound(p, from, to, error);
+        }
+        if (target.api() == WriteApi.V2) {
+            return p.fail(false, target.destination() + " not found at " + target.baseUrl() + " (HTTP 404: " + error + "); create it or fix "
+                    + InfluxDbSinkConfig.BUCKET + "/" + InfluxDbSinkConfig.ORG, null);
+        }
+        return p.fail(false, "unexpected answer from " + writeUrl() + ": HTTP 404: " + error, null);
+    }
+
+    // ---------------------------------------------------------------- InfluxDB 1.x: creating what is missing
+
+    private int databaseNotFound(Progress p, int from, int to, String error) {
+        if (!autoCreate) {
+            return p.fail(false, "database '" + target.db() + "' does not exist at " + target.baseUrl() + " (HTTP 404: " + error
+                    + "); create it or set " + InfluxDbSinkConfig.DB_AUTO_CREATE + "=true", null);
+        }
+        if (p.createdDatabase) {
+            return p.fail(true, "database '" + target.db() + "' still not found after CREATE DATABASE (HTTP 404)", null);
+        }
+        p.createdDatabase = true;
+        log.info("Database '{}' not found at {}: creating it ({}=true)", target.db(), target.baseUrl(), InfluxDbSinkConfig.DB_AUTO_CREATE);
+        if (!query(p, "CREATE DATABASE " + identifier(target.db()))
+                || !target.rp().isEmpty() && !rpDuration.isEmpty() && !createRetentionPolicy(p)) {
+            return -1;
+        }
+        return writeRange(p, from, to);
+    }
+
+    private int retentionPolicyNotFound(Progress p, int from, int to, String error) {
+        if (!autoCreate || rpDuration.isEmpty() || p.createdRetentionPolicy) {
+            return p.fail(false, "retention policy '" + target.rp() + "' (" + InfluxDbSinkConfig.RP + ") does not exist in database '"
+                    + target.db() + "' at " + target.baseUrl() + " (HTTP 500: " + error + "); create it, fix " + InfluxDbSinkConfig.RP
+                    + ", or set " + InfluxDbSinkConfig.RP_DURATION + " with " + InfluxDbSinkConfig.DB_AUTO_CREATE + "=true", null);
+        }
+        p.createdRetentionPolicy = true;
+        return createRetentionPolicy(p) ? writeRange(p, from, to) : -1;
+    }
+
+    private boolean createRetentionPolicy(Progress p) {
+        log.info("Creating retention policy '{}' on '{}' with duration {} ({}=true)", target.rp(), target.db(), rpDuration,
+                InfluxDbSinkConfig.DB_AUTO_CREATE);
+        return query(p, "CREATE RETENTION POLICY " + identifier(target.rp()) + " ON " + identifier(target.db()) + " DURATION " + rpDuration
+                + " REPLICATION 1");
+    }
+
+    /** Runs one InfluxQL statement through POST /query; sets the failure when it did not succeed. */
+    private boolean query(Progress p, String statement) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(target.baseUrl() + "/query")).timeout(timeout)
                 .header("Content-Type", "application/x-www-form-urlencoded").header("User-Agent", userAgent)
-                .POST(HttpRequest.BodyPublishers.ofString("q=" + enc(statement)));
-        if (authorization != null) {
-            b.header("Authorization", authorization);
+                .POST(HttpRequest.BodyPublishers.ofString("q=" + WriteTarget.enc(statement)));
+        if (target.authorization() != null) {
+            b.header("Authorization", target.authorization());
         }
         HttpResponse<String> resp;
         try {
             resp = exchange(b.build());
         } catch (IOException e) {
-            outcome.failure = new Failure(true, "no answer from " + baseUrl + "/query to '" + statement + "': " + describe(e), null);
+            p.fail(true, "no answer from " + target.baseUrl() + "/query to '" + statement + "': " + describe(e), null);
             return false;
         }
         String error = errorMessage(resp.body());
@@ -386,96 +419,36 @@ public final class InfluxDbWriter {
             return true;
         }
         boolean retriable = resp.statusCode() >= 500 || resp.statusCode() == 429;
-        outcome.failure = new Failure(retriable, "'" + statement + "' failed at " + baseUrl + " for user '" + username + "' (HTTP "
+        p.fail(retriable, "'" + statement + "' failed at " + target.baseUrl() + " for " + target.identity() + " (HTTP "
                 + resp.statusCode() + ": " + (error == null ? resp.body() : error) + ")", null);
         return false;
     }
 
-    /**
-     * Writes lines [from, to) of the list, each followed by a newline, as UTF-8 into the reused raw buffer.
-     *
-     * @return the number of bytes
-     */
-    private int encode(List<String> lines, int from, int to) {
-        int n = 0;
-        for (int i = from; i < to; i++) {
-            byte[] line = lines.get(i).getBytes(StandardCharsets.UTF_8);
-            if (n + line.length + 1 > raw.length) {
-                raw = Arrays.copyOf(raw, Math.max(raw.length * 2, n + line.length + 1));
-            }
-            System.arraycopy(line, 0, raw, n, line.length);
-            n += line.length;
-            raw[n++] = '\n';
-        }
-        return n;
-    }
+    // ---------------------------------------------------------------- HTTP
 
-    /**
-     * Compresses the first {@code rawLength} bytes of the raw buffer into the reused gzip buffer: a gzip member as
-     * {@link java.util.zip.GZIPOutputStream} writes it (10-byte header, raw deflate, CRC-32 and size trailer).
-     *
-     * @return the number of bytes
-     */
-    private int gzipRaw(int rawLength) {
-        System.arraycopy(GZIP_HEADER, 0, gzipped, 0, GZIP_HEADER.length);
-        int n = GZIP_HEADER.length;
-        deflater.reset();
-        deflater.setInput(raw, 0, rawLength);
-        deflater.finish();
-        while (!deflater.finished()) {
-            if (n == gzipped.length) {
-                gzipped = Arrays.copyOf(gzipped, gzipped.length * 2);
-            }
-            n += deflater.deflate(gzipped, n, gzipped.length - n);
-        }
-        crc.reset();
-        crc.update(raw, 0, rawLength);
-        if (n + 8 > gzipped.length) {
-            gzipped = Arrays.copyOf(gzipped, n + 8);
-        }
-        writeIntLe(gzipped, n, (int) crc.getValue());
-        writeIntLe(gzipped, n + 4, rawLength);
-        return n + 8;
-    }
-
-    private static void writeIntLe(byte[] b, int at, int v) {
-        b[at] = (byte) v;
-        b[at + 1] = (byte) (v >>> 8);
-        b[at + 2] = (byte) (v >>> 16);
-        b[at + 3] = (byte) (v >>> 24);
-    }
-
-    /** Frees the deflater's native memory; the writer is not used afterwards. */
-    public void close() {
-        if (deflater != null) {
-            deflater.end();
-        }
-    }
-
-    private Response post(int rawLength, int lines) {
-        int length = gzip ? gzipRaw(rawLength) : rawLength;
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(baseUrl + "/write?" + writeQuery())).timeout(timeout)
+    private Response post(List<byte[]> lines, int from, int to) {
+        body.fill(lines, from, to);
+        HttpRequest.Builder b = HttpRequest.newBuilder(target.writeUri()).timeout(timeout)
                 .header("Content-Type", "text/plain; charset=utf-8").header("User-Agent", userAgent)
-                .POST(HttpRequest.BodyPublishers.ofByteArray(gzip ? gzipped : raw, 0, length));
-        if (gzip) {
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.bytes(), 0, body.length()));
+        if (body.gzipped()) {
             b.header("Content-Encoding", "gzip");
         }
-        if (authorization != null) {
-            b.header("Authorization", authorization);
+        if (target.authorization() != null) {
+            b.header("Authorization", target.authorization());
         }
         long start = clock.getAsLong();
         Response r;
         try {
             HttpResponse<String> resp = exchange(b.build());
-            r = new Response(resp.statusCode(), resp.body(), resp.headers().firstValue("Retry-After").orElse(null), null);
+            r = new Response(resp.statusCode(), resp.body() == null ? "" : resp.body(), resp.headers().firstValue("Retry-After").orElse(null),
+                    null, body.rawLength());
         } catch (IOException e) {
-            r = new Response(-1, "", null, describe(e));
+            r = new Response(-1, "", null, describe(e), body.rawLength());
         }
-        listener.onRequest(r.status, clock.getAsLong() - start, length, lines);
-        if (r.status == -1) {
-            // no answer: the abandoned exchange must not see the buffers change under it, so the next request gets new ones
-            raw = new byte[raw.length];
-            gzipped = new byte[gzipped.length];
+        listener.onRequest(r.status(), clock.getAsLong() - start, body.length(), to - from);
+        if (r.status() == -1) {
+            body.abandon();
         }
         return r;
     }
@@ -513,86 +486,61 @@ public final class InfluxDbWriter {
         return e.toString();
     }
 
-    /** @return the "error" member of an InfluxDB JSON answer (unescaped), or null */
-    static String errorMessage(String body) {
-        if (body == null) {
-            return null;
+    // ---------------------------------------------------------------- reading answers
+
+    /** 1.6.7 ends with the count; 1.13 and 2.x add " for database: D for retention policy: R" (each when known). */
+    private static final Pattern DROPPED =
+            Pattern.compile("\\bdropped=(\\d+)(?: for database: .*?)?(?: for retention policy: .*?)?\\s*$");
+
+    /**
+     * @return N of a partial-write answer's "partial write: ... dropped=N", else -1. N counts the points InfluxDB
+     * parsed and refused; lines it could not parse are not counted (observed on 1.6.7 and 1.13.2), so N is a lower
+     * bound of the refused lines
+     */
+    static int droppedCount(String error) {
+        Matcher m = error == null ? null : DROPPED.matcher(error);
+        if (m == null || !m.find()) {
+            return -1;
         }
-        Matcher m = ERROR_FIELD.matcher(body);
-        if (!m.find()) {
-            return null;
+        try {
+            return Integer.parseInt(m.group(1));
+        } catch (NumberFormatException e) {
+            return -1;
         }
-        return unescapeJson(m.group(1));
     }
 
-    private static String unescapeJson(String s) {
-        StringBuilder sb = new StringBuilder(s.length());
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c != '\\' || i + 1 >= s.length()) {
-                sb.append(c);
-                continue;
+    /**
+     * @return the reason of an InfluxDB JSON answer: the first "error" member at any depth (1.x, 3.x; 1.x /query
+     * puts it in its results), else the top-level "message" (2.x's {"code":...,"message":...}); null when the body
+     * holds neither
+     */
+    static String errorMessage(String body) {
+        Object document = Json.parse(body);
+        String error = firstError(document);
+        return error != null ? error : Json.stringMember(document, "message");
+    }
+
+    private static String firstError(Object node) {
+        if (node instanceof Map<?, ?> map) {
+            if (map.get("error") instanceof String s) {
+                return s;
             }
-            char n = s.charAt(++i);
-            switch (n) {
-                case 'n': sb.append('\n'); break;
-                case 'r': sb.append('\r'); break;
-                case 't': sb.append('\t'); break;
-                case 'b': sb.append('\b'); break;
-                case 'f': sb.append('\f'); break;
-                case 'u':
-                    if (i + 4 < s.length()) {
-                        try {
-                            sb.append((char) Integer.parseInt(s.substring(i + 1, i + 5), 16));
-                            i += 4;
-                            break;
-                        } catch (NumberFormatException e) {
-                            // not an escape after all: keep it as it is
-                        }
-                    }
-                    sb.append("\\u");
-                    break;
-                default: sb.append(n); break;
+            node = List.copyOf(map.values());
+        }
+        if (node instanceof List<?> list) {
+            for (Object item : list) {
+                String found = firstError(item);
+                if (found != null) {
+                    return found;
+                }
             }
         }
-        return sb.toString();
+        return null;
     }
 
     /** @return an InfluxQL quoted identifier */
     static String identifier(String name) {
         return "\"" + name.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
-    }
-
-    private static String enc(String s) {
-        return URLEncoder.encode(s, StandardCharsets.UTF_8).replace("+", "%20");
-    }
-
-    /** One answer from /write. */
-    private static final class Response {
-        final int status;
-        final String body;
-        final String retryAfter;
-        final String error;
-
-        Response(int status, String body, String retryAfter, String error) {
-            this.status = status;
-            this.body = body == null ? "" : body;
-            this.retryAfter = retryAfter;
-            this.error = error;
-        }
-
-        String errorMessage() {
-            String m = InfluxDbWriter.errorMessage(body);
-            if (m != null) {
-                return m;
-            }
-            String b = body.strip();
-            return b.isEmpty() ? "(no body)" : (b.length() > 300 ? b.substring(0, 300) + "..." : b);
-        }
-
-        Long retryAfterMs(long nowMs) {
-            return parseRetryAfter(retryAfter, nowMs);
-        }
     }
 
     /** @return the delay of a Retry-After header (delta-seconds or HTTP-date), or null when absent or unreadable */

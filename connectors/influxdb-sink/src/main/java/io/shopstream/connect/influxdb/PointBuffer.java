@@ -1,6 +1,8 @@
 package io.shopstream.connect.influxdb;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -8,7 +10,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.TreeMap;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -43,9 +44,20 @@ public final class PointBuffer {
 
         /** @return a ref keyed by {@code originalTopic()}, {@code originalKafkaPartition()}, {@code originalKafkaOffset()} */
         public static RecordRef of(SinkRecord record) {
-            Integer partition = record.originalKafkaPartition();
-            return new RecordRef(new TopicPartition(record.originalTopic(), partition == null ? -1 : partition),
-                    record.originalKafkaOffset(), record);
+            return of(record, null);
+        }
+
+        /**
+         * @param previous the ref of the record before (or null), whose TopicPartition is reused when it is the same:
+         *                 a put() delivers runs of records of one partition
+         */
+        public static RecordRef of(SinkRecord record, RecordRef previous) {
+            Integer p = record.originalKafkaPartition();
+            int partition = p == null ? -1 : p;
+            String topic = record.originalTopic();
+            TopicPartition tp = previous != null && previous.partition.partition() == partition && previous.partition.topic().equals(topic)
+                    ? previous.partition : new TopicPartition(topic, partition);
+            return new RecordRef(tp, record.originalKafkaOffset(), record);
         }
 
         @Override
@@ -54,59 +66,110 @@ public final class PointBuffer {
         }
     }
 
-    /** One point to write and the records it was built from, oldest first. */
-    public static final class Entry {
-        private final String key;
-        // one record per point is the rule (merges are rare): lists sized for it
-        private final List<RecordRef> refs = new ArrayList<>(1);
-        private final List<Point> parts = new ArrayList<>(1);
-        private final List<Long> addedAt = new ArrayList<>(1);
-        private Point point;
-        private String line;
-        private int bytes;
+    /**
+     * A point's identity in InfluxDB: its series (escaped measurement and sorted tag set, the bytes of its line before
+     * the first unescaped space) and its time. Hashes and compares those bytes of the encoded line.
+     */
+    private static final class SeriesKey {
+        private final byte[] line;
+        private final int seriesLength;
+        private final long time;
+        private final int hash;
 
-        private Entry(String key) {
+        SeriesKey(byte[] line, int seriesLength, long time) {
+            this.line = line;
+            this.seriesLength = seriesLength;
+            this.time = time;
+            int h = Long.hashCode(time);
+            for (int i = 0; i < seriesLength; i++) {
+                h = 31 * h + line[i];
+            }
+            this.hash = h;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof SeriesKey k && k.hash == hash && k.time == time
+                    && Arrays.equals(line, 0, seriesLength, k.line, 0, k.seriesLength);
+        }
+
+        @Override
+        public int hashCode() {
+            return hash;
+        }
+    }
+
+    /** One record's own point in an entry, and when it was buffered. */
+    private record Part(RecordRef ref, Point point, long addedAt) {
+    }
+
+    /** One point to write (encoded once, as UTF-8) and the records it was built from, oldest first. */
+    public static final class Entry {
+        private final SeriesKey key;
+        // one record per point is the rule (merges are rare): sized for it
+        private final List<Part> parts = new ArrayList<>(1);
+        private byte[] line;
+
+        private Entry(SeriesKey key) {
             this.key = key;
         }
 
-        public Point point() {
-            return point;
+        /** @return the encoded line, without newline (decoded: for messages and tests) */
+        public String line() {
+            return new String(line, StandardCharsets.UTF_8);
         }
 
-        /** @return the encoded line, without newline */
-        public String line() {
+        /** @return the encoded line, UTF-8, without newline */
+        public byte[] lineBytes() {
             return line;
         }
 
         /** @return UTF-8 bytes of the line plus its newline */
         public int bytes() {
-            return bytes;
+            return line.length + 1;
+        }
+
+        /** @return the number of records (each with its own point) merged into this point */
+        public int size() {
+            return parts.size();
+        }
+
+        /** @return the i-th record, oldest first */
+        public RecordRef ref(int i) {
+            return parts.get(i).ref;
         }
 
         /** @return the records of the point, oldest first */
         public List<RecordRef> refs() {
+            List<RecordRef> refs = new ArrayList<>(parts.size());
+            for (Part p : parts) {
+                refs.add(p.ref);
+            }
             return refs;
         }
 
         /** @return each record's own point, aligned with {@link #refs()}: what the merged point was built from */
         public List<Point> parts() {
-            return parts;
+            List<Point> points = new ArrayList<>(parts.size());
+            for (Part p : parts) {
+                points.add(p.point);
+            }
+            return points;
         }
 
-        private void recompute() {
-            Point merged = parts.get(0);
+        private void recompute(LineProtocol.LineBuffer scratch) {
+            Point merged = parts.get(0).point;
             for (int i = 1; i < parts.size(); i++) {
-                merged = merged.mergedWith(parts.get(i));
+                merged = merged.mergedWith(parts.get(i).point);
             }
-            point = merged;
-            line = LineProtocol.encode(merged);
-            bytes = LineProtocol.lineBytes(line);
+            LineProtocol.encode(merged, scratch);
+            line = scratch.copy();
         }
 
         private long firstAddedAt() {
             long min = Long.MAX_VALUE;
-            for (long t : addedAt) {
-                min = Math.min(min, t);
+            for (Part p : parts) {
+                min = Math.min(min, p.addedAt);
             }
             return min;
         }
@@ -130,65 +193,57 @@ public final class PointBuffer {
         }
     }
 
-    /** Pending offsets of one partition, as a multiset: offset → how many times it is pending. */
-    private static final class PartitionState {
-        final TreeMap<Long, Integer> pending = new TreeMap<>();
-
-        void add(long offset) {
-            pending.merge(offset, 1, Integer::sum);
-        }
-
-        void remove(long offset) {
-            pending.computeIfPresent(offset, (o, n) -> n == 1 ? null : n - 1);
-        }
-    }
-
     private record Reported(RecordRef ref, Future<?> future) {
     }
 
-    private final LinkedHashMap<String, Entry> entries = new LinkedHashMap<>();
-    private final Map<TopicPartition, PartitionState> partitions = new HashMap<>();
+    private final LinkedHashMap<SeriesKey, Entry> entries = new LinkedHashMap<>();
+    private final Map<TopicPartition, PendingOffsets> partitions = new HashMap<>();
     private final List<Reported> reported = new ArrayList<>();
+    private final LineProtocol.LineBuffer scratch = new LineProtocol.LineBuffer();
     private long bytes;
+    private TopicPartition lastPartition; // of the last state() lookup: records come in runs of one partition
+    private PendingOffsets lastPending;
 
     /** Adds the point of a record, merging it into a buffered point of the same series and time. */
     public AddResult add(RecordRef ref, Point point, long nowMs) {
-        String key = LineProtocol.seriesTimeKey(point);
+        LineProtocol.encode(point, scratch);
+        byte[] line = scratch.copy();
+        SeriesKey key = new SeriesKey(line, scratch.seriesLength(), point.time());
         Entry entry = entries.get(key);
         boolean merged = entry != null;
-        String earlier = null;
-        if (merged && point.disambiguation() != null) {
-            // a collision is a merge with a point of another event: the first other value, unless this event is already in
-            for (Point part : entry.parts) {
-                String d = part.disambiguation();
-                if (point.disambiguation().equals(d)) {
-                    earlier = null;
-                    break;
-                }
-                if (earlier == null && d != null) {
-                    earlier = d;
-                }
-            }
-        }
+        String earlier = merged && point.disambiguation() != null ? otherEvent(entry, point.disambiguation()) : null;
         if (entry == null) {
             entry = new Entry(key);
             entries.put(key, entry);
+            entry.line = line;
         } else {
-            bytes -= entry.bytes;
+            bytes -= entry.bytes();
         }
-        entry.refs.add(ref);
-        entry.parts.add(point);
-        entry.addedAt.add(nowMs);
+        entry.parts.add(new Part(ref, point, nowMs));
         if (merged) {
-            entry.recompute();
-        } else {
-            entry.point = point;
-            entry.line = LineProtocol.encode(point);
-            entry.bytes = LineProtocol.lineBytes(entry.line);
+            entry.recompute(scratch);
         }
-        bytes += entry.bytes;
+        bytes += entry.bytes();
         state(ref).add(ref.offset());
         return new AddResult(merged, earlier, point.disambiguation());
+    }
+
+    /**
+     * @return the disambiguation value of the first other event already in the entry, or null when there is none or
+     * this event is already part of it (a collision is a merge with a point of another event)
+     */
+    private static String otherEvent(Entry entry, String disambiguation) {
+        String earlier = null;
+        for (Part part : entry.parts) {
+            String d = part.point.disambiguation();
+            if (disambiguation.equals(d)) {
+                return null;
+            }
+            if (earlier == null && d != null) {
+                earlier = d;
+            }
+        }
+        return earlier;
     }
 
     /**
@@ -210,8 +265,12 @@ public final class PointBuffer {
         state(ref).add(ref.offset());
     }
 
-    private PartitionState state(RecordRef ref) {
-        return partitions.computeIfAbsent(ref.partition(), tp -> new PartitionState());
+    private PendingOffsets state(RecordRef ref) {
+        if (ref.partition() != lastPartition) {
+            lastPartition = ref.partition();
+            lastPending = partitions.computeIfAbsent(lastPartition, tp -> new PendingOffsets());
+        }
+        return lastPending;
     }
 
     public boolean isEmpty() {
@@ -261,11 +320,11 @@ public final class PointBuffer {
         List<Entry> batch = new ArrayList<>();
         long size = 0;
         for (Entry e : entries.values()) {
-            if (batch.size() >= maxPoints || (!batch.isEmpty() && size + e.bytes > maxBytes)) {
+            if (batch.size() >= maxPoints || (!batch.isEmpty() && size + e.bytes() > maxBytes)) {
                 break;
             }
             batch.add(e);
-            size += e.bytes;
+            size += e.bytes();
         }
         return batch;
     }
@@ -274,8 +333,8 @@ public final class PointBuffer {
     public void complete(Collection<Entry> done) {
         for (Entry e : done) {
             if (take(e)) {
-                for (RecordRef ref : e.refs) {
-                    done(ref);
+                for (Part p : e.parts) {
+                    done(p.ref);
                 }
             }
         }
@@ -291,13 +350,13 @@ public final class PointBuffer {
         if (entries.remove(e.key) == null) {
             return false;
         }
-        bytes -= e.bytes;
+        bytes -= e.bytes();
         return true;
     }
 
     /** One pending occurrence of the record is done (its point written, or its report started and tracked). */
     public void done(RecordRef ref) {
-        PartitionState state = partitions.get(ref.partition());
+        PendingOffsets state = ref.partition() == lastPartition ? lastPending : partitions.get(ref.partition());
         if (state != null) {
             state.remove(ref.offset());
         }
@@ -320,11 +379,11 @@ public final class PointBuffer {
         }
         Map<TopicPartition, OffsetAndMetadata> result = new HashMap<>();
         for (Map.Entry<TopicPartition, OffsetAndMetadata> e : current.entrySet()) {
-            PartitionState state = partitions.get(e.getKey());
-            if (state == null || state.pending.isEmpty()) {
+            PendingOffsets state = partitions.get(e.getKey());
+            if (state == null || state.isEmpty()) {
                 result.put(e.getKey(), e.getValue());
             } else {
-                long first = state.pending.firstKey();
+                long first = state.first();
                 result.put(e.getKey(), first < e.getValue().offset() ? new OffsetAndMetadata(first) : e.getValue());
             }
         }
@@ -354,42 +413,31 @@ public final class PointBuffer {
         }
         for (Iterator<Entry> it = entries.values().iterator(); it.hasNext();) {
             Entry e = it.next();
-            boolean touched = false;
-            for (int i = e.refs.size() - 1; i >= 0; i--) {
-                if (revoked.contains(e.refs.get(i).partition())) {
-                    e.refs.remove(i);
-                    e.parts.remove(i);
-                    e.addedAt.remove(i);
-                    touched = true;
-                }
-            }
-            if (!touched) {
+            if (!e.parts.removeIf(p -> revoked.contains(p.ref.partition()))) {
                 continue;
             }
-            bytes -= e.bytes;
-            if (e.refs.isEmpty()) {
+            bytes -= e.bytes();
+            if (e.parts.isEmpty()) {
                 it.remove();
             } else {
-                e.recompute();
-                bytes += e.bytes;
+                e.recompute(scratch);
+                bytes += e.bytes();
             }
         }
         reported.removeIf(r -> revoked.contains(r.ref.partition()));
         for (TopicPartition tp : revoked) {
             partitions.remove(tp);
         }
+        lastPartition = null;
+        lastPending = null;
     }
 
     /** @return the pending offsets of the partition, lowest first, each as often as it is pending (for tests and logs) */
     public List<Long> pending(TopicPartition tp) {
-        PartitionState state = partitions.get(tp);
+        PendingOffsets state = partitions.get(tp);
         List<Long> out = new ArrayList<>();
         if (state != null) {
-            state.pending.forEach((offset, n) -> {
-                for (int i = 0; i < n; i++) {
-                    out.add(offset);
-                }
-            });
+            state.forEach(out::add);
         }
         return out;
     }

@@ -8,10 +8,10 @@ import java.util.Locale;
  * All conversions are exact integer arithmetic on nanoseconds; nothing goes through floating point.
  */
 public enum Precision {
-    NS("ns", "n", 1L),
-    US("us", "u", 1_000L),
-    MS("ms", "ms", 1_000_000L),
-    S("s", "s", 1_000_000_000L);
+    NS("ns", "n", "nanosecond", 1L),
+    US("us", "u", "microsecond", 1_000L),
+    MS("ms", "ms", "millisecond", 1_000_000L),
+    S("s", "s", "second", 1_000_000_000L);
 
     /** InfluxDB 1.x refuses times outside this range (observed on 1.6.7: "time outside range ..."). */
     public static final long MIN_NANOS = -9_223_372_036_854_775_806L;
@@ -19,11 +19,13 @@ public enum Precision {
 
     private final String configName;
     private final String writeParam;
+    private final String unitName;
     private final long nanos;
 
-    Precision(String configName, String writeParam, long nanos) {
+    Precision(String configName, String writeParam, String unitName, long nanos) {
         this.configName = configName;
         this.writeParam = writeParam;
+        this.unitName = unitName;
         this.nanos = nanos;
     }
 
@@ -35,6 +37,11 @@ public enum Precision {
     /** @return the value of the {@code precision} query parameter of InfluxDB 1.x {@code /write} */
     public String writeParam() {
         return writeParam;
+    }
+
+    /** @return the unit's name, as InfluxDB 3's /api/v3/write_lp takes it for its precision parameter: nanosecond, ... */
+    public String unitName() {
+        return unitName;
     }
 
     /** @return nanoseconds in one unit */

@@ -6,8 +6,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
@@ -16,12 +14,9 @@ import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 
 import org.apache.kafka.connect.data.Decimal;
 import org.apache.kafka.connect.data.Field;
@@ -66,8 +61,11 @@ public final class RecordMapper {
     private final Precision precision;
     private final String disambiguateField;
     private final Set<String> allTagKeys;
+    /** tags.fields names no name twice (validation allows it): their tags need no look-up of an earlier one. */
+    private final boolean tagFieldsDistinct;
     private final Listener listener;
-    private final MessageDigest sha256 = newSha256();
+    private final EventTimeOffset eventTimeOffset = new EventTimeOffset();
+    private final PointBuilder builder = new PointBuilder();
     /** The plan of the last Struct schema seen: a topic's records almost always share one schema. */
     private Schema planSchema;
     private Plan plan;
@@ -103,6 +101,7 @@ public final class RecordMapper {
         tagKeys.addAll(tagHeaders);
         tagKeys.addAll(staticTags.keySet());
         this.allTagKeys = tagKeys;
+        this.tagFieldsDistinct = new HashSet<>(tagFields).size() == tagFields.size();
     }
 
     /**
@@ -124,13 +123,20 @@ public final class RecordMapper {
         Struct struct = raw instanceof Struct ? (Struct) raw : null;
         Plan p = struct == null ? null : plan(struct.schema());
         String measurement = measurement(record, value);
-        TreeMap<String, String> tags = new TreeMap<>();
+        PointBuilder tags = builder.reset();
         for (int i = 0; i < tagFields.size(); i++) {
             String name = tagFields.get(i);
             if (p == null) {
                 putTag(tags, name, value.schema(name), value.get(name), "value field");
             } else if (p.tags[i] != null) {
-                putTag(tags, name, p.tags[i].schema(), struct.get(p.tags[i]), "value field");
+                Object v = struct.get(p.tags[i]);
+                if (tagFieldsDistinct && v instanceof String s) {
+                    if (!s.isEmpty()) {
+                        tags.appendTag(name, s); // the first tags, of distinct names: nothing to compare with
+                    }
+                } else {
+                    putTag(tags, name, p.tags[i].schema(), v, "value field");
+                }
             }
         }
         keyTags(record, tags);
@@ -145,47 +151,57 @@ public final class RecordMapper {
                 throw new MappingException("disambiguation field '" + disambiguateField + "' (event.time.disambiguate.field) is missing or null");
             }
             Schema schema = p == null ? value.schema(disambiguateField) : schemaOf(p.disambiguation);
-            disambiguation = render(d, schema, "disambiguation field '" + disambiguateField + "'");
+            disambiguation = render(d, schema, "disambiguation field", disambiguateField);
         }
         long time = p == null
                 ? time(record, timeField.isEmpty() ? null : value.get(timeField), value.schema(timeField), disambiguation)
                 : time(record, get(struct, p.time), schemaOf(p.time), disambiguation);
-        LinkedHashMap<String, Object> fields = p == null ? fields(value) : fields(struct, p);
+        PointBuilder fields = builder;
+        if (p == null) {
+            fields(value, fields);
+        } else {
+            fields(struct, p, fields);
+        }
         if (!tagsMapField.isEmpty()) {
             // a field with the key of a tag from the tags map: InfluxQL could not tell the two apart
-            for (Iterator<String> it = fields.keySet().iterator(); it.hasNext();) {
-                String key = it.next();
-                if (tags.containsKey(key)) {
+            for (int i = 0; i < fields.fieldCount();) {
+                String key = fields.fieldKey(i);
+                if (tags.hasTag(key)) {
                     listener.unsupportedSkipped(key, "a tag has the same key");
-                    it.remove();
+                    fields.removeField(i);
+                } else {
+                    i++;
                 }
             }
         }
-        if (fields.isEmpty()) {
+        if (fields.fieldCount() == 0) {
             throw new MappingException("no field left to write (fields need a non-null value of a supported type; tags, the event time "
                     + "and the measurement field are not fields unless listed in fields.include)");
         }
-        return List.of(Point.owning(measurement, tags, fields, time, disambiguation));
+        return List.of(builder.build(measurement, time, disambiguation));
     }
 
     /** Tags of the record rather than its value: the topic, headers and the static tags. */
-    private void recordTags(SinkRecord record, TreeMap<String, String> tags) {
+    private void recordTags(SinkRecord record, PointBuilder tags) {
         if (!tagTopic.isEmpty()) {
             putTag(tags, tagTopic, null, record.topic(), "topic");
         }
-        for (String key : tagHeaders) {
+        for (int i = 0; i < tagHeaders.size(); i++) { // indexes: no iterator per record
+            String key = tagHeaders.get(i);
             Header h = record.headers() == null ? null : record.headers().lastWithName(key);
             if (h != null) {
                 putTag(tags, key, h.schema(), h.value(), "header");
             }
         }
-        for (Map.Entry<String, String> t : staticTags.entrySet()) {
-            putTag(tags, t.getKey(), null, t.getValue(), "static tag");
+        if (!staticTags.isEmpty()) {
+            for (Map.Entry<String, String> t : staticTags.entrySet()) {
+                putTag(tags, t.getKey(), null, t.getValue(), "static tag");
+            }
         }
     }
 
     /** The entries of the tags map field (Confluent's record shape): each one a tag. */
-    private void mapTags(Object map, Schema schema, TreeMap<String, String> tags) {
+    private void mapTags(Object map, Schema schema, PointBuilder tags) {
         if (map == null) {
             return;
         }
@@ -208,7 +224,8 @@ public final class RecordMapper {
         }
         List<Point> points = new ArrayList<>(lines.size());
         for (LineProtocolParser.Line line : lines) {
-            TreeMap<String, String> tags = line.tags();
+            PointBuilder tags = builder.reset();
+            tags.putTags(line.tags());
             keyTags(record, tags);
             recordTags(record, tags);
             long time;
@@ -224,7 +241,8 @@ public final class RecordMapper {
             } catch (ArithmeticException e) {
                 throw outOfRange();
             }
-            points.add(Point.owning(line.measurement(), tags, line.fields(), time, null));
+            tags.putFields(line.fields());
+            points.add(tags.build(line.measurement(), time, null));
         }
         return points;
     }
@@ -307,8 +325,7 @@ public final class RecordMapper {
         return field == null ? null : field.schema();
     }
 
-    private LinkedHashMap<String, Object> fields(Struct struct, Plan p) {
-        LinkedHashMap<String, Object> fields = new LinkedHashMap<>(p.fields.length * 2);
+    private void fields(Struct struct, Plan p, PointBuilder fields) {
         for (int i = 0; i < p.fields.length; i++) {
             Object v = get(struct, p.fields[i]);
             if (p.sharesTagKey[i]) {
@@ -319,7 +336,6 @@ public final class RecordMapper {
             }
             addField(fields, p.fieldKeys[i], schemaOf(p.fields[i]), v);
         }
-        return fields;
     }
 
     // ---------------------------------------------------------------- measurement and tags
@@ -333,7 +349,7 @@ public final class RecordMapper {
                 }
                 throw new MappingException("measurement field '" + measurementField + "' is missing or null");
             }
-            String name = render(m, value.schema(measurementField), "measurement field '" + measurementField + "'");
+            String name = render(m, value.schema(measurementField), "measurement field", measurementField);
             if (name.isEmpty()) {
                 throw new MappingException("measurement field '" + measurementField + "' is empty");
             }
@@ -342,7 +358,7 @@ public final class RecordMapper {
         return measurementFormat.replace(InfluxDbSinkConfig.TOPIC_PLACEHOLDER, record.topic());
     }
 
-    private void keyTags(SinkRecord record, Map<String, String> tags) {
+    private void keyTags(SinkRecord record, PointBuilder tags) {
         Object key = record.key();
         if (key == null || (tagKeyFields.isEmpty() && tagKeyName.isEmpty())) {
             return;
@@ -365,13 +381,13 @@ public final class RecordMapper {
         }
     }
 
-    private void putTag(Map<String, String> tags, String tagKey, Schema schema, Object v, String source) {
+    private void putTag(PointBuilder tags, String tagKey, Schema schema, Object v, String source) {
         if (v == null) {
             return;
         }
-        String rendered = render(v, schema, source + " '" + tagKey + "'");
+        String rendered = render(v, schema, source, tagKey);
         if (!rendered.isEmpty()) {
-            String before = tags.put(tagKey, rendered);
+            String before = tags.putTag(tagKey, rendered);
             if (before != null && !before.equals(rendered)) {
                 throw new MappingException("tag '" + tagKey + "' gets two values: '" + before + "' and '" + rendered + "' (from the "
                         + source + ")");
@@ -379,8 +395,13 @@ public final class RecordMapper {
         }
     }
 
-    /** Renders a scalar as a string (tag values, measurement and disambiguation values). */
-    static String render(Object v, Schema schema, String what) {
+    /**
+     * Renders a scalar as a string (tag values, measurement and disambiguation values).
+     *
+     * @param what what the value is ("value field", ...) and {@code name} its name: for the message when it cannot be
+     *             rendered (built only then)
+     */
+    static String render(Object v, Schema schema, String what, String name) {
         if (v instanceof String) {
             return (String) v;
         }
@@ -408,7 +429,7 @@ public final class RecordMapper {
             }
             return instant.toString();
         }
-        throw new MappingException(what + " is a " + describe(v) + ", which cannot be rendered as a tag value or name");
+        throw new MappingException(what + " '" + name + "' is a " + describe(v) + ", which cannot be rendered as a tag value or name");
     }
 
     // ---------------------------------------------------------------- time
@@ -432,7 +453,7 @@ public final class RecordMapper {
             if (disambiguation != null) {
                 long base = Math.floorDiv(nanos, source.nanos()) * source.nanos();
                 long slots = source.nanos() / precision.nanos();
-                time = Math.addExact(Math.floorDiv(base, precision.nanos()), offset(sha256, disambiguation, slots));
+                time = Math.addExact(Math.floorDiv(base, precision.nanos()), eventTimeOffset.of(disambiguation, slots));
             } else {
                 time = precision.fromNanosFloor(nanos);
             }
@@ -493,27 +514,12 @@ public final class RecordMapper {
      * number, modulo {@code slots}
      */
     public static long disambiguationOffset(String value, long slots) {
-        return offset(newSha256(), value, slots);
-    }
-
-    private static long offset(MessageDigest sha256, String value, long slots) {
-        byte[] digest = sha256.digest(value.getBytes(StandardCharsets.UTF_8)); // digest() also resets it
-        long h = ByteBuffer.wrap(digest, 0, 8).getLong();
-        return Long.remainderUnsigned(h, slots);
-    }
-
-    private static MessageDigest newSha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is part of every JDK", e);
-        }
+        return new EventTimeOffset().of(value, slots);
     }
 
     // ---------------------------------------------------------------- fields
 
-    private LinkedHashMap<String, Object> fields(View value) {
-        LinkedHashMap<String, Object> fields = new LinkedHashMap<>();
+    private void fields(View value, PointBuilder fields) {
         Collection<String> names;
         if (!fieldsInclude.isEmpty()) {
             names = fieldsInclude;
@@ -537,10 +543,9 @@ public final class RecordMapper {
         for (String name : names) {
             addField(fields, name, value.schema(name), value.get(name));
         }
-        return fields;
     }
 
-    private void addField(Map<String, Object> out, String key, Schema schema, Object v) {
+    private void addField(PointBuilder out, String key, Schema schema, Object v) {
         if (v == null) {
             return;
         }
@@ -570,10 +575,10 @@ public final class RecordMapper {
             listener.unsupportedSkipped(key, "a tag has the same key");
             return;
         }
-        if (out.containsKey(key)) {
+        if (out.hasField(key)) {
             throw new MappingException("field key '" + key + "' occurs twice after flattening nested fields with separator '" + separator + "'");
         }
-        out.put(key, converted);
+        out.addField(key, converted);
     }
 
     /** @return the line-protocol value (Long, Double, Boolean, String) or null when the field is skipped */

@@ -153,7 +153,7 @@ class ConfigTest {
     @Test
     void everySettingIsFullyDescribedInTheConfigDef() {
         ConfigDef def = new InfluxDbSinkConnector().config();
-        assertEquals(36, def.configKeys().size());
+        assertEquals(40, def.configKeys().size()); // 36 + influxdb.api, influxdb.org, influxdb.bucket, influxdb.token (issue 20)
         for (ConfigDef.ConfigKey key : def.configKeys().values()) {
             assertTrue(key.documentation != null && key.documentation.length() > 20, key.name);
             assertNotNull(key.group, key.name);
@@ -161,13 +161,14 @@ class ConfigTest {
             assertNotNull(key.displayName, key.name);
         }
         assertEquals(ConfigDef.Type.PASSWORD, def.configKeys().get("influxdb.password").type);
+        assertEquals(ConfigDef.Type.PASSWORD, def.configKeys().get("influxdb.token").type);
         for (String confluent : List.of("influxdb.url", "influxdb.db", "influxdb.username", "influxdb.password", "measurement.name.format",
                 "event.time.fieldname", "influxdb.gzip.enable", "max.retries", "retry.backoff.ms")) {
             assertTrue(def.configKeys().containsKey(confluent), confluent);
         }
         assertEquals(10, def.configKeys().get("max.retries").defaultValue);
         assertEquals(1_000L, def.configKeys().get("retry.backoff.ms").defaultValue);
-        assertEquals(5_000, def.configKeys().get("batch.size").defaultValue);
+        assertEquals(1_000, def.configKeys().get("batch.size").defaultValue, "issue 20: was 5000, whose buffered records cost GC");
         assertEquals(100L, def.configKeys().get("linger.ms").defaultValue);
         assertEquals(true, def.configKeys().get("influxdb.gzip.enable").defaultValue);
         assertEquals(1, def.configKeys().get("influxdb.gzip.level").defaultValue, "fastest: compression runs on the task thread");
@@ -189,5 +190,33 @@ class ConfigTest {
         assertTrue(connector.alterOffsets(props, Map.of()));
         connector.stop();
         assertTrue(new ArrayList<>(InfluxDbSinkConfig.problems(props)).isEmpty());
+    }
+
+    @Test
+    void eachWriteApiNeedsItsOwnSettingsAndRefusesTheOthers() {
+        Map<String, String> v2 = config("influxdb.api", "v2", "influxdb.db", null);
+        Map<String, List<String>> errors = errors(v2);
+        assertError(errors, "influxdb.bucket", "Missing required configuration for influxdb.api=v2");
+        assertError(errors, "influxdb.token", "Missing required configuration for influxdb.api=v2");
+        assertError(errors, "influxdb.org", "Missing required configuration for influxdb.api=v2");
+        assertEquals(3, errors.size(), errors.toString());
+        errors = errors(config("influxdb.api", "v2", "influxdb.bucket", "events", "influxdb.token", "t0ken", "influxdb.org", "shop",
+                "influxdb.username", "u", "influxdb.db.auto.create", "true"));
+        assertError(errors, "influxdb.db", "is not used with influxdb.api=v2");
+        assertError(errors, "influxdb.username", "is not used with influxdb.api=v2");
+        assertError(errors, "influxdb.db.auto.create", "is not used with influxdb.api=v2");
+        assertEquals(3, errors.size(), errors.toString());
+        assertEquals(Map.of(), errors(config("influxdb.api", "v2", "influxdb.db", null, "influxdb.bucket", "shopstream/events_7d",
+                "influxdb.token", "writer:pw", "influxdb.org", "ignored-by-1.8")));
+        errors = errors(config("influxdb.api", "v3", "influxdb.db", null, "influxdb.bucket", "b", "influxdb.rp", "r"));
+        assertError(errors, "influxdb.db", "Missing required configuration for influxdb.api=v3");
+        assertError(errors, "influxdb.bucket", "is not used with influxdb.api=v3");
+        assertError(errors, "influxdb.rp", "is not used with influxdb.api=v3");
+        assertEquals(3, errors.size(), errors.toString());
+        assertEquals(Map.of(), errors(config("influxdb.api", "v3")), "a server without authentication needs no token");
+        errors = errors(config("influxdb.token", "t", "influxdb.org", "o"));
+        assertError(errors, "influxdb.token", "is not used with influxdb.api=v1");
+        assertError(errors, "influxdb.org", "is not used with influxdb.api=v1");
+        assertError(errors(config("influxdb.api", "v4")), "influxdb.api", "must be one of v1, v2, v3");
     }
 }

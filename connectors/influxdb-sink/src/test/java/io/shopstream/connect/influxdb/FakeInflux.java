@@ -33,6 +33,13 @@ import com.sun.net.httpserver.HttpServer;
  * (see README): Basic auth, 404 for a missing database, 500 for a missing retention policy, 400 partial write for a
  * field type conflict (the other points of the request ARE stored), points with one series and time merged. Responses
  * can also be scripted, and every request is recorded (body decoded from gzip).
+ * <p>
+ * It also answers the other write APIs as their sources and documentation describe them (see README, "Write APIs"):
+ * InfluxDB 2.x's {@code /api/v2/write} (Token auth, bucket = database, partial writes as 422 {@code {"code":
+ * "unprocessable entity","message":"failure writing points to database: partial write: ... dropped=N"}}, an
+ * unparseable line as 400 {@code {"code":"invalid",...}} with nothing stored) and InfluxDB 3's
+ * {@code /api/v3/write_lp} (Bearer auth, accept_partial: 400 {@code {"error":"partial write of line protocol
+ * occurred","data":[{"original_line","line_number","error_message"}...]}} listing at most 100 refused lines).
  */
 final class FakeInflux implements AutoCloseable {
 
@@ -93,6 +100,9 @@ final class FakeInflux implements AutoCloseable {
     private volatile boolean hang;
     private volatile int maxBodySize = 25_000_000;
     private volatile long retentionCutoff = Long.MIN_VALUE;
+    private volatile String token;
+    private volatile int maxSeries;
+    private volatile String partialWriteSuffix = "";
     private volatile Runnable onWrite = () -> { };
 
     FakeInflux(String... dbs) throws IOException {
@@ -125,9 +135,27 @@ final class FakeInflux implements AutoCloseable {
         return this;
     }
 
+    /** Text after a partial write's "dropped=N", as InfluxDB 1.13 answers (" for database: D for retention policy: R"). */
+    FakeInflux partialWriteSuffix(String suffix) {
+        this.partialWriteSuffix = suffix;
+        return this;
+    }
+
     /** Runs on the server thread for every /write, before it is answered (e.g. to advance a test clock). */
     FakeInflux onWrite(Runnable hook) {
         this.onWrite = hook;
+        return this;
+    }
+
+    /** The token /api/v2/write and /api/v3/write_lp expect ("Token ..." and "Bearer ..."). */
+    FakeInflux token(String token) {
+        this.token = token;
+        return this;
+    }
+
+    /** New series beyond this many are refused ("max-series-per-database limit exceeded"); 0 = no limit. */
+    FakeInflux maxSeries(int series) {
+        this.maxSeries = series;
         return this;
     }
 
@@ -168,7 +196,7 @@ final class FakeInflux implements AutoCloseable {
     List<Request> writes() {
         List<Request> out = new ArrayList<>();
         for (Request r : requests()) {
-            if (r.path.endsWith("/write")) {
+            if (isWrite(r.path)) {
                 out.add(r);
             }
         }
@@ -231,10 +259,10 @@ final class FakeInflux implements AutoCloseable {
                 }
                 return;
             }
-            if (path.endsWith("/write")) {
+            if (isWrite(path)) {
                 onWrite.run();
             }
-            Reply reply = path.endsWith("/write") ? nextScripted() : null;
+            Reply reply = isWrite(path) ? nextScripted() : null;
             if (reply == null) {
                 reply = simulate(path, query, headers, raw, body);
             }
@@ -258,65 +286,156 @@ final class FakeInflux implements AutoCloseable {
         return script.poll();
     }
 
+    private static boolean isWrite(String path) {
+        return path.endsWith("/write") || path.endsWith("/api/v3/write_lp");
+    }
+
     private synchronized Reply simulate(String path, Map<String, String> query, Map<String, String> headers, byte[] raw, String body) {
-        if (!authorized(headers.get("authorization"))) {
+        boolean v2 = path.endsWith("/api/v2/write");
+        boolean v3 = path.endsWith("/api/v3/write_lp");
+        if (v2 || v3) {
+            if (!(v2 ? "Token " : "Bearer ").concat(String.valueOf(token)).equals(headers.get("authorization"))) {
+                return new Reply(401, v2 ? "{\"code\":\"unauthorized\",\"message\":\"unauthorized access\"}"
+                        : "{\"error\":\"the request was not authenticated\"}", Map.of());
+            }
+        } else if (!authorized(headers.get("authorization"))) {
             return new Reply(401, "{\"error\":\"authorization failed\"}", Map.of());
         }
         if (path.endsWith("/query")) {
             return query(query.getOrDefault("q", ""));
         }
-        if (!path.endsWith("/write")) {
+        if (!isWrite(path)) {
             return new Reply(404, "404 page not found\n", Map.of());
         }
         if (raw.length > maxBodySize) {
             return new Reply(413, "{\"error\":\"Request Entity Too Large\"}", Map.of());
         }
-        String db = query.get("db");
+        if (v3) {
+            databases.add(query.get("db")); // InfluxDB 3 creates a database on its first write
+            return v3Answer(ingest(body, false));
+        }
+        String db = v2 ? query.get("bucket") : query.get("db");
         if (db == null || !databases.contains(db)) {
-            return new Reply(404, "{\"error\":\"database not found: \\\"" + db + "\\\"\"}", Map.of());
+            return v2 ? new Reply(404, "{\"code\":\"not found\",\"message\":\"bucket \\\"" + db + "\\\" not found\"}", Map.of())
+                    : new Reply(404, "{\"error\":\"database not found: \\\"" + db + "\\\"\"}", Map.of());
         }
         String rp = query.get("rp");
         if (rp != null && !retentionPolicies.contains(db + "." + rp)) {
             return new Reply(500, "{\"error\":\"retention policy not found: " + rp + "\"}", Map.of());
         }
-        int dropped = 0;
-        String conflict = null;
-        boolean beyondRetention = false;
-        for (String line : splitLines(body)) {
+        Ingest result = ingest(body, v2);
+        if (result.unparseable != null) {
+            return v2 ? new Reply(400, "{\"code\":\"invalid\",\"message\":\"unable to parse '" + result.unparseable + "': bad line\"}", Map.of())
+                    : new Reply(400, "{\"error\":\"unable to parse '" + result.unparseable + "': bad line\"}", Map.of());
+        }
+        if (result.dropped > 0) {
+            String message = "partial write: " + result.firstReason + " dropped=" + result.dropped + partialWriteSuffix;
+            return v2 ? new Reply(422, "{\"code\":\"unprocessable entity\",\"message\":\"failure writing points to database: " + message + "\"}",
+                    Map.of()) : new Reply(400, "{\"error\":\"" + message + "\"}", Map.of());
+        }
+        return new Reply(204, "", Map.of());
+    }
+
+    /** What one body did to the store: each refused line (number from 1, text, reason), and the first unparseable line. */
+    private static final class Ingest {
+        final List<Object[]> refused = new ArrayList<>();
+        int dropped;
+        String firstReason;
+        String unparseable;
+
+        void refuse(int number, String line, String reason) {
+            refused.add(new Object[] {number, line, reason});
+            dropped++;
+            if (firstReason == null) {
+                firstReason = reason;
+            }
+        }
+    }
+
+    /**
+     * Stores the points of the body, refusing type conflicts, points beyond the retention cutoff and new series past
+     * the series limit. A line that does not parse stops it (1.x: what came before is stored); {@code atomic} (2.x)
+     * checks every line before storing any.
+     */
+    private Ingest ingest(String body, boolean atomic) {
+        Ingest result = new Ingest();
+        List<String> lines = splitLines(body);
+        for (String line : lines) {
+            if (splitUnescaped(line, ' ').length != 3) {
+                if (atomic) {
+                    result.unparseable = line;
+                    return result;
+                }
+                break;
+            }
+        }
+        int number = 0;
+        for (String line : lines) {
+            number++;
             String[] parts = splitUnescaped(line, ' ');
             if (parts.length != 3) {
-                return new Reply(400, "{\"error\":\"unable to parse '" + line + "': bad line\"}", Map.of());
+                result.unparseable = line;
+                return result;
             }
             String measurement = splitUnescaped(parts[0], ',')[0];
             if (Long.parseLong(parts[2]) < retentionCutoff) {
-                dropped++;
-                beyondRetention = true;
+                result.refuse(number, line, "points beyond retention policy");
+                continue;
+            }
+            if (maxSeries > 0 && !seriesExists(parts[0]) && series() >= maxSeries) {
+                result.refuse(number, line, "max-series-per-database limit exceeded: (" + maxSeries + ")");
                 continue;
             }
             Map<String, String> fields = new LinkedHashMap<>();
-            boolean bad = false;
+            String conflict = null;
             for (String kv : splitUnescaped(parts[1], ',')) {
                 String[] pair = splitUnescaped(kv, '=');
                 char type = type(pair[1]);
                 Character known = fieldTypes.putIfAbsent(measurement + "\u0000" + pair[0], type);
                 if (known != null && known != type) {
-                    bad = true;
-                    conflict = "input field \\\"" + pair[0] + "\\\" on measurement \\\"" + measurement + "\\\" is type " + name(type)
-                            + ", already exists as type " + name(known);
+                    conflict = "field type conflict: input field \\\"" + pair[0] + "\\\" on measurement \\\"" + measurement
+                            + "\\\" is type " + name(type) + ", already exists as type " + name(known);
                 }
                 fields.put(pair[0], pair[1]);
             }
-            if (bad) {
-                dropped++;
+            if (conflict != null) {
+                result.refuse(number, line, conflict);
                 continue;
             }
             store.computeIfAbsent(parts[0] + " " + parts[2], k -> new LinkedHashMap<>()).putAll(fields);
         }
-        if (dropped > 0) {
-            String reason = beyondRetention ? "points beyond retention policy" : "field type conflict: " + conflict;
-            return new Reply(400, "{\"error\":\"partial write: " + reason + " dropped=" + dropped + "\"}", Map.of());
+        return result;
+    }
+
+    private boolean seriesExists(String series) {
+        for (String key : store.keySet()) {
+            if (key.substring(0, key.lastIndexOf(' ')).equals(series)) {
+                return true;
+            }
         }
-        return new Reply(204, "", Map.of());
+        return false;
+    }
+
+    private int series() {
+        Set<String> series = new HashSet<>();
+        for (String key : store.keySet()) {
+            series.add(key.substring(0, key.lastIndexOf(' ')));
+        }
+        return series.size();
+    }
+
+    /** InfluxDB 3 with accept_partial=true: the refused lines listed, at most 100. */
+    private static Reply v3Answer(Ingest result) {
+        if (result.refused.isEmpty() && result.unparseable == null) {
+            return new Reply(204, "", Map.of());
+        }
+        StringBuilder data = new StringBuilder();
+        for (Object[] r : result.refused.subList(0, Math.min(100, result.refused.size()))) {
+            data.append(data.length() == 0 ? "" : ",").append("{\"original_line\":\"").append(((String) r[1]).replace("\"", "\\\""))
+                    .append("\",\"line_number\":").append(r[0]).append(",\"error_message\":\"")
+                    .append(((String) r[2]).replace("\\\"", "'")).append("\"}");
+        }
+        return new Reply(400, "{\"error\":\"partial write of line protocol occurred\",\"data\":[" + data + "]}", Map.of());
     }
 
     private Reply query(String q) {

@@ -495,4 +495,16 @@ class InfluxDbSinkTaskTest {
             metrics.close();
         }
     }
+
+    @Test
+    void theSeriesLimitFailsTheTaskAndSendsNoRecordToTheDlq() {
+        influx.maxSeries(1);
+        start("batch.size", "3", "linger.ms", "0");
+        List<SinkRecord> batch = List.of(rec(0, 0, "a", 1L), rec(0, 1, "b", 1L), rec(0, 2, "c", 1L));
+        ConnectException fatal = assertThrows(ConnectException.class, () -> task.put(batch));
+        assertTrue(fatal.getMessage().contains("max-series-per-database limit exceeded: (1)"), fatal.getMessage());
+        assertTrue(fatal.getMessage().contains("server setting max-series-per-database"), fatal.getMessage());
+        assertTrue(reporter.records.isEmpty(), "the records are not to blame: none goes to the DLQ");
+        assertEquals(offsets("t", 0, 0L), task.preCommit(offsets("t", 0, 3L)), "nothing is committed past the unwritten records");
+    }
 }

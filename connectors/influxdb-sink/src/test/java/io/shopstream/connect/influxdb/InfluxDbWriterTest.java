@@ -44,8 +44,16 @@ class InfluxDbWriterTest {
                 (status, latency, bytes, lines) -> statuses.add(status));
     }
 
-    private static List<String> lines(String... lines) {
-        return List.of(lines);
+    private static List<byte[]> lines(String... lines) {
+        return lines(List.of(lines));
+    }
+
+    private static List<byte[]> lines(List<String> lines) {
+        List<byte[]> utf8 = new ArrayList<>();
+        for (String line : lines) {
+            utf8.add(line.getBytes(StandardCharsets.UTF_8));
+        }
+        return utf8;
     }
 
     private static final long NO_DEADLINE = Long.MAX_VALUE;
@@ -76,8 +84,8 @@ class InfluxDbWriterTest {
             many.add("shop_events,campaign_id=cmp-" + (i % 12) + ",tag=view event_id=\"e-" + (i * 7919) + "\",units=" + (i % 5) + "i "
                     + (1_700_000_000_000_000_000L + i * 1_000_003L));
         }
-        writer().write(many, NO_DEADLINE);
-        writer("influxdb.gzip.level", "9").write(many, NO_DEADLINE);
+        writer().write(lines(many), NO_DEADLINE);
+        writer("influxdb.gzip.level", "9").write(lines(many), NO_DEADLINE);
         FakeInflux.Request fastest = influx.writes().get(0);
         FakeInflux.Request smallest = influx.writes().get(1);
         assertEquals(String.join("\n", many) + "\n", fastest.body);
@@ -95,9 +103,9 @@ class InfluxDbWriterTest {
         }
         for (String gzip : List.of("true", "false")) {
             InfluxDbWriter w = writer("influxdb.gzip.enable", gzip);
-            w.write(big, NO_DEADLINE);
+            w.write(lines(big), NO_DEADLINE);
             w.write(lines("m f=3i 3"), NO_DEADLINE);
-            w.write(big.subList(0, 100), NO_DEADLINE);
+            w.write(lines(big.subList(0, 100)), NO_DEADLINE);
             w.close();
         }
         List<FakeInflux.Request> writes = influx.writes();
@@ -123,7 +131,7 @@ class InfluxDbWriterTest {
     @Test
     void partialWriteIsBisectedToExactlyTheRefusedPoints() {
         influx = newInflux("metrics").fieldType("m", "f", 'i');
-        List<String> batch = lines("m,k=0 f=0i 1", "m,k=1 f=1i 1", "m,k=2 f=2.5 1", "m,k=3 f=3i 1", "m,k=4 f=4i 1", "m,k=5 f=5.5 1");
+        List<byte[]> batch = lines("m,k=0 f=0i 1", "m,k=1 f=1i 1", "m,k=2 f=2.5 1", "m,k=3 f=3i 1", "m,k=4 f=4i 1", "m,k=5 f=5.5 1");
         InfluxDbWriter.Outcome o = writer().write(batch, NO_DEADLINE);
         assertEquals(Set.of(2, 5), o.rejected().keySet());
         assertTrue(o.rejected().get(2).startsWith("InfluxDB refused the point (HTTP 400): partial write: field type conflict: input field "
@@ -292,12 +300,26 @@ class InfluxDbWriterTest {
         for (int i = 0; i < 64; i++) {
             old.add("m,k=" + i + " f=1i " + i);
         }
-        InfluxDbWriter.Outcome o = writer().write(old, NO_DEADLINE);
+        InfluxDbWriter.Outcome o = writer().write(lines(old), NO_DEADLINE);
         assertEquals(List.of(64), sizes(), "not 2n-1 = 127 requests");
         assertEquals(64, o.rejected().size());
         assertEquals("InfluxDB refused the point (HTTP 400): partial write: points beyond retention policy dropped=64", o.rejected().get(63));
         assertTrue(o.written().isEmpty());
         assertNull(o.failure());
+    }
+
+    @Test
+    void aBatchInflux113RefusesWhollyTakesOneRequestToo() {
+        // InfluxDB 1.13 names the database and retention policy after the count (1.6.7 ended with it)
+        influx = newInflux("metrics").retentionCutoff(1_000).partialWriteSuffix(" for database: metrics for retention policy: autogen");
+        List<String> old = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            old.add("m,k=" + i + " f=1i " + i);
+        }
+        InfluxDbWriter.Outcome o = writer().write(old, NO_DEADLINE);
+        assertEquals(List.of(64), sizes(), "the count is read from 1.13's answer: not 2n-1 = 127 requests");
+        assertEquals("InfluxDB refused the point (HTTP 400): partial write: points beyond retention policy dropped=64 for database: "
+                + "metrics for retention policy: autogen", o.rejected().get(63));
     }
 
     @Test
@@ -310,6 +332,9 @@ class InfluxDbWriterTest {
         assertEquals(List.of("m,k=2 f=1i 5000", "m,k=3 f=1i 5001"), influx.stored());
         assertEquals(3, InfluxDbWriter.droppedCount("partial write: field type conflict: input field \"f\" ... dropped=3"));
         assertEquals(0, InfluxDbWriter.droppedCount("partial write: unable to parse 'm f= 1': missing field value dropped=0"));
+        assertEquals(2, InfluxDbWriter.droppedCount("partial write: field type conflict: input field \"f\" ... dropped=2 for database: "
+                + "connect_it for retention policy: autogen"));
+        assertEquals(5, InfluxDbWriter.droppedCount("partial write: points beyond retention policy dropped=5 for retention policy: r"));
         assertEquals(-1, InfluxDbWriter.droppedCount("unable to parse 'm7 f= 1': missing field value"));
         assertEquals(-1, InfluxDbWriter.droppedCount(null));
     }

@@ -1,5 +1,6 @@
 package io.shopstream.connect.influxdb;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -112,11 +113,14 @@ class LineProtocolTest {
     @Test
     void seriesKeyAndSizes() {
         Point p = point("m é", Map.of("t", "€"), fields("f", 1L), 9);
-        assertEquals("m\\ é,t=€ 9", LineProtocol.seriesTimeKey(p));
+        LineProtocol.LineBuffer encoded = new LineProtocol.LineBuffer();
+        LineProtocol.encode(p, encoded);
+        assertEquals("m\\ é,t=€", new String(encoded.bytes(), 0, encoded.seriesLength(), StandardCharsets.UTF_8));
         String line = LineProtocol.encode(p);
-        assertEquals(line.getBytes(StandardCharsets.UTF_8).length + 1, LineProtocol.lineBytes(line));
-        assertEquals("a\nb\n", new String(LineProtocol.body(List.of("a", "b")), StandardCharsets.UTF_8));
-        assertEquals(4 + 1, LineProtocol.lineBytes("\uD83D\uDE00")); // one supplementary character = 4 UTF-8 bytes
+        assertEquals(line.getBytes(StandardCharsets.UTF_8).length, encoded.length());
+        assertArrayEquals(line.getBytes(StandardCharsets.UTF_8), encoded.copy());
+        LineProtocol.encode(point("m", Map.of(), fields("s", "\uD83D\uDE00"), 1), encoded);
+        assertEquals("m s=\"\" 1".length() + 4, encoded.length()); // one supplementary character = 4 UTF-8 bytes
     }
 
     @ParameterizedTest
@@ -145,6 +149,8 @@ class LineProtocolTest {
         String emoji = "ok \uD83D\uDE00";
         String line = LineProtocol.encode(point("m", Map.of("t", emoji), fields("s", emoji), 1));
         assertEquals("m,t=ok\\ \uD83D\uDE00 s=\"ok \uD83D\uDE00\" 1", line);
-        assertEquals(line.getBytes(StandardCharsets.UTF_8).length + 1, LineProtocol.lineBytes(line));
+        LineProtocol.LineBuffer encoded = new LineProtocol.LineBuffer();
+        LineProtocol.encode(point("m", Map.of("t", emoji), fields("s", emoji), 1), encoded);
+        assertArrayEquals(line.getBytes(StandardCharsets.UTF_8), encoded.copy());
     }
 }

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -23,12 +24,15 @@ import java.util.stream.Stream;
 /**
  * A private InfluxDB 1.x server for one test class: the real {@code influxd} binary, started with the full default
  * configuration it prints ({@code influxd config}) rewritten so that its meta, data and WAL directories live in a
- * temporary directory and both its HTTP address and its RPC {@code bind-address} are free loopback ports. No
- * authentication. Stopped (and its directory deleted) by {@link #close()}.
+ * temporary directory and both its HTTP address and its RPC {@code bind-address} are free loopback ports (and any
+ * further settings a test asks for, e.g. {@code [data] max-series-per-database}). No authentication. Stopped (and its
+ * directory deleted) by {@link #close()}. {@link #version()} is what the server says in {@code X-Influxdb-Version}:
+ * InfluxDB 1.8 and later also serve {@code /api/v2/write} (bucket {@code db/rp}, token {@code user:password}).
  * <p>
- * The binary is {@code -Dinfluxd.binary=...}, else the environment variable {@code INFLUXD_BINARY}, else
- * {@code /usr/bin/influxd}. A missing binary FAILS the test (it is never skipped); the build leaves the tests that need
- * it out only when asked to ({@code -Dinfluxd.tests=exclude}, see the module README).
+ * The binary is {@code -Dinfluxd.binary=...} (the project's build passes the local stack's: InfluxDB 1.13.2 built from
+ * source by scripts/setup.sh into ~/.cache/shopstream/influxdb-1.13.2/influxd), else the environment variable
+ * {@code INFLUXD_BINARY}, else {@code /usr/bin/influxd}. A missing binary FAILS the test (it is never skipped); the build
+ * leaves the tests that need it out only when asked to ({@code -Dinfluxd.tests=exclude}, see the module README).
  */
 final class LocalInfluxd implements AutoCloseable {
     static final String BINARY_PROPERTY = "influxd.binary";
@@ -39,6 +43,7 @@ final class LocalInfluxd implements AutoCloseable {
     private final Process process;
     private final int httpPort;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private String version = "?";
 
     private LocalInfluxd(Path dir, Process process, int httpPort) {
         this.dir = dir;
@@ -54,7 +59,8 @@ final class LocalInfluxd implements AutoCloseable {
         Path binary = Path.of(configured == null || configured.isBlank() ? "/usr/bin/influxd" : configured.trim());
         if (!Files.isExecutable(binary)) {
             fail("No InfluxDB 1.x server binary at " + binary + ": these tests run the connector in a real Connect worker against a "
-                    + "real influxd. Install it (Debian/Ubuntu: apt-get install influxdb, which provides /usr/bin/influxd), or point "
+                    + "real influxd. Run scripts/setup.sh (it builds InfluxDB 1.13.2 into ~/.cache/shopstream/influxdb-1.13.2/influxd "
+                    + "and passes it to this build), or point "
                     + "-D" + BINARY_PROPERTY + "=/path/to/influxd or the environment variable " + BINARY_ENV + " at one. Only a build "
                     + "without influxd by design (the Compose image's Maven stage) leaves these tests out, with -Dinfluxd.tests=exclude.");
         }
@@ -62,6 +68,11 @@ final class LocalInfluxd implements AutoCloseable {
     }
 
     static LocalInfluxd start() throws IOException, InterruptedException {
+        return start(Map.of());
+    }
+
+    /** @param settings "[section] key" → value (TOML, quoted where a string) set in the configuration */
+    static LocalInfluxd start(Map<String, String> settings) throws IOException, InterruptedException {
         Path binary = binary();
         Path dir = Files.createTempDirectory("shopstream-influxd-");
         int httpPort = freePort();
@@ -73,7 +84,7 @@ final class LocalInfluxd implements AutoCloseable {
             fail(binary + " config failed (exit " + (config.isAlive() ? "none" : config.exitValue()) + ")");
         }
         Path conf = dir.resolve("influxdb.conf");
-        Files.writeString(conf, rewrite(defaults, dir, httpPort, rpcPort));
+        Files.writeString(conf, rewrite(defaults, dir, httpPort, rpcPort, settings));
         Process process = new ProcessBuilder(binary.toString(), "run", "-config", conf.toString())
                 .redirectErrorStream(true).redirectOutput(dir.resolve("influxd.log").toFile()).start();
         LocalInfluxd influxd = new LocalInfluxd(dir, process, httpPort);
@@ -82,7 +93,7 @@ final class LocalInfluxd implements AutoCloseable {
     }
 
     /** The default configuration with private directories and ports; no statistics of its own, quiet logs. */
-    static String rewrite(String defaults, Path dir, int httpPort, int rpcPort) {
+    static String rewrite(String defaults, Path dir, int httpPort, int rpcPort, Map<String, String> settings) {
         StringBuilder out = new StringBuilder();
         String section = "";
         for (String line : defaults.split("\n", -1)) {
@@ -93,7 +104,8 @@ final class LocalInfluxd implements AutoCloseable {
             String key = t.contains("=") && !t.startsWith("#") ? t.substring(0, t.indexOf('=')).trim() : "";
             String value = switch (section + " " + key) {
                 case " bind-address" -> quoted("127.0.0.1:" + rpcPort);
-                case " reporting-enabled" -> "false";
+                case " reporting-enabled" -> "false"; // Debian's 1.6.7 prints this key
+                case " reporting-disabled" -> "true"; // upstream 1.x (1.13) prints this one
                 case "[meta] dir" -> quoted(dir.resolve("meta").toString());
                 case "[data] dir" -> quoted(dir.resolve("data").toString());
                 case "[data] wal-dir" -> quoted(dir.resolve("wal").toString());
@@ -103,7 +115,7 @@ final class LocalInfluxd implements AutoCloseable {
                 case "[http] log-enabled" -> "false";
                 case "[http] bind-socket" -> quoted(dir.resolve("influxd.sock").toString());
                 case "[logging] level" -> quoted("warn");
-                default -> null;
+                default -> settings.get(section + " " + key);
             };
             out.append(value == null ? line : line.substring(0, line.indexOf('=') + 1) + " " + value).append('\n');
         }
@@ -130,6 +142,7 @@ final class LocalInfluxd implements AutoCloseable {
                 HttpResponse<Void> r = http.send(HttpRequest.newBuilder(URI.create(url() + "/ping")).timeout(Duration.ofSeconds(2)).build(),
                         HttpResponse.BodyHandlers.discarding());
                 if (r.statusCode() == 204) {
+                    version = r.headers().firstValue("X-Influxdb-Version").orElse("?");
                     return;
                 }
             } catch (IOException e) {
@@ -146,6 +159,17 @@ final class LocalInfluxd implements AutoCloseable {
         } catch (IOException e) {
             return "(no log: " + e + ")";
         }
+    }
+
+    /** @return the server's version, e.g. 1.6.7~rc0 */
+    String version() {
+        return version;
+    }
+
+    /** @return true when the server is InfluxDB 1.8 or later, which also serves /api/v2/write */
+    boolean servesApiV2Write() {
+        Matcher m = Pattern.compile("^v?(\\d+)\\.(\\d+)").matcher(version);
+        return m.find() && (Integer.parseInt(m.group(1)) > 1 || Integer.parseInt(m.group(1)) == 1 && Integer.parseInt(m.group(2)) >= 8);
     }
 
     String url() {
