@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  *       which are returned as rejected with InfluxDB's reason.</li>
  *   <li>400 of InfluxDB 3 with {@code accept_partial=true}: the answer lists the refused lines (up to 100) with their
  *       reasons; they are rejected, the others written (lines after the 100th listed are sent again).</li>
- *   <li>A partial write that names {@code max-series-per-database limit exceeded}: fatal, naming the server
+ *   <li>A partial write that names {@code max-series-per-database} exceeded: fatal, naming the server
  *       setting (no point is to blame).</li>
  *   <li>413: the lines are split and sent in halves; a single line still too large is rejected.</li>
  *   <li>404 database not found (1.x): created when {@code influxdb.db.auto.create=true}, else fatal.</li>
@@ -53,7 +53,8 @@ public final class InfluxDbWriter {
     static final int MAX_RESPONSE_BYTES = 64 * 1024;
     /** InfluxDB 3 lists at most this many refused lines in a partial-write answer. */
     static final int V3_MAX_LISTED = 100;
-    static final String MAX_SERIES = "max-series-per-database limit exceeded";
+    /** 1.6.7: "max-series-per-database limit exceeded: (N)"; 1.13: "max-series-per-database exceeded database=D limit=N ...". */
+    static final Pattern MAX_SERIES = Pattern.compile("max-series-per-database (?:limit )?exceeded");
 
     /** Receives one call per write request, for metrics. */
     public interface Listener {
@@ -225,7 +226,7 @@ public final class InfluxDbWriter {
 
     /** Dispatches an answer other than success by its status. */
     private int refused(Progress p, int from, int to, Response r, String error) {
-        if ((r.status() == 400 || r.status() == 422) && error.contains(MAX_SERIES)) {
+        if ((r.status() == 400 || r.status() == 422) && MAX_SERIES.matcher(error).find()) {
             return p.fail(false, "InfluxDB at " + target.baseUrl() + " refused to create new series in " + target.destination() + " (HTTP "
                     + r.status() + ": " + error + "): the database holds as many series as the server setting max-series-per-database "
                     + "([data] section of influxdb.conf; 0 = no limit) allows. Raise it, or drop series or tags of high "

@@ -316,7 +316,7 @@ class InfluxDbWriterTest {
         for (int i = 0; i < 64; i++) {
             old.add("m,k=" + i + " f=1i " + i);
         }
-        InfluxDbWriter.Outcome o = writer().write(old, NO_DEADLINE);
+        InfluxDbWriter.Outcome o = writer().write(lines(old), NO_DEADLINE);
         assertEquals(List.of(64), sizes(), "the count is read from 1.13's answer: not 2n-1 = 127 requests");
         assertEquals("InfluxDB refused the point (HTTP 400): partial write: points beyond retention policy dropped=64 for database: "
                 + "metrics for retention policy: autogen", o.rejected().get(63));
