@@ -132,6 +132,7 @@ class AvroSender:
         self.serializer_kind: SerializerKind = serializer
         self._encode = self._build_encoder(serializer)
         self.broker_errors = 0  # errors librdkafka reported about the brokers (it keeps retrying)
+        self.on_ack_latency: Callable[[float], None] | None = None  # seconds, of a sampled acknowledgement
         self.last_broker_error = ""
         config = producer_config(settings, role, error_cb=self._on_error, **(producer_overrides or {}))
         self._producer = Producer(config)
@@ -176,11 +177,13 @@ class AvroSender:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.counters.acked += 1
-            samples = self.counters.ack_latencies_ms
-            if self.counters.acked % ACK_SAMPLE == 0 and len(samples) < ACK_SAMPLES_MAX:
+            if self.counters.acked % ACK_SAMPLE == 0:
                 latency = msg.latency()
                 if latency is not None:
-                    samples.append(latency * 1000)
+                    if len(self.counters.ack_latencies_ms) < ACK_SAMPLES_MAX:
+                        self.counters.ack_latencies_ms.append(latency * 1000)
+                    if self.on_ack_latency is not None:  # the metrics' histogram (producer/metrics.py)
+                        self.on_ack_latency(latency)
         else:
             self.counters.failed += 1
             self.counters.errors[err.name()] = self.counters.errors.get(err.name(), 0) + 1

@@ -19,10 +19,13 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 # docker-compose (1.29) only validates compose/docker-compose.yml in the tests: no Docker engine needed.
+# prometheus and prometheus-alertmanager: the stack's monitoring, and promtool/amtool for the tests.
 # InfluxDB is not among them (Debian has only 1.6.7~rc0): step 4 builds it with Go, cargo and gcc.
 declare -A need=(
   [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [gcc]=gcc
   [mvn]=maven [java]=openjdk-17-jre-headless [docker-compose]=docker-compose
+  [prometheus]=prometheus [promtool]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager [amtool]=prometheus-alertmanager
 )
 missing=()
 for bin in "${!need[@]}"; do
@@ -34,10 +37,12 @@ if ((${#missing[@]})); then
     say "installing Debian packages: ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-    # Debian starts the packaged service; shopstream runs its own instance on its own dirs.
-    if command -v systemctl >/dev/null && systemctl is-active --quiet mariadb 2>/dev/null; then
-      systemctl stop mariadb || true
-    fi
+    # Debian starts the packaged services; shopstream runs its own instances on its own dirs.
+    for svc in mariadb prometheus prometheus-alertmanager; do
+      if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+        systemctl stop "$svc" || true
+      fi
+    done
   else
     say "missing Debian packages: ${missing[*]}"
     say "install them as root: sudo apt-get install ${missing[*]}   (then run this again)"

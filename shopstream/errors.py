@@ -64,6 +64,10 @@ class InfluxError(ShopstreamError):
     """InfluxDB refused a request or could not be reached."""
 
 
+class MonitoringError(ShopstreamError):
+    """Prometheus or Alertmanager refused a request or could not be reached."""
+
+
 class DatabaseError(ShopstreamError):
     """MariaDB/MySQL refused or could not be reached."""
 

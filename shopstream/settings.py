@@ -5,9 +5,10 @@ Every command reads its endpoints, credentials and names from here: environment 
 127.0.0.1. Pointing shopstream at a remote cluster is a matter of setting these, nothing else.
 
 Sections: ``kafka``, ``registry``, ``connect``, ``mysql``, ``influxdb``, ``topics``, ``rules``,
-``spark``, ``stack``, ``grafana``. Each component gets its section (``settings.kafka``, ...): a
-client of a service reads that service's section; a child process is given only the sections it
-uses, with only its own identities' secrets (``Slice``), and reads nothing else (no ``.env``).
+``spark``, ``stack``, ``grafana``, ``monitoring`` (the metrics endpoints), ``prometheus``,
+``alertmanager``. Each component gets its section (``settings.kafka``, ...): a client of a service
+reads that service's section; a child process is given only the sections it uses, with only its own
+identities' secrets (``Slice``), and reads nothing else (no ``.env``).
 
 A setting's name is its variable's, without ``SHOPSTREAM_``: ``kafka_bootstrap_servers`` is
 ``settings.kafka.bootstrap_servers``, read from ``SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS``. Connector
@@ -412,8 +413,9 @@ class InfluxSettings(Section):
     def login(self, role: InfluxRole) -> Login:
         return self._login("InfluxDB", f"{role}_user", f"{role}_password")
 
-    def only(self, role: InfluxRole) -> InfluxSettings:
-        return self.without_secrets_but(f"{role}_password")
+    def only(self, *roles: InfluxRole) -> InfluxSettings:
+        """This section with only the secrets of ``roles`` (the telemetry sampler: writer and reader)."""
+        return self.without_secrets_but(*(f"{role}_password" for role in roles))
 
 
 class TopicSettings(Section):
@@ -565,6 +567,132 @@ class GrafanaSettings(Section):
     )
 
 
+class MonitoringSettings(Section):
+    """Issue 21's metrics endpoints (monitoring/README.md): whether monitoring runs at all, and where
+    each component's Prometheus endpoint listens. No secrets: the producer's and the Spark job's
+    slices carry it."""
+
+    prefix = ""
+    title = "Monitoring: metrics endpoints (monitoring/README.md)"
+
+    enabled: bool = Field(
+        True,
+        description="Run the monitoring: Prometheus and Alertmanager as services of the local stack, the JMX "
+        "exporter agents on Kafka and Connect, Spark's Prometheus servlet with streaming metrics, the "
+        "producer's and the telemetry sampler's metrics endpoints. false: none of them (measures what "
+        "monitoring costs).",
+        json_schema_extra=_variable("monitoring"),
+    )
+    kafka_metrics_port: int = Field(
+        9404, ge=1, le=65535, description="The broker's JMX exporter agent (Prometheus format, 127.0.0.1)."
+    )
+    connect_metrics_port: int = Field(
+        9405, ge=1, le=65535, description="The Connect worker's JMX exporter agent (127.0.0.1)."
+    )
+    stack_metrics_port: int = Field(
+        9406,
+        ge=1,
+        le=65535,
+        description="The stack exporter: every service's health probe (as `stack status`) and the "
+        "supervisor's view of every program, for Prometheus (127.0.0.1).",
+    )
+    producer_metrics_port: int = Field(
+        9464,
+        ge=1,
+        le=65535,
+        description="The producer's metrics endpoint (sent, refused, acked, ack latency; 127.0.0.1); a "
+        "second producer takes a free port and registers it with Prometheus.",
+    )
+    telemetry_metrics_port: int = Field(
+        9465,
+        ge=1,
+        le=65535,
+        description="The telemetry sampler's metrics endpoint (stage records and lag, Spark query "
+        "progress from the checkpoints, KPI freshness; 127.0.0.1); a second sampler takes a free port.",
+    )
+    metrics_bind_address: str = Field(
+        "127.0.0.1",
+        description="Where the producer's and the telemetry sampler's metrics endpoints listen: loopback; "
+        "0.0.0.0 only inside a private network (Compose), where Prometheus runs in another container.",
+    )
+
+
+class PrometheusSettings(Section):
+    prefix = "prometheus_"
+    title = "Prometheus (monitoring/README.md)"
+
+    url: str = Field(
+        "http://127.0.0.1:9090",
+        description="Prometheus' HTTP API (the local stack's, bound to 127.0.0.1; a remote one for "
+        "`shopstream alerts --source prometheus` and the tests' queries).",
+    )
+    scrape_interval_s: float = Field(
+        15.0, gt=0, description="How often the local Prometheus scrapes every target, seconds."
+    )
+    evaluation_interval_s: float = Field(
+        15.0, gt=0, description="How often the local Prometheus evaluates the alert rules, seconds."
+    )
+    retention: str = Field(
+        "7d", description="How long the local Prometheus keeps samples (its --storage.tsdb.retention.time)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @property
+    def port(self) -> int:
+        return _port_of(self.url)
+
+
+class AlertmanagerSettings(Section):
+    prefix = "alertmanager_"
+    title = "Alertmanager (monitoring/README.md)"
+
+    url: str = Field(
+        "http://127.0.0.1:9095",
+        description="Alertmanager's HTTP API (the local stack's, bound to 127.0.0.1; not 9093, Kafka's "
+        "controller port): `shopstream alerts` lists its firing alerts.",
+    )
+    webhook_url: str = Field(
+        "",
+        description="Where the local Alertmanager sends notifications (a webhook receiver: an incident "
+        "tool, a chat bridge); empty: alerts are listed by `shopstream alerts` and Alertmanager's UI only.",
+    )
+    config_file: Path | None = Field(
+        None,
+        description="An Alertmanager configuration of your own for the local Alertmanager (receivers such "
+        "as Slack, e-mail, PagerDuty; routes); empty: the stack's own, one receiver with the webhook above.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _empty_or_http_url(cls, value: str) -> str:
+        return _http_url(value) if value else value
+
+    @field_validator("config_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("config_file")
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def port(self) -> int:
+        return _port_of(self.url)
+
+
 SECTIONS: dict[str, type[Section]] = {
     "kafka": KafkaSettings,
     "registry": RegistrySettings,
@@ -576,6 +704,9 @@ SECTIONS: dict[str, type[Section]] = {
     "spark": SparkSettings,
     "stack": StackSettings,
     "grafana": GrafanaSettings,
+    "monitoring": MonitoringSettings,
+    "prometheus": PrometheusSettings,
+    "alertmanager": AlertmanagerSettings,
 }
 
 
@@ -611,6 +742,9 @@ class Settings(BaseModel):
     spark: SparkSettings = SparkSettings()
     stack: StackSettings = StackSettings()
     grafana: GrafanaSettings = GrafanaSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -656,8 +790,8 @@ class Settings(BaseModel):
     def sliced(self, piece: Slice) -> Settings:
         """Only the sections a child uses, each with only its identities' secrets (the others: defaults)."""
         kept: dict[str, Any] = {name: getattr(self, name) for name in piece.sections}
-        for name, role in piece.roles.items():
-            kept[name] = getattr(self, name).only(role)
+        for name, roles in piece.roles.items():
+            kept[name] = getattr(self, name).only(*((roles,) if isinstance(roles, str) else roles))
         return Settings(**kept)
 
     def env_for(self, piece: Slice) -> dict[str, str]:
@@ -678,10 +812,11 @@ class Settings(BaseModel):
 @dataclass(frozen=True)
 class Slice:
     """What a child process is given of the settings: whole sections, and for the sections with
-    identities the one role it acts as (``kafka: "spark"``): that role's secret only."""
+    identities the one role it acts as (``kafka: "spark"``): that role's secret only; a section whose
+    ``only`` takes several (InfluxDB's) may name a tuple of roles (``influxdb: ("writer", "reader")``)."""
 
     sections: tuple[str, ...]
-    roles: Mapping[str, str]
+    roles: Mapping[str, str | tuple[str, ...]]
 
     def __post_init__(self) -> None:
         unknown = set(self.sections) - set(SECTIONS)

@@ -106,7 +106,9 @@ def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, repo
     if unknown:
         raise SparkJobError(f"unknown queries {sorted(unknown)}; known: {sorted(QUERIES)}")
     master = choose_master(settings, options.master or settings.spark.master, mode, wanted, report)
+    from shopstream.metrics import unregister
     from spark_job.job import JobOptions, StreamingJob
+    from spark_job.metrics import register_spark_target
     from spark_job.session import spark_session
 
     job_options = JobOptions(
@@ -121,6 +123,7 @@ def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, repo
         realtime_batch_s=max(5.0, settings.spark.demographics_refresh_s),
     )
     spark = spark_session(settings, runtime, master=master)
+    target: Path | None = None
     running: dict[str, StreamingQuery] = {}
     trackers: dict[str, Tracker] = {}
     try:
@@ -130,6 +133,7 @@ def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, repo
         context = spark.sparkContext
         master, ui = context.master or "", context.uiWebUrl
         trackers = {name: Tracker(job_options.checkpoint_dir, name, master, ui) for name in running}
+        target = register_spark_target(settings, ui, wanted)  # Prometheus' target (spark_job/metrics.py)
         report(
             f"running {', '.join(running)} on {context.master}; UI {context.uiWebUrl}; "
             f"checkpoints {job_options.checkpoint_dir}"
@@ -140,6 +144,7 @@ def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, repo
         except KeyboardInterrupt:
             report("stopping")
     finally:
+        unregister(target)
         for query in running.values():
             query.stop()
         for tracker in trackers.values():

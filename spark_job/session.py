@@ -12,6 +12,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from shopstream.settings import Settings
+from spark_job.metrics import monitoring_conf
 
 REDACT_PASSWORDS = r'(?i)password="[^"]*"'
 # The KPI query's state: one row per window and key for the aggregation, and one per event id within
@@ -55,8 +56,11 @@ def spark_session(
     log4j = settings.stack.state_dir / "spark" / "log4j2.properties"
     log4j.parent.mkdir(parents=True, exist_ok=True)
     log4j.write_text(LOG4J2)
+    builder = SparkSession.builder
+    for key, value in monitoring_conf(settings).items():  # Prometheus servlet, streaming metrics
+        builder = builder.config(key, value)
     return (
-        SparkSession.builder.master(master or settings.spark.master)
+        builder.master(master or settings.spark.master)
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.driver.bindAddress", "127.0.0.1")

@@ -13,6 +13,7 @@ import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
+from shopstream.cli import alerts as alerts_cli
 from shopstream.cli import bench as bench_cli
 from shopstream.cli import chaos as chaos_cli
 from shopstream.cli import compose as compose_cli
@@ -66,6 +67,7 @@ bench_app.command("sink")(bench_cli.bench_sink)
 bench_app.command("e2e")(bench_cli.bench_e2e)
 bench_app.command("influx-shape")(bench_cli.bench_influx_shape)
 app.command("chaos")(chaos_cli.chaos)
+app.command("alerts")(alerts_cli.alerts)
 
 
 @app.callback()

@@ -89,8 +89,9 @@ def telemetry(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=1)] = None,
     checkpoint_dir: CheckpointDir = None,
 ) -> None:
-    """Sample every stage and write it to InfluxDB as pipeline_stage points, until Ctrl-C/SIGTERM
-    (`shopstream run` runs this as a program of the stack's supervisor)."""
+    """Sample every stage and write it to InfluxDB as pipeline_stage points, and serve the last sample
+    (Spark query progress, lag, KPI freshness) for Prometheus on SHOPSTREAM_TELEMETRY_METRICS_PORT,
+    until Ctrl-C/SIGTERM (`shopstream run` runs this as a program of the stack's supervisor)."""
     import signal
 
     from shopstream.clients.endpoints import require

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from producer.metrics import serve_producer_metrics
 from producer.run import RunLimits, run
 from producer.sender import EventSender, SerializerKind
 from producer.traffic import Resends, TrafficConfig, TrafficModel
@@ -78,8 +79,13 @@ def produce(
         f"{'max' if rate == 0 else f'{rate:,.0f}/s'}, serializer {sender.serializer_kind}, seed {seed}"
     )
     limits = RunLimits(rate=rate, count=count, duration_s=duration, stats_interval_s=stats_interval)
+    endpoint = serve_producer_metrics(settings, sender)  # Prometheus' target while it runs
     resends = Resends(resend, int((rate or 100_000) * resend_after), seed=seed)
-    result = run(sender, resends.apply(TrafficModel(config).events()), limits, report=err.print)
+    try:
+        result = run(sender, resends.apply(TrafficModel(config).events()), limits, report=err.print)
+    finally:
+        if endpoint is not None:
+            endpoint.close()
     summary = result.summary(resent=resends.sent)
     out.print_json(summary.model_dump_json())
     if summary_json is not None:

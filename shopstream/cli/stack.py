@@ -13,7 +13,8 @@ from shopstream.cli.common import out, settings_of
 from shopstream.stack.stack import ServiceStatus, Stack
 
 app = typer.Typer(
-    help="Run the local stack (Kafka, Apicurio Registry, Connect, MariaDB, InfluxDB) as processes."
+    help="Run the local stack (Kafka, Apicurio Registry, Connect, MariaDB, InfluxDB; Prometheus, "
+    "Alertmanager) as processes."
 )
 
 
@@ -80,7 +81,12 @@ def status(ctx: typer.Context) -> None:
 @app.command()
 def logs(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="mariadb, influxdb, kafka, registry or connect")],
+    service: Annotated[
+        str,
+        typer.Argument(
+            help="mariadb, influxdb, kafka, registry, connect, alertmanager, prometheus, exporter"
+        ),
+    ],
     lines: Annotated[int, typer.Option("--lines", "-n", help="How many last lines.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
 ) -> None:

@@ -27,7 +27,8 @@ Json = dict[str, Any]
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11.x dashboard schema
 INFLUXDB_UID = "shopstream-influxdb"
 MYSQL_UID = "shopstream-mariadb"
-DATASOURCE_TYPES = {INFLUXDB_UID: "influxdb", MYSQL_UID: "mysql"}
+PROMETHEUS_UID = "shopstream-prometheus"  # the platform dashboard's (ops/platform_dashboard.py)
+DATASOURCE_TYPES = {INFLUXDB_UID: "influxdb", MYSQL_UID: "mysql", PROMETHEUS_UID: "prometheus"}
 CURRENCY = "currencyEUR"  # the shop's single currency (see schemas/avro/shop_event.v1.avsc)
 KPI_MIN_INTERVAL = "1m"  # = the Spark job's default window: one bucket never splits a window
 DASHBOARD_TAG = "shopstream"
@@ -606,11 +607,14 @@ def pipeline() -> Json:
 
 def build() -> dict[str, Json]:
     """File name -> dashboard."""
+    from shopstream.ops.platform_dashboard import platform
+
     return {
         "campaigns.json": campaigns(),
         "funnel.json": funnel(),
         "demographics.json": demographics(),
         "pipeline.json": pipeline(),
+        "platform.json": platform(),
     }
 
 

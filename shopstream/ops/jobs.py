@@ -5,7 +5,8 @@ Each runs the ``shopstream`` command (``python -m shopstream ...``, this interpr
 the settings in its environment (``settings.Slice``): the sections it uses, with its own identities'
 secrets only (the Spark job: Kafka's spark user, the registry reader, MariaDB's application user; the
 producer: Kafka's producer user and the registry reader; the telemetry sampler: Kafka's admin,
-Connect's REST user, InfluxDB's writer), and no .env to read: it holds nothing more than it is given.
+Connect's REST user, InfluxDB's writer and reader), and no .env to read: it holds nothing more than it
+is given. Each also gets the ``monitoring`` section (its metrics endpoint; no secrets there).
 Readiness is a real signal, not a log line: a Spark application is ready when the status file of each
 of its queries (``shopstream.jobstatus``, written by the job) says that this run of it is running; the
 producer when supervisord has kept it running past its start.
@@ -28,6 +29,7 @@ from typing import Any
 
 from shopstream.errors import ProcessFailed
 from shopstream.jobstatus import ENRICH, KPIS, default_checkpoint_dir, read_status
+from shopstream.metrics import unregister_program
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import ALL, Settings, Slice
 from shopstream.stack.paths import StackPaths
@@ -40,14 +42,17 @@ KPI_NICE = 10  # below the enrichment, above anything else niced on the machine
 JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)
 # what each kind of job is given of the settings: its sections, and the role it acts as in each
 SPARK_JOB = Slice(
-    ("kafka", "registry", "mysql", "topics", "rules", "spark", "stack"),
+    ("kafka", "registry", "mysql", "topics", "rules", "spark", "stack", "monitoring"),
     {"kafka": "spark", "registry": "reader", "mysql": "app"},
 )
 PRODUCER = Slice(
-    ("kafka", "registry", "topics", "rules", "stack"), {"kafka": "producer", "registry": "reader"}
+    ("kafka", "registry", "topics", "rules", "stack", "monitoring"),
+    {"kafka": "producer", "registry": "reader"},
 )
+# (InfluxDB's reader too: KPI freshness for Prometheus, ops/telemetry_metrics.py)
 TELEMETRY = Slice(
-    ("kafka", "connect", "influxdb", "topics", "spark", "stack"), {"kafka": "admin", "influxdb": "writer"}
+    ("kafka", "connect", "influxdb", "topics", "spark", "stack", "monitoring"),
+    {"kafka": "admin", "influxdb": ("writer", "reader")},
 )
 
 
@@ -169,9 +174,10 @@ class Job:
         return wait_until(exited, timeout_s, f"{self.name} finished", hint=f"see {self.log}")
 
     def remove(self) -> None:
-        """Stop it and take it out of the supervisor (the log stays)."""
+        """Stop it and take it out of the supervisor (the log stays), and Prometheus' target with it."""
         self.stop()
         self.supervisor.remove(self.name)
+        unregister_program(self.settings, self.name)
 
     def tail(self, lines: int = 40) -> str:
         if not self.log.exists():

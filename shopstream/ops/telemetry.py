@@ -15,6 +15,7 @@ from shopstream.clients.influx import InfluxClient, line
 from shopstream.contracts import PIPELINE_STAGE
 from shopstream.errors import InfluxError
 from shopstream.ops.monitor import Monitor, Snapshot
+from shopstream.ops.telemetry_metrics import TelemetryCollector, serve_telemetry_metrics
 from shopstream.settings import Settings
 
 
@@ -67,16 +68,25 @@ def sample_forever(
     change of error) and retried with the next sample."""
     monitor = Monitor(settings, checkpoint_dir, probe_spark=False)
     telemetry = Telemetry(settings)
+    metrics = TelemetryCollector(settings)  # the last sample, for Prometheus (ops/telemetry_metrics.py)
+    endpoint = serve_telemetry_metrics(settings, metrics)
     last_error: str | None = None
     report(f"telemetry: sampling every {interval_s:g} s into InfluxDB {settings.influxdb.database}")
+    if endpoint is not None:
+        report(f"telemetry: metrics on {settings.monitoring.metrics_bind_address}:{endpoint.port}")
     try:
         while keep_going():
             began = time.monotonic()
-            telemetry.write(monitor.sample())
+            snapshot = monitor.sample()
+            telemetry.write(snapshot)
+            metrics.update(snapshot)
             if telemetry.error != last_error:
                 report(f"telemetry: {telemetry.error or 'writing again'}")
                 last_error = telemetry.error
             time.sleep(max(interval_s - (time.monotonic() - began), 0.05))
     finally:
         telemetry.close()
+        metrics.close()
+        if endpoint is not None:
+            endpoint.close()
     return telemetry.points

@@ -86,6 +86,12 @@ class Artifacts:
         return self.root / f"jolokia-{version}" / f"jolokia-agent-jvm-{version}-javaagent.jar"
 
     @property
+    def jmx_exporter_agent(self) -> Path:
+        """Prometheus' JMX exporter agent: the broker's and Connect's JMX metrics for Prometheus."""
+        version = self.versions["jmx.exporter.version"]
+        return self.root / f"jmx-exporter-{version}" / f"jmx_prometheus_javaagent-{version}.jar"
+
+    @property
     def spark_jars(self) -> list[Path]:
         """Jars for the PySpark session's ``spark.jars`` (Kafka, Avro, MariaDB JDBC)."""
         return sorted((self.root / f"spark-jars-{self.versions['spark.version']}").glob("*.jar"))
@@ -93,7 +99,7 @@ class Artifacts:
     def fetched(self) -> list[Path]:
         """What Maven copies into the cache (the sink plugin is built, not fetched)."""
         plugins = [path for name, path in self.connect_plugins.items() if name != SINK_PLUGIN]
-        return [self.kafka_libs, self.registry_jar, self.jolokia_agent, *plugins]
+        return [self.kafka_libs, self.registry_jar, self.jolokia_agent, self.jmx_exporter_agent, *plugins]
 
     def missing(self) -> list[Path]:
         wanted = self.fetched()

@@ -15,7 +15,16 @@ from shopstream.errors import PortInUse, ServiceUnhealthy, ShopstreamError, Time
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 from shopstream.stack.restarts import LISTENER, LIVE_STATES, ProgramRecord
-from shopstream.stack.services import connect, influxdb, kafka, mariadb, registry
+from shopstream.stack.services import (
+    alertmanager,
+    connect,
+    exporter,
+    influxdb,
+    kafka,
+    mariadb,
+    prometheus,
+    registry,
+)
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.supervisor import Supervisor
 
@@ -27,6 +36,13 @@ SERVICE_BUILDERS: tuple[Callable[[StackContext], Service], ...] = (
     kafka.service,
     registry.service,
     connect.service,
+)
+# the monitoring (SHOPSTREAM_MONITORING): Alertmanager before the Prometheus that sends to it
+MONITORING_SERVICES = ("alertmanager", "prometheus", "exporter")
+MONITORING_BUILDERS: tuple[Callable[[StackContext], Service], ...] = (
+    alertmanager.service,
+    prometheus.service,
+    exporter.service,
 )
 
 
@@ -74,7 +90,8 @@ class Stack:
         self.ctx = StackContext(settings)
         self.console = console or Console(stderr=True, soft_wrap=True)
         self.supervisor = Supervisor(self.ctx.paths)
-        self.services = [build(self.ctx) for build in SERVICE_BUILDERS]
+        builders = SERVICE_BUILDERS + (MONITORING_BUILDERS if settings.monitoring.enabled else ())
+        self.services = [build(self.ctx) for build in builders]
 
     def service(self, name: str) -> Service:
         for svc in self.services:

@@ -23,6 +23,7 @@ from shopstream.stack.artifacts import ensure_sink_plugin, sink_sources_digest
 from shopstream.stack.influxd import ensure_influxd
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
+from shopstream.stack.services.jmx_exporter import jmx_exporter_agent
 from shopstream.stack.services.jvm import java_command, properties_value, write_properties, write_secret
 from shopstream.stack.supervisor import Program
 
@@ -140,7 +141,10 @@ def service(ctx: StackContext) -> Service:
                 ctx.artifacts.kafka_libs,
                 "org.apache.kafka.connect.cli.ConnectDistributed",
                 str(config),
-                agents=_jolokia_agent(ctx),
+                agents=[
+                    *_jolokia_agent(ctx),
+                    *jmx_exporter_agent(ctx, "connect", ctx.settings.monitoring.connect_metrics_port),
+                ],
                 properties=_rest_auth_files(ctx),
             ),
             environment={
@@ -155,6 +159,8 @@ def service(ctx: StackContext) -> Service:
     ports = {ctx.settings.connect.port: "SHOPSTREAM_CONNECT_URL"}
     if ctx.settings.connect.jolokia_port:
         ports[ctx.settings.connect.jolokia_port] = "SHOPSTREAM_CONNECT_JOLOKIA_URL"
+    if ctx.settings.monitoring.enabled:
+        ports[ctx.settings.monitoring.connect_metrics_port] = "SHOPSTREAM_CONNECT_METRICS_PORT"
     return Service(
         name="connect",
         ports=ports,

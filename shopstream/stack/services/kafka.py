@@ -36,6 +36,7 @@ from shopstream.retry import NotYet, wait_until
 from shopstream.settings import KAFKA_ROLES, Settings
 from shopstream.stack.restarts import RestartPolicy
 from shopstream.stack.services.base import Service, StackContext
+from shopstream.stack.services.jmx_exporter import jmx_exporter_agent
 from shopstream.stack.services.jvm import java_command, properties_value, write_properties, write_secret
 from shopstream.stack.supervisor import Program
 
@@ -262,17 +263,21 @@ def service(ctx: StackContext) -> Service:
                 ctx.artifacts.kafka_libs,
                 "kafka.Kafka",
                 str(home / "server.properties"),
+                agents=jmx_exporter_agent(ctx, "kafka", ctx.settings.monitoring.kafka_metrics_port),
             ),
             restart=RestartPolicy(startsecs=10),
         )
 
     s = ctx.settings
+    ports = {
+        s.kafka.port: "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS",
+        s.kafka.controller_port: "SHOPSTREAM_KAFKA_CONTROLLER_PORT",
+    }
+    if s.monitoring.enabled:
+        ports[s.monitoring.kafka_metrics_port] = "SHOPSTREAM_KAFKA_METRICS_PORT"
     return Service(
         name="kafka",
-        ports={
-            s.kafka.port: "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS",
-            s.kafka.controller_port: "SHOPSTREAM_KAFKA_CONTROLLER_PORT",
-        },
+        ports=ports,
         program=program,
         probe=lambda: _probe(ctx),
         prepare=lambda: _prepare(ctx),

@@ -33,8 +33,14 @@ COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 CONNECT_DIR = COMPOSE_DIR / "docker" / "connect"
 POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 SERVICES = {"kafka", "registry", "connect", "mariadb", "influxdb", "grafana", "spark-job", "producer", "init"}
-ONE_SHOT = {"init"}
-APP_SERVICES = {"init", "spark-job", "producer"}
+SERVICES |= {
+    "telemetry",
+    "jmx-agent",
+    "prometheus",
+    "alertmanager",
+}  # monitoring (test_compose_monitoring.py)
+ONE_SHOT = {"init", "jmx-agent"}
+APP_SERVICES = {"init", "spark-job", "producer", "telemetry"}
 # inside the compose network; a host .env's 127.0.0.1 endpoints must not replace them
 IN_NETWORK = {
     "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
@@ -44,6 +50,9 @@ IN_NETWORK = {
     "SHOPSTREAM_MYSQL_PORT": "3306",
     "SHOPSTREAM_INFLUXDB_URL": "http://influxdb:8086",
     "SHOPSTREAM_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # Kafka is secured in the local stack only
+    "SHOPSTREAM_PROMETHEUS_URL": "http://prometheus:9090",
+    "SHOPSTREAM_ALERTMANAGER_URL": "http://alertmanager:9093",
+    "SHOPSTREAM_METRICS_BIND_ADDRESS": "0.0.0.0",  # Prometheus scrapes from its own container
 }
 # every secret is required (no default): what scripts/setup.sh's .env holds
 SECRETS = {f"SHOPSTREAM_{name.upper()}": f"test-{name}" for name in secret_variables()}
@@ -122,7 +131,9 @@ def test_published_ports_are_bound_to_loopback(services: dict[str, dict[str, Any
             host_ip = port.get("host_ip") if isinstance(port, dict) else str(port).split(":")[0]
             assert host_ip == "127.0.0.1", (name, port)
             published.append(name)
-    assert set(published) == {"kafka", "registry", "connect", "mariadb", "influxdb", "grafana"}
+    assert set(published) == {
+        "kafka", "registry", "connect", "mariadb", "influxdb", "grafana", "prometheus", "alertmanager"
+    }  # fmt: skip
 
 
 def test_grafana_mounts_the_provisioning_and_gets_every_variable_it_expands(

@@ -35,7 +35,10 @@ def test_status_json_reports_services_exact_topic_counts_and_lag(
     checks = _checks(result.stdout)
 
     services = {name: c["health"] for (kind, name), c in checks.items() if kind == "service"}
-    assert services == dict.fromkeys(("mariadb", "influxdb", "kafka", "registry", "connect"), "ok")
+    monitoring = ("alertmanager", "prometheus", "exporter") if s.monitoring.enabled else ()
+    assert services == dict.fromkeys(
+        ("mariadb", "influxdb", "kafka", "registry", "connect", *monitoring), "ok"
+    )
     topics = {name: (c["data"]["topic"], c["data"]["exists"], c["data"]["records"], c["data"]["rate"])
               for (kind, name), c in checks.items() if kind == "topic"}  # fmt: skip
     assert topics == {

@@ -31,7 +31,8 @@ PROBE_SCHEMA = """
 
 def test_every_service_is_healthy_and_listens_on_loopback_only(stack: Stack) -> None:
     rows = stack.status()
-    assert [r.name for r in rows] == ["mariadb", "influxdb", "kafka", "registry", "connect"]
+    monitoring = ["alertmanager", "prometheus", "exporter"] if stack.ctx.settings.monitoring.enabled else []
+    assert [r.name for r in rows] == ["mariadb", "influxdb", "kafka", "registry", "connect", *monitoring]
     for row in rows:
         assert row.healthy, row.detail
         assert row.state == "RUNNING" and row.pid and row.rss_bytes > 0 and row.version

@@ -76,7 +76,7 @@ def test_checked_in_dashboards_are_exactly_the_generated_ones() -> None:
 
 
 def test_dashboards_are_valid_json_with_schema_version_and_unique_uids() -> None:
-    assert len(DASHBOARDS) == 4
+    assert len(DASHBOARDS) == 5  # four on InfluxDB and MariaDB, the platform on Prometheus
     uids = []
     for name in DASHBOARDS:
         dashboard = json.loads((build.dashboards_dir() / name).read_text("utf-8"))
@@ -118,6 +118,8 @@ def test_every_target_has_a_query() -> None:
             if target["datasource"]["uid"] == build.INFLUXDB_UID:
                 assert target["rawQuery"] is True and target["query"].strip(), where
                 assert target["resultFormat"] in ("time_series", "table"), where
+            elif target["datasource"]["uid"] == build.PROMETHEUS_UID:  # ops/platform_dashboard.py
+                assert target["expr"].strip(), where
             else:
                 assert target["rawQuery"] is True and target["rawSql"].strip(), where
                 assert target["format"] == "table" and "$" not in target["rawSql"], where
@@ -194,6 +196,9 @@ def test_datasource_credentials_come_from_the_project_settings_env() -> None:
     assert referenced <= settings_env, referenced - settings_env
     for ds in _datasources():
         assert ds["uid"] in build.DATASOURCE_TYPES and ds["access"] == "proxy"
+        if ds["type"] == "prometheus":  # no credentials: Prometheus listens on loopback (local stack)
+            assert ENV_REFERENCE.search(ds["url"]) and "secureJsonData" not in ds
+            continue
         values = [ds["url"], ds["user"], *ds["secureJsonData"].values(), *ds["jsonData"].values()]
         for value in (ds["url"], ds["user"], *ds["secureJsonData"].values()):
             assert ENV_REFERENCE.search(str(value)), f"{ds['name']}: literal {value!r}"

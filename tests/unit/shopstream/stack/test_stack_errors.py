@@ -98,6 +98,7 @@ def test_supervisor_config_includes_the_program_files_and_a_job_stops_alone(tmp_
 
 
 def test_the_service_names_are_the_services_in_start_order() -> None:
-    from shopstream.stack.stack import SERVICES
+    from shopstream.stack.stack import MONITORING_SERVICES, SERVICES
 
-    assert [svc.name for svc in Stack(Settings()).services] == list(SERVICES)
+    assert [svc.name for svc in Stack(Settings()).services] == [*SERVICES, *MONITORING_SERVICES]
+    assert [svc.name for svc in Stack(Settings().replace(monitoring=False)).services] == list(SERVICES)
