@@ -623,8 +623,8 @@ class PrometheusSettings(Section):
 
     url: str = Field(
         "http://127.0.0.1:9090",
-        description="Prometheus' HTTP API (the local stack's, bound to 127.0.0.1; a remote one for "
-        "`shopstream alerts --source prometheus` and the tests' queries).",
+        description="Prometheus' HTTP API (the local stack's, bound to 127.0.0.1, or a remote one): where "
+        "the stack's alert rules are evaluated and the monitoring tests run their queries.",
     )
     scrape_interval_s: float = Field(
         15.0, gt=0, description="How often the local Prometheus scrapes every target, seconds."

@@ -100,7 +100,7 @@ def dashboards(
     ] = False,
 ) -> None:
     """Generate grafana/dashboards/*.json from their code (shopstream/ops/dashboards.py)."""
-    from shopstream.ops.dashboards import write_dashboards
+    from shopstream.ops.dashboard_files import write_dashboards
 
     stale = write_dashboards(check=check)
     for path in stale:

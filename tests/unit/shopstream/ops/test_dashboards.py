@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from shopstream.cli import app
 from shopstream.contracts import age_bands, measurements
+from shopstream.ops import dashboard_files
 from shopstream.ops import dashboards as build
 from shopstream.settings import variables
 
@@ -65,12 +66,12 @@ def _select_items(query: str) -> list[tuple[str, str]]:
 
 
 def test_checked_in_dashboards_are_exactly_the_generated_ones() -> None:
-    generated = build.build()
+    generated = dashboard_files.build()
     assert sorted(DASHBOARDS) == sorted(generated), "run: shopstream dashboards"
     for name, dashboard in generated.items():
         text = (build.dashboards_dir() / name).read_text("utf-8")
-        assert text == build.render(dashboard), f"{name} is stale: run shopstream dashboards"
-    assert build.write_dashboards(check=True) == []
+        assert text == dashboard_files.render(dashboard), f"{name} is stale: run shopstream dashboards"
+    assert dashboard_files.write_dashboards(check=True) == []
     checked = CliRunner().invoke(app, ["dashboards", "--check"])
     assert checked.exit_code == 0, checked.output
 
