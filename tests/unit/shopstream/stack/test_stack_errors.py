@@ -38,8 +38,21 @@ def test_port_in_use_names_port_service_owner_and_setting(
     monkeypatch.setenv("SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{_free_port()}")
     monkeypatch.setenv("SHOPSTREAM_SCHEMA_REGISTRY_URL", f"http://127.0.0.1:{_free_port()}/apis/ccompat/v7")
     monkeypatch.setenv("SHOPSTREAM_INFLUXDB_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("SHOPSTREAM_CONNECT_JOLOKIA_URL", f"http://127.0.0.1:{_free_port()}/jolokia")
+    # the monitoring's services and agents (on by default), off the ports a running stack holds
+    for name in ("KAFKA_METRICS_PORT", "CONNECT_METRICS_PORT", "STACK_METRICS_PORT"):
+        monkeypatch.setenv(f"SHOPSTREAM_{name}", str(_free_port()))
+    monkeypatch.setenv("SHOPSTREAM_PROMETHEUS_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("SHOPSTREAM_ALERTMANAGER_URL", f"http://127.0.0.1:{_free_port()}")
     stack = Stack(Settings())
     assert port_open(listener)
+    held = [  # a stack running on the default ports beside this test (as in CI) must not be met first
+        (svc.name, port)
+        for svc in stack.services
+        for port in svc.ports
+        if port != listener and port_open(port)
+    ]
+    assert held == [], "every other port of the stack is moved to a free one"
     with pytest.raises(PortInUse) as err:
         stack._check_ports()
     message = str(err.value)
