@@ -28,11 +28,12 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -57,6 +58,14 @@ def _http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+def _empty_or_http_url(value: str) -> str:
+    return _http_url(value) if value else value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]  # an http(s) URL, without a trailing slash
+OptionalHttpUrl = Annotated[str, AfterValidator(_empty_or_http_url)]  # the same, or empty: none
 
 
 def _port_of(url: str) -> int:
@@ -228,7 +237,7 @@ class RegistrySettings(Section):
     prefix = "schema_registry_"
     title = "Schema registry"
 
-    url: str = Field(
+    url: HttpUrl = Field(
         "http://127.0.0.1:8081/apis/ccompat/v7",
         description="Confluent-compatible Schema Registry API base (Apicurio's ccompat/v7 locally).",
     )
@@ -260,11 +269,6 @@ class RegistrySettings(Section):
         description="JDK (21+) for the local Apicurio Registry 3.3; default: newest JDK under /usr/lib/jvm.",
         json_schema_extra=_variable("registry_java_home", "/usr/lib/jvm/temurin-25-jdk-amd64"),
     )
-
-    @field_validator("url")
-    @classmethod
-    def _is_http_url(cls, value: str) -> str:
-        return _http_url(value)
 
     @property
     def port(self) -> int:
@@ -302,28 +306,18 @@ class ConnectSettings(Section):
     prefix = "connect_"
     title = "Kafka Connect"
 
-    url: str = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
+    url: HttpUrl = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
     user: str = Field("admin", description="Connect REST (and its Jolokia agent's) basic auth user.")
     password: SecretStr = Field(
         SecretStr(""),
         description="Connect REST (and Jolokia) basic auth password; empty = no authentication.",
     )
-    jolokia_url: str = Field(
+    jolokia_url: OptionalHttpUrl = Field(
         "http://127.0.0.1:8778/jolokia",
         description="Jolokia endpoint of the Connect worker's JVM: its JMX metrics, the InfluxDB sink's "
         "among them (empty = none; the monitor then shows no sink metrics).",
     )
     heap: str = Field("1g", description="Max heap (-Xmx) of the local Kafka Connect worker.")
-
-    @field_validator("url")
-    @classmethod
-    def _is_http_url(cls, value: str) -> str:
-        return _http_url(value)
-
-    @field_validator("jolokia_url")
-    @classmethod
-    def _empty_or_http_url(cls, value: str) -> str:
-        return _http_url(value) if value else value
 
     @property
     def port(self) -> int:
@@ -362,7 +356,7 @@ class InfluxSettings(Section):
     prefix = "influxdb_"
     title = "InfluxDB 1.x"
 
-    url: str = Field("http://127.0.0.1:8086", description="InfluxDB 1.x HTTP API URL.")
+    url: HttpUrl = Field("http://127.0.0.1:8086", description="InfluxDB 1.x HTTP API URL.")
     database: str = Field("shopstream", description="InfluxDB database for KPI points.")
     admin_user: str = Field(
         "admin", description="InfluxDB admin: only setup (users, grants, databases, retention policies)."
@@ -400,11 +394,6 @@ class InfluxSettings(Section):
         "enforces it): new series past it are refused (400 partial write, to the sink's DLQ). A tag mistake "
         "(an id as a tag: a series per event) is stopped before the in-memory index takes the machine's RAM.",
     )
-
-    @field_validator("url")
-    @classmethod
-    def _is_http_url(cls, value: str) -> str:
-        return _http_url(value)
 
     @property
     def port(self) -> int:
@@ -621,7 +610,7 @@ class PrometheusSettings(Section):
     prefix = "prometheus_"
     title = "Prometheus (monitoring/README.md)"
 
-    url: str = Field(
+    url: HttpUrl = Field(
         "http://127.0.0.1:9090",
         description="Prometheus' HTTP API (the local stack's, bound to 127.0.0.1, or a remote one): where "
         "the stack's alert rules are evaluated and the monitoring tests run their queries.",
@@ -636,11 +625,6 @@ class PrometheusSettings(Section):
         "7d", description="How long the local Prometheus keeps samples (its --storage.tsdb.retention.time)."
     )
 
-    @field_validator("url")
-    @classmethod
-    def _is_http_url(cls, value: str) -> str:
-        return _http_url(value)
-
     @property
     def port(self) -> int:
         return _port_of(self.url)
@@ -650,12 +634,12 @@ class AlertmanagerSettings(Section):
     prefix = "alertmanager_"
     title = "Alertmanager (monitoring/README.md)"
 
-    url: str = Field(
+    url: HttpUrl = Field(
         "http://127.0.0.1:9095",
         description="Alertmanager's HTTP API (the local stack's, bound to 127.0.0.1; not 9093, Kafka's "
         "controller port): `shopstream alerts` lists its firing alerts.",
     )
-    webhook_url: str = Field(
+    webhook_url: OptionalHttpUrl = Field(
         "",
         description="Where the local Alertmanager sends notifications (a webhook receiver: an incident "
         "tool, a chat bridge); empty: alerts are listed by `shopstream alerts` and Alertmanager's UI only.",
@@ -665,16 +649,6 @@ class AlertmanagerSettings(Section):
         description="An Alertmanager configuration of your own for the local Alertmanager (receivers such "
         "as Slack, e-mail, PagerDuty; routes); empty: the stack's own, one receiver with the webhook above.",
     )
-
-    @field_validator("url")
-    @classmethod
-    def _is_http_url(cls, value: str) -> str:
-        return _http_url(value)
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _empty_or_http_url(cls, value: str) -> str:
-        return _http_url(value) if value else value
 
     @field_validator("config_file", mode="before")
     @classmethod
