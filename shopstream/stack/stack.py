@@ -173,8 +173,16 @@ class Stack:
 
     # --- down ------------------------------------------------------------------------------------
     def down(self, *, purge: bool = False) -> None:
-        """Stop the processes this stack's supervisord started (in reverse order); keep data unless purge."""
+        """Stop the processes this stack's supervisord started: first its jobs (Spark, producer,
+        telemetry: cleanly, while the services they write to still answer), then the services in
+        reverse start order; keep data unless purge."""
         if self.supervisor.is_running():
+            services = {svc.name for svc in self.services}
+            jobs = [name for name in self.supervisor.programs() if name not in services]
+            if jobs:
+                with self.console.status(f"stopping {', '.join(jobs)}"):
+                    self.supervisor.stop_all(jobs)
+                self.console.print(f"  jobs      stopped: {', '.join(jobs)}")
             for svc in reversed(self.services):
                 if self.supervisor.state(svc.name) == "RUNNING":
                     with self.console.status(f"stopping {svc.name}"):

@@ -62,6 +62,14 @@ def _escape(value: str) -> str:
 
 
 def render_program(paths: StackPaths, program: Program) -> list[str]:
+    broken = [arg for arg in program.command if "\n" in arg] + [
+        key for key, value in program.environment.items() if "\n" in value
+    ]
+    if broken:  # supervisord's INI config cannot hold it: every later reload of the stack would fail
+        raise StackError(
+            f"program {program.name}: a line break in {broken[0][:60]!r}",
+            "pass a multi-line script as a file, not as an argument or an environment value",
+        )
     env = ",".join(f'{key}="{value}"' for key, value in program.environment.items())
     policy = program.restart
     lines = [
@@ -312,6 +320,19 @@ class Supervisor:
         except xmlrpc.client.Fault as fault:
             if "NOT_RUNNING" not in fault.faultString:
                 raise
+
+    def stop_all(self, names: Sequence[str]) -> None:
+        """Clean stops of several programs at once (each within its own stop wait, in parallel);
+        returns when none of them is left running."""
+        for name in names:
+            self.stop(name, wait=False)
+        wait_until(
+            lambda: not [name for name in names if self.state(name) in LIVE_STATES],
+            SHUTDOWN_TIMEOUT_S,
+            f"{', '.join(names)} stopped",
+            every_s=0.2,
+            hint=f"see {self.paths.logs / 'supervisord.log'}",
+        )
 
     def shutdown(self) -> None:
         """Stop every program (each within its stop wait) and supervisord; returns once it exited."""

@@ -120,7 +120,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.faults)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after the fault tests: not running under later ones
 def pipeline(stack: Stack, settings: Settings) -> Iterator[FaultPipeline]:  # noqa: F811
     trial = Trial(settings, "test")
     try:
@@ -130,7 +130,7 @@ def pipeline(stack: Stack, settings: Settings) -> Iterator[FaultPipeline]:  # no
         trial.teardown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def watcher(pipeline: FaultPipeline) -> Iterator[Watcher]:
     watch = Watcher(pipeline.trial)
     watch.poll(ConnectClient(pipeline.trial.root.connect))

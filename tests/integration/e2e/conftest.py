@@ -139,7 +139,7 @@ def _wait_settled(run_: PipelineRun, expected_points: int, copies: int) -> None:
         time.sleep(3)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after the e2e tests: not running under later ones
 def pipeline_run(stack: Stack, settings: Settings) -> Iterator[PipelineRun]:
     trial = Trial(settings, "test")
     s = trial.settings

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import psutil
 import pymysql
 import pytest
@@ -19,6 +22,7 @@ from shopstream.ops.scratch import scratch
 from shopstream.settings import Settings
 from shopstream.stack.influxd import INFLUXDB_VERSION, influxd_path
 from shopstream.stack.stack import Stack
+from shopstream.stack.supervisor import Program
 from tests.integration.conftest import ReadTopic
 from tests.integration.leftovers import token
 
@@ -91,20 +95,47 @@ def _round_trip(settings: Settings, topic: str, read_topic: ReadTopic) -> None:
     assert deserializer(raw, ctx) == record
 
 
-def test_registry_keeps_a_schema_across_stack_down_and_up(stack: Stack, settings: Settings) -> None:
+# a job of the stack's supervisord: on SIGTERM it writes whether the broker still answers, and exits
+STOP_PROBE = """
+import signal, socket, sys, time
+def stopped(*_):
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        answered = sock.connect_ex(("127.0.0.1", {port})) == 0
+    open({path!r}, "w").write("broker answered" if answered else "broker gone")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stopped)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_registry_keeps_a_schema_across_stack_down_and_up(
+    stack: Stack, settings: Settings, tmp_path: Path
+) -> None:
+    """...and `stack down` stops the jobs first, while the services they write to still answer."""
     registry = SchemaRegistryClient(client_conf(settings.registry, "admin"))
     subject = f"test.persist.{token()}-value"
-    with scratch(settings, subject):  # the subject goes afterwards
-        _survives_down_and_up(stack, settings, registry, subject)
+    job, said = f"test-stop-order-{token()}", tmp_path / "at-sigterm.txt"
+    probe = tmp_path / "stop_probe.py"
+    probe.write_text(STOP_PROBE.format(port=settings.kafka.port, path=str(said)))
+    stack.supervisor.add(Program(job, [sys.executable, str(probe)], restart=None))
+    stack.supervisor.start(job)
+    try:
+        with scratch(settings, subject):  # the subject goes afterwards
+            _survives_down_and_up(stack, settings, registry, subject, said)
+    finally:
+        stack.supervisor.remove(job)
 
 
 def _survives_down_and_up(
-    stack: Stack, settings: Settings, registry: SchemaRegistryClient, subject: str
+    stack: Stack, settings: Settings, registry: SchemaRegistryClient, subject: str, said: Path
 ) -> None:
     schema_id = registry.register_schema(subject, Schema(PROBE_SCHEMA, "AVRO"))
 
     stack.down()
     assert not stack.supervisor.is_running()
+    assert said.read_text() == "broker answered"  # the job was stopped before the broker
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{settings.registry.url}/subjects", timeout=2)
     stack.up()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import xmlrpc.client
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shopstream.errors import StackError
 from shopstream.stack.paths import StackPaths
 from shopstream.stack.restarts import (
     ExitRecord,
@@ -342,3 +344,15 @@ def test_program_config_restarts_crashes_not_finishes(tmp_path: Path) -> None:
     assert "[eventlistener:supervision]" in config
     assert f"-m shopstream.stack.restarts {tmp_path / 'state'}" in config
     assert "events=PROCESS_STATE,TICK_5" in config and "autostart=true" in config
+
+
+def test_a_line_break_in_a_command_or_its_environment_is_refused_before_it_reaches_the_config(
+    tmp_path: Path,
+) -> None:
+    paths = StackPaths(tmp_path / "state", tmp_path / "cache")
+    expected = re.escape(r"program multi: a line break in 'import os\nimport sys'")
+    with pytest.raises(StackError, match=expected):
+        render_program(paths, Program("multi", ["python", "-c", "import os\nimport sys"]))
+    with pytest.raises(StackError, match="program env: a line break in 'NOTE'") as caught:
+        render_program(paths, Program("env", ["run"], environment={"NOTE": "two\nlines"}))
+    assert "as a file" in str(caught.value.hint)
