@@ -63,7 +63,7 @@ def down(
     ctx: typer.Context,
     purge: Annotated[bool, typer.Option("--purge", help="Also delete all data and logs.")] = False,
 ) -> None:
-    """Stop the processes the stack started (data is kept unless --purge)."""
+    """Stop what the stack started: its jobs first, then the services (data is kept unless --purge)."""
     _stack(ctx).down(purge=purge)
 
 

@@ -178,7 +178,11 @@ class Stack:
         reverse start order; keep data unless purge."""
         if self.supervisor.is_running():
             services = {svc.name for svc in self.services}
-            jobs = [name for name in self.supervisor.programs() if name not in services]
+            jobs = [  # running, or being brought back by the supervisor
+                name
+                for name in self.supervisor.programs()
+                if name not in services and self.supervisor.failure(name) is None
+            ]
             if jobs:
                 with self.console.status(f"stopping {', '.join(jobs)}"):
                     self.supervisor.stop_all(jobs)
