@@ -466,6 +466,9 @@ class RulesSettings(Section):
         return value
 
 
+StateStore = Literal["rocksdb", "hdfs"]
+
+
 class SparkSettings(Section):
     prefix = "spark_"
     title = "Spark job"
@@ -499,7 +502,7 @@ class SparkSettings(Section):
         description="Count each event_id once in the KPIs (a duplicate arriving within the watermark counts "
         "nowhere); false only to measure what the de-duplication costs.",
     )
-    state_store: Literal["rocksdb", "hdfs"] = Field(
+    state_store: StateStore = Field(
         "rocksdb",
         description="State store of the KPI query: RocksDB with changelog checkpointing, or Spark's "
         "in-memory HDFS-backed store (a checkpoint keeps the store it was started with).",

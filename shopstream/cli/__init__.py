@@ -66,6 +66,7 @@ bench_app.command("spark")(spark_cli.bench)
 bench_app.command("sink")(bench_cli.bench_sink)
 bench_app.command("e2e")(bench_cli.bench_e2e)
 bench_app.command("influx-shape")(bench_cli.bench_influx_shape)
+bench_app.command("kpi-state")(bench_cli.bench_kpi_state)
 app.command("chaos")(chaos_cli.chaos)
 app.command("alerts")(alerts_cli.alerts)
 

@@ -1,10 +1,11 @@
-"""`shopstream bench sink`, `bench e2e` and `bench influx-shape` (their figures as tables and JSON)."""
+"""`shopstream bench sink`, `bench e2e`, `bench influx-shape` and `bench kpi-state` (their figures as
+tables and JSON)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
@@ -258,6 +259,71 @@ def bench_influx_shape(
             f"{row['load_average_before'][0]:.1f} -> {row['load_average_after'][0]:.1f}",
         )
     err.print(table)
+    out.print_json(json.dumps(result))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))
+
+
+def bench_kpi_state(
+    ctx: typer.Context,
+    rate: Annotated[int, typer.Option(help="Events/s of the rate source.", min=100)] = 12_000,
+    seconds: Annotated[
+        float, typer.Option(help="Seconds measured per run, after the warm-up.", min=20)
+    ] = 120,
+    warmup: Annotated[
+        float, typer.Option(help="Seconds at a run's start left out of the figures.", min=0)
+    ] = 40,
+    stores: Annotated[
+        str, typer.Option(help="State stores, comma-separated; the first, without dedup, is the reference.")
+    ] = "rocksdb,hdfs",
+    repeat: Annotated[int, typer.Option(help="Runs per configuration (interleaved).", min=1)] = 3,
+    json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
+) -> None:
+    """What the KPI query's state costs on Spark alone: the product's de-duplication and windowed
+    aggregation on Spark's rate source at RATE events/s (no Kafka, registry or database), per state
+    store with the de-duplication and the first store without it (the reference), each run in a Spark
+    application of its own: batch duration against the trigger, events/s while busy, CPU us per event
+    (and its ratio to the reference), time in state updates / removals / commits, state rows and memory."""
+    from shopstream.bench.kpi_state import bench_kpi_state
+    from shopstream.settings import StateStore
+
+    names = [s.strip() for s in stores.split(",") if s.strip()]
+    known = get_args(StateStore)
+    if not names or any(n not in known for n in names):
+        raise typer.BadParameter(f"comma-separated, each one of {', '.join(known)}", param_hint="--stores")
+    settings = settings_of(ctx)
+    result = bench_kpi_state(
+        settings, rate, seconds, warmup, names, repeat,
+        report=lambda line: err.print(line, markup=False, highlight=False),
+    )  # fmt: skip
+    table = Table(
+        title=f"KPI query state: {rate:,} events/s on the rate source, trigger {result['trigger_s']:g} s, "
+        f"watermark {result['watermark']}, {result['master']}"
+    )
+    for column in ["run", "configuration", "mean / p95 batch ms", "events/s busy", "CPU us/event",
+                   "updates / removals / commit ms", "state rows", "state MB", "load"]:  # fmt: skip
+        table.add_column(column, justify="right")
+    for number, run in enumerate(result["runs"], 1):
+        state = run["state_ms_per_batch"]
+        table.add_row(
+            str(number),
+            run["config"],
+            f"{run['mean_batch_ms']:,.0f} / {run['batch_ms']['p95']:,.0f}",
+            f"{run['events_per_s_busy']:,.0f}",
+            "-" if run["cpu_us_per_event"] is None else f"{run['cpu_us_per_event']:,.1f}",
+            f"{state['updates']:,.0f} / {state['removals']:,.0f} / {state['commit']:,.0f}",
+            " + ".join(f"{n:,}" for n in run["state_rows"]),
+            " + ".join(f"{m:,.0f}" for m in run["state_memory_mb"]),
+            f"{run['load_average_before'][0]:.1f} -> {run['load_average_after'][0]:.1f}",
+        )
+    err.print(table)
+    for name, spread in result["configs"].items():
+        cpu = spread["cpu_us_per_event"]
+        err.print(
+            f"{name}: CPU us/event median {cpu['median']} (range {cpu['min']}-{cpu['max']}), "
+            f"{spread['cpu_ratio_to_reference']}x the reference ({result['reference']})",
+            markup=False, highlight=False,
+        )  # fmt: skip
     out.print_json(json.dumps(result))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
