@@ -181,7 +181,7 @@ def bench_kpi_state(
                 runs.append(Run(config.name, **figures, load_average_before=before,
                                 load_average_after=list(os.getloadavg())))  # fmt: skip
             report(f"  mean batch {runs[-1].mean_batch_ms:,.0f} ms, {runs[-1].cpu_us_per_event} us/event")
-    reference = configs(stores)[-1].name
+    reference = plan[-1].name
     return {
         "rate": rate,
         "seconds": seconds,
@@ -228,14 +228,14 @@ def _child(settings: Settings, config: Config, rate: int, seconds: float, warmup
         json.dumps([config.store, config.dedup, rate, seconds, warmup]),
     ]
     env = {**os.environ, **settings.env_for(SLICE)}
-    done = subprocess.run(
-        argv,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=seconds + warmup + RUN_TIMEOUT_EXTRA_S,
-        check=False,
-    )
+    limit_s = seconds + warmup + RUN_TIMEOUT_EXTRA_S
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=limit_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise ShopstreamError(
+            f"the {config.name} run did not end within {limit_s:.0f} s",
+            f"run it alone to see where it hangs: python -m shopstream.bench.kpi_state '{argv[-1]}'",
+        ) from None
     if done.returncode != 0:
         tail = "\n".join(done.stderr.splitlines()[-15:])
         raise ShopstreamError(
