@@ -34,7 +34,7 @@ from typing import Any
 from shopstream.bench.cpu import tree_cpu_s
 from shopstream.errors import ShopstreamError
 from shopstream.settings import Settings, Slice
-from shopstream.stats import percentiles
+from shopstream.stats import percentile, percentiles
 
 Report = Callable[[str], None]
 SLICE = Slice(("spark", "stack"), {})  # all a run reads: the Spark settings and where its state goes
@@ -207,15 +207,15 @@ def _spread(runs: Sequence[Run], name: str, reference: str) -> dict[str, Any]:
 
     cpu, ref = of(name), of(reference)
     mean_ms = sorted(r.mean_batch_ms for r in runs if r.config == name)
-    median = cpu[len(cpu) // 2] if cpu else None
-    ref_median = ref[len(ref) // 2] if ref else None
+    median = percentile(cpu, 50) if cpu else None
+    ref_median = percentile(ref, 50) if ref else None
     return {
         "cpu_us_per_event": {
             "median": median,
             "min": cpu[0] if cpu else None,
             "max": cpu[-1] if cpu else None,
         },
-        "mean_batch_ms": {"median": mean_ms[len(mean_ms) // 2], "min": mean_ms[0], "max": mean_ms[-1]},
+        "mean_batch_ms": {"median": percentile(mean_ms, 50), "min": mean_ms[0], "max": mean_ms[-1]},
         "cpu_ratio_to_reference": None if median is None or not ref_median else round(median / ref_median, 2),
     }
 

@@ -3,7 +3,6 @@ tables and JSON)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
@@ -11,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
-from shopstream.cli.common import err, out, settings_of
+from shopstream.cli.common import emit_result, err, settings_of
 
 
 def _config_pairs(values: list[str] | None) -> dict[str, str]:
@@ -122,9 +121,7 @@ def bench_sink(
         f"{result['load_average_before']} / {result['load_average_after']}"
     )
     err.print(table)
-    out.print_json(json.dumps(result))
-    if json_out:
-        json_out.write_text(json.dumps(result, indent=2))
+    emit_result(result, json_out)
 
 
 def bench_e2e(
@@ -189,9 +186,7 @@ def bench_e2e(
         f"Highest rate meeting them: {result['max_rate_goals_met'] or 'none'}"
     )
     err.print(table)
-    out.print_json(json.dumps(result))
-    if json_out:
-        json_out.write_text(json.dumps(result, indent=2))
+    emit_result(result, json_out)
 
 
 def bench_influx_shape(
@@ -259,9 +254,7 @@ def bench_influx_shape(
             f"{row['load_average_before'][0]:.1f} -> {row['load_average_after'][0]:.1f}",
         )
     err.print(table)
-    out.print_json(json.dumps(result))
-    if json_out:
-        json_out.write_text(json.dumps(result, indent=2))
+    emit_result(result, json_out)
 
 
 def bench_kpi_state(
@@ -324,6 +317,4 @@ def bench_kpi_state(
             f"{spread['cpu_ratio_to_reference']}x the reference ({result['reference']})",
             markup=False, highlight=False,
         )  # fmt: skip
-    out.print_json(json.dumps(result))
-    if json_out:
-        json_out.write_text(json.dumps(result, indent=2))
+    emit_result(result, json_out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,7 @@ from producer.metrics import serve_producer_metrics
 from producer.run import RunLimits, run
 from producer.sender import EventSender, SerializerKind
 from producer.traffic import Resends, TrafficConfig, TrafficModel
-from shopstream.cli.common import err, out, settings_of
+from shopstream.cli.common import emit_result, err, out, settings_of
 
 
 def produce(
@@ -125,6 +124,4 @@ def bench_producer(
         )
     table.caption = f"ratio (records/s): {result['ratio_records']}"
     err.print(table)
-    out.print_json(json.dumps(result))
-    if json_out:
-        json_out.write_text(json.dumps(result, indent=2))
+    emit_result(result, json_out)
