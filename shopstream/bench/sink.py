@@ -46,7 +46,7 @@ from shopstream.connector_file import ConnectorFile
 from shopstream.contracts import Measurement, sink_contract, sink_measurement
 from shopstream.errors import ConnectError, InfluxError, ShopstreamError, Timeout
 from shopstream.ops import registration
-from shopstream.ops.deploy import load_spec, wait_running
+from shopstream.ops.deploy import load_spec
 from shopstream.ops.scratch import ALL_KINDS, remove
 from shopstream.settings import Settings
 from shopstream.stats import percentile
@@ -307,7 +307,7 @@ class SinkBench:
             if handled >= self.count and first is not None:
                 return tasks, first, last
             if now >= next_status:
-                wait_running(connect, self.run_.connector, timeout_s=30)  # raises when a task FAILED
+                connect.wait_running(self.run_.connector, timeout_s=30)  # raises when a task FAILED
                 next_status = now + 2
             if now > deadline:
                 took = now - deployed_at

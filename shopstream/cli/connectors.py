@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 
 from shopstream.cli.common import out, settings_of
-from shopstream.clients.connect import ConnectClient
+from shopstream.clients.connect import ConnectClient, diff
 from shopstream.connector_file import connectors_dir
 from shopstream.errors import ConnectError
-from shopstream.ops.deploy import ConnectorSpec, deploy, diff, load_specs, mask
+from shopstream.ops.deploy import ConnectorSpec, deploy, load_specs, mask
 
 app = typer.Typer(help="Kafka Connect connectors, deployed declaratively from connectors/*.json.")
 

@@ -5,14 +5,18 @@ worker); and the secrets a worker's environment must hold for the shipped connec
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shopstream.clients import http
+from shopstream.clients.kafka import java_security_config
 from shopstream.errors import ConnectError
-from shopstream.settings import ConnectSettings, Settings
+from shopstream.retry import NotYet, wait_until
+from shopstream.settings import ConnectSettings, KafkaSettings, RegistrySettings, Settings
 
 # ${env:NAME} references of the connector configs: the worker's EnvVarConfigProvider resolves them,
 # so that no secret reaches Connect's config topic or its REST answers
@@ -20,6 +24,11 @@ KAFKA_PASSWORD_ENV = "SHOPSTREAM_KAFKA_CONNECT_PASSWORD"
 REGISTRY_PASSWORD_ENV = "SHOPSTREAM_SCHEMA_REGISTRY_CONNECT_PASSWORD"  # (or the admin's: its fallback)
 CDC_PASSWORD_ENV = "SHOPSTREAM_MYSQL_CDC_PASSWORD"
 INFLUXDB_PASSWORD_ENV = "SHOPSTREAM_INFLUXDB_WRITER_PASSWORD"
+HISTORY_CLIENT_PREFIXES = ("schema.history.internal.producer.", "schema.history.internal.consumer.")
+HISTORY_BOOTSTRAP = "schema.history.internal.kafka.bootstrap.servers"
+APICURIO_CONVERTER = "io.apicurio.registry.utils.converter.AvroConverter"
+
+Changes = dict[str, tuple[str | None, str | None]]
 
 
 def env_ref(name: str) -> str:
@@ -36,6 +45,49 @@ def worker_secrets(settings: Settings) -> dict[str, str]:
         CDC_PASSWORD_ENV: settings.mysql.cdc_password.get_secret_value(),
         INFLUXDB_PASSWORD_ENV: settings.influxdb.writer_password.get_secret_value(),
     }
+
+
+def client_security(
+    kafka: KafkaSettings, registry: RegistrySettings, config: dict[str, str]
+) -> dict[str, str]:
+    """What a connector's config needs for the clients the connector builds itself (keys the config
+    sets itself win): SASL (and TLS) for the Kafka clients of Debezium's schema history, as the
+    Connect role (the worker's ``producer.``, ``consumer.`` and ``admin.`` keys do not reach them);
+    basic auth for its Apicurio converters, as the registry's connect user. Passwords are
+    ``${env:...}`` references (``worker_secrets``)."""
+    extra: dict[str, str] = {}
+    if HISTORY_BOOTSTRAP in config:
+        security = java_security_config(kafka, "connect", password=env_ref(KAFKA_PASSWORD_ENV))
+        extra |= {f"{prefix}{k}": v for prefix in HISTORY_CLIENT_PREFIXES for k, v in security.items()}
+    login = registry.login("connect")
+    for key in ("key.converter", "value.converter"):
+        if login is not None and config.get(key) == APICURIO_CONVERTER:
+            extra[f"{key}.apicurio.auth.username"] = login.user
+            extra[f"{key}.apicurio.auth.password"] = env_ref(REGISTRY_PASSWORD_ENV)
+    return extra
+
+
+def diff(desired: dict[str, str], current: dict[str, str] | None) -> Changes:
+    """key -> (current, desired) for every key that differs; empty when a PUT would change nothing."""
+    current = current or {}
+    keys = set(desired) | set(current)
+    return {k: (current.get(k), desired.get(k)) for k in sorted(keys) if current.get(k) != desired.get(k)}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What ``ConnectClient.apply`` did to one connector: created, updated (``changes``) or left
+    unchanged, and the tasks it runs with."""
+
+    created: bool
+    changes: Changes
+    tasks: int
+
+    @property
+    def verb(self) -> str:
+        if self.created:
+            return "created"
+        return f"updated ({len(self.changes)} keys)" if self.changes else "unchanged"
 
 
 class Rebalancing(ConnectError):
@@ -119,3 +171,35 @@ class ConnectClient:
         if body.get("error_count") and not errors:
             errors.append(f"{body['error_count']} error(s) without a field")
         return errors
+
+    def wait_running(self, name: str, timeout_s: float = 120) -> dict[str, Any]:
+        """Until the connector and all its tasks are RUNNING; a FAILED one raises with its trace."""
+
+        def running() -> dict[str, Any]:
+            resp = self.request("GET", f"/connectors/{name}/status")
+            if not resp.ok:
+                raise NotYet(f"status answered {resp.status_code}")
+            status: dict[str, Any] = resp.json()
+            states = [status["connector"], *status.get("tasks", [])]
+            failed = [s for s in states if s["state"] == "FAILED"]
+            if failed:
+                trace = "\n".join(s.get("trace", "(no trace)") for s in failed)
+                raise ConnectError(f"{name} FAILED:\n{trace}")
+            if not (status.get("tasks") and all(s["state"] == "RUNNING" for s in states)):
+                raise NotYet(json.dumps(status))
+            return status
+
+        return wait_until(running, timeout_s, f"{name} RUNNING", hint="see `shopstream connectors status`")
+
+    def apply(self, name: str, config: dict[str, str], timeout_s: float = 120) -> Applied:
+        """The connector's config as given: PUT only when it differs from the one Connect stores (a
+        PUT of the same config would restart its tasks), then wait until it and its tasks RUN."""
+        changes = diff(config, self.config(name))
+        created = False
+        if changes:
+            resp = self.request("PUT", f"/connectors/{name}/config", json=config)
+            if not resp.ok:
+                raise ConnectError(f"PUT {name}: {resp.status_code} {resp.text.strip()[:1000]}")
+            created = resp.status_code == 201
+        status = self.wait_running(name, timeout_s)
+        return Applied(created, changes, len(status["tasks"]))

@@ -82,10 +82,10 @@ class Job:
         restart: RestartPolicy | bool = True,
         given: Slice | None = None,
     ) -> None:
+        self.supervisor = Supervisor(StackPaths.of(settings))
         self.settings = settings.replace(**_names_of(env or {}))
         self.name = name
         self.args = list(args)
-        self.supervisor = Supervisor(StackPaths.of(settings))
         self.log = log or self.supervisor.paths.log(name)
         self.log_offset = 0  # where the current run's lines start in the log
         command = [*(["nice", "-n", str(nice)] if nice else []), *shopstream_command(*self.args)]

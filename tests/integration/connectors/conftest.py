@@ -26,7 +26,7 @@ from shopstream.clients.registry import registry_client
 from shopstream.connector_file import ConnectorFile, connectors_dir
 from shopstream.contracts import load_schema, sink_contract, subject
 from shopstream.errors import ConnectError
-from shopstream.ops.deploy import load_spec, wait_running
+from shopstream.ops.deploy import load_spec
 from shopstream.retry import NotYet, wait_until
 from shopstream.settings import Settings
 
@@ -68,7 +68,7 @@ class Sink:
         resp = self.connect.request("PUT", f"/connectors/{name}/config", json=config)
         assert resp.status_code == 201, resp.text
         if running:
-            wait_running(self.connect, name, timeout_s=60)
+            self.connect.wait_running(name, timeout_s=60)
         return name
 
     def status(self, name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from shopstream.cli import app
 from shopstream.connector_file import connectors_dir
 from shopstream.errors import ConnectError
-from shopstream.ops.deploy import diff, load_specs, mask
+from shopstream.ops.deploy import load_specs, mask
 from shopstream.settings import Settings
 
 
@@ -58,9 +58,6 @@ def test_unknown_placeholder_and_malformed_file_fail_naming_the_file(tmp_path: P
         load_specs(Settings(), tmp_path)
 
 
-def test_diff_and_mask() -> None:
-    assert diff({"a": "1", "b": "2"}, {"a": "1", "b": "2"}) == {}
-    assert diff({"a": "1", "b": "3"}, {"a": "1", "b": "2", "c": "x"}) == {"b": ("2", "3"), "c": ("x", None)}
-    assert diff({"a": "1"}, None) == {"a": (None, "1")}
+def test_mask() -> None:
     masked = mask({"database.password": "hunter2", "x.password": "${env:P}", "user": "u"})
     assert masked == {"database.password": "*****", "x.password": "${env:P}", "user": "u"}
