@@ -30,6 +30,7 @@ from shopstream.clients.registry import registry_client
 from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
 from shopstream.errors import ProcessFailed, Timeout
 from shopstream.jobstatus import ENRICH, KPIS, read_status
+from shopstream.ops.demographics import require_loaded
 from shopstream.ops.jobs import KPI_NICE, PRODUCER, Job, spark_jobs
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.scratch import scratch
@@ -133,6 +134,7 @@ def bench_spark(
     kpis: bool = True,
     mode: str = "realtime",
 ) -> dict[str, Any]:
+    require_loaded(settings)  # the job joins every event with them
     prefix = f"bench.spark.{uuid.uuid4().hex[:8]}"
     workdir = workdir or settings.stack.state_dir / "bench" / prefix.rsplit(".", 1)[1]
     # its topics, subjects and the probe's consumer group go at the end, however the run ends

@@ -87,7 +87,8 @@ class Applied:
     def verb(self) -> str:
         if self.created:
             return "created"
-        return f"updated ({len(self.changes)} keys)" if self.changes else "unchanged"
+        n = len(self.changes)
+        return f"updated ({n} key{'s' if n > 1 else ''})" if n else "unchanged"
 
 
 class Rebalancing(ConnectError):

@@ -139,6 +139,28 @@ def row_count(settings: Settings) -> int:
     return int(row[0]) if row else 0
 
 
+ER_NO_SUCH_TABLE = 1146
+
+
+def require_loaded(settings: Settings) -> int:
+    """The rows the demographics table holds, for a command that needs them (the Spark job reads the
+    table at start); no table or no rows: an error saying how to load them."""
+    try:
+        rows = row_count(settings)
+    except DatabaseError as exc:
+        cause = exc.__cause__
+        if not (isinstance(cause, pymysql.err.ProgrammingError) and cause.args[0] == ER_NO_SUCH_TABLE):
+            raise
+        rows = 0
+    if rows == 0:
+        where = mariadb.address(settings.mysql)
+        raise DatabaseError(
+            f"no demographics in MariaDB at {where} (table `{TABLE}` missing or empty)",
+            "load them: `shopstream demographics load`",
+        )
+    return rows
+
+
 def summary(settings: Settings, result: LoadResult) -> str:
     """What `demographics load` reports: the load's figures and the rows the table holds now."""
     return (

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from shopstream.cli import app
+from shopstream.errors import DatabaseError
 from shopstream.ops import demographics
 from shopstream.settings import Settings
 from shopstream.stack.stack import Stack
@@ -33,3 +35,19 @@ def test_a_smaller_count_trims_and_a_rerun_restores(stack: Stack, settings: Sett
     assert demographics.row_count(settings) == 1_000
     demographics.load(settings)
     assert demographics.row_count(settings) == 100_000
+
+
+def test_a_command_that_needs_them_says_how_to_load_them(
+    stack: Stack, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    try:
+        demographics.load(settings, count=0)
+        with pytest.raises(DatabaseError, match="table `demographics` missing or empty") as empty:
+            demographics.require_loaded(settings)
+        assert empty.value.hint == "load them: `shopstream demographics load`"
+    finally:
+        demographics.load(settings)
+    assert demographics.require_loaded(settings) == 100_000
+    monkeypatch.setattr(demographics, "TABLE", "no_such_table")  # the real server's 1146
+    with pytest.raises(DatabaseError, match="table `no_such_table` missing or empty"):
+        demographics.require_loaded(settings)

@@ -95,6 +95,11 @@ def test_deploying_twice_changes_nothing(isolated_topics: Settings, source_dir: 
     assert changed.exit_code == 1
     assert "- snapshot.mode=initial" in changed.output and "+ snapshot.mode=when_needed" in changed.output
     assert "SHOPSTREAM_MYSQL_CDC_PASSWORD" not in changed.output or "${env:" in changed.output
+    updated = runner.invoke(app, ["connectors", "deploy", "--dir", str(source_dir)])
+    assert updated.exit_code == 0, updated.output
+    assert ": updated (1 key), RUNNING with 1 task(s)" in updated.output
+    stored = ConnectClient(isolated_topics.connect).config(spec["name"])
+    assert stored is not None and stored["snapshot.mode"] == "when_needed"
 
 
 def test_invalid_configs_fail_naming_the_field_and_deploy_nothing(

@@ -15,4 +15,5 @@ def test_applied_says_what_changed() -> None:
         Applied(created=False, changes={"a": ("0", "1"), "b": (None, "2")}, tasks=3).verb
         == "updated (2 keys)"
     )
+    assert Applied(created=False, changes={"a": ("0", "1")}, tasks=3).verb == "updated (1 key)"
     assert Applied(created=False, changes={}, tasks=3).verb == "unchanged"
