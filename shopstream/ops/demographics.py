@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pymysql
 from faker import Faker
+from pymysql.constants import ER
 
 from shopstream.clients import mariadb
 from shopstream.errors import DatabaseError
@@ -139,9 +140,6 @@ def row_count(settings: Settings) -> int:
     return int(row[0]) if row else 0
 
 
-ER_NO_SUCH_TABLE = 1146
-
-
 def require_loaded(settings: Settings) -> int:
     """The rows the demographics table holds, for a command that needs them (the Spark job reads the
     table at start); no table or no rows: an error saying how to load them."""
@@ -149,7 +147,7 @@ def require_loaded(settings: Settings) -> int:
         rows = row_count(settings)
     except DatabaseError as exc:
         cause = exc.__cause__
-        if not (isinstance(cause, pymysql.err.ProgrammingError) and cause.args[0] == ER_NO_SUCH_TABLE):
+        if not (isinstance(cause, pymysql.err.ProgrammingError) and cause.args[0] == ER.NO_SUCH_TABLE):
             raise
         rows = 0
     if rows == 0:
