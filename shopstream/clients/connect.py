@@ -193,8 +193,8 @@ class ConnectClient:
         return wait_until(running, timeout_s, f"{name} RUNNING", hint="see `shopstream connectors status`")
 
     def apply(self, name: str, config: dict[str, str], timeout_s: float = 120) -> Applied:
-        """The connector's config as given: PUT only when it differs from the one Connect stores (a
-        PUT of the same config would restart its tasks), then wait until it and its tasks RUN."""
+        """The connector's config as given: PUT only when it differs from the one Connect stores
+        (deploying twice writes nothing the second time), then wait until it and its tasks RUN."""
         changes = diff(config, self.config(name))
         created = False
         if changes:
