@@ -10,7 +10,14 @@ import pytest
 
 from shopstream.jobstatus import Failure, SchemaRestart, read_status
 from spark_job.progress import Tracker
-from spark_job.run import MAX_RESTARTS, NEW_VERSION, CheckpointIncompatible, SparkJobError, _supervise
+from spark_job.run import (
+    MAX_RESTARTS,
+    NEW_VERSION,
+    PROGRESS_EVERY_S,
+    CheckpointIncompatible,
+    SparkJobError,
+    _supervise,
+)
 
 
 @dataclass
@@ -73,9 +80,25 @@ def not_loaded(schema_id: int) -> Failure:
     return Failure(kind="schema_not_loaded", message=f"schema id {schema_id} not loaded", schema_id=schema_id)
 
 
+class FakeClock:
+    """The runner's clock: its pauses advance it at once, so the test's length is a number of loops,
+    not a wall-clock time a loaded machine could stretch (a 0.2-s real budget failed one CI run)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture(autouse=True)
-def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("spark_job.run.time.sleep", lambda _s: None)
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr("spark_job.run.time", fake)
+    return fake
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +112,8 @@ CHECKPOINTS = Path()
 
 
 def _supervised(job: FakeJob, runs: list[FakeQuery]) -> tuple[dict[str, Any], list[str], list[FakeQuery]]:
-    """Supervise one query "kpis" for 0.2 s; its successive runs are ``runs``, then healthy ones."""
+    """Supervise one query "kpis" for 19 loops of the fake clock (short of a progress line); its
+    successive runs are ``runs``, then healthy ones."""
     started: list[FakeQuery] = []
 
     def start() -> FakeQuery:
@@ -99,7 +123,7 @@ def _supervised(job: FakeJob, runs: list[FakeQuery]) -> tuple[dict[str, Any], li
     running: dict[str, Any] = {"kpis": start()}
     lines: list[str] = []
     trackers = {"kpis": Tracker(CHECKPOINTS, "kpis")}
-    _supervise(job, running, {"kpis": start}, trackers, 0.2, lines.append)  # type: ignore[arg-type,dict-item]
+    _supervise(job, running, {"kpis": start}, trackers, PROGRESS_EVERY_S - 0.5, lines.append)  # type: ignore[arg-type,dict-item]
     return running, lines, started
 
 
