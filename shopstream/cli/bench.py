@@ -135,6 +135,14 @@ def bench_e2e(
         float,
         typer.Option(help="Fraction of the events the producer sends twice (20 s apart).", min=0, max=1),
     ] = 0.0,
+    lead_in: Annotated[
+        float,
+        typer.Option(
+            help="Seconds at the first rate before the steps, longer than --warmup (0: none): the Spark "
+            "applications start up there, not in the first step.",
+            min=0,
+        ),
+    ] = 60,
     json_out: Annotated[Path | None, typer.Option(help="Also write the JSON result here.")] = None,
 ) -> None:
     """The whole pipeline at fixed rates, measured in InfluxDB: events/s into it, latency from
@@ -145,6 +153,10 @@ def bench_e2e(
     topics, connectors and a database of its own, removed afterwards, also on failure or Ctrl-C."""
     from shopstream.bench.e2e import GOALS, bench_e2e
 
+    if 0 < lead_in <= warmup:
+        raise typer.BadParameter(
+            f"{lead_in:g} s is not longer than --warmup {warmup:g} s", param_hint="--lead-in"
+        )
     result = bench_e2e(
         settings_of(ctx),
         [int(r) for r in rates.split(",")],
@@ -152,11 +164,13 @@ def bench_e2e(
         warmup,
         report=lambda line: err.print(line, markup=False, highlight=False),
         resend=resend,
+        lead_in_s=lead_in,
     )
     machine = result["machine"]
     table = Table(
         title=f"End-to-end benchmark: {machine['cores']} cores, {machine['memory_gib']} GiB, whole stack up "
-        f"({result['step_s']:g} s per step, first {result['warmup_s']:g} s left out)"
+        f"({result['step_s']:g} s per step, first {result['warmup_s']:g} s left out; "
+        f"{lead_in:g}-s lead-in before the first)"
     )
     columns = ("rate ev/s", "into InfluxDB ev/s", "all landed", "latency p50/p95/p99 ms", "producer ack ms",
                "Spark ms", "sink ms", "KPI freshness ms", "KPI lag", "dups dropped / resent", "load",
