@@ -486,6 +486,13 @@ class SparkSettings(Section):
     kpi_trigger_s: float = Field(
         5.0, ge=0, description="Micro-batch interval of the KPI queries (stateful; fewer, larger batches)."
     )
+    kpi_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Nice value of the KPI application (the enrichment runs at 0): higher gives records in "
+        "flight the CPU first, lower keeps the KPIs fresher when the machine is saturated.",
+    )
     kpi_max_records_per_batch: int = Field(
         250_000,
         ge=1,

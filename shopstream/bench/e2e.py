@@ -19,7 +19,9 @@ What one step reports (figures over the step after its warm-up):
   sampled delivery latency), Spark (``produced_at`` - ``source_timestamp``: the enriched record's
   write), sink (first seen in InfluxDB - ``produced_at``);
 - KPI freshness: every second, now minus the newest ``last_event_time`` in ``kpi_campaign`` (the
-  newest event the KPI points reflect when read);
+  newest event the KPI points reflect when read); and, read from the KPI query's status file at the
+  same polls, the duration of its micro-batches (Spark's ``triggerExecution``): freshness is about
+  the trigger, plus a batch, plus the way from the KPI topic into InfluxDB;
 - KPI lag: source records the KPI query had not committed at the step's end (from its checkpoint);
 - de-duplication: the copies the producer sent (``--resend``: a share of the events sent twice), the
   duplicates and late events the KPI query left out during the step, and its state of event ids at
@@ -41,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from producer.run import RunSummary
@@ -95,6 +98,7 @@ class Step:
     sink_stage: Percentiles  # enriched record written -> queryable
     producer_ack: dict[str, float] | None  # the producer's p50/p95/p99 acknowledgement latency, ms
     kpi_freshness: Percentiles
+    kpi_batch: Percentiles  # the KPI query's micro-batches that ended in the measured interval
     kpi_lag: int | None  # source records the KPI query had not committed at the step's end
     kpi_lag_bound: int  # LAG_BOUND_TRIGGERS KPI micro-batches' worth of records at the step's rate
     goals_met: bool
@@ -133,13 +137,15 @@ class Probe:
     """Polls InfluxDB in a thread: the sampled state's event points (first-seen time per event)
     and the newest ``last_event_time`` of the campaign KPIs (freshness samples)."""
 
-    def __init__(self, settings: Settings, state: str) -> None:
+    def __init__(self, settings: Settings, state: str, checkpoints: Path) -> None:
+        self.checkpoints = checkpoints
         self.client = InfluxClient(settings.influxdb, timeout_s=10)
         self.events_from = shop_events().qualified(settings)
         self.kpis_from = kpi_campaign().qualified(settings)
         self.state = state.replace("'", "\\'")
         self.seen: dict[str, tuple[int, int, int]] = {}  # event id -> (source ms, produced ms, seen ms)
         self.freshness: list[tuple[int, int]] = []  # (read ms, age ms)
+        self.batches: dict[int, tuple[int, int]] = {}  # KPI batch id -> (first read ms, duration ms)
         self.errors = 0
         self.incomplete = 0  # probe rows without their timestamps
         self.last_error: str | None = None
@@ -176,6 +182,9 @@ class Probe:
         newest = [row["max"] for s in series for row in s.rows if row.get("max")]
         if newest:
             self.freshness.append((now_ms, now_ms - int(newest[0])))
+        status = read_status(self.checkpoints, KPIS)
+        if status is not None and status.last_batch_id is not None:
+            self.batches.setdefault(status.last_batch_id, (now_ms, status.last_batch_ms))
 
     def _run(self) -> None:
         next_freshness = 0.0
@@ -219,6 +228,9 @@ class Probe:
 
     def ages(self, start_ms: int, end_ms: int) -> list[float]:
         return [age for at, age in list(self.freshness) if start_ms <= at < end_ms]
+
+    def batch_ms(self, start_ms: int, end_ms: int) -> list[float]:
+        return [float(ms) for at, ms in list(self.batches.values()) if start_ms <= at < end_ms]
 
 
 def sample_state(settings: Settings, share: float = SAMPLE_SHARE) -> tuple[str, float]:
@@ -308,6 +320,7 @@ class E2EBench:
             sink_stage=Percentiles.of(sink),
             producer_ack=summary.ack_latency_ms,
             kpi_freshness=freshness,
+            kpi_batch=Percentiles.of(probe.batch_ms(measured_from, ended_ms)),
             kpi_lag=kpi_lag,
             kpi_lag_bound=lag_bound,
             goals_met=met,
@@ -356,7 +369,7 @@ def bench_e2e(
         bench.trial.setup()
         state, share = sample_state(bench.trial.settings)
         report(f"latency probe: the events of customers in state {state} ({share:.2%} of them)")
-        probe = Probe(bench.trial.settings, state)
+        probe = Probe(bench.trial.settings, state, bench.trial.checkpoints)
         probe.start()
         try:
             landed = 0
@@ -372,7 +385,8 @@ def bench_e2e(
                 report(
                     f"  {step.into_influxdb_per_s:,.0f} events/s into InfluxDB ({arrived}); "
                     f"p50/p95/p99 {step.latency.p50_ms:,.0f}/{step.latency.p95_ms:,.0f}/"
-                    f"{step.latency.p99_ms:,.0f} ms; KPI freshness p95 {step.kpi_freshness.p95_ms:,.0f} ms, "
+                    f"{step.latency.p99_ms:,.0f} ms; KPI freshness p95 {step.kpi_freshness.p95_ms:,.0f} ms "
+                    f"(KPI batches p50/p95 {step.kpi_batch.p50_ms:,.0f}/{step.kpi_batch.p95_ms:,.0f} ms), "
                     f"KPI lag {step.kpi_lag if step.kpi_lag is not None else '-'}; "
                     f"duplicates dropped {step.dedup.duplicates_dropped if step.dedup else '-'} "
                     f"of {step.resent:,} resent; load average {step.load_average_before} -> "
@@ -404,6 +418,7 @@ def bench_e2e(
             "kpi_dedup": settings.spark.kpi_dedup,
             "state_store": settings.spark.state_store,
             "kpi_trigger_s": settings.spark.kpi_trigger_s,
+            "kpi_nice": settings.spark.kpi_nice,
             "watermark": settings.spark.watermark,
         },
         "steps": [asdict(s) for s in steps],

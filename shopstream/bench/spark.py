@@ -31,7 +31,7 @@ from shopstream.contracts import CONTRACTS, ENRICHED_SCHEMA_FILE, load_schema
 from shopstream.errors import ProcessFailed, Timeout
 from shopstream.jobstatus import ENRICH, KPIS, read_status
 from shopstream.ops.demographics import require_loaded
-from shopstream.ops.jobs import KPI_NICE, PRODUCER, Job, spark_jobs
+from shopstream.ops.jobs import PRODUCER, Job, spark_jobs
 from shopstream.ops.monitor import query_lag
 from shopstream.ops.scratch import scratch
 from shopstream.retry import wait_until
@@ -185,7 +185,7 @@ def _bench(
         master = enrich.master if enrich else master
         report(
             f"enrichment on {master} ({os.cpu_count()} cores here) in {mode} mode"
-            + (f"; KPI queries in a second Spark app, nice {KPI_NICE}" if kpis else "")
+            + (f"; KPI queries in a second Spark app, nice {settings.spark.kpi_nice}" if kpis else "")
         )
         probe.start()
         for rate in rates:

@@ -37,7 +37,6 @@ from shopstream.stack.restarts import LIVE_STATES, RestartPolicy
 from shopstream.stack.supervisor import Program, Supervisor
 
 FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN", "NOT_RUNNING"}
-KPI_NICE = 10  # below the enrichment, above anything else niced on the machine
 # a job's start is watched by Job.start itself: no silent retries of a start that fails
 JOB_RESTART = RestartPolicy(startsecs=5, startretries=0)
 # what each kind of job is given of the settings: its sections, and the role it acts as in each
@@ -257,7 +256,7 @@ def spark_jobs(
             checkpoint_dir=checkpoint_dir,
             env={**base, "SHOPSTREAM_SPARK_UI_PORT": str(port + 1)},
             log=log(KPIS),
-            nice=KPI_NICE,
+            nice=settings.spark.kpi_nice,
         ),
     ]
 
