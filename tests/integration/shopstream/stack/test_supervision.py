@@ -198,7 +198,14 @@ def test_a_job_is_supervised_by_default_and_a_clean_stop_is_not_restarted(
         pid = job.pid
         assert pid is not None and job.restarts() == 0
         os.kill(pid, signal.SIGKILL)  # a crash: restarted by the supervisor, as every Job
-        wait_until(lambda: job.running() and job.pid != pid, 30, f"{job.name} restarted")
+
+        # state and pid from one read: read apart, the killed process's RUNNING (before supervisord
+        # reaped it) and then its pid (None, once reaped) passed as "restarted" before any restart
+        def restarted() -> bool:
+            info = job.supervisor.info(job.name)
+            return info["statename"] == "RUNNING" and info["pid"] not in (0, pid)
+
+        wait_until(restarted, 30, f"{job.name} restarted")
         assert job.restarts() == 1 and job.alive()
 
         job.stop()  # a clean stop
