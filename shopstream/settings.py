@@ -157,10 +157,28 @@ class KafkaSettings(Section):
     title = "Kafka"
 
     bootstrap_servers: str = Field(
-        "127.0.0.1:9092", description="Kafka bootstrap servers (host:port[,host:port])."
+        "127.0.0.1:9092",
+        description="Kafka bootstrap servers (host:port[,host:port]). The local stack runs one broker per "
+        "server given (each a KRaft voter): three for the cluster profile.",
     )
     controller_port: int = Field(
-        9093, ge=1, le=65535, description="KRaft controller port of the local broker."
+        9093,
+        ge=1,
+        le=65535,
+        description="KRaft controller port of the local broker; the i-th of several local brokers (from 0) "
+        "listens at this port + i.",
+    )
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replication factor of the topics shopstream creates, of Connect's topics and of the "
+        "local brokers' internal topics (the cluster profile: 3).",
+    )
+    min_insync_replicas: int = Field(
+        1,
+        ge=1,
+        description="min.insync.replicas of those topics: an acks=all write needs this many replicas "
+        "(the cluster profile: 2, so that one broker may die without refusing writes or losing any).",
     )
     security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "SASL_PLAINTEXT",
@@ -220,10 +238,30 @@ class KafkaSettings(Section):
         """Whether Kafka clients authenticate (SASL_PLAINTEXT, SASL_SSL)."""
         return self.security_protocol.startswith("SASL")
 
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> Self:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"kafka_min_insync_replicas ({self.min_insync_replicas}) is above kafka_replication_factor "
+                f"({self.replication_factor}): no acks=all write could ever succeed"
+            )
+        return self
+
+    @property
+    def servers(self) -> list[tuple[str, int]]:
+        """The bootstrap servers as (host, port), in order."""
+        pairs = [server.strip().rpartition(":") for server in self.bootstrap_servers.split(",")]
+        return [(host, int(port)) for host, _, port in pairs]
+
     @property
     def port(self) -> int:
         """The first bootstrap server's port (the local broker's)."""
-        return int(self.bootstrap_servers.split(",")[0].rpartition(":")[2])
+        return self.servers[0][1]
+
+    def server(self, index: int) -> KafkaSettings:
+        """This section with only the ``index``-th bootstrap server (one broker of several)."""
+        host, port = self.servers[index]
+        return self.model_copy(update={"bootstrap_servers": f"{host}:{port}"})
 
     def login(self, role: KafkaRole) -> Login:
         return self._login("Kafka", f"{role}_user", f"{role}_password")
@@ -306,7 +344,11 @@ class ConnectSettings(Section):
     prefix = "connect_"
     title = "Kafka Connect"
 
-    url: HttpUrl = Field("http://127.0.0.1:8083", description="Kafka Connect REST URL.")
+    url: str = Field(
+        "http://127.0.0.1:8083",
+        description="Kafka Connect REST URL, or several comma-separated (workers of one group): a client "
+        "tries the next when one does not answer. The local stack runs one worker per URL.",
+    )
     user: str = Field("admin", description="Connect REST (and its Jolokia agent's) basic auth user.")
     password: SecretStr = Field(
         SecretStr(""),
@@ -315,13 +357,39 @@ class ConnectSettings(Section):
     jolokia_url: OptionalHttpUrl = Field(
         "http://127.0.0.1:8778/jolokia",
         description="Jolokia endpoint of the Connect worker's JVM: its JMX metrics, the InfluxDB sink's "
-        "among them (empty = none; the monitor then shows no sink metrics).",
+        "among them (empty = none; the monitor then shows no sink metrics). The i-th of several local "
+        "workers (from 0) serves it at this port + i.",
     )
     heap: str = Field("1g", description="Max heap (-Xmx) of the local Kafka Connect worker.")
+    rebalance_delay_ms: int = Field(
+        300_000,
+        ge=0,
+        description="scheduled.rebalance.max.delay.ms of the local workers: how long the group waits for a "
+        "worker that left before its connectors and tasks move to the others (Connect's default, 5 min; "
+        'the cluster profile: 10 s, see the README\'s "Running on clusters").',
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_urls(cls, value: str) -> str:
+        return ",".join(_http_url(url.strip()) for url in value.split(","))
+
+    @property
+    def urls(self) -> list[str]:
+        """Every worker's REST URL, in order."""
+        return self.url.split(",")
 
     @property
     def port(self) -> int:
-        return _port_of(self.url)
+        return _port_of(self.urls[0])
+
+    def worker(self, index: int) -> ConnectSettings:
+        """This section with only the ``index``-th worker's URL, and its Jolokia endpoint."""
+        jolokia = self.jolokia_url
+        if jolokia:
+            parts = urlsplit(jolokia)
+            jolokia = parts._replace(netloc=f"{parts.hostname}:{_port_of(jolokia) + index}").geturl()
+        return self.model_copy(update={"url": self.urls[index], "jolokia_url": jolokia})
 
     @property
     def jolokia_port(self) -> int | None:
@@ -521,6 +589,39 @@ class SparkSettings(Section):
         "query's checkpoint interval, at least 5 s).",
     )
     shuffle_partitions: int = Field(2, ge=1, description="spark.sql.shuffle.partitions of the job.")
+    workers: int = Field(
+        2,
+        ge=1,
+        description="Workers of the local Spark standalone cluster, which the local stack runs when the "
+        "master is spark://127.0.0.1:PORT (the cluster profile).",
+    )
+    worker_slots: int = Field(
+        5,
+        ge=1,
+        description="Task slots (SPARK_WORKER_CORES: threads, not cores) of each local standalone worker: "
+        "one worker alone holds both applications (Real-time Mode's one task per partition and the KPI "
+        "queries'), so the job goes on when the other dies.",
+    )
+    worker_memory: str = Field("2g", description="Memory each local standalone worker gives its executors.")
+    auth_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Shared secret (spark.authenticate) of the local Spark standalone master, its workers "
+        "and the applications that run on it: no other local user submits or joins. Empty: none.",
+    )
+    cluster_ui_port: int = Field(
+        8180,
+        ge=1,
+        le=65535,
+        description="Web UI of the local standalone master (127.0.0.1); the i-th worker's (from 0) at this "
+        "port + 1 + i.",
+    )
+
+    @property
+    def standalone(self) -> tuple[str, int] | None:
+        """(host, port) of a Spark standalone master (spark://HOST:PORT); None for local[N] and others."""
+        found = re.fullmatch(r"spark://([^:/,]+):(\d+)", self.master.strip())
+        return (found.group(1), int(found.group(2))) if found else None
+
     jars: str = Field(
         "",
         description="Comma-separated jars the Spark job loads (Kafka and Avro connectors, MariaDB JDBC); "
@@ -549,6 +650,13 @@ class StackSettings(Section):
     )
     timeout_s: float = Field(
         120.0, gt=0, description="How long `stack up` waits for one service to become healthy."
+    )
+    profile: Literal["single", "cluster"] = Field(
+        "single",
+        description="Which local stack: single (one broker, one Connect worker, Spark in local mode) or "
+        "cluster (3 brokers, 2 Connect workers, a Spark standalone master and workers; see the README's "
+        '"Running on clusters"). The profile sets other settings (CLUSTER_PROFILE in '
+        "shopstream/settings.py) over .env's; an environment variable wins over both.",
     )
 
     @field_validator("state_dir", "cache_dir")
@@ -838,15 +946,24 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 
 def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The variables that apply: the environment's over the .env file's (``SHOPSTREAM_ENV_FILE``
-    names another file; empty: none). Other SHOPSTREAM_* variables of the environment are not
-    settings (``SHOPSTREAM_PROJECT_DIR``, the tests' own): left alone; in .env they are refused."""
+    """The variables that apply: the environment's, then the profile's (``SHOPSTREAM_STACK_PROFILE``,
+    from either), then the .env file's (``SHOPSTREAM_ENV_FILE`` names another file; empty: none): a
+    .env written from .env.example names every default, which must not undo a profile. Other
+    SHOPSTREAM_* variables of the environment are not settings (``SHOPSTREAM_PROJECT_DIR``, the tests'
+    own): left alone; in .env they are refused."""
     env_file = environ.get(ENV_FILE_VARIABLE)
     from_file = {} if env_file == "" else _read_env_file(Path(env_file) if env_file else HOME / ".env")
     names = variables()
-    return from_file | {
+    given = {
         k: v for k, v in environ.items() if k.removeprefix(PREFIX).lower() in names and k.startswith(PREFIX)
     }
+    variable = _env(StackSettings.variable("profile"))
+    profile = given.get(variable, from_file.get(variable, "single"))
+    if profile not in PROFILES:
+        raise SettingsError(
+            f"invalid setting {variable}: {profile!r} is no profile", f"use one of {', '.join(PROFILES)}"
+        )
+    return from_file | PROFILES[profile] | given
 
 
 def _build(values: Mapping[str, Any]) -> Settings:
@@ -880,9 +997,28 @@ def _build(values: Mapping[str, Any]) -> Settings:
     return Settings(**sections)
 
 
+# The cluster profile (SHOPSTREAM_STACK_PROFILE=cluster): the defaults it changes. Everything else about
+# a cluster follows from these settings: the stack runs one broker per bootstrap server, one Connect
+# worker per URL, a standalone master and workers for a spark:// master on 127.0.0.1.
+CLUSTER_PROFILE: dict[str, str] = {
+    "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096",
+    "SHOPSTREAM_KAFKA_CONTROLLER_PORT": "9193",
+    "SHOPSTREAM_KAFKA_REPLICATION_FACTOR": "3",
+    "SHOPSTREAM_KAFKA_MIN_INSYNC_REPLICAS": "2",
+    "SHOPSTREAM_KAFKA_METRICS_PORT": "9410",
+    "SHOPSTREAM_CONNECT_URL": "http://127.0.0.1:8083,http://127.0.0.1:8084",
+    "SHOPSTREAM_CONNECT_REBALANCE_DELAY_MS": "10000",
+    "SHOPSTREAM_CONNECT_METRICS_PORT": "9420",
+    "SHOPSTREAM_SPARK_MASTER": "spark://127.0.0.1:7077",
+    "SHOPSTREAM_STATE_DIR": str(HOME / ".state-cluster"),
+}
+PROFILES: dict[str, dict[str, str]] = {"single": {}, "cluster": CLUSTER_PROFILE}
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings now (environment, then .env, then defaults); a bad value raises
-    ``SettingsError`` naming the variable. Called once, by the ``shopstream`` command's entry."""
+    """Read the settings now (environment, then the profile's, then .env, then the defaults); a bad
+    value raises ``SettingsError`` naming the variable. Called once, by the ``shopstream`` command's
+    entry."""
     return _build(_environment(os.environ if environ is None else environ))
 
 

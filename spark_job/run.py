@@ -16,7 +16,7 @@ from shopstream.errors import ShopstreamError
 from shopstream.jobstatus import QUERIES, SchemaRestart
 from shopstream.settings import Settings
 from spark_job.progress import Tracker
-from spark_job.slots import realtime_master
+from spark_job.slots import needed_slots, realtime_master
 
 if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
@@ -83,15 +83,18 @@ def progress_line(queries: dict[str, StreamingQuery]) -> str:
     return " | ".join(parts)
 
 
-def choose_master(settings: Settings, master: str, mode: str, wanted: tuple[str, ...], report: Report) -> str:
-    """The master to run on: in realtime mode with enough task slots for the long-running tasks."""
+def choose_master(
+    settings: Settings, master: str, mode: str, wanted: tuple[str, ...], report: Report
+) -> tuple[str, int]:
+    """The master to run on (in realtime mode with enough task slots for the long-running tasks), and
+    the task slots the application takes on a cluster."""
+    topic_partitions = partitions(settings.kafka, settings.topics.events, role="spark")
+    slots = needed_slots(topic_partitions, mode == "realtime", wanted)
     if mode != "realtime" or "enrich" not in wanted:
-        return master
-    master, why = realtime_master(
-        master, partitions(settings.kafka, settings.topics.events, role="spark"), with_kpis=len(wanted) > 1
-    )
+        return master, slots
+    master, why = realtime_master(master, topic_partitions, with_kpis=len(wanted) > 1)
     report(f"Real-time Mode on {master}: {why}")
-    return master
+    return master, slots
 
 
 def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, report: Report) -> None:
@@ -105,7 +108,7 @@ def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, repo
     unknown = set(wanted) - set(QUERIES)
     if unknown:
         raise SparkJobError(f"unknown queries {sorted(unknown)}; known: {sorted(QUERIES)}")
-    master = choose_master(settings, options.master or settings.spark.master, mode, wanted, report)
+    master, slots = choose_master(settings, options.master or settings.spark.master, mode, wanted, report)
     from shopstream.metrics import unregister
     from spark_job.job import JobOptions, StreamingJob
     from spark_job.metrics import register_spark_target
@@ -122,7 +125,7 @@ def run_job(settings: Settings, runtime: SparkRuntime, options: RunOptions, repo
         realtime=mode == "realtime",
         realtime_batch_s=max(5.0, settings.spark.demographics_refresh_s),
     )
-    spark = spark_session(settings, runtime, master=master)
+    spark = spark_session(settings, runtime, master=master, slots=slots)
     target: Path | None = None
     running: dict[str, StreamingQuery] = {}
     trackers: dict[str, Tracker] = {}

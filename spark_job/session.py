@@ -5,6 +5,7 @@ UI on loopback."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,20 +48,43 @@ class SparkRuntime:
     jars: Sequence[Path]
 
 
+def cluster_conf(settings: Settings, master: str, slots: int) -> dict[str, str]:
+    """What an application on a standalone master needs: at most ``slots`` task slots, as one-slot
+    executors (after a worker dies, each lost slot is relaunched alone on a worker with room), this
+    interpreter for the Python workers, and the cluster's shared secret."""
+    if not master.startswith("spark://"):
+        return {}
+    conf = {
+        "spark.cores.max": str(slots),
+        "spark.executor.cores": "1",
+        "spark.executor.memory": "768m",
+        "spark.pyspark.python": sys.executable,
+    }
+    secret = settings.spark.auth_secret.get_secret_value()
+    if secret:
+        conf |= {"spark.authenticate": "true", "spark.authenticate.secret": secret}
+    return conf
+
+
 def spark_session(
-    settings: Settings, runtime: SparkRuntime, app_name: str = "shopstream", master: str | None = None
+    settings: Settings,
+    runtime: SparkRuntime,
+    app_name: str = "shopstream",
+    master: str | None = None,
+    slots: int = 2,
 ) -> SparkSession:
-    """Build (or return) the session."""
+    """Build (or return) the session; on a standalone master it takes ``slots`` task slots."""
     os.environ.setdefault("JAVA_HOME", str(runtime.java_home))
+    master = master or settings.spark.master
     jars = runtime.jars
     log4j = settings.stack.state_dir / "spark" / "log4j2.properties"
     log4j.parent.mkdir(parents=True, exist_ok=True)
     log4j.write_text(LOG4J2)
     builder = SparkSession.builder
-    for key, value in monitoring_conf(settings).items():  # Prometheus servlet, streaming metrics
-        builder = builder.config(key, value)
+    for key, value in (monitoring_conf(settings) | cluster_conf(settings, master, slots)).items():
+        builder = builder.config(key, value)  # Prometheus servlet, streaming metrics; a cluster's needs
     return (
-        builder.master(master or settings.spark.master)
+        builder.master(master)
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.driver.bindAddress", "127.0.0.1")

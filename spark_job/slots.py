@@ -31,6 +31,14 @@ def local_slots(master: str) -> int | None:
     return (os.cpu_count() or 1) if threads == "*" else int(threads)
 
 
+def needed_slots(topic_partitions: int, realtime: bool, wanted: tuple[str, ...]) -> int:
+    """Task slots an application running the ``wanted`` queries takes on a cluster: one per partition
+    for a real-time enrichment, ``KPI_SLOTS`` for the micro-batch queries."""
+    enrich = "enrich" in wanted
+    slots = (topic_partitions if realtime else KPI_SLOTS) if enrich else 0
+    return slots + (KPI_SLOTS if len(wanted) > int(enrich) else 0)
+
+
 def realtime_master(master: str, topic_partitions: int, with_kpis: bool) -> tuple[str, str]:
     """(master to use, why) for a real-time enrichment query. ``local[*]`` grows to the slots the
     query needs; an explicit ``local[N]`` that is too small is an error naming the fix."""

@@ -42,7 +42,7 @@ class Figures:
 def _fresh_topic(settings: Settings, topic: str, partitions: int) -> str:
     """A topic the producer role may write (the ACLs go with the run's prefix)."""
     admin = admin_client(settings.kafka)
-    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result()
+    admin.create_topics([NewTopic(topic, partitions, settings.kafka.replication_factor)])[topic].result()
     ensure_acls(
         settings, [Grant("producer", ResourceType.TOPIC, topic, (AclOperation.WRITE, AclOperation.DESCRIBE))]
     )

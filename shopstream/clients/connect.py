@@ -97,8 +97,13 @@ class Rebalancing(ConnectError):
 
 
 class ConnectClient:
+    """Connect's REST API at the settings' URL, or the first of several (workers of one group) that
+    answers: a request that reaches no worker is tried on the next, and the one that answered is asked
+    first from then on."""
+
     def __init__(self, connect: ConnectSettings, timeout_s: float = 30, url: str | None = None) -> None:
-        self.url = (url or connect.url).rstrip("/")
+        self.urls = [u.rstrip("/") for u in ([url] if url else connect.urls)]
+        self.url = self.urls[0]
         self.timeout_s = timeout_s
         self.login = connect.login()
         self.auth = (self.login.user, self.login.secret) if self.login else None
@@ -110,15 +115,7 @@ class ConnectClient:
         reraise=True,
     )
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        try:
-            resp = requests.request(
-                method, f"{self.url}{path}", timeout=http.timeout(self.timeout_s), auth=self.auth, **kwargs
-            )
-        except requests.RequestException as exc:
-            raise ConnectError(
-                f"Kafka Connect unreachable at {self.url} ({http.reason(exc)})",
-                "is it running (`shopstream stack status`) and is SHOPSTREAM_CONNECT_URL right?",
-            ) from exc
+        resp = self._answer(method, path, **kwargs)
         if resp.status_code == 401:  # the body is plain text under a JSON content type
             if self.login is None:
                 raise ConnectError(
@@ -130,6 +127,28 @@ class ConnectClient:
             # 409: rebalancing; 500 "a rebalance is expected": the worker has not caught up with one
             raise Rebalancing(f"{method} {path}: {resp.status_code} {resp.text.strip()}")
         return resp
+
+    def _answer(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The first answer of the workers, from the last one that answered on."""
+        order = [self.url, *(u for u in self.urls if u != self.url)]
+        reasons = []
+        for url in order:
+            try:
+                resp = requests.request(
+                    method, f"{url}{path}", timeout=http.timeout(self.timeout_s), auth=self.auth, **kwargs
+                )
+            except requests.ConnectionError as exc:  # no worker there: the next one
+                reasons.append(f"{url} ({http.reason(exc)})")
+                continue
+            except requests.RequestException as exc:  # it took the request: not sent twice
+                reasons.append(f"{url} ({http.reason(exc)})")
+                break
+            self.url = url
+            return resp
+        raise ConnectError(
+            f"Kafka Connect unreachable at {'; '.join(reasons)}",
+            "is it running (`shopstream stack status`) and is SHOPSTREAM_CONNECT_URL right?",
+        )
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self.request(method, path, **kwargs)

@@ -163,8 +163,10 @@ def ensure_topics(settings: Settings) -> list[str]:
     existing = set(check_reachable(settings.kafka).topics)
     # The demographics topic is a changelog keyed by customer id: keep the latest row per key.
     configs = {settings.topics.demographics: {"cleanup.policy": "compact"}}
+    k = settings.kafka
+    replicated = {"min.insync.replicas": str(k.min_insync_replicas)} if k.replication_factor > 1 else {}
     wanted = [
-        NewTopic(t, settings.topics.partitions, 1, config=configs.get(t, {}))
+        NewTopic(t, settings.topics.partitions, k.replication_factor, config=replicated | configs.get(t, {}))
         for t in settings.topics.all
         if t not in existing
     ]

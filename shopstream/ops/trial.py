@@ -24,7 +24,7 @@ from shopstream.ops.jobs import PRODUCER, Job, SparkJob, spark_jobs, telemetry_j
 from shopstream.ops.scratch import ALL_KINDS, remove
 from shopstream.settings import Settings
 from shopstream.stack.paths import StackPaths
-from shopstream.stack.stack import SERVICES
+from shopstream.stack.stack import service_names
 from shopstream.stack.supervisor import Supervisor
 
 Report = Callable[[str], None]
@@ -56,7 +56,10 @@ class Trial:
     def pids(self) -> dict[str, int | None]:
         """The processes of the stack's services and of the trial's running programs, by name."""
         supervisor = Supervisor(StackPaths.of(self.root))
-        names = [*SERVICES, *(n for n in supervisor.programs() if n.startswith(f"{self.name}-"))]
+        names = [
+            *service_names(self.root),
+            *(n for n in supervisor.programs() if n.startswith(f"{self.name}-")),
+        ]
         return {name.removeprefix(f"{self.name}-"): supervisor.pid(name) for name in names}
 
     def setup(self, telemetry_s: float = 5.0, ui_port: int | None = None) -> None:

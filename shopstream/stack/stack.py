@@ -24,26 +24,35 @@ from shopstream.stack.services import (
     mariadb,
     prometheus,
     registry,
+    spark_standalone,
 )
 from shopstream.stack.services.base import Service, StackContext
 from shopstream.stack.supervisor import Supervisor
 
-# Start order: the registry keeps its schemas in MariaDB; Connect needs Kafka and the registry.
-SERVICES = ("mariadb", "influxdb", "kafka", "registry", "connect")  # in start order
-SERVICE_BUILDERS: tuple[Callable[[StackContext], Service], ...] = (
-    mariadb.service,
-    influxdb.service,
-    kafka.service,
-    registry.service,
-    connect.service,
+# Start order: the registry keeps its schemas in MariaDB; Connect needs Kafka and the registry; a
+# Spark standalone cluster (a spark:// master on 127.0.0.1) comes last. Kafka, Connect and Spark run as
+# many services as the settings say (one broker per bootstrap server, one worker per Connect URL).
+SERVICE_BUILDERS: tuple[Callable[[StackContext], list[Service]], ...] = (
+    lambda ctx: [mariadb.service(ctx)],
+    lambda ctx: [influxdb.service(ctx)],
+    kafka.services,
+    lambda ctx: [registry.service(ctx)],
+    connect.services,
+    spark_standalone.services,
 )
 # the monitoring (SHOPSTREAM_MONITORING): Alertmanager before the Prometheus that sends to it
 MONITORING_SERVICES = ("alertmanager", "prometheus", "exporter")
-MONITORING_BUILDERS: tuple[Callable[[StackContext], Service], ...] = (
-    alertmanager.service,
-    prometheus.service,
-    exporter.service,
+MONITORING_BUILDERS: tuple[Callable[[StackContext], list[Service]], ...] = (
+    lambda ctx: [alertmanager.service(ctx)],
+    lambda ctx: [prometheus.service(ctx)],
+    lambda ctx: [exporter.service(ctx)],
 )
+
+
+def service_names(settings: Settings) -> list[str]:
+    """The stack's services under ``settings``, in start order (without the monitoring's)."""
+    ctx = StackContext(settings)
+    return [svc.name for build in SERVICE_BUILDERS for svc in build(ctx)]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -91,7 +100,7 @@ class Stack:
         self.console = console or Console(stderr=True, soft_wrap=True)
         self.supervisor = Supervisor(self.ctx.paths)
         builders = SERVICE_BUILDERS + (MONITORING_BUILDERS if settings.monitoring.enabled else ())
-        self.services = [build(self.ctx) for build in builders]
+        self.services = [svc for build in builders for svc in build(self.ctx)]
 
     def service(self, name: str) -> Service:
         for svc in self.services:
@@ -106,13 +115,21 @@ class Stack:
         _ = self.ctx.artifacts  # downloads with progress on first use
         self._check_ports()
         stale = self.supervisor.ensure_running([svc.program() for svc in self.services])
+        together: list[tuple[Service, float | None]] = []  # started, waited for with the next one
         for svc in self.services:
             if svc.name in stale:  # e.g. Connect after the sink connector was rebuilt
                 with self.console.status(f"{svc.name}: configuration changed, restarting"):
                     self.supervisor.stop(svc.name)
                     self.supervisor.replace(svc.name)
                 self.console.print(f"  {svc.name:<9} configuration changed: restarted with it")
-            self._up_one(svc)
+            began = self._start(svc)
+            if began is not None:
+                self._wait(svc, svc.wait_probe())
+            together.append((svc, began))
+            if not svc.with_next:
+                for member, member_began in together:
+                    self._settle(member, member_began)
+                together = []
         self.console.print(f"[green]stack up[/] in {time.monotonic() - started:.1f} s")
 
     def _check_ports(self) -> None:
@@ -127,17 +144,24 @@ class Stack:
                         f"stop that process, or move {svc.name} with {setting}",
                     )
 
-    def _up_one(self, svc: Service) -> None:
-        state = self.supervisor.state(svc.name)
-        if state == "RUNNING":
-            svc.bootstrap()
-            self.console.print(f"  {svc.name:<9} already running, version {svc.probe()}")
-            return
+    def _start(self, svc: Service) -> float | None:
+        """Start the service unless it runs (None); when it started (monotonic)."""
+        if self.supervisor.state(svc.name) == "RUNNING":
+            return None
         began = time.monotonic()
         if not self._restarting(svc.name):  # else the supervisor is bringing it back: wait for it
             svc.prepare()
             self.supervisor.start(svc.name)
-        self._wait(svc, svc.wait_probe())
+        return began
+
+    def _settle(self, svc: Service, began: float | None) -> None:
+        """Once it is ready: bootstrap it and report its version (it must answer its probe now)."""
+        if began is None:
+            svc.bootstrap()
+            self.console.print(f"  {svc.name:<9} already running, version {svc.probe()}")
+            return
+        if svc.with_next:  # was waited for until ready to wait for the others: now it must answer
+            self._wait(svc, svc.probe)
         svc.bootstrap()
         version = svc.probe()
         self.console.print(f"  {svc.name:<9} healthy in {time.monotonic() - began:5.1f} s, version {version}")

@@ -36,6 +36,9 @@ class Service:
     bootstrap: Callable[[], object] = field(default=_nothing)
     # answers once the process serves requests, before bootstrap; defaults to ``probe``
     ready: Callable[[], str] | None = None
+    # starts together with the next service, and is waited for after it (a quorum's members: none
+    # answers before a majority runs)
+    with_next: bool = False
 
     def wait_probe(self) -> Callable[[], str]:
         return self.ready or self.probe

@@ -1,9 +1,17 @@
-"""Apache Kafka 4.x broker in KRaft mode (combined broker+controller), from Maven Central jars.
+"""Apache Kafka 4.x brokers in KRaft mode (each a combined broker+controller), from Maven Central jars.
+
+One broker per bootstrap server (``SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS``): the single node by default,
+three in the cluster profile, each with its own ports, directory and node id, all of them voters of
+one quorum (static ``controller.quorum.voters``), formatted with one cluster id. The brokers of a
+quorum start together (none answers before a majority runs); the users, ACLs and topics are
+bootstrapped once they all answer. Replication factor and ``min.insync.replicas`` of every topic,
+internal ones included, are the settings' (``SHOPSTREAM_KAFKA_REPLICATION_FACTOR``/``_MIN_INSYNC_REPLICAS``).
 
 Secured (``SHOPSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT``, the default): the client listener on
 127.0.0.1 takes SASL/SCRAM (TLS on loopback would cost CPU and protect nothing); the controller
-listener takes SASL/PLAIN from one static user ``controller`` whose password the stack generates at
-each start (SCRAM users live in the metadata log, which the controller listener must serve first). The
+listener takes SASL/PLAIN from one static user ``controller`` whose password the stack generates once
+and the brokers share (SCRAM users live in the metadata log, which the controller listener must serve
+first). The
 StandardAuthorizer denies what no ACL allows; the super users are the admin and ``controller``, never
 ANONYMOUS. The admin's SCRAM credential is written into the storage when it is formatted (StorageTool
 ``--add-scram`` from a mode-600 argument file, deleted afterwards: no password in a command line); the
@@ -17,8 +25,10 @@ import base64
 import hashlib
 import json
 import secrets
+import socket
 import subprocess
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -45,12 +55,30 @@ SCRAM_ITERATIONS = 8192
 FILE_PROVIDER = "org.apache.kafka.common.config.provider.FileConfigProvider"
 
 
-def _home(ctx: StackContext) -> Path:
-    return ctx.paths.service_dir("kafka")
+def broker_name(index: int) -> str:
+    """The service name of the ``index``-th broker (from 0): ``kafka``, then ``kafka-2``, ``kafka-3``."""
+    return "kafka" if index == 0 else f"kafka-{index + 1}"
 
 
-def _secrets_file(ctx: StackContext) -> Path:
-    return _home(ctx) / "secrets.properties"
+def _home(ctx: StackContext, index: int) -> Path:
+    return ctx.paths.service_dir(broker_name(index))
+
+
+def _secrets_file(ctx: StackContext, index: int) -> Path:
+    return _home(ctx, index) / "secrets.properties"
+
+
+def controller_port(settings: Settings, index: int) -> int:
+    return settings.kafka.controller_port + index
+
+
+def _shared_secret(ctx: StackContext, name: str, make: Callable[[], str]) -> str:
+    """A value every broker of the stack uses alike (the cluster id, the controller password), made
+    once and kept (mode 600) in the first broker's directory."""
+    path = _home(ctx, 0) / name
+    if not path.exists():
+        write_secret(path, make())
+    return path.read_text().strip()
 
 
 def _secured(settings: Settings) -> bool:
@@ -69,22 +97,23 @@ def _secured(settings: Settings) -> bool:
     return settings.kafka.sasl
 
 
-def _security_properties(ctx: StackContext) -> dict[str, str | int]:
+def _security_properties(ctx: StackContext, index: int) -> dict[str, str | int]:
     s = ctx.settings
+    port, controller = s.kafka.servers[index][1], controller_port(s, index)
     if not _secured(s):
         return {
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka.port},CONTROLLER://127.0.0.1:{s.kafka.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka.port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         }
     mechanism, admin = s.kafka.sasl_mechanism, s.kafka.admin_user
-    secret = f"${{file:{_secrets_file(ctx)}:"
+    secret = f"${{file:{_secrets_file(ctx, index)}:"
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
     return {
-        "listeners": f"CLIENT://127.0.0.1:{s.kafka.port},CONTROLLER://127.0.0.1:{s.kafka.controller_port}",
-        "advertised.listeners": f"CLIENT://127.0.0.1:{s.kafka.port}",
+        "listeners": f"CLIENT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": f"CLIENT://127.0.0.1:{port}",
         "inter.broker.listener.name": "CLIENT",
         "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT",
         "config.providers": "file",
@@ -105,24 +134,26 @@ def _security_properties(ctx: StackContext) -> dict[str, str | int]:
     }
 
 
-def server_properties(ctx: StackContext) -> dict[str, str | int]:
+def server_properties(ctx: StackContext, index: int = 0) -> dict[str, str | int]:
     s = ctx.settings
+    replicas, min_isr = s.kafka.replication_factor, s.kafka.min_insync_replicas
+    voters = ",".join(f"{i + 1}@127.0.0.1:{controller_port(s, i)}" for i in range(len(s.kafka.servers)))
     return {
         "process.roles": "broker,controller",
-        "node.id": 1,
-        "controller.quorum.voters": f"1@127.0.0.1:{s.kafka.controller_port}",
+        "node.id": index + 1,
+        "controller.quorum.voters": voters,
         "controller.listener.names": "CONTROLLER",
-        **_security_properties(ctx),
-        "log.dirs": str(_home(ctx) / "data"),
+        **_security_properties(ctx, index),
+        "log.dirs": str(_home(ctx, index) / "data"),
         "num.partitions": 3,
-        "default.replication.factor": 1,
-        "min.insync.replicas": 1,
-        "offsets.topic.replication.factor": 1,
+        "default.replication.factor": replicas,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replicas,
         "offsets.topic.num.partitions": 10,
-        "transaction.state.log.replication.factor": 1,
-        "transaction.state.log.min.isr": 1,
-        "share.coordinator.state.topic.replication.factor": 1,
-        "share.coordinator.state.topic.min.isr": 1,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": 0,
         # Topics are created on purpose (`stack up`, Connect, Debezium), never by a typo.
         "auto.create.topics.enable": "false",
@@ -142,10 +173,10 @@ def _admin_digest(settings: Settings, salt: bytes) -> str:
     return hashlib.pbkdf2_hmac("sha256", f"{login.user}:{login.secret}".encode(), salt, 200_000).hex()
 
 
-def _check_formatted_admin(ctx: StackContext) -> None:
+def _check_formatted_admin(ctx: StackContext, index: int) -> None:
     """The storage's admin credential was set at format time: fail naming the fix when the settings'
     admin is not that one (or the storage predates security)."""
-    marker = _home(ctx) / "security.json"
+    marker = _home(ctx, index) / "security.json"
     if not _secured(ctx.settings):
         return
     hint = (
@@ -161,21 +192,22 @@ def _check_formatted_admin(ctx: StackContext) -> None:
         )
 
 
-def _prepare(ctx: StackContext) -> None:
-    home = _home(ctx)
+def _prepare(ctx: StackContext, index: int) -> None:
+    home = _home(ctx, index)
     config = home / "server.properties"
-    write_properties(config, server_properties(ctx))
+    write_properties(config, server_properties(ctx, index))
     if _secured(ctx.settings):
         admin = ctx.settings.kafka.login("admin")
         if not admin.secret:
             raise StackError(f"{admin.password_setting} is empty", admin.hint)
-        # the controller's password is the broker's own: a new one at each start
-        passwords = {"admin.password": admin.secret, "controller.password": secrets.token_urlsafe(24)}
+        # the controller's password is the brokers' own, to each other: made once, shared by them all
+        controller = _shared_secret(ctx, "controller.password", lambda: secrets.token_urlsafe(24))
+        passwords = {"admin.password": admin.secret, "controller.password": controller}
         write_secret(
-            _secrets_file(ctx), "".join(f"{k}={properties_value(v)}\n" for k, v in passwords.items())
+            _secrets_file(ctx, index), "".join(f"{k}={properties_value(v)}\n" for k, v in passwords.items())
         )
     if (home / "data" / "meta.properties").exists():
-        _check_formatted_admin(ctx)
+        _check_formatted_admin(ctx, index)
         return
     args: list[str] = []
     args_file = home / "format.args"
@@ -194,7 +226,7 @@ def _prepare(ctx: StackContext) -> None:
         "kafka.tools.StorageTool",
         "format",
         "-t",
-        _cluster_id(),
+        _shared_secret(ctx, "cluster.id", _cluster_id),
         "-c",
         str(config),
         *args,
@@ -217,6 +249,15 @@ def _bootstrap(ctx: StackContext) -> None:
     and the pipeline's ACLs, the project's topics."""
     s = ctx.settings
     check_reachable(s.kafka)  # one error naming the address, not an admin request waiting forever
+    brokers = len(s.kafka.servers)
+
+    def registered() -> int:  # the quorum's brokers, before a topic is replicated over them
+        found = len(check_reachable(s.kafka).brokers)
+        if found < brokers:
+            raise NotYet(f"{found} of {brokers} brokers registered")
+        return found
+
+    wait_until(registered, ctx.settings.stack.timeout_s, f"{brokers} Kafka brokers registered", every_s=0.5)
     if _secured(s):
         mechanism = getattr(ScramMechanism, s.kafka.sasl_mechanism.replace("-", "_"))
         info = ScramCredentialInfo(mechanism, SCRAM_ITERATIONS)
@@ -246,16 +287,36 @@ def _bootstrap(ctx: StackContext) -> None:
     ensure_pipeline(s)
 
 
-def _probe(ctx: StackContext) -> str:
-    check_reachable(ctx.settings.kafka, timeout_s=3)  # names the address and the setting when it fails
+def _probe(ctx: StackContext, index: int) -> str:
+    # this broker alone; names the address and the setting when it fails
+    check_reachable(ctx.settings.kafka.server(index), timeout_s=3)
     return ctx.artifacts.kafka_version
 
 
-def service(ctx: StackContext) -> Service:
+def _controller_listening(ctx: StackContext, index: int) -> str:
+    """Ready to wait for its quorum: the broker's controller listener accepts connections."""
+    port = controller_port(ctx.settings, index)
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return f"controller listening on {port}"
+
+
+def metrics_port(settings: Settings, index: int) -> int:
+    return settings.monitoring.kafka_metrics_port + index
+
+
+def services(ctx: StackContext) -> list[Service]:
+    """One service per bootstrap server, in node id order."""
+    return [_service(ctx, index) for index in range(len(ctx.settings.kafka.servers))]
+
+
+def _service(ctx: StackContext, index: int) -> Service:
+    name = broker_name(index)
+    last = index == len(ctx.settings.kafka.servers) - 1
+
     def program() -> Program:
-        home = _home(ctx)
+        home = _home(ctx, index)
         return Program(
-            "kafka",
+            name,
             java_command(
                 ctx.jdk.java,
                 ctx.settings.kafka.heap,
@@ -263,23 +324,27 @@ def service(ctx: StackContext) -> Service:
                 ctx.artifacts.kafka_libs,
                 "kafka.Kafka",
                 str(home / "server.properties"),
-                agents=jmx_exporter_agent(ctx, "kafka", ctx.settings.monitoring.kafka_metrics_port),
+                agents=jmx_exporter_agent(ctx, "kafka", metrics_port(ctx.settings, index)),
             ),
             restart=RestartPolicy(startsecs=10),
         )
 
     s = ctx.settings
     ports = {
-        s.kafka.port: "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS",
-        s.kafka.controller_port: "SHOPSTREAM_KAFKA_CONTROLLER_PORT",
+        s.kafka.servers[index][1]: "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS",
+        controller_port(s, index): "SHOPSTREAM_KAFKA_CONTROLLER_PORT",
     }
     if s.monitoring.enabled:
-        ports[s.monitoring.kafka_metrics_port] = "SHOPSTREAM_KAFKA_METRICS_PORT"
+        ports[metrics_port(s, index)] = "SHOPSTREAM_KAFKA_METRICS_PORT"
     return Service(
-        name="kafka",
+        name=name,
         ports=ports,
         program=program,
-        probe=lambda: _probe(ctx),
-        prepare=lambda: _prepare(ctx),
-        bootstrap=lambda: _bootstrap(ctx),
+        probe=lambda: _probe(ctx, index),
+        prepare=lambda: _prepare(ctx, index),
+        # the quorum's brokers start together: each but the last is only waited for listening, and
+        # the last (a quorum by then) bootstraps users, ACLs and topics for them all
+        bootstrap=(lambda: _bootstrap(ctx)) if last else (lambda: None),
+        ready=None if last else (lambda: _controller_listening(ctx, index)),
+        with_next=not last,
     )

@@ -22,6 +22,7 @@ from shopstream.metrics import targets_dir
 from shopstream.resources import project_file
 from shopstream.settings import Settings
 from shopstream.stack.restarts import RestartPolicy
+from shopstream.stack.services import connect, kafka
 from shopstream.stack.services.base import Service, StackContext, require_binary
 from shopstream.stack.supervisor import Program
 
@@ -52,11 +53,14 @@ def rules_file() -> Path:
     return project_file("monitoring", "prometheus", "alerts.yml")
 
 
-def scrape_configs(static: dict[str, str], file_sd: dict[str, list[str]] | None = None) -> list[Json]:
-    """Every scrape job: ``static`` job -> host:port, ``file_sd`` job -> target files (the pipeline's
-    processes; Compose names them statically instead)."""
+def scrape_configs(
+    static: dict[str, str | list[str]], file_sd: dict[str, list[str]] | None = None
+) -> list[Json]:
+    """Every scrape job: ``static`` job -> host:port (or several: a cluster's brokers, workers),
+    ``file_sd`` job -> target files (the pipeline's processes; Compose names them statically instead)."""
     jobs: list[Json] = [
-        {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in static.items()
+        {"job_name": job, "static_configs": [{"targets": [target] if isinstance(target, str) else target}]}
+        for job, target in static.items()
     ]
     for job in FILE_JOBS:
         entry: Json = {"job_name": job}
@@ -87,8 +91,8 @@ def render_config(settings: Settings, rules: Path) -> Json:
             {
                 "prometheus": f"127.0.0.1:{s.prometheus.port}",
                 "alertmanager": f"127.0.0.1:{s.alertmanager.port}",
-                "kafka": f"127.0.0.1:{s.monitoring.kafka_metrics_port}",
-                "connect": f"127.0.0.1:{s.monitoring.connect_metrics_port}",
+                "kafka": [f"127.0.0.1:{kafka.metrics_port(s, i)}" for i in range(len(s.kafka.servers))],
+                "connect": [f"127.0.0.1:{connect.metrics_port(s, i)}" for i in range(len(s.connect.urls))],
                 "stack": f"127.0.0.1:{s.monitoring.stack_metrics_port}",
             },
             {job: [str(targets / f"{job}-*.json")] for job in FILE_JOBS},

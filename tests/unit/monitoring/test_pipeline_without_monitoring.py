@@ -9,7 +9,7 @@ import pytest
 
 from shopstream.ops.health import service_checks
 from shopstream.settings import Settings
-from shopstream.stack.stack import MONITORING_SERVICES, SERVICES, ServiceStatus, Stack
+from shopstream.stack.stack import MONITORING_SERVICES, ServiceStatus, Stack, service_names
 
 
 def test_a_monitoring_service_down_is_a_warning_a_pipeline_service_down_a_failure(
@@ -22,7 +22,7 @@ def test_a_monitoring_service_down_is_a_warning_a_pipeline_service_down_a_failur
             ServiceStatus(
                 name, "RUNNING", 1, [1], name not in down, "v", 0, "" if name not in down else "down"
             )
-            for name in (*SERVICES, *MONITORING_SERVICES)
+            for name in (*service_names(Settings()), *MONITORING_SERVICES)
         ]
 
     monkeypatch.setattr(Stack, "status", status)

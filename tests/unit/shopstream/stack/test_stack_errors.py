@@ -110,8 +110,38 @@ def test_supervisor_config_includes_the_program_files_and_a_job_stops_alone(tmp_
     assert f"stdout_logfile={tmp_path / 'j.log'}" in job
 
 
-def test_the_service_names_are_the_services_in_start_order() -> None:
-    from shopstream.stack.stack import MONITORING_SERVICES, SERVICES
+SINGLE = ["mariadb", "influxdb", "kafka", "registry", "connect"]
 
-    assert [svc.name for svc in Stack(Settings()).services] == [*SERVICES, *MONITORING_SERVICES]
-    assert [svc.name for svc in Stack(Settings().replace(monitoring=False)).services] == list(SERVICES)
+
+def test_the_service_names_are_the_services_in_start_order() -> None:
+    from shopstream.stack.stack import MONITORING_SERVICES, service_names
+
+    assert [svc.name for svc in Stack(Settings()).services] == [*SINGLE, *MONITORING_SERVICES]
+    assert [svc.name for svc in Stack(Settings().replace(monitoring=False)).services] == SINGLE
+    assert service_names(Settings()) == SINGLE
+
+
+def test_the_cluster_profile_runs_a_service_per_broker_worker_and_spark_daemon() -> None:
+    from shopstream.settings import load_settings
+    from shopstream.stack.stack import service_names
+
+    cluster = load_settings({"SHOPSTREAM_ENV_FILE": "", "SHOPSTREAM_STACK_PROFILE": "cluster"})
+    assert service_names(cluster) == [
+        "mariadb", "influxdb", "kafka", "kafka-2", "kafka-3", "registry", "connect", "connect-2",
+        "spark-master", "spark-worker-1", "spark-worker-2",
+    ]  # fmt: skip
+    services = {svc.name: svc for svc in Stack(cluster).services}
+    # the quorum starts together: each broker but the last is waited for with the next
+    assert [services[n].with_next for n in ("kafka", "kafka-2", "kafka-3")] == [True, True, False]
+    assert set(services["kafka-3"].ports) == {9096, 9195, 9412}
+    assert set(services["connect-2"].ports) == {8084, 8779, 9421}
+    # an explicit setting wins over the profile's default
+    two = load_settings(
+        {
+            "SHOPSTREAM_ENV_FILE": "",
+            "SHOPSTREAM_STACK_PROFILE": "cluster",
+            "SHOPSTREAM_CONNECT_URL": "http://127.0.0.1:8083",
+            "SHOPSTREAM_SPARK_MASTER": "local[*]",
+        }
+    )
+    assert service_names(two)[-3:] == ["kafka-3", "registry", "connect"]

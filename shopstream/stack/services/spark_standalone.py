@@ -1,0 +1,173 @@
+"""Spark's standalone cluster manager as services of the local stack: a master and its workers.
+
+The stack runs them when the Spark master is ``spark://127.0.0.1:PORT`` (the cluster profile): the
+pyspark wheel's own jars (``pyspark/jars``, no ``start-master.sh`` in a wheel), started as
+``org.apache.spark.deploy.master.Master`` and ``...deploy.worker.Worker spark://...``, everything on
+127.0.0.1 (``SPARK_LOCAL_IP``: the web UIs too). Each worker offers ``SHOPSTREAM_SPARK_WORKER_SLOTS``
+task slots and ``SHOPSTREAM_SPARK_WORKER_MEMORY``; an application caps itself with ``spark.cores.max``
+(``spark_job.slots``). With ``SHOPSTREAM_SPARK_AUTH_SECRET`` set, master, workers and applications
+authenticate each other (``spark.authenticate``; the secret reaches the daemons in a mode-600
+properties file, never a command line).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyspark
+import requests
+
+from shopstream.errors import StackError
+from shopstream.settings import Settings
+from shopstream.stack.restarts import RestartPolicy
+from shopstream.stack.services.base import Service, StackContext
+from shopstream.stack.services.jvm import properties_value, write_secret
+from shopstream.stack.supervisor import Program
+
+MASTER = "spark-master"
+JARS = Path(pyspark.__file__).parent / "jars"
+
+
+def worker_name(index: int) -> str:
+    return f"spark-worker-{index + 1}"
+
+
+def local_master(settings: Settings) -> tuple[str, int] | None:
+    """(host, port) of the standalone master the local stack runs; None when it runs none."""
+    found = settings.spark.standalone
+    return found if found is not None and found[0] in ("127.0.0.1", "localhost") else None
+
+
+def worker_ui_port(settings: Settings, index: int) -> int:
+    return settings.spark.cluster_ui_port + 1 + index
+
+
+def _ui(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _master_json(settings: Settings) -> dict[str, object]:
+    url = f"{_ui(settings.spark.cluster_ui_port)}/json/"
+    try:
+        resp = requests.get(url, timeout=3)
+        resp.raise_for_status()
+    except requests.RequestException as exc:
+        raise StackError(
+            f"the Spark standalone master's UI does not answer at {url} ({type(exc).__name__})",
+            "is it running (`shopstream stack status`)? SHOPSTREAM_SPARK_CLUSTER_UI_PORT moves it",
+        ) from exc
+    found: dict[str, object] = resp.json()
+    return found
+
+
+def _probe_master(ctx: StackContext) -> str:
+    state = _master_json(ctx.settings).get("status")
+    if state != "ALIVE":
+        raise StackError(f"the Spark standalone master is {state}, not ALIVE")
+    return pyspark.__version__
+
+
+def _probe_worker(ctx: StackContext, index: int) -> str:
+    """ALIVE in the master's list of workers (registered, heartbeating), found by its web UI port."""
+    ui = _ui(worker_ui_port(ctx.settings, index))
+    workers = _master_json(ctx.settings).get("workers")
+    states = (
+        [w.get("state") for w in workers if w.get("webuiaddress") == ui] if isinstance(workers, list) else []
+    )
+    if "ALIVE" not in states:
+        raise StackError(f"Spark worker {index + 1} ({ui}) is not an ALIVE worker of the master")
+    return pyspark.__version__
+
+
+def _properties(ctx: StackContext, name: str) -> Path:
+    """The daemon's Spark properties (mode 600: the shared secret)."""
+    props = {"spark.ui.reverseProxy": "false"}
+    secret = ctx.settings.spark.auth_secret.get_secret_value()
+    if secret:
+        props |= {"spark.authenticate": "true", "spark.authenticate.secret": secret}
+    path = ctx.paths.service_dir(name) / "spark.properties"
+    write_secret(path, "".join(f"{k}={properties_value(v)}\n" for k, v in props.items()))
+    return path
+
+
+def _program(ctx: StackContext, name: str, main: str, *args: str) -> Program:
+    home = ctx.paths.service_dir(name)
+    return Program(
+        name,
+        [
+            str(ctx.jdk.java),
+            "-Xmx512m",
+            "-Djava.net.preferIPv4Stack=true",
+            "-cp",
+            f"{JARS}/*",
+            main,
+            "--properties-file",
+            str(_properties(ctx, name)),
+            *args,
+        ],
+        environment={
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "SPARK_HOME": str(JARS.parent),  # the executors' classpath: $SPARK_HOME/jars
+            "JAVA_HOME": str(ctx.jdk.home),
+            "SPARK_WORKER_DIR": str(home / "work"),
+            "SPARK_LOCAL_DIRS": str(home / "tmp"),
+        },
+        directory=home,
+        restart=RestartPolicy(startsecs=5),
+    )
+
+
+def services(ctx: StackContext) -> list[Service]:
+    """The master and ``SHOPSTREAM_SPARK_WORKERS`` workers, when the master is a local spark:// one."""
+    master = local_master(ctx.settings)
+    if master is None:
+        return []
+    s = ctx.settings
+    url = f"spark://127.0.0.1:{master[1]}"
+    found = [
+        Service(
+            name=MASTER,
+            ports={
+                master[1]: "SHOPSTREAM_SPARK_MASTER",
+                s.spark.cluster_ui_port: "SHOPSTREAM_SPARK_CLUSTER_UI_PORT",
+            },
+            program=lambda: _program(
+                ctx,
+                MASTER,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(master[1]),
+                "--webui-port",
+                str(s.spark.cluster_ui_port),
+            ),
+            probe=lambda: _probe_master(ctx),
+        )
+    ]
+    return [*found, *(_worker(ctx, index, url) for index in range(s.spark.workers))]
+
+
+def _worker(ctx: StackContext, index: int, master_url: str) -> Service:
+    s, name = ctx.settings, worker_name(index)
+    return Service(
+        name=name,
+        ports={worker_ui_port(s, index): "SHOPSTREAM_SPARK_CLUSTER_UI_PORT (workers: port + 1 + i)"},
+        program=lambda: _program(
+            ctx,
+            name,
+            "org.apache.spark.deploy.worker.Worker",
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            str(s.spark.worker_slots),
+            "--memory",
+            s.spark.worker_memory,
+            "--webui-port",
+            str(worker_ui_port(s, index)),
+            "--work-dir",
+            str(ctx.paths.service_dir(name) / "work"),
+            master_url,
+        ),
+        probe=lambda: _probe_worker(ctx, index),
+    )
