@@ -602,7 +602,11 @@ class SparkSettings(Section):
         "one worker alone holds both applications (Real-time Mode's one task per partition and the KPI "
         "queries'), so the job goes on when the other dies.",
     )
-    worker_memory: str = Field("2g", description="Memory each local standalone worker gives its executors.")
+    worker_memory: str = Field(
+        "4g",
+        description="Memory each local standalone worker gives its executors (768m each: one worker alone "
+        "holds both applications' five).",
+    )
     auth_secret: SecretStr = Field(
         SecretStr(""),
         description="Shared secret (spark.authenticate) of the local Spark standalone master, its workers "

@@ -11,16 +11,17 @@ import typer
 from rich.table import Table
 
 from shopstream.cli.common import err, out, settings_of
-from shopstream.ops.faults import FAULTS
+from shopstream.ops.faults import CLUSTER_FAULTS, FAULTS
 
-FaultName = StrEnum("FaultName", {name: name for name in FAULTS})  # type: ignore[misc]
+EVERY = FAULTS | CLUSTER_FAULTS  # the cluster profile's refuse a single node, naming the fix
+FaultName = StrEnum("FaultName", {name: name for name in EVERY})  # type: ignore[misc]
 
 
 def chaos(
     ctx: typer.Context,
     fault: Annotated[
         FaultName,
-        typer.Argument(help="; ".join(f"{f.name}: {f.doc}" for f in FAULTS.values()), case_sensitive=False),
+        typer.Argument(help="; ".join(f"{f.name}: {f.doc}" for f in EVERY.values()), case_sensitive=False),
     ],
     rate: Annotated[float, typer.Option(help="Producer events/s.", min=1)] = 2_000,
     duration: Annotated[float, typer.Option(help="Seconds the producer runs.", min=10)] = 60,
@@ -42,7 +43,7 @@ def chaos(
     try:
         report(f"setting up {trial.prefix}: topics, contracts, sink connectors, Spark job, telemetry")
         trial.setup()
-        verdict = run_fault(trial, FAULTS[fault.value], rate, duration, at, seed, report)
+        verdict = run_fault(trial, EVERY[fault.value], rate, duration, at, seed, report)
     finally:
         trial.teardown()
     table = Table(title=f"chaos {verdict.fault} at {verdict.rate:,.0f} events/s")

@@ -20,6 +20,7 @@ import signal
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,14 +29,17 @@ import psutil
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from shopstream.clients.connect import ConnectClient
 from shopstream.clients.influx import InfluxClient
-from shopstream.clients.kafka import client_config, end_offset_total
+from shopstream.clients.kafka import check_reachable, client_config, end_offset_total
 from shopstream.clients.registry import avro_deserializer
 from shopstream.contracts import kpi_campaign, shop_events
 from shopstream.errors import InfluxError, ShopstreamError, Timeout
 from shopstream.ops.trial import Trial
 from shopstream.retry import NotYet, wait_until
 from shopstream.stack.paths import StackPaths
+from shopstream.stack.services import connect as connect_service
+from shopstream.stack.services import kafka, spark_standalone
 from shopstream.stack.stack import Stack
 from shopstream.stack.supervisor import Supervisor
 
@@ -99,6 +103,86 @@ def _stop_service(service: str, outage_s: float = OUTAGE_S) -> Callable[[Trial, 
     return inject
 
 
+# --- faults of the cluster profile (several brokers, Connect workers, Spark workers) ---------------
+MOVE_S = 120.0  # a dead worker's tasks run elsewhere within this (the rebalance delay and a margin)
+
+
+def _needs(count: int, what: str, setting: str) -> None:
+    if count < 2:
+        raise ShopstreamError(
+            f"this fault needs several {what}; the stack has {count}",
+            f"run it on the cluster profile (SHOPSTREAM_STACK_PROFILE=cluster, or set {setting})",
+        )
+
+
+def _events_leaders(trial: Trial) -> Counter[int]:
+    """Node id -> how many of the events topic's partitions it leads."""
+    topic = check_reachable(trial.settings.kafka).topics[trial.settings.topics.events]
+    return Counter(partition.leader for partition in topic.partitions.values())
+
+
+def _kill_leader_broker(trial: Trial, report: Report) -> None:
+    """kill -9 of the broker leading most of the events topic's partitions; its partitions get new
+    leaders (the supervisor brings the broker back, a follower then)."""
+    _needs(len(trial.root.kafka.servers), "brokers", "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS")
+    node, led = _events_leaders(trial).most_common(1)[0]
+    name = kafka.broker_name(node - 1)  # node ids are 1, 2, 3 in server order
+    _kill(_service_pid(trial, name), f"{name}, leader of {led} events partition(s)", report)
+
+    def moved() -> Counter[int]:
+        leaders = _events_leaders(trial)
+        if node in leaders or -1 in leaders:
+            raise NotYet(f"leaders {dict(leaders)}")
+        return leaders
+
+    began = time.monotonic()
+    leaders = wait_until(moved, MOVE_S, "new leaders of the events partitions", retry_on=(Exception,))
+    report(f"events partitions led by nodes {dict(leaders)} after {time.monotonic() - began:.1f} s")
+
+
+def _kill_sink_worker(trial: Trial, report: Report) -> None:
+    """kill -9 of the Connect worker running the event sink's first task; it runs on another worker
+    within the rebalance delay (or on the same one, back first)."""
+    _needs(len(trial.root.connect.urls), "Connect workers", "SHOPSTREAM_CONNECT_URL")
+    client = ConnectClient(trial.settings.connect, timeout_s=5)
+    events = next(name for name in trial.connectors if name.endswith("-events"))
+    worker = client.status(events)["tasks"][0]["worker_id"]  # host:port of its REST listener
+    index = next(
+        i for i, url in enumerate(trial.root.connect.urls) if url.endswith(f":{worker.rpartition(':')[2]}")
+    )
+    name = connect_service.worker_name(index)
+    _kill(_service_pid(trial, name), f"{name}, running {events}'s task 0", report)
+    began = time.monotonic()
+
+    def running_again() -> str:
+        task = client.status(events)["tasks"][0]
+        if task["state"] != "RUNNING" or time.monotonic() - began < 2:
+            raise NotYet(f"task 0 {task['state']} on {task['worker_id']}")
+        return str(task["worker_id"])
+
+    where = wait_until(running_again, MOVE_S, f"{events}'s task 0 running again", retry_on=(Exception,))
+    report(f"{events}'s task 0 RUNNING on {where} after {time.monotonic() - began:.1f} s")
+
+
+def _kill_spark_worker(trial: Trial, report: Report) -> None:
+    """kill -9 of a Spark standalone worker and its executors (the machine gone): the applications'
+    lost executors are relaunched on the other worker, the queries go on from their state."""
+    _needs(
+        trial.root.spark.workers if spark_standalone.local_master(trial.root) else 0,
+        "Spark workers",
+        "SHOPSTREAM_SPARK_MASTER=spark://127.0.0.1:7077",
+    )
+    name = spark_standalone.worker_name(0)
+    pid = _service_pid(trial, name)
+    if pid is None:
+        raise ShopstreamError(f"{name} is not running", "start the stack first")
+    victims = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    for victim in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+    report(f"kill -9 {name} (pid {pid}) and its {len(victims) - 1} executor process(es)")
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
@@ -109,6 +193,15 @@ FAULTS: dict[str, Fault] = {
         Fault("influxdb-stop", f"InfluxDB stopped for {OUTAGE_S:g} s", _stop_service("influxdb")),
         Fault("registry-stop", f"the registry stopped for {OUTAGE_S:g} s", _stop_service("registry")),
         Fault("mariadb-stop", f"MariaDB stopped for {OUTAGE_S:g} s", _stop_service("mariadb")),
+    )
+}
+# on the cluster profile only: each refuses a stack that has one of its kind
+CLUSTER_FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        Fault("broker-kill", "kill -9 of the broker leading the events partitions", _kill_leader_broker),
+        Fault("worker-kill", "kill -9 of the Connect worker running the event sink", _kill_sink_worker),
+        Fault("spark-worker-kill", "kill -9 of a Spark worker and its executors", _kill_spark_worker),
     )
 }
 

@@ -81,7 +81,8 @@ def _probe_worker(ctx: StackContext, index: int) -> str:
 
 def _properties(ctx: StackContext, name: str) -> Path:
     """The daemon's Spark properties (mode 600: the shared secret)."""
-    props = {"spark.ui.reverseProxy": "false"}
+    # no REST submission server (it would take applications without the secret); a UI that kills nothing
+    props = {"spark.master.rest.enabled": "false", "spark.ui.killEnabled": "false"}
     secret = ctx.settings.spark.auth_secret.get_secret_value()
     if secret:
         props |= {"spark.authenticate": "true", "spark.authenticate.secret": secret}
@@ -108,6 +109,8 @@ def _program(ctx: StackContext, name: str, main: str, *args: str) -> Program:
         environment={
             "SPARK_LOCAL_IP": "127.0.0.1",
             "SPARK_HOME": str(JARS.parent),  # the executors' classpath: $SPARK_HOME/jars
+            # what the launcher would look up in a source build's directories: not in a wheel
+            "SPARK_SCALA_VERSION": "2.13",
             "JAVA_HOME": str(ctx.jdk.home),
             "SPARK_WORKER_DIR": str(home / "work"),
             "SPARK_LOCAL_DIRS": str(home / "tmp"),
