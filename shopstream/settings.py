@@ -1001,19 +1001,32 @@ def _build(values: Mapping[str, Any]) -> Settings:
     return Settings(**sections)
 
 
-# The cluster profile (SHOPSTREAM_STACK_PROFILE=cluster): the defaults it changes. Everything else about
-# a cluster follows from these settings: the stack runs one broker per bootstrap server, one Connect
-# worker per URL, a standalone master and workers for a spark:// master on 127.0.0.1.
+# The cluster profile (SHOPSTREAM_STACK_PROFILE=cluster): the settings it changes. Everything else about
+# a cluster follows from these: the stack runs one broker per bootstrap server, one Connect worker per
+# URL, a standalone master and workers for a spark:// master on 127.0.0.1. Every port is the single
+# node's + 10000 (the brokers, workers and Spark daemons numbered on from there) and the state has a
+# directory of its own: both stacks can run side by side.
 CLUSTER_PROFILE: dict[str, str] = {
-    "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096",
-    "SHOPSTREAM_KAFKA_CONTROLLER_PORT": "9193",
+    "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096",
+    "SHOPSTREAM_KAFKA_CONTROLLER_PORT": "19193",
     "SHOPSTREAM_KAFKA_REPLICATION_FACTOR": "3",
     "SHOPSTREAM_KAFKA_MIN_INSYNC_REPLICAS": "2",
-    "SHOPSTREAM_KAFKA_METRICS_PORT": "9410",
-    "SHOPSTREAM_CONNECT_URL": "http://127.0.0.1:8083,http://127.0.0.1:8084",
+    "SHOPSTREAM_SCHEMA_REGISTRY_URL": "http://127.0.0.1:18081/apis/ccompat/v7",
+    "SHOPSTREAM_CONNECT_URL": "http://127.0.0.1:18083,http://127.0.0.1:18084",
+    "SHOPSTREAM_CONNECT_JOLOKIA_URL": "http://127.0.0.1:18778/jolokia",
     "SHOPSTREAM_CONNECT_REBALANCE_DELAY_MS": "10000",
-    "SHOPSTREAM_CONNECT_METRICS_PORT": "9420",
-    "SHOPSTREAM_SPARK_MASTER": "spark://127.0.0.1:7077",
+    "SHOPSTREAM_MYSQL_PORT": "13306",
+    "SHOPSTREAM_INFLUXDB_URL": "http://127.0.0.1:18086",
+    "SHOPSTREAM_SPARK_MASTER": "spark://127.0.0.1:17077",
+    "SHOPSTREAM_SPARK_UI_PORT": "14040",
+    "SHOPSTREAM_SPARK_CLUSTER_UI_PORT": "18180",
+    "SHOPSTREAM_KAFKA_METRICS_PORT": "19410",
+    "SHOPSTREAM_CONNECT_METRICS_PORT": "19420",
+    "SHOPSTREAM_STACK_METRICS_PORT": "19406",
+    "SHOPSTREAM_PRODUCER_METRICS_PORT": "19464",
+    "SHOPSTREAM_TELEMETRY_METRICS_PORT": "19465",
+    "SHOPSTREAM_PROMETHEUS_URL": "http://127.0.0.1:19090",
+    "SHOPSTREAM_ALERTMANAGER_URL": "http://127.0.0.1:19095",
     "SHOPSTREAM_STATE_DIR": str(HOME / ".state-cluster"),
 }
 PROFILES: dict[str, dict[str, str]] = {"single": {}, "cluster": CLUSTER_PROFILE}

@@ -141,27 +141,37 @@ def _kill_leader_broker(trial: Trial, report: Report) -> None:
 
 
 def _kill_sink_worker(trial: Trial, report: Report) -> None:
-    """kill -9 of the Connect worker running the event sink's first task; it runs on another worker
-    within the rebalance delay (or on the same one, back first)."""
+    """kill -9 of the Connect worker running the event sink's first task, kept down (its machine gone)
+    until the task runs on another worker (within the rebalance delay), then started again."""
     _needs(len(trial.root.connect.urls), "Connect workers", "SHOPSTREAM_CONNECT_URL")
     client = ConnectClient(trial.settings.connect, timeout_s=5)
     events = next(name for name in trial.connectors if name.endswith("-events"))
-    worker = client.status(events)["tasks"][0]["worker_id"]  # host:port of its REST listener
+    dead = client.status(events)["tasks"][0]["worker_id"]  # host:port of its REST listener
     index = next(
-        i for i, url in enumerate(trial.root.connect.urls) if url.endswith(f":{worker.rpartition(':')[2]}")
+        i for i, url in enumerate(trial.root.connect.urls) if url.endswith(f":{dead.rpartition(':')[2]}")
     )
     name = connect_service.worker_name(index)
-    _kill(_service_pid(trial, name), f"{name}, running {events}'s task 0", report)
+    supervisor = Supervisor(StackPaths.of(trial.root))
+    _kill(supervisor.pid(name), f"{name}, running {events}'s task 0", report)
     began = time.monotonic()
+    supervisor.stop(name)  # not restarted: the supervisor's restart, if already under way, stopped
+    try:
 
-    def running_again() -> str:
-        task = client.status(events)["tasks"][0]
-        if task["state"] != "RUNNING" or time.monotonic() - began < 2:
-            raise NotYet(f"task 0 {task['state']} on {task['worker_id']}")
-        return str(task["worker_id"])
+        def moved() -> str:
+            task = client.status(events)["tasks"][0]
+            if task["state"] != "RUNNING" or task["worker_id"] == dead:
+                raise NotYet(f"task 0 {task['state']} on {task['worker_id']}")
+            return str(task["worker_id"])
 
-    where = wait_until(running_again, MOVE_S, f"{events}'s task 0 running again", retry_on=(Exception,))
-    report(f"{events}'s task 0 RUNNING on {where} after {time.monotonic() - began:.1f} s")
+        where = wait_until(
+            moved, MOVE_S, f"{events}'s task 0 running on another worker", retry_on=(Exception,)
+        )
+        report(f"{events}'s task 0 RUNNING on {where} {time.monotonic() - began:.1f} s after the kill")
+    finally:
+        supervisor.start(name)
+        probe = Stack(trial.root).service(name).probe
+        wait_until(probe, HEALTHY_S, f"{name} healthy again", retry_on=(Exception,))
+        report(f"{name} started again, healthy {time.monotonic() - began:.1f} s after the kill")
 
 
 def _kill_spark_worker(trial: Trial, report: Report) -> None:
@@ -170,17 +180,31 @@ def _kill_spark_worker(trial: Trial, report: Report) -> None:
     _needs(
         trial.root.spark.workers if spark_standalone.local_master(trial.root) else 0,
         "Spark workers",
-        "SHOPSTREAM_SPARK_MASTER=spark://127.0.0.1:7077",
+        "SHOPSTREAM_SPARK_MASTER=spark://127.0.0.1:PORT",
     )
     name = spark_standalone.worker_name(0)
     pid = _service_pid(trial, name)
     if pid is None:
         raise ShopstreamError(f"{name} is not running", "start the stack first")
+    held = spark_standalone.cores_in_use(trial.root)
+    dead = spark_standalone.alive_worker(trial.root, 0)
     victims = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
     for victim in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(victim, signal.SIGKILL)
+    began = time.monotonic()
     report(f"kill -9 {name} (pid {pid}) and its {len(victims) - 1} executor process(es)")
+
+    def relaunched() -> int:
+        state = spark_standalone.workers(trial.root).get(str(dead), ("gone", ""))[0]
+        now = spark_standalone.cores_in_use(trial.root)
+        if state == "ALIVE" or now < held:  # the master has not seen the loss, or not made it good
+            raise NotYet(f"worker {dead} {state}; {now} of {held} task slots held")
+        return now
+
+    wait_until(relaunched, MOVE_S, "the lost executors relaunched", retry_on=(Exception,))
+    took = time.monotonic() - began
+    report(f"{dead} lost; the applications hold their {held} task slots again {took:.1f} s after the kill")
 
 
 FAULTS: dict[str, Fault] = {

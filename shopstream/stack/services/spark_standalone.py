@@ -60,6 +60,12 @@ def _master_json(settings: Settings) -> dict[str, object]:
     return found
 
 
+def cores_in_use(settings: Settings) -> int:
+    """Task slots the master's applications hold now (their executors' cores)."""
+    used = _master_json(settings).get("coresused")
+    return used if isinstance(used, int) else 0
+
+
 def _probe_master(ctx: StackContext) -> str:
     state = _master_json(ctx.settings).get("status")
     if state != "ALIVE":
@@ -69,14 +75,26 @@ def _probe_master(ctx: StackContext) -> str:
 
 def _probe_worker(ctx: StackContext, index: int) -> str:
     """ALIVE in the master's list of workers (registered, heartbeating), found by its web UI port."""
-    ui = _ui(worker_ui_port(ctx.settings, index))
-    workers = _master_json(ctx.settings).get("workers")
-    states = (
-        [w.get("state") for w in workers if w.get("webuiaddress") == ui] if isinstance(workers, list) else []
-    )
-    if "ALIVE" not in states:
+    if alive_worker(ctx.settings, index) is None:
+        ui = _ui(worker_ui_port(ctx.settings, index))
         raise StackError(f"Spark worker {index + 1} ({ui}) is not an ALIVE worker of the master")
     return pyspark.__version__
+
+
+def workers(settings: Settings) -> dict[str, tuple[str, str]]:
+    """The master's workers: id -> (state, web UI address)."""
+    listed = _master_json(settings).get("workers")
+    return {
+        str(w.get("id")): (str(w.get("state")), str(w.get("webuiaddress")))
+        for w in (listed if isinstance(listed, list) else [])
+    }
+
+
+def alive_worker(settings: Settings, index: int) -> str | None:
+    """The id of the ``index``-th local worker, when the master has it ALIVE."""
+    ui = _ui(worker_ui_port(settings, index))
+    found = [id_ for id_, (state, addr) in workers(settings).items() if addr == ui and state == "ALIVE"]
+    return found[0] if found else None
 
 
 def _properties(ctx: StackContext, name: str) -> Path:

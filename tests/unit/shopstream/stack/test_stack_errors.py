@@ -133,8 +133,8 @@ def test_the_cluster_profile_runs_a_service_per_broker_worker_and_spark_daemon()
     services = {svc.name: svc for svc in Stack(cluster).services}
     # the quorum starts together: each broker but the last is waited for with the next
     assert [services[n].with_next for n in ("kafka", "kafka-2", "kafka-3")] == [True, True, False]
-    assert set(services["kafka-3"].ports) == {9096, 9195, 9412}
-    assert set(services["connect-2"].ports) == {8084, 8779, 9421}
+    assert set(services["kafka-3"].ports) == {19096, 19195, 19412}
+    assert set(services["connect-2"].ports) == {18084, 18779, 19421}
     # an explicit setting wins over the profile's default
     two = load_settings(
         {
