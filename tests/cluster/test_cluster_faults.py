@@ -13,7 +13,7 @@ from shopstream.ops.faults import CLUSTER_FAULTS
 from tests.faults.conftest import FaultPipeline
 from tests.faults.exact import assert_exact_after
 
-RATE = 1_000  # events/s: the cluster's 14 JVMs share the 2 cores with the pipeline
+RATE = 1_000  # events/s: the cluster's 16 JVMs share the 2 cores with the pipeline
 DURATION_S = 40
 AT_S = 12
 
