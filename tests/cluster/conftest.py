@@ -7,16 +7,13 @@ faults, watched like the single node's (tests/faults/conftest.py)."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from shopstream.clients.connect import ConnectClient
-from shopstream.ops.trial import Trial
 from shopstream.settings import Settings, load_settings
 from shopstream.stack.stack import Stack
-from tests.faults.conftest import UI_OFFSET, FaultPipeline, Watcher
+from tests.faults.conftest import FaultPipeline, Watcher, guarded, shared_pipeline, watching
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,31 +35,17 @@ def cluster() -> Iterator[Settings]:
 
 @pytest.fixture(scope="package")
 def cluster_pipeline(cluster: Settings) -> Iterator[FaultPipeline]:
-    trial = Trial(cluster, "test")
-    try:
-        trial.setup(telemetry_s=2, ui_port=cluster.spark.ui_port + UI_OFFSET)
-        yield FaultPipeline(trial)
-    finally:
-        trial.teardown()
+    with shared_pipeline(cluster) as shared:
+        yield shared
 
 
 @pytest.fixture(scope="package")
 def cluster_watcher(cluster_pipeline: FaultPipeline) -> Iterator[Watcher]:
-    watch = Watcher(cluster_pipeline.trial)
-    watch.poll(ConnectClient(cluster_pipeline.trial.root.connect))
-    watch.start()
-    yield watch
-    watch.stop()
+    with watching(cluster_pipeline) as watch:
+        yield watch
 
 
 @pytest.fixture(autouse=True)
 def cluster_alive(cluster_watcher: Watcher, request: pytest.FixtureRequest) -> Iterator[None]:
-    """As the single node's fault tests: a dead part of the shared pipeline fails a test at once."""
-    cluster_watcher.poll(ConnectClient(cluster_watcher.trial.root.connect))
-    dead = cluster_watcher.dead()
-    if dead:
-        pytest.fail("the shared pipeline has a dead part: " + "; ".join(map(str, dead)), pytrace=False)
-    began, cluster_watcher.test = time.time(), request.node.name
-    yield
-    text = "\n".join(str(c) for c in cluster_watcher.since(began)) or "no state change"
-    print(f"pipeline changes during {request.node.name}:\n{text}")
+    with guarded(cluster_watcher, request):
+        yield

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -120,27 +121,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.faults)
 
 
-@pytest.fixture(scope="package")  # torn down after the fault tests: not running under later ones
-def pipeline(stack: Stack, settings: Settings) -> Iterator[FaultPipeline]:  # noqa: F811
-    trial = Trial(settings, "test")
+@contextmanager
+def shared_pipeline(base: Settings) -> Iterator[FaultPipeline]:
+    """A Trial the faults of a package share: set up once, torn down after them."""
+    trial = Trial(base, "test")
     try:
-        trial.setup(telemetry_s=2, ui_port=settings.spark.ui_port + UI_OFFSET)
+        trial.setup(telemetry_s=2, ui_port=base.spark.ui_port + UI_OFFSET)
         yield FaultPipeline(trial)
     finally:
         trial.teardown()
 
 
-@pytest.fixture(scope="package")
-def watcher(pipeline: FaultPipeline) -> Iterator[Watcher]:
+@contextmanager
+def watching(pipeline: FaultPipeline) -> Iterator[Watcher]:
     watch = Watcher(pipeline.trial)
     watch.poll(ConnectClient(pipeline.trial.root.connect))
     watch.start()
-    yield watch
-    watch.stop()
+    try:
+        yield watch
+    finally:
+        watch.stop()
 
 
-@pytest.fixture(autouse=True)
-def pipeline_alive(watcher: Watcher, request: pytest.FixtureRequest) -> Iterator[None]:
+@contextmanager
+def guarded(watcher: Watcher, request: pytest.FixtureRequest) -> Iterator[None]:
     """Fails a test at once when it finds a part of the shared pipeline dead (naming it, since when,
     during which test, and its error); shows every change during the test in its report."""
     watcher.poll(ConnectClient(watcher.trial.root.connect))
@@ -157,3 +161,21 @@ def pipeline_alive(watcher: Watcher, request: pytest.FixtureRequest) -> Iterator
     text = "\n".join(str(c) for c in changes) or "no state change"
     request.node.add_report_section("call", "pipeline changes", text)
     print(f"pipeline changes during {request.node.name}:\n{text}")
+
+
+@pytest.fixture(scope="package")  # torn down after the fault tests: not running under later ones
+def pipeline(stack: Stack, settings: Settings) -> Iterator[FaultPipeline]:  # noqa: F811
+    with shared_pipeline(settings) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="package")
+def watcher(pipeline: FaultPipeline) -> Iterator[Watcher]:
+    with watching(pipeline) as watch:
+        yield watch
+
+
+@pytest.fixture(autouse=True)
+def pipeline_alive(watcher: Watcher, request: pytest.FixtureRequest) -> Iterator[None]:
+    with guarded(watcher, request):
+        yield
