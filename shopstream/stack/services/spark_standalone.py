@@ -12,9 +12,10 @@ properties file, never a command line).
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 from pathlib import Path
 
-import pyspark
 import requests
 
 from shopstream.errors import StackError
@@ -25,7 +26,19 @@ from shopstream.stack.services.jvm import properties_value, write_secret
 from shopstream.stack.supervisor import Program
 
 MASTER = "spark-master"
-JARS = Path(pyspark.__file__).parent / "jars"
+
+
+def _pyspark_home() -> Path:
+    """The pyspark wheel's directory (its ``jars/``), found without importing pyspark (every command
+    builds the stack's services)."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("pyspark is not installed", "run scripts/setup.sh")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _version() -> str:
+    return importlib.metadata.version("pyspark")
 
 
 def worker_name(index: int) -> str:
@@ -70,7 +83,7 @@ def _probe_master(ctx: StackContext) -> str:
     state = _master_json(ctx.settings).get("status")
     if state != "ALIVE":
         raise StackError(f"the Spark standalone master is {state}, not ALIVE")
-    return pyspark.__version__
+    return _version()
 
 
 def _probe_worker(ctx: StackContext, index: int) -> str:
@@ -78,7 +91,7 @@ def _probe_worker(ctx: StackContext, index: int) -> str:
     if alive_worker(ctx.settings, index) is None:
         ui = _ui(worker_ui_port(ctx.settings, index))
         raise StackError(f"Spark worker {index + 1} ({ui}) is not an ALIVE worker of the master")
-    return pyspark.__version__
+    return _version()
 
 
 def workers(settings: Settings) -> dict[str, tuple[str, str]]:
@@ -110,7 +123,7 @@ def _properties(ctx: StackContext, name: str) -> Path:
 
 
 def _program(ctx: StackContext, name: str, main: str, *args: str) -> Program:
-    home = ctx.paths.service_dir(name)
+    home, spark_home = ctx.paths.service_dir(name), _pyspark_home()
     return Program(
         name,
         [
@@ -118,7 +131,7 @@ def _program(ctx: StackContext, name: str, main: str, *args: str) -> Program:
             "-Xmx512m",
             "-Djava.net.preferIPv4Stack=true",
             "-cp",
-            f"{JARS}/*",
+            f"{spark_home / 'jars'}/*",
             main,
             "--properties-file",
             str(_properties(ctx, name)),
@@ -126,7 +139,7 @@ def _program(ctx: StackContext, name: str, main: str, *args: str) -> Program:
         ],
         environment={
             "SPARK_LOCAL_IP": "127.0.0.1",
-            "SPARK_HOME": str(JARS.parent),  # the executors' classpath: $SPARK_HOME/jars
+            "SPARK_HOME": str(spark_home),  # the executors' classpath: $SPARK_HOME/jars
             # what the launcher would look up in a source build's directories: not in a wheel
             "SPARK_SCALA_VERSION": "2.13",
             "JAVA_HOME": str(ctx.jdk.home),
